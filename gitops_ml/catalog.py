@@ -1,0 +1,43 @@
+"""JSON Schemas of the four kinds, read from package data; validators are built once per process.
+
+In a wheel the schemas live in gitops_ml/_data/schemas; in a source checkout, in the top-level
+schemas/ directory. Templates are found the same way.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+from gitops_ml.types import Kind
+
+_SOURCE_ROOT = Path(__file__).resolve().parent.parent
+
+
+def data_dir(name: str) -> Path:
+    """Directory of shipped data ("schemas" or "templates"), in the wheel or the checkout."""
+    packaged = resources.files("gitops_ml") / "_data" / name
+    if packaged.is_dir():
+        return Path(str(packaged))
+    return _SOURCE_ROOT / name
+
+
+@functools.cache
+def schema(kind: Kind) -> dict[str, Any]:
+    with open(data_dir("schemas") / kind.schema_name, encoding="utf-8") as fh:
+        return json.load(fh)  # type: ignore[no-any-return]
+
+
+@functools.cache
+def validator(kind: Kind) -> Draft202012Validator:
+    return Draft202012Validator(schema(kind), format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+def schema_files() -> dict[str, bytes]:
+    """File name -> bytes of every shipped schema (for `schema export`)."""
+    return {kind.schema_name: (data_dir("schemas") / kind.schema_name).read_bytes() for kind in Kind}

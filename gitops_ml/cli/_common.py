@@ -1,0 +1,129 @@
+"""Shared CLI plumbing: error handling and exit codes, finding reporters, JSON output, progress.
+
+A verb wraps its body in `handle_errors()`; a GitopsMlError becomes `error: path:line:col: message`,
+a `hint:` line, and the error's exit code. Anything else is reported as a bug, with the traceback
+only under --traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import click
+
+from gitops_ml.errors import GitopsMlError, ValidationError
+from gitops_ml.types import Finding
+
+FORMAT_OPTION = click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True, help="Output format."
+)
+
+
+def repo_argument(func: Any) -> Any:
+    return click.argument(
+        "repo", required=False, default=".", type=click.Path(file_okay=False, path_type=Path)
+    )(func)
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def echo_err(message: str) -> None:
+    click.echo(message, err=True)
+
+
+def print_error(exc: GitopsMlError) -> None:
+    if isinstance(exc, ValidationError) and exc.findings:
+        for finding in exc.findings:
+            echo_err(f"error: {finding}")
+    else:
+        echo_err(f"error: {exc}")
+    if exc.hint:
+        echo_err(f"hint: {exc.hint}")
+
+
+@contextlib.contextmanager
+def handle_errors() -> Iterator[None]:
+    ctx = click.get_current_context()
+    traceback = bool((ctx.find_root().obj or {}).get("traceback"))
+    try:
+        yield
+    except GitopsMlError as exc:
+        if traceback:
+            raise
+        print_error(exc)
+        ctx.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        echo_err("interrupted")
+        ctx.exit(130)
+    except (click.exceptions.Exit, click.ClickException, click.Abort):
+        raise
+    except Exception as exc:  # a bug: say so, do not dump a traceback on the user
+        if traceback:
+            raise
+        echo_err(f"internal error: {type(exc).__name__}: {exc}")
+        echo_err("hint: this is a bug in gitops-ml; rerun with --traceback and report it")
+        ctx.exit(70)
+
+
+def print_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
+
+
+def finding_dict(f: Finding) -> dict[str, Any]:
+    return {
+        "path": f.location.path,
+        "line": f.location.line,
+        "col": f.location.col,
+        "jsonPath": f.location.json_path,
+        "severity": str(f.severity.value),
+        "message": f.message,
+        "hint": f.hint,
+    }
+
+
+def _escape_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_prop(text: str) -> str:
+    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def report_findings(findings: Sequence[Finding], fmt: str, *, files: int = 0, prefix: str = "") -> None:
+    """Print findings as text (stderr), one JSON document, or GitHub workflow commands."""
+    errors = [f for f in findings if f.severity == "error"]
+    if fmt == "json":
+        print_json({"ok": not errors, "files": files, "errors": len(errors), "findings": [finding_dict(f) for f in findings]})
+        return
+    if fmt == "github":
+        for f in findings:
+            path = f"{prefix}{f.location.path}"
+            props = f"file={_escape_prop(path)}"
+            if f.location.line:
+                props += f",line={f.location.line},col={f.location.col}"
+            props += f",title={_escape_prop('gitops-ml')}"
+            text = f.message + (f" (hint: {f.hint})" if f.hint and f.hint not in f.message else "")
+            click.echo(f"::{f.severity.value} {props}::{_escape_data(text)}")
+        return
+    for f in findings:
+        echo_err(f"{f.severity.value}: {f}")
+        if f.hint and f.hint not in f.message:
+            echo_err(f"  hint: {f.hint}")
+    if errors:
+        echo_err(f"{len(errors)} error(s) in {files} file(s)")
+    else:
+        click.echo(f"ok: {files} file(s) valid")
+
+
+def progress_line(message: str) -> None:
+    """One line of progress on stderr; plain in CI and when not a terminal."""
+    stream = sys.stderr
+    stream.write(message + "\n")
+    stream.flush()

@@ -1,0 +1,71 @@
+"""Read-only views of a repository's files: the working tree, or a commit (through adapters.git).
+
+Loading reads through a `FileSource` so that the same code validates and renders the working tree
+and any commit of history. Paths are repository-relative POSIX strings.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Protocol
+
+
+class FileSource(Protocol):
+    """What loading needs from a tree of files."""
+
+    label: str
+
+    def read(self, rel: str) -> bytes:
+        """Bytes of a file; FileNotFoundError when it is not a file."""
+
+    def is_file(self, rel: str) -> bool: ...
+
+    def is_dir(self, rel: str) -> bool: ...
+
+    def listdir(self, rel: str) -> list[str]:
+        """Sorted entry names of a directory; [] when it does not exist."""
+
+    def walk_files(self, rel: str) -> list[str]:
+        """Every file under a directory, recursively, as sorted repository-relative paths."""
+
+
+class WorkTree:
+    """The files on disk under a root directory."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.label = "working tree"
+
+    def path(self, rel: str) -> Path:
+        return self.root / rel if rel else self.root
+
+    def read(self, rel: str) -> bytes:
+        p = self.path(rel)
+        if not p.is_file():
+            raise FileNotFoundError(rel)
+        return p.read_bytes()
+
+    def is_file(self, rel: str) -> bool:
+        return self.path(rel).is_file()
+
+    def is_dir(self, rel: str) -> bool:
+        return self.path(rel).is_dir()
+
+    def listdir(self, rel: str) -> list[str]:
+        try:
+            return sorted(os.listdir(self.path(rel)))
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+
+    def walk_files(self, rel: str) -> list[str]:
+        base = self.path(rel)
+        out = []
+        for dirpath, dirnames, filenames in os.walk(base):
+            dirnames[:] = [d for d in dirnames if d not in {"__pycache__", ".git"}]
+            for name in filenames:
+                if name.endswith((".pyc", ".pyo")):
+                    continue
+                full = Path(dirpath, name)
+                out.append(full.relative_to(self.root).as_posix())
+        return sorted(out)
