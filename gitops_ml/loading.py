@@ -124,7 +124,7 @@ def format_json_path(parts: Iterable[str | int]) -> str:
 def _decode(path: str, raw: bytes) -> str:
     if len(raw) > MAX_FILE_BYTES:
         raise LoadError(
-            f"file is {len(raw) / 1e6:.1f} MB; gitops-ml files may be at most {MAX_FILE_BYTES // 2**20} MiB",
+            f"file is {len(raw) / 2**20:.1f} MiB; gitops-ml files may be at most {MAX_FILE_BYTES // 2**20} MiB",
             location=Location(path, 1, 1),
             hint="keep large data out of YAML: reference artifacts by URI and sha256",
         )

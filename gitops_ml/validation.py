@@ -74,7 +74,7 @@ class Report:
 
 
 def _first_sentence(text: str) -> str:
-    return text.split(". ")[0].rstrip(".")
+    return re.split(r"\. |; |: ", text, maxsplit=1)[0].rstrip(".")
 
 
 def _describe(error: SchemaError) -> tuple[list[str | int], str, bool, str]:
