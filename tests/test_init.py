@@ -1,0 +1,100 @@
+"""`gitops-ml init`: a new repository validates clean, carries editor schemas and a pre-commit hook,
+and refuses to write over an existing one."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+from click.testing import CliRunner
+
+from gitops_ml.cli.main import cli
+
+
+def _invoke(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, list(args))
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exc_info
+    return result.exit_code, result.output
+
+
+def test_init_creates_a_repository_that_validates(tmp_path: Path) -> None:
+    target = tmp_path / "My Models"
+    code, output = _invoke("init", str(target), "--engine", "flux", "--registry", "ghcr.io/acme/models")
+    assert code == 0, output
+    repo = yaml.safe_load((target / "gitops-ml.yaml").read_text())
+    assert repo["name"] == "my-models"
+    assert repo["engine"] == "flux"
+    assert repo["image"]["registry"] == "ghcr.io/acme/models"
+    assert set(repo["environments"]) == {"staging", "prod"}
+    assert yaml.safe_load((target / "deployments/prod/iris.yaml").read_text())["model"] == "iris@1.0.0"
+    assert (target / ".gitignore").is_file()
+    hooks = yaml.safe_load((target / ".pre-commit-config.yaml").read_text())
+    assert hooks["repos"][0]["hooks"][0]["entry"] == "gitops-ml validate"
+    for kind in ("repository", "model", "manifest", "deployment"):
+        schema = json.loads((target / f".gitops-ml/schemas/{kind}.schema.json").read_text())
+        assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    assert (target / "models/iris/model.yaml").read_text().startswith("# yaml-language-server: $schema=../../.gitops-ml/schemas/model.schema.json")
+    code, output = _invoke("validate", str(target))
+    assert code == 0, output
+
+
+def test_init_artifact_scores_like_its_metrics_say(tmp_path: Path) -> None:
+    import importlib.util
+
+    _invoke("init", str(tmp_path / "r"))
+    spec = importlib.util.spec_from_file_location("score_init", tmp_path / "r/models/iris/score.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.init()
+    sample = json.loads((tmp_path / "r/models/iris/sample.json").read_text())
+    result = module.run(sample["data"])
+    assert result["labels"] == ["setosa", "versicolor"]
+
+
+def test_init_refuses_a_non_empty_directory(tmp_path: Path) -> None:
+    (tmp_path / "existing").mkdir()
+    (tmp_path / "existing/keep.txt").write_text("mine")
+    code, output = _invoke("init", str(tmp_path / "existing"))
+    assert code == 2
+    assert "exists and is not empty" in output
+    assert sorted(p.name for p in (tmp_path / "existing").iterdir()) == ["keep.txt"]
+
+
+def test_init_into_an_empty_directory(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    code, output = _invoke("init", str(tmp_path / "empty"), "--name", "ml")
+    assert code == 0, output
+    assert yaml.safe_load((tmp_path / "empty/gitops-ml.yaml").read_text())["name"] == "ml"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".empty.")]
+
+
+def test_schema_export_writes_the_four_schemas(tmp_path: Path) -> None:
+    code, output = _invoke("schema", "export", str(tmp_path / "s"))
+    assert code == 0, output
+    names = sorted(p.name for p in (tmp_path / "s").iterdir())
+    assert names == ["deployment.schema.json", "manifest.schema.json", "model.schema.json", "repository.schema.json"]
+
+
+def test_every_schema_property_has_a_description() -> None:
+    from gitops_ml import catalog
+    from gitops_ml.types import Kind
+
+    missing = []
+
+    def walk(node: object, path: str) -> None:
+        if isinstance(node, dict):
+            for name, sub in (node.get("properties") or {}).items():
+                if isinstance(sub, dict) and "description" not in sub and "$ref" not in sub:
+                    missing.append(f"{path}.{name}")
+                walk(sub, f"{path}.{name}")
+            for key in ("items", "additionalProperties"):
+                if isinstance(node.get(key), dict):
+                    walk(node[key], f"{path}[{key}]")
+            for name, sub in (node.get("$defs") or {}).items():
+                walk(sub, f"{path}#{name}")
+
+    for kind in Kind:
+        walk(catalog.schema(kind), kind.value)
+    assert missing == []
