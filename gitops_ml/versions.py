@@ -1,7 +1,7 @@
 """Resolve `model@version` to the files of that version: the working tree or a commit of history.
 
-A version is the content of models/<model>/ at the newest commit where model.yaml carries it
-(the commit CI tags `<model>@v<version>`). Tags are used when present; otherwise history is walked.
+A version is the content of models/<model>/ at the commit that set its version in model.yaml
+(the commit CI tags `<model>@v<version>`). Tags are used when present; otherwise one `git log`.
 Shared by render, build and the registry so that the same pin always means the same files.
 """
 
@@ -14,12 +14,10 @@ from gitops_ml.adapters import git as gitx
 from gitops_ml.errors import RegistryError
 from gitops_ml.imageref import content_digest, image_ref
 from gitops_ml.loading import load_tree
+from gitops_ml.registry import reading
 from gitops_ml.sources import FileSource, WorkTree
 from gitops_ml.types import MODELS_DIR, ImageRef, ModelName, RepositorySpec, Version
 from gitops_ml.validation import ModelEntry, Specs, validate_tree
-
-TAG_FORMAT = "{model}@v{version}"
-
 
 @dataclass(frozen=True)
 class ModelVersion:
@@ -55,7 +53,8 @@ class ModelVersion:
         return image_ref(repo.registry, self.name, self.version, self.digest(repo))
 
 
-def _entry_at(source: FileSource, model: ModelName) -> ModelEntry | None:
+def entry_at(source: FileSource, model: ModelName) -> ModelEntry | None:
+    """The validated entry of model in a tree of history; None when its files do not validate."""
     tree = load_tree(source, only_models={model})
     report = validate_tree(tree)
     if report.specs is not None:
@@ -68,37 +67,30 @@ def _entry_at(source: FileSource, model: ModelName) -> ModelEntry | None:
 
 
 def resolve_model_version(root: Path, specs: Specs, model: ModelName, version: Version | None) -> ModelVersion:
-    """The files of model@version; version None means the working tree's newest."""
+    """The files of model@version; version None means the working tree's newest.
+
+    A version other than the working tree's is found by its `<model>@v<version>` tag when the tag
+    exists and its commit carries that version, otherwise by one `git log` over model.yaml: the
+    commit of first-parent history that set the version (the commit CI tags).
+    """
     current = specs.models.get(model)
     if current is None:
         raise RegistryError(f"unknown model {model!r}", hint=f"models are the directories under {MODELS_DIR}/")
     if version is None or current.spec.version == version:
         return ModelVersion(current, WorkTree(root), None)
-    repo = gitx.open_repo(root)
-    prefix = gitx.repo_prefix(repo, root)
-    tag = TAG_FORMAT.format(model=model, version=version)
-    candidates: list[str] = []
-    try:
-        candidates.append(repo.git.rev_parse(f"refs/tags/{tag}^{{commit}}"))
-    except Exception:  # noqa: BLE001 - no such tag: fall back to history
-        pass
-    model_dir = f"{prefix}/{MODELS_DIR}/{model}" if prefix else f"{MODELS_DIR}/{model}"
-    if not candidates:
-        try:
-            candidates = repo.git.log("--format=%H", "HEAD", "--", model_dir).split()
-        except Exception:  # noqa: BLE001
-            candidates = []
-    for sha in candidates:
-        source = gitx.CommitTree(repo, repo.commit(sha), prefix)
-        raw = None
-        try:
-            raw = source.read(f"{MODELS_DIR}/{model}/model.yaml")
-        except FileNotFoundError:
-            continue
-        if f"{version}".encode() not in raw:
-            continue
-        entry = _entry_at(source, model)
-        if entry is not None and entry.spec.version == version:
-            return ModelVersion(entry, source, sha)
-    hint = gitx.SHALLOW_HINT if gitx.is_shallow(repo) else f"list versions with `gitops-ml history {model}`"
-    raise RegistryError(f"version {version} of model {model!r} does not exist in git history", hint=hint)
+    reg = reading.open_registry(root)
+    sha = reading.tagged_commit(reg, model, version)
+    if sha is None:
+        record = reading.model_history(reg, model).get(version)
+        sha = record.commit.sha if record is not None else None
+    if sha is None:
+        hint = gitx.SHALLOW_HINT if gitx.is_shallow(reg.repo) else f"list versions with `gitops-ml history {model}`"
+        raise RegistryError(f"version {version} of model {model!r} does not exist in git history", hint=hint)
+    source = gitx.CommitTree(reg.repo, reg.repo.commit(sha), reg.prefix)
+    entry = entry_at(source, model)
+    if entry is None or entry.spec.version != version:
+        raise RegistryError(
+            f"{model}@{version} cannot be read at commit {sha[:12]}: its files do not validate",
+            hint=f"check them with `gitops-ml show {model}@{version}`",
+        )
+    return ModelVersion(entry, source, sha)

@@ -7,8 +7,11 @@ commit reads as "fetch full history", not as "unknown revision".
 from __future__ import annotations
 
 import posixpath
+import subprocess
+import tempfile
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator, Sequence
 
 import git
 from git.exc import BadName, GitCommandError, InvalidGitRepositoryError, NoSuchPathError
@@ -113,3 +116,163 @@ class CommitTree:
 def commit_tree(root: Path, ref: str) -> CommitTree:
     repo = open_repo(root)
     return CommitTree(repo, resolve_commit(repo, ref), repo_prefix(repo, root))
+
+
+# --- bulk reads for the registry: a few git processes per question, never one per commit ----------
+
+
+@dataclass(frozen=True)
+class Change:
+    """One file a commit changed: its path and new blob id (None when the commit deleted it)."""
+
+    path: str
+    blob: str | None
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    """One commit of first-parent history and the watched files it changed."""
+
+    commit: str
+    date: str  # committer date, ISO 8601: when the change landed on the branch
+    author: str
+    email: str
+    subject: str
+    changes: tuple[Change, ...]
+
+
+@dataclass(frozen=True)
+class TagRef:
+    """A tag and the commit it points at; `annotated` is False for a lightweight tag."""
+
+    name: str
+    commit: str
+    annotated: bool
+
+
+def run_git(repo: git.Repo, *args: str, stdin: bytes | None = None) -> bytes:
+    """Run one git command in the repository; failures become RegistryError with git's message."""
+    cmd = ["git", "-C", str(repo.working_tree_dir or repo.git_dir), "-c", "core.quotePath=false", *args]
+    try:
+        proc = subprocess.run(cmd, input=stdin, capture_output=True, check=False)
+    except OSError as exc:
+        raise RegistryError(f"cannot run git: {exc}", hint="install git and put it on PATH") from None
+    if proc.returncode != 0:
+        message = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+        hint = SHALLOW_HINT if is_shallow(repo) else ""
+        raise RegistryError(f"git {args[0]} failed: {message[-1] if message else proc.returncode}", hint=hint)
+    return proc.stdout
+
+
+_RECORD = "\x1e"
+_FIELD = "\x1f"
+_ZERO_ID = "0" * 40
+
+
+def log_changes(repo: git.Repo, rev: str, pathspecs: Sequence[str]) -> list[LogEntry]:
+    """Commits of rev's first-parent history that touch pathspecs, oldest first, with new blob ids.
+
+    First-parent history is the default branch as it happened: a merged pull request shows up as
+    its merge commit, which is where CI tags the version and where Argo CD or Flux saw the change.
+    """
+    out = run_git(
+        repo, "log", "--first-parent", "--diff-merges=first-parent", "--raw", "--no-abbrev", "--no-renames",
+        "--reverse", f"--format={_RECORD}%H{_FIELD}%cI{_FIELD}%an{_FIELD}%ae{_FIELD}%s", rev, "--", *pathspecs,
+    ).decode("utf-8", "replace")
+    entries = []
+    for record in out.split(_RECORD)[1:]:
+        header, _, body = record.partition("\n")
+        sha, date, author, email, subject = header.split(_FIELD)
+        changes = []
+        for line in body.splitlines():
+            if not line.startswith(":"):
+                continue
+            meta, _, path = line.partition("\t")
+            new_blob, status = meta.split()[3], meta.split()[4]
+            changes.append(Change(path, None if status.startswith("D") or new_blob == _ZERO_ID else new_blob))
+        entries.append(LogEntry(sha, date, author, email, subject, tuple(changes)))
+    return entries
+
+
+def read_objects(repo: git.Repo, names: Iterable[str]) -> dict[str, bytes]:
+    """Contents of many objects (blob ids or `rev:path`) through one `git cat-file --batch`;
+    names that do not exist are left out."""
+    unique = list(dict.fromkeys(names))
+    if not unique:
+        return {}
+    out = run_git(repo, "cat-file", "--batch", stdin="".join(f"{n}\n" for n in unique).encode())
+    found: dict[str, bytes] = {}
+    pos = 0
+    for name in unique:
+        end = out.index(b"\n", pos)
+        header = out[pos:end].split()
+        pos = end + 1
+        if len(header) < 3 or header[-1] == b"missing":
+            continue
+        size = int(header[2])
+        found[name] = out[pos : pos + size]
+        pos += size + 1
+    return found
+
+
+def list_tree(repo: git.Repo, rev: str, paths: Sequence[str]) -> dict[str, str]:
+    """Repository path -> blob id of every file under paths at rev (one `git ls-tree -r`)."""
+    out = run_git(repo, "ls-tree", "-r", "-z", "--full-tree", rev, "--", *paths).decode("utf-8", "replace")
+    files = {}
+    for item in out.split("\0"):
+        meta, _, path = item.partition("\t")
+        parts = meta.split()
+        if len(parts) == 3 and parts[1] == "blob":
+            files[path] = parts[2]
+    return files
+
+
+def list_tags(repo: git.Repo, patterns: Sequence[str] = ()) -> list[TagRef]:
+    """Tags matching fnmatch patterns (all when none), each peeled to its commit; one process."""
+    out = run_git(
+        repo, "for-each-ref", f"--format=%(refname:strip=2){_FIELD}%(objecttype){_FIELD}%(objectname){_FIELD}%(*objectname)",
+        *(f"refs/tags/{p}" for p in patterns or ("",)),
+    ).decode("utf-8", "replace")
+    tags = []
+    for line in out.splitlines():
+        name, kind, obj, peeled = line.split(_FIELD)
+        tags.append(TagRef(name, peeled or obj, kind == "tag"))
+    return tags
+
+
+def rev_parse(repo: git.Repo, rev: str) -> str:
+    """Commit id of rev; RegistryError (with the shallow-clone hint when it applies) when unknown."""
+    try:
+        return run_git(repo, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}").decode().strip()
+    except RegistryError:
+        hint = SHALLOW_HINT if is_shallow(repo) else "check the name with `git log --oneline` or `git branch -a`"
+        raise RegistryError(f"unknown git revision {rev!r}", hint=hint) from None
+
+
+def create_annotated_tags(repo: git.Repo, tags: Sequence[tuple[str, str, str]]) -> None:
+    """Create annotated tags (name, commit, message) in one transaction: all or none.
+
+    Tag objects are written by one `git hash-object --stdin-paths` and the refs by one
+    `git update-ref --stdin`, whose `create` refuses a ref that already exists, so a concurrent
+    tagger can never be overwritten.
+    """
+    if not tags:
+        return
+    ident = run_git(repo, "var", "GIT_COMMITTER_IDENT").decode().strip()
+    with tempfile.TemporaryDirectory(prefix="gitops-ml-tags-") as tmp:
+        paths = []
+        for i, (name, commit, message) in enumerate(tags):
+            body = f"object {commit}\ntype commit\ntag {name}\ntagger {ident}\n\n{message}\n"
+            path = Path(tmp, f"{i}.tag")
+            path.write_text(body, encoding="utf-8")
+            paths.append(str(path))
+        ids = run_git(repo, "hash-object", "-t", "tag", "-w", "--stdin-paths", stdin="\n".join(paths).encode() + b"\n")
+    object_ids = ids.decode().split()
+    transaction = "".join(f"create refs/tags/{name} {oid}\n" for (name, _, _), oid in zip(tags, object_ids))
+    run_git(repo, "update-ref", "--stdin", stdin=("start\n" + transaction + "commit\n").encode())
+
+
+def push_refs(repo: git.Repo, remote: str, refs: Sequence[str]) -> None:
+    """Push refs to a remote in one `git push`; a rejection is a RegistryError naming the remote."""
+    if refs:
+        run_git(repo, "push", "--quiet", remote, *refs)

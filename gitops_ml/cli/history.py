@@ -1,0 +1,70 @@
+"""`gitops-ml history M`: every version of a model, who registered it, and where and when it ran."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from gitops_ml.cli._common import FORMAT_OPTION, handle_errors, print_json
+from gitops_ml.cli._registry import REPO_OPTION, REV_OPTION, day, number, record_json, run_text, short
+from gitops_ml.registry.service import history
+from gitops_ml.registry.state import ModelHistory
+
+
+def _text(found: ModelHistory) -> None:
+    newest = found.newest
+    click.echo(f"{found.model}: {len(found.versions)} version(s), newest {newest.version if newest else '-'}")
+    previous: dict[str, float] = {}
+    lines = []
+    for record in found.versions:
+        spec = record.spec
+        block = [
+            f"{found.model}@{record.version}  {day(record.commit)}  {short(record.commit.sha)}  "
+            f"{record.commit.author} <{record.commit.email}>" + ("  tagged" if record.tagged else ""),
+            f"  artifact  {spec.artifact.uri}  sha256:{spec.artifact.sha256[:12]}",
+        ]
+        if spec.metrics:
+            parts = []
+            for name, value in sorted(spec.metrics.items()):
+                delta = ""
+                if isinstance(value, (int, float)) and isinstance(previous.get(name), (int, float)):
+                    delta = f" ({value - previous[name]:+g})"
+                parts.append(f"{name} {number(value)}{delta}")
+            block.append("  metrics   " + ", ".join(parts))
+            previous = dict(spec.metrics)
+        for i, run in enumerate(record.runs):
+            block.append(("  ran in    " if i == 0 else "            ") + run_text(run))
+        if not record.runs:
+            block.append("  ran in    (no environment)")
+        lines.append(block)
+    for block in reversed(lines):  # newest first, like git log
+        for line in block:
+            click.echo(line)
+
+
+@click.command("history")
+@click.argument("model")
+@REPO_OPTION
+@REV_OPTION
+@FORMAT_OPTION
+def command(model: str, repo: Path, rev: str, fmt: str) -> None:
+    """Show every version of MODEL, newest first: commit, date, author, artifact, metrics, and the
+    environments that ran it and when (from the history of deployments/<env>/MODEL.yaml).
+
+    Answered from first-parent git history at --rev in a few git calls, so it stays fast on
+    repositories with thousands of commits.
+    """
+    with handle_errors():
+        found = history(repo, model, rev)
+        if fmt == "json":
+            print_json(
+                {
+                    "model": found.model,
+                    "newest": str(found.newest.version) if found.newest else None,
+                    "versions": [record_json(found.model, r) for r in reversed(found.versions)],
+                    "running": {env: str(run.version) for env, run in found.running.items()},
+                }
+            )
+        else:
+            _text(found)

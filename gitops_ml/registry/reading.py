@@ -1,0 +1,168 @@
+"""Registry events read from git through adapters.git, in a handful of git processes per question.
+
+One `git log --raw` lists the commits that touched a model's files with their blob ids, one
+`git cat-file --batch` reads those blobs, one `git for-each-ref` reads the tags; then the pure fold in
+`state` answers. Old files are read leniently: a model.yaml that no longer validates still counts
+as a version if it names one. Nothing here prints.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+import git
+
+from gitops_ml.adapters import git as gitx
+from gitops_ml.errors import GitopsMlError
+from gitops_ml.loading import parse_yaml
+from gitops_ml.registry.state import (
+    CommitEvents,
+    CommitInfo,
+    Event,
+    ModelChanged,
+    ModelHistory,
+    PinChanged,
+    fold_history,
+)
+from gitops_ml.registry.tags import format_tag, parse_tag, tag_pattern
+from gitops_ml.types import DEPLOYMENTS_DIR, MODELS_DIR, EnvironmentName, ModelName, ModelPin, ModelSpec, Version
+
+MODEL_FILE = "model.yaml"
+
+
+@dataclass(frozen=True)
+class RegistryRepo:
+    """A gitops-ml repository (possibly a sub-directory of a git work tree) read at one commit."""
+
+    repo: git.Repo
+    prefix: str
+    rev: str  # the commit id questions are answered at
+    rev_name: str  # what the user asked for, for messages
+
+    def full(self, rel: str) -> str:
+        """Repository-relative path -> path in the git tree."""
+        return posixpath.join(self.prefix, rel) if self.prefix else rel
+
+    def rel(self, full: str) -> str:
+        return full[len(self.prefix) + 1 :] if self.prefix else full
+
+    def model_file(self, model: str) -> str:
+        return self.full(f"{MODELS_DIR}/{model}/{MODEL_FILE}")
+
+
+def open_registry(root: Path, rev: str = "HEAD") -> RegistryRepo:
+    repo = gitx.open_repo(root)
+    return RegistryRepo(repo, gitx.repo_prefix(repo, root), gitx.rev_parse(repo, rev), rev)
+
+
+def _data(path: str, raw: bytes) -> Any:
+    try:
+        return parse_yaml(path, raw).data
+    except GitopsMlError:
+        return None
+
+
+def read_model_spec(path: str, raw: bytes) -> ModelSpec | None:
+    """The ModelSpec of a model.yaml from any commit, or None when it cannot be read as one."""
+    data = _data(path, raw)
+    if not isinstance(data, dict):
+        return None
+    try:
+        return ModelSpec.from_doc(data)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
+
+
+def read_pin(path: str, raw: bytes) -> ModelPin | None:
+    """The `model:` pin of a deployment file from any commit, or None when it has none."""
+    data = _data(path, raw)
+    if not isinstance(data, dict) or not isinstance(data.get("model"), str):
+        return None
+    try:
+        return ModelPin.parse(data["model"])
+    except ValueError:
+        return None
+
+
+def _commit(entry: gitx.LogEntry) -> CommitInfo:
+    return CommitInfo(entry.commit, entry.date, entry.author, entry.email, entry.subject)
+
+
+def model_tags(reg: RegistryRepo, model: str | None = None) -> dict[ModelName, dict[Version, str]]:
+    """model -> version -> commit of its registration tag (one `git for-each-ref`)."""
+    tags: dict[ModelName, dict[Version, str]] = defaultdict(dict)
+    for ref in gitx.list_tags(reg.repo, [tag_pattern(model)] if model else []):
+        parsed = parse_tag(ref.name)
+        if parsed is not None and (model is None or parsed.model == model):
+            tags[parsed.model][parsed.version] = ref.commit
+    return tags
+
+
+def model_history(reg: RegistryRepo, model: ModelName) -> ModelHistory:
+    """Versions of one model and where they ran: one log, one batch read, one tag listing."""
+    model_file = reg.model_file(model)
+    deployments = [reg.full(f"{DEPLOYMENTS_DIR}/*/{model}.{ext}") for ext in ("yaml", "yml")]
+    entries = gitx.log_changes(reg.repo, reg.rev, [model_file, *(f":(glob){p}" for p in deployments)])
+    blobs = gitx.read_objects(reg.repo, (c.blob for e in entries for c in e.changes if c.blob))
+    steps = []
+    for entry in entries:
+        events: list[Event] = []
+        for change in entry.changes:
+            raw = blobs.get(change.blob) if change.blob else None
+            rel = reg.rel(change.path)
+            if change.path == model_file:
+                events.append(ModelChanged(read_model_spec(rel, raw) if raw is not None else None))
+            else:
+                environment = EnvironmentName(rel.split("/")[1])
+                events.append(PinChanged(environment, read_pin(rel, raw) if raw is not None else None))
+        # a commit that edits model.yaml and a pin together: the version exists before the pin moves
+        events.sort(key=lambda e: not isinstance(e, ModelChanged))
+        steps.append(CommitEvents(_commit(entry), tuple(events)))
+    return fold_history(model, steps, model_tags(reg, model).get(model, {}))
+
+
+def all_model_histories(reg: RegistryRepo) -> dict[ModelName, ModelHistory]:
+    """Versions of every model that ever had a model.yaml (no deployments): one log, one batch read."""
+    pattern = reg.full(f"{MODELS_DIR}/*/{MODEL_FILE}")
+    entries = gitx.log_changes(reg.repo, reg.rev, [f":(glob){pattern}"])
+    blobs = gitx.read_objects(reg.repo, (c.blob for e in entries for c in e.changes if c.blob))
+    steps: dict[ModelName, list[CommitEvents]] = defaultdict(list)
+    for entry in entries:
+        info = _commit(entry)
+        for change in entry.changes:
+            rel = reg.rel(change.path)
+            model = ModelName(rel.split("/")[1])
+            raw = blobs.get(change.blob) if change.blob else None
+            spec = read_model_spec(rel, raw) if raw is not None else None
+            steps[model].append(CommitEvents(info, (ModelChanged(spec),)))
+    tags = model_tags(reg)
+    return {model: fold_history(model, history, tags.get(model, {})) for model, history in sorted(steps.items())}
+
+
+def tagged_commit(reg: RegistryRepo, model: ModelName, version: Version) -> str | None:
+    """Commit of the `<model>@v<version>` tag when the tag exists and that commit's model.yaml
+    carries the version; None otherwise (then history decides)."""
+    name = format_tag(model, version)
+    refs = [ref for ref in gitx.list_tags(reg.repo, [name]) if ref.name == name]
+    if not refs:
+        return None
+    spec_path = f"{refs[0].commit}:{reg.model_file(model)}"
+    raw = gitx.read_objects(reg.repo, [spec_path]).get(spec_path)
+    spec = read_model_spec(reg.model_file(model), raw) if raw is not None else None
+    return refs[0].commit if spec is not None and spec.version == version else None
+
+
+def models_at(reg: RegistryRepo) -> list[ModelName]:
+    """Model directories at the registry's commit."""
+    files = gitx.list_tree(reg.repo, reg.rev, [reg.full(MODELS_DIR)])
+    return sorted({ModelName(reg.rel(p).split("/")[1]) for p in files if reg.rel(p).count("/") >= 2})
+
+
+def read_at(reg: RegistryRepo, rels: Iterable[str]) -> dict[str, bytes]:
+    """Files (repository-relative) at the registry's commit; missing ones are left out."""
+    names = {f"{reg.rev}:{reg.full(rel)}": rel for rel in rels}
+    return {names[name]: raw for name, raw in gitx.read_objects(reg.repo, names).items()}
