@@ -1,0 +1,180 @@
+"""Validated specs + resolved versions -> the render plan: one Endpoint per (environment, model).
+
+`make_plan` is pure: it reads no files and no git. `resolve_versions` is the one step that asks
+the registry (git, through gitops_ml.versions) which files each pin means. Cross-environment rules
+that only matter for rendering (a host used twice on one cluster) are checked here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Mapping
+
+from gitops_ml.errors import Location, RenderError, ValidationError
+from gitops_ml.serving.settings import ServerSettings
+from gitops_ml.types import (
+    DeploymentSpec,
+    Environment,
+    EnvironmentName,
+    Finding,
+    ImageRef,
+    ManifestSpec,
+    ModelName,
+    ModelSpec,
+    RepositorySpec,
+    Version,
+)
+from gitops_ml.validation import Specs
+from gitops_ml.versions import resolve_model_version
+
+Locate = Callable[[str, list[str | int]], Location]
+
+
+@dataclass(frozen=True)
+class ResolvedVersion:
+    """What a pin means: the model's specs at that version, its image, and where it was read from."""
+
+    model: ModelSpec
+    manifest: ManifestSpec
+    image: ImageRef
+    commit: str | None  # None: the working tree
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where an endpoint is reachable from outside: what must be unique per cluster."""
+
+    environment: str
+    cluster: str
+    host: str
+    path: str
+    source_path: str
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One model served in one environment; its names never depend on the version."""
+
+    environment: Environment
+    deployment: DeploymentSpec
+    version: ResolvedVersion
+    source_path: str  # deployments/<env>/<model>.yaml
+
+    @property
+    def model(self) -> ModelName:
+        return self.deployment.model
+
+    @property
+    def route(self) -> "Route | None":
+        exp = self.deployment.exposure
+        if exp is None:
+            return None
+        return Route(self.environment.name, self.environment.cluster, exp.host.lower(), exp.path, self.source_path)
+
+    @property
+    def settings(self) -> dict[str, str]:
+        """The ConfigMap's data: the server's GITOPS_ML_* contract."""
+        v = self.version
+        return ServerSettings.from_specs(v.model, v.manifest, self.deployment).to_env()
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything rendering needs, in a stable order (environment, then model)."""
+
+    repository: RepositorySpec
+    endpoints: tuple[Endpoint, ...]
+    environment_names: tuple[EnvironmentName, ...]  # rendered environments (all unless --env)
+
+    @property
+    def environments(self) -> tuple[Environment, ...]:
+        return tuple(self.repository.environments[name] for name in self.environment_names)
+
+    def endpoints_in(self, environment: EnvironmentName) -> tuple[Endpoint, ...]:
+        return tuple(e for e in self.endpoints if e.environment.name == environment)
+
+    @property
+    def models(self) -> tuple[ModelName, ...]:
+        """Models deployed somewhere: each gets one Kustomize base."""
+        return tuple(sorted({e.model for e in self.endpoints}))
+
+
+PinKey = tuple[ModelName, "Version | None"]
+
+
+def resolve_versions(root: Path, specs: Specs, deployments: Iterable[DeploymentSpec]) -> dict[PinKey, ResolvedVersion]:
+    """Resolve every distinct pin once (git is asked only for versions the working tree lacks)."""
+    out: dict[PinKey, ResolvedVersion] = {}
+    for dep in deployments:
+        key = (dep.model, dep.pin.version)
+        if key in out:
+            continue
+        mv = resolve_model_version(root, specs, dep.model, dep.pin.version)
+        out[key] = ResolvedVersion(mv.entry.spec, mv.entry.manifest, mv.image_ref(specs.repository), mv.commit)
+    return out
+
+
+def _no_location(path: str, json_path: list[str | int]) -> Location:
+    return Location(path)
+
+
+def host_findings(routes: Iterable[Route], locate: Locate = _no_location) -> list[Finding]:
+    """A host may serve one environment per cluster, and one endpoint per path within it."""
+    owner: dict[tuple[str, str], Route] = {}
+    taken: dict[tuple[str, str, str], Route] = {}
+    out: list[Finding] = []
+    for route in sorted(routes, key=lambda r: (r.environment, r.source_path)):
+        first = owner.setdefault((route.cluster, route.host), route)
+        if first.environment != route.environment:
+            out.append(
+                Finding(
+                    locate(route.source_path, ["exposure", "host"]),
+                    f"host {route.host!r} is already declared by environment {first.environment!r} "
+                    f"({first.source_path}) on the same cluster {route.cluster}",
+                    hint="give each environment its own host name, e.g. <model>.<environment>.example.com",
+                )
+            )
+            continue
+        other = taken.setdefault((route.cluster, route.host, route.path.rstrip("/") or "/"), route)
+        if other is not route:
+            out.append(
+                Finding(
+                    locate(route.source_path, ["exposure", "path"]),
+                    f"host {route.host!r} and path {route.path!r} are already used by {other.source_path}",
+                )
+            )
+    return out
+
+
+def make_plan(
+    specs: Specs,
+    versions: Mapping[PinKey, ResolvedVersion],
+    *,
+    environments: Iterable[str] | None = None,
+    locate: Locate = _no_location,
+    other_routes: Iterable[Route] = (),
+) -> Plan:
+    """The plan for every deployment (or only those of `environments`); raises on conflicts."""
+    repo = specs.repository
+    wanted = set(environments) if environments is not None else None
+    if wanted is not None:
+        unknown = sorted(wanted - set(repo.environments))
+        if unknown:
+            declared = ", ".join(sorted(repo.environments))
+            raise RenderError(f"unknown environment {unknown[0]!r} (declared: {declared})", hint="see `environments:` in gitops-ml.yaml")
+    all_endpoints = []
+    for dep in sorted(specs.deployments, key=lambda d: (d.environment, d.model)):
+        path = specs.deployment_files.get((dep.environment, dep.model), f"deployments/{dep.environment}/{dep.model}.yaml")
+        version = versions.get((dep.model, dep.pin.version))
+        if version is None:
+            raise RenderError(f"version {dep.pin} was not resolved", location=locate(path, ["model"]))
+        all_endpoints.append(Endpoint(repo.environments[dep.environment], dep, version, path))
+    # host conflicts look at every environment, even when only some are rendered; other_routes
+    # are those of endpoints a partial render did not re-plan
+    routes = [r for r in (e.route for e in all_endpoints) if r is not None]
+    findings = host_findings([*routes, *other_routes], locate)
+    if findings:
+        raise ValidationError(findings, f"{len(findings)} exposure conflict(s)")
+    names = tuple(sorted(n for n in repo.environments if wanted is None or n in wanted))
+    return Plan(repo, tuple(e for e in all_endpoints if e.environment.name in names), names)

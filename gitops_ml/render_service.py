@@ -1,0 +1,330 @@
+"""The `render` use case: repository -> validated specs -> plan -> files -> render root (or a check).
+
+Only what changed is recomputed: every unit (a base, an endpoint) is keyed by the digests of the
+files it is made from, and the ownership file in the render root records those keys with the
+hashes of what was written. An unchanged unit is neither validated, planned nor rendered again;
+its files are compared by hash. Nothing here prints.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+from gitops_ml import __version__, catalog
+from gitops_ml.errors import LoadError, Location, RenderError, ValidationError
+from gitops_ml.loading import load_tree, parse_yaml
+from gitops_ml.planning import Plan, Route, make_plan, resolve_versions
+from gitops_ml.rendering import Rendered, render_base, render_endpoint, render_environment, unit_of, check_layout
+from gitops_ml.sources import FileSource, WorkTree
+from gitops_ml.types import DEPLOYMENTS_DIR, MODELS_DIR, REPOSITORY_FILE, Kind, ModelName, RepositorySpec
+from gitops_ml.validation import Specs, validate_tree
+from gitops_ml.writing import (
+    OWNERSHIP_FILE,
+    Changes,
+    Ownership,
+    UnitRecord,
+    WriteResult,
+    apply,
+    compare,
+    read_ownership,
+    sha256,
+)
+
+# bump when rendering changes for the same inputs, so that recorded unit keys stop matching
+RENDERER_REVISION = "1"
+
+
+@dataclass(frozen=True)
+class RenderRequest:
+    root: Path
+    out: Path | None = None
+    environments: tuple[str, ...] = ()
+    check: bool = False
+
+
+@dataclass
+class RenderResult:
+    label: str  # the render root as the user should read it
+    render_dir: Path
+    changes: Changes
+    written: WriteResult | None
+    rendered_units: int = 0
+    reused_units: int = 0
+    endpoints: int = 0
+
+
+def _digest(*parts: bytes | str) -> str:
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(part.encode() if isinstance(part, str) else part)
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+@dataclass
+class InputDigests:
+    """Digests of the files renders are made from, read once per run."""
+
+    repository: bytes
+    models: dict[str, str] = field(default_factory=dict)  # model -> digest of its directory
+    deployments: dict[tuple[str, str], str] = field(default_factory=dict)  # (env, stem) -> digest
+
+    @classmethod
+    def read(cls, root: Path) -> "InputDigests":
+        try:
+            repository = (root / REPOSITORY_FILE).read_bytes()
+        except OSError:
+            repository = b""
+        out = cls(repository)
+        models = root / MODELS_DIR
+        for name in sorted(os.listdir(models)) if models.is_dir() else []:
+            model_dir = models / name
+            if not model_dir.is_dir():
+                continue
+            h = hashlib.sha256()
+            for rel in WorkTree(root).walk_files(f"{MODELS_DIR}/{name}"):
+                h.update(f"{rel}\0".encode())
+                h.update(hashlib.sha256((root / rel).read_bytes()).digest())
+            out.models[name] = h.hexdigest()
+        deployments = root / DEPLOYMENTS_DIR
+        for env in sorted(os.listdir(deployments)) if deployments.is_dir() else []:
+            env_dir = deployments / env
+            if not env_dir.is_dir():
+                continue
+            for fname in sorted(os.listdir(env_dir)):
+                if fname.endswith((".yaml", ".yml")) and (env_dir / fname).is_file():
+                    out.deployments[(env, fname.rsplit(".", 1)[0])] = hashlib.sha256((env_dir / fname).read_bytes()).hexdigest()
+        return out
+
+
+class _Subset:
+    """A FileSource that shows only some models and the deployment files of those models."""
+
+    def __init__(self, source: FileSource, models: set[str]) -> None:
+        self.source = source
+        self.models = models
+        self.label = source.label
+
+    def read(self, rel: str) -> bytes:
+        return self.source.read(rel)
+
+    def is_file(self, rel: str) -> bool:
+        return self.source.is_file(rel)
+
+    def is_dir(self, rel: str) -> bool:
+        return self.source.is_dir(rel)
+
+    def listdir(self, rel: str) -> list[str]:
+        names = self.source.listdir(rel)
+        if rel == MODELS_DIR:
+            return [n for n in names if n in self.models]
+        if rel.startswith(DEPLOYMENTS_DIR + "/"):
+            return [n for n in names if n.rsplit(".", 1)[0] in self.models]
+        return names
+
+    def walk_files(self, rel: str) -> list[str]:
+        return self.source.walk_files(rel)
+
+
+def _repository_spec(root: Path) -> RepositorySpec | None:
+    """The repository settings when gitops-ml.yaml is valid on its own; None lets validation report."""
+    try:
+        doc = parse_yaml(REPOSITORY_FILE, (root / REPOSITORY_FILE).read_bytes(), Kind.REPOSITORY)
+    except (OSError, LoadError):
+        return None
+    if not isinstance(doc.data, dict) or not catalog.validator(Kind.REPOSITORY).is_valid(doc.data):
+        return None
+    return RepositorySpec.from_doc(doc.data)
+
+
+def _locator(root: Path):  # type: ignore[no-untyped-def]
+    def locate(path: str, json_path: list[str | int]) -> Location:
+        try:
+            return parse_yaml(path, (root / path).read_bytes()).locate(json_path)
+        except (OSError, LoadError):
+            return Location(path)
+
+    return locate
+
+
+def _validate(root: Path, models: set[str] | None) -> Specs:
+    source: FileSource = WorkTree(root)
+    if models is not None:
+        source = _Subset(source, models)
+    report = validate_tree(load_tree(source))
+    errors = [f for f in report.findings if f.severity == "error"]
+    if errors or report.specs is None:
+        raise ValidationError(errors or report.findings, f"{len(errors)} problem(s) in the repository; nothing was rendered")
+    return report.specs
+
+
+def _label(root: Path, render_dir: Path) -> str:
+    try:
+        return render_dir.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return str(render_dir)
+
+
+def render_repository(request: RenderRequest) -> RenderResult:
+    """Render (or with check=True, compare) the render root of the repository at request.root."""
+    root = request.root
+    if not root.is_dir():
+        raise RenderError(f"{root} is not a directory")
+    repo = _repository_spec(root)
+    if repo is None:
+        _validate(root, None)  # raises with located findings
+        raise RenderError(f"{REPOSITORY_FILE} cannot be read", location=Location(REPOSITORY_FILE))
+    check_layout(repo)
+    unknown = sorted(set(request.environments) - set(repo.environments))
+    if unknown:
+        raise RenderError(
+            f"unknown environment {unknown[0]!r} (declared: {', '.join(sorted(repo.environments))})",
+            location=Location(REPOSITORY_FILE),
+        )
+    chosen = set(request.environments or repo.environments)
+    render_dir = request.out if request.out is not None else root / repo.render_root
+    label = _label(root, render_dir)
+    previous = read_ownership(render_dir, label)
+    digests = InputDigests.read(root)
+    inputs = _digest("gitops-ml", __version__, RENDERER_REVISION, digests.repository)
+    old = previous if previous is not None and previous.inputs == inputs else None
+
+    # unit keys of the current inputs
+    keys: dict[str, str] = {}
+    endpoint_models: dict[str, str] = {}
+    for (env, stem), dep_digest in digests.deployments.items():
+        if env in chosen:
+            unit = unit_of("endpoint", env, stem)
+            keys[unit] = _digest(inputs, dep_digest, digests.models.get(stem, ""))
+            endpoint_models[unit] = stem
+    deployed = sorted({stem for (env, stem) in digests.deployments})
+    for stem in deployed:
+        keys[unit_of("base", stem)] = _digest(inputs, stem)
+    for name, digest in digests.models.items():
+        keys[unit_of("source", name)] = _digest(inputs, digest)
+
+    def dirty_models(units: Iterable[str]) -> set[str]:
+        out = set()
+        for unit in units:
+            kind, _, rest = unit.partition("/")
+            out.add(rest.rsplit("/", 1)[-1])
+        return out
+
+    stale_units = {u for u, k in keys.items() if old is None or u not in old.units or old.units[u].key != k}
+    models = None if old is None else dirty_models(stale_units)
+    result = _run(root, repo, request, render_dir, label, chosen, keys, endpoint_models, models, old, previous, digests, inputs)
+    if not request.check and old is not None and result.written is None:
+        # files of reused units were edited or deleted by hand: render those units too, then write
+        redo = _units_of_paths(old, result.changes)
+        result = _run(root, repo, request, render_dir, label, chosen, keys, endpoint_models, (models or set()) | dirty_models(redo), old, previous, digests, inputs, force=redo)
+    return result
+
+
+def _units_of_paths(old: Ownership, changes: Changes) -> set[str]:
+    paths = {d.path for d in changes.differences if d.status in ("stale", "missing")}
+    return {unit for unit, rec in old.units.items() if paths & set(rec.files)}
+
+
+def _run(
+    root: Path,
+    repo: RepositorySpec,
+    request: RenderRequest,
+    render_dir: Path,
+    label: str,
+    chosen: set[str],
+    keys: dict[str, str],
+    endpoint_models: dict[str, str],
+    models: set[str] | None,
+    old: Ownership | None,
+    previous: Ownership | None,
+    digests: InputDigests,
+    inputs: str,
+    force: set[str] = frozenset(),  # type: ignore[assignment]
+) -> RenderResult:
+    specs = _validate(root, models)
+    locate = _locator(root)
+    in_scope = [d for d in specs.deployments if d.environment in chosen]
+    versions = resolve_versions(root, specs, in_scope)
+    fresh_units = {unit_of("endpoint", d.environment, d.model) for d in in_scope}
+    # routes of endpoints that are not re-planned come from the record of the previous render
+    other_routes = []
+    if old is not None:
+        for unit, rec in old.units.items():
+            if unit in keys and unit not in fresh_units and rec.route:
+                env, cluster, host, path, source = rec.route
+                other_routes.append(Route(env, cluster, host, path, source))
+    plan = make_plan(specs, versions, environments=sorted(chosen), locate=locate, other_routes=other_routes)
+
+    rendered = Rendered()
+    for ep in plan.endpoints:
+        rendered.add(unit_of("endpoint", ep.environment.name, ep.model), render_endpoint(repo, ep))
+    for unit in sorted(keys):
+        kind, _, model = unit.partition("/")
+        reusable = old is not None and unit not in force and unit in old.units and old.units[unit].key == keys[unit]
+        if kind == "base" and not reusable:
+            rendered.add(unit, render_base(repo, ModelName(model)))
+    for env_name in sorted(chosen):
+        env_models = sorted(stem for (env, stem) in digests.deployments if env == env_name)
+        rendered.add(unit_of("environment", env_name), render_environment(repo, repo.environments[env_name], [ModelName(m) for m in env_models]))
+
+    ownership = Ownership(inputs=inputs)
+    expected: dict[str, bytes | str] = {}
+    routes = {unit_of("endpoint", ep.environment.name, ep.model): ep.route for ep in plan.endpoints}
+    reused = 0
+    for unit, key in sorted(keys.items()):
+        if unit in rendered.units:
+            paths = rendered.units[unit]
+            for p in paths:
+                expected[p] = rendered.files[p]
+            route = routes.get(unit)
+            ownership.units[unit] = UnitRecord(key, paths, [route.environment, route.cluster, route.host, route.path, route.source_path] if route else [])
+        elif unit.startswith("source/"):
+            ownership.units[unit] = UnitRecord(key, [])
+        else:
+            assert old is not None and unit not in force, unit
+            rec = old.units[unit]
+            for p in rec.files:
+                expected[p] = old.files[p]
+            ownership.units[unit] = rec
+            reused += 1
+    for unit in rendered.units:
+        if unit.startswith("environment/"):
+            for p in rendered.units[unit]:
+                expected[p] = rendered.files[p]
+            ownership.units[unit] = UnitRecord("", rendered.units[unit])
+    # units of environments outside --env stay as they were, files and records
+    keep: set[str] = set()
+    if previous is not None and request.environments:
+        for unit, rec in previous.units.items():
+            kind, _, rest = unit.partition("/")
+            if kind in ("endpoint", "environment") and rest.split("/", 1)[0] not in chosen:
+                ownership.units[unit] = rec
+                keep.update(rec.files)
+    for p, want in expected.items():
+        ownership.files[p] = want if isinstance(want, str) else sha256(want)
+    for p in keep:
+        if previous is not None and p in previous.files:
+            ownership.files[p] = previous.files[p]
+    manifest = ownership.to_bytes()
+    expected[OWNERSHIP_FILE] = manifest
+    changes = compare(render_dir, expected, previous, keep=frozenset(keep))
+    result = RenderResult(label, render_dir, changes, None, len(rendered.units), reused, len(plan.endpoints))
+    if request.check:
+        return result
+    needs = _units_of_paths(old, changes) if old is not None else set()
+    if needs - set(rendered.units):
+        return result  # the caller re-renders those units first
+    files = {p: v for p, v in expected.items() if isinstance(v, bytes)}
+    result.written = apply(render_dir, files, changes, label)
+    return result
+
+
+def plan_repository(root: Path, environments: Iterable[str] | None = None) -> Plan:
+    """The full plan of a repository's working tree, without touching any render root."""
+    specs = _validate(root, None)
+    versions = resolve_versions(root, specs, specs.deployments)
+    return make_plan(specs, versions, environments=environments, locate=_locator(root))

@@ -1,0 +1,189 @@
+"""Rendered files -> the render root on disk: atomic writes, owned-files bookkeeping, `--check`.
+
+The render root holds `.gitops-ml-render.json`, the list of every file the tool wrote with its
+sha256 and the input key of each unit. Only listed files are ever replaced or removed; a file the
+tool did not write is left untouched and reported. Nothing here renders or prints.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+from gitops_ml import __version__
+from gitops_ml.errors import LoadError, Location, RenderError
+from gitops_ml.writing_atomic import write_atomic
+
+OWNERSHIP_FILE = ".gitops-ml-render.json"
+FORMAT = 1
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@dataclass
+class UnitRecord:
+    """What one unit (a base, an endpoint, an environment) was rendered from and what it wrote."""
+
+    key: str
+    files: list[str]
+    route: list[str] = field(default_factory=list)  # [environment, cluster, host, path, source] when exposed
+
+
+@dataclass
+class Ownership:
+    """The content of the ownership file: files by path with their sha256, and units."""
+
+    files: dict[str, str] = field(default_factory=dict)
+    units: dict[str, UnitRecord] = field(default_factory=dict)
+    inputs: str = ""  # digest of the repository-wide inputs (gitops-ml.yaml, tool version)
+    version: str = __version__
+
+    def to_bytes(self) -> bytes:
+        doc = {
+            "comment": "Written by `gitops-ml render`: the files it owns in this directory. Do not edit.",
+            "format": FORMAT,
+            "generator": f"gitops-ml {self.version}",
+            "inputs": self.inputs,
+            "files": dict(sorted(self.files.items())),
+            "units": {
+                k: {"key": u.key, "files": u.files, **({"route": u.route} if u.route else {})}
+                for k, u in sorted(self.units.items())
+            },
+        }
+        return (json.dumps(doc, indent=1, sort_keys=True) + "\n").encode()
+
+
+def read_ownership(render_dir: Path, label: str) -> Ownership | None:
+    """The ownership file of a render root, or None when there is none."""
+    path = render_dir / OWNERSHIP_FILE
+    try:
+        raw = path.read_bytes()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    try:
+        doc = json.loads(raw)
+        files = {str(k): str(v) for k, v in doc["files"].items()}
+        units = {str(k): UnitRecord(str(u["key"]), list(u["files"]), list(u.get("route", []))) for k, u in doc["units"].items()}
+        return Ownership(files, units, str(doc.get("inputs", "")), str(doc.get("generator", "")).rpartition(" ")[2])
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise LoadError(
+            f"ownership file is damaged ({type(exc).__name__}: {exc})",
+            location=Location(f"{label}/{OWNERSHIP_FILE}"),
+            hint=f"it is written by `gitops-ml render`; restore it from git (`git checkout -- {label}/{OWNERSHIP_FILE}`)",
+        ) from None
+
+
+def list_files(render_dir: Path) -> list[str]:
+    """Every file under the render root, as sorted POSIX paths relative to it."""
+    out = []
+    for dirpath, dirnames, filenames in os.walk(render_dir):
+        dirnames.sort()
+        rel_dir = os.path.relpath(dirpath, render_dir)
+        for name in filenames:
+            out.append(name if rel_dir == "." else f"{rel_dir}/{name}".replace(os.sep, "/"))
+    return sorted(out)
+
+
+@dataclass
+class Difference:
+    """One file whose state differs from what render would write."""
+
+    path: str  # relative to the render root
+    status: str  # stale (content differs), missing, extra (written before, no longer rendered), foreign
+
+    def describe(self, label: str) -> str:
+        words = {
+            "stale": "differs from what `gitops-ml render` writes (edited by hand, or inputs changed)",
+            "missing": "is missing",
+            "extra": "is no longer rendered and should be removed",
+            "foreign": "was not written by gitops-ml (left untouched)",
+        }
+        return f"{label}/{self.path}: {words[self.status]}"
+
+
+@dataclass
+class Changes:
+    """What a render would do to the render root."""
+
+    differences: list[Difference] = field(default_factory=list)
+    unchanged: int = 0
+
+    def of(self, status: str) -> list[str]:
+        return [d.path for d in self.differences if d.status == status]
+
+
+def compare(
+    render_dir: Path,
+    expected: Mapping[str, bytes | str],
+    previous: Ownership | None,
+    *,
+    keep: frozenset[str] = frozenset(),
+) -> Changes:
+    """Disk against the expected files (bytes, or sha256 for units that were not re-rendered).
+
+    `keep` lists paths owned by units outside this render (other environments under --env).
+    """
+    owned = set(previous.files) if previous else set()
+    on_disk = list_files(render_dir) if render_dir.is_dir() else []
+    present = set(on_disk)
+    changes = Changes()
+    for path in sorted(expected):
+        want = expected[path]
+        if path not in present:
+            changes.differences.append(Difference(path, "missing"))
+            continue
+        digest = want if isinstance(want, str) else sha256(want)
+        if sha256((render_dir / path).read_bytes()) != digest:
+            # a file the tool never wrote is foreign even when render would put something there
+            changes.differences.append(Difference(path, "stale" if path in owned or path == OWNERSHIP_FILE else "foreign"))
+        else:
+            changes.unchanged += 1
+    for path in on_disk:
+        if path in expected or path in keep:
+            continue
+        changes.differences.append(Difference(path, "extra" if path in owned else "foreign"))
+    changes.differences.sort(key=lambda d: d.path)
+    return changes
+
+
+@dataclass
+class WriteResult:
+    written: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    unchanged: int = 0
+
+
+def apply(render_dir: Path, files: Mapping[str, bytes], changes: Changes, label: str) -> WriteResult:
+    """Write missing and stale files and remove extra ones; refuse when foreign files are present."""
+    foreign = changes.of("foreign")
+    if foreign:
+        listed = ", ".join(f"{label}/{p}" for p in foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+        raise RenderError(
+            f"the render root contains {len(foreign)} file(s) gitops-ml did not write: {listed}; nothing was changed",
+            location=Location(f"{label}/{foreign[0]}"),
+            hint=f"{label}/ is owned by `gitops-ml render`: move those files elsewhere (they were left untouched)",
+        )
+    result = WriteResult(unchanged=changes.unchanged)
+    # the ownership file goes last: until it is replaced, the old one still describes the tree
+    for diff in sorted(changes.differences, key=lambda d: d.path == OWNERSHIP_FILE):
+        target = render_dir / diff.path
+        if diff.status in ("missing", "stale"):
+            write_atomic(target, files[diff.path])
+            result.written.append(diff.path)
+        elif diff.status == "extra":
+            target.unlink(missing_ok=True)
+            result.removed.append(diff.path)
+            _prune_empty_dirs(target.parent, render_dir)
+    return result
+
+
+def _prune_empty_dirs(directory: Path, stop: Path) -> None:
+    while directory != stop and directory.is_dir() and not any(directory.iterdir()):
+        directory.rmdir()
+        directory = directory.parent
