@@ -1,0 +1,599 @@
+"""Model versions -> build contexts -> images in a registry (through adapters.docker).
+
+`plan_images` is pure apart from reading the versions' files; `check_plan` catches what would fail
+inside `docker build` (a scoring script that does not compile, conda-only packages) before any
+build starts. Contexts live in temporary directories that are always removed. Never prints: the
+caller passes a progress callback.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import hashlib
+import importlib.metadata
+import os
+import platform
+import posixpath
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+import jinja2
+import yaml
+
+from gitops_ml import __version__, catalog
+from gitops_ml.adapters import artifacts
+from gitops_ml.adapters.docker import DockerEngine
+from gitops_ml.errors import ConfigError, DockerError, ExternalToolError, Location, ValidationError
+from gitops_ml.serving import settings as serving
+from gitops_ml.types import Finding, ImageRef, ModelName, RepositorySpec, Version
+from gitops_ml.validation import Specs
+from gitops_ml.versions import ModelVersion, resolve_model_version
+
+Progress = Callable[[str], None]
+
+# Distributions the scoring server imports; the image gets these (with pyproject's bounds), not
+# click/GitPython/docker/kubernetes-validate, which only the command line needs.
+SERVING_DISTRIBUTIONS = ("starlette", "uvicorn", "prometheus-client", "numpy", "pandas", "orjson", "jsonschema", "pyyaml")
+VENV = "/opt/gitops-ml/venv"
+RUNTIME_DIR = "/opt/gitops-ml/runtime"
+USER, UID = "gitops-ml", 10001
+# fixed file times make the COPY layers byte-identical however often the context is rewritten
+CONTEXT_MTIME = 315532800  # 1980-01-01, the oldest time a zip (wheel) can hold
+TEMPLATE = "Dockerfile.j2"
+_CONDA_PYTHON = re.compile(r"^(python|pip)\b")
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    """What the user asked for, beyond the repository: overrides and where contexts go."""
+
+    models: tuple[ModelName, ...] = ()
+    version: Version | None = None
+    registry: str = ""
+    base_image: str = ""
+    push: bool = False
+    context_only: Path | None = None
+    cache: Path | None = None
+
+
+@dataclass(frozen=True)
+class ImagePlan:
+    """One image to build: a model version, its content-addressed reference and what goes into it."""
+
+    version: ModelVersion
+    ref: ImageRef
+    base_image: str
+    python: str
+    labels: dict[str, str]
+
+    @property
+    def model(self) -> ModelName:
+        return self.version.name
+
+    @property
+    def model_dir(self) -> str:
+        return self.version.entry.dir
+
+
+@dataclass
+class ImageResult:
+    """What happened to one image; `status` is built, exists (in the registry or locally) or context."""
+
+    model: str
+    version: str
+    ref: str
+    status: str
+    pushed: bool = False
+    digest: str = ""
+    image_id: str = ""
+    bytes_pushed: int = 0
+    layers_pushed: int = 0
+    seconds: float = 0.0
+    context: str = ""
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+# --- plan ----------------------------------------------------------------------------------
+
+
+def _override_base(version: ModelVersion, base_image: str) -> ModelVersion:
+    entry = version.entry
+    manifest = dataclasses.replace(entry.manifest, base_image=base_image)
+    return dataclasses.replace(version, entry=dataclasses.replace(entry, manifest=manifest))
+
+
+def effective_repository(repo: RepositorySpec, options: BuildOptions) -> RepositorySpec:
+    """The repository settings with --registry and --base-image applied (they change image refs)."""
+    changes: dict[str, str] = {}
+    if options.registry:
+        changes["registry"] = options.registry.rstrip("/")
+    if options.base_image:
+        changes["base_image"] = options.base_image
+    return dataclasses.replace(repo, **changes) if changes else repo
+
+
+def plan_images(root: Path, specs: Specs, options: BuildOptions, *, revision: str = "") -> list[ImagePlan]:
+    """One plan per requested model (all models when none is named), at the requested version."""
+    repo = effective_repository(specs.repository, options)
+    names = options.models or tuple(sorted(specs.models))
+    plans = []
+    for name in names:
+        mv = resolve_model_version(root, specs, name, options.version)
+        if options.base_image:
+            mv = _override_base(mv, options.base_image)
+        manifest, spec = mv.entry.manifest, mv.entry.spec
+        ref = mv.image_ref(repo)
+        base = manifest.base_image or repo.base_image
+        labels = {
+            "org.opencontainers.image.source": repo.source_url,
+            "org.opencontainers.image.revision": mv.commit or revision,
+            "org.opencontainers.image.version": str(spec.version),
+            "org.opencontainers.image.title": str(spec.name),
+            "org.opencontainers.image.description": spec.description,
+            "org.opencontainers.image.base.name": base,
+            "dev.gitops-ml.model": str(spec.name),
+            "dev.gitops-ml.version": str(spec.version),
+            "dev.gitops-ml.artifact.uri": spec.artifact.uri,
+            "dev.gitops-ml.artifact.sha256": spec.artifact.sha256,
+            "dev.gitops-ml.runtime": __version__,
+        }
+        plans.append(ImagePlan(mv, ref, base, manifest.python, {k: v for k, v in labels.items() if v}))
+    return plans
+
+
+# --- checks before any build ---------------------------------------------------------------
+
+
+def check_plan(plans: Sequence[ImagePlan]) -> None:
+    """Compile every Python file of the scoring code and read the dependency list, for all plans.
+
+    Raises ValidationError with every finding (file:line:col) so that nothing fails later inside
+    a container build where the message would be buried in build output.
+    """
+    findings: list[Finding] = []
+    for plan in plans:
+        for rel, data in sorted(plan.version.files().items()):
+            if rel.endswith(".py"):
+                path = f"{plan.model_dir}/{rel}"
+                try:
+                    ast.parse(data, filename=path)
+                except SyntaxError as exc:
+                    findings.append(Finding(Location(path, exc.lineno or 1, exc.offset or 1), f"syntax error: {exc.msg}"))
+        try:
+            requirements_of(plan)
+        except ValidationError as exc:
+            findings.extend(f for f in exc.findings if isinstance(f, Finding))
+    if findings:
+        raise ValidationError(findings, f"{len(findings)} problem(s) in the scoring code or its dependencies")
+
+
+@dataclass(frozen=True)
+class Requirements:
+    """pip requirement lines and the file they came from (for locating resolver errors)."""
+
+    lines: tuple[str, ...]
+    path: str
+    text: str
+
+
+def requirements_of(plan: ImagePlan) -> Requirements:
+    manifest = plan.version.entry.manifest
+    files = plan.version.files()
+    if manifest.requirements:
+        rel = posixpath.normpath(manifest.requirements)
+        text = files[rel].decode("utf-8")
+        lines = tuple(_requirement_lines(text))
+        return Requirements(lines, f"{plan.model_dir}/{rel}", text)
+    if manifest.conda:
+        rel = posixpath.normpath(manifest.conda)
+        return _conda_requirements(f"{plan.model_dir}/{rel}", files[rel].decode("utf-8"))
+    return Requirements((), "", "")
+
+
+def _requirement_lines(text: str) -> Iterable[str]:
+    for raw in text.splitlines():
+        line = raw.split(" #", 1)[0].strip()
+        if line and not line.startswith("#"):
+            yield line
+
+
+def _conda_requirements(path: str, text: str) -> Requirements:
+    from gitops_ml.loading import parse_yaml  # noqa: PLC0415 - only conda files need the located loader
+
+    doc = parse_yaml(path, text.encode("utf-8"))
+    pip: list[str] = []
+    findings = []
+    for i, dep in enumerate((doc.data or {}).get("dependencies") or []):
+        if isinstance(dep, dict) and "pip" in dep:
+            pip.extend(str(p) for p in dep["pip"] or [])
+        elif isinstance(dep, str) and not _CONDA_PYTHON.match(dep):
+            findings.append(
+                Finding(
+                    doc.locate(["dependencies", i]),
+                    f"conda-only package {dep!r}: images are built with pip from a wheelhouse",
+                    hint="move it to the `pip:` section, or use a requirements file",
+                )
+            )
+    if findings:
+        raise ValidationError(findings)
+    return Requirements(tuple(pip), path, "\n".join(pip))
+
+
+# --- wheelhouse and runtime wheel ----------------------------------------------------------
+
+
+def serving_requirements() -> list[str]:
+    """The server's third-party requirements, with the bounds the installed gitops-ml declares."""
+    wanted = {_canonical(n) for n in SERVING_DISTRIBUTIONS}
+    found: dict[str, str] = {}
+    try:
+        declared = importlib.metadata.requires("gitops-ml") or []
+    except importlib.metadata.PackageNotFoundError:
+        declared = []
+    for req in declared:
+        spec, _, marker = req.partition(";")
+        if "extra" in marker:
+            continue
+        name = _canonical(re.split(r"[\s<>=!~\[(]", spec.strip(), maxsplit=1)[0])
+        if name in wanted:
+            found[name] = spec.strip()
+    return [found.get(name, name) for name in sorted(wanted)]
+
+
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _platform_args(python: str) -> list[str]:
+    machine = {"amd64": "x86_64", "arm64": "aarch64"}.get(platform.machine().lower(), platform.machine().lower())
+    digits = python.replace(".", "")
+    args = ["--only-binary=:all:", "--implementation", "cp", "--python-version", python, "--abi", f"cp{digits}", "--abi", "abi3", "--abi", "none"]
+    # pip does not expand manylinux_2_N to older glibc tags; list them (Debian bookworm has glibc 2.36)
+    for minor in range(36, 16, -1):
+        args += ["--platform", f"manylinux_2_{minor}_{machine}"]
+    args += ["--platform", f"manylinux2014_{machine}", "--platform", f"manylinux2010_{machine}", "--platform", f"manylinux1_{machine}"]
+    return args
+
+
+def resolve_wheelhouse(plan: ImagePlan, cache: Path, progress: Progress) -> Path:
+    """A directory of wheels for the model's requirements plus the server's, for the image's Python.
+
+    Resolved by `pip download` on the build host (which may reach the index through a proxy the
+    build container cannot) and cached by the requirement set, so unchanged dependencies cost nothing.
+    """
+    reqs = requirements_of(plan)
+    lines = list(reqs.lines) + serving_requirements()
+    platform_args = _platform_args(plan.python)
+    key = hashlib.sha256("\n".join(["v1", plan.python, *platform_args, *lines]).encode()).hexdigest()[:24]
+    target = cache / "wheelhouses" / key
+    if (target / "requirements.txt").is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    progress(f"{plan.model}: resolving {len(lines)} requirements into a wheelhouse for Python {plan.python}")
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".resolve-") as tmp:
+        work = Path(tmp) / "wheels"
+        work.mkdir()
+        req_file = Path(tmp) / "requirements.txt"
+        req_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        cmd = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "--progress-bar", "off",
+               *platform_args, "--dest", str(work), "-r", str(req_file)]
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            raise _resolver_error(plan, reqs, proc.stderr or proc.stdout)
+        (work / "requirements.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        try:
+            os.replace(work, target)
+        except OSError:
+            if not (target / "requirements.txt").is_file():  # another build won the race: use its copy
+                raise
+    return target
+
+
+def _resolver_error(plan: ImagePlan, reqs: Requirements, output: str) -> ExternalToolError:
+    match = re.search(r"No matching distribution found for ([^\s]+)", output) or re.search(
+        r"Could not find a version that satisfies the requirement ([^\s]+)", output
+    )
+    location = Location(reqs.path) if reqs.path else None
+    if match:
+        wanted = match.group(1)
+        name = _canonical(re.split(r"[<>=!~\[;]", wanted, maxsplit=1)[0])
+        for number, line in enumerate(reqs.text.splitlines(), start=1):
+            head = re.split(r"[\s<>=!~\[;]", line.strip(), maxsplit=1)[0]
+            if head and _canonical(head) == name:
+                location = Location(reqs.path, number, 1)
+                break
+        return ExternalToolError(
+            f"model {plan.model}: no wheel of {wanted} for CPython {plan.python} on Linux "
+            f"({'the package does not exist or ' if 'from versions: none' in output else ''}no matching binary release)",
+            location=location,
+            hint="check the name and version on the package index; images install wheels only (no source builds)",
+        )
+    tail = "\n".join(line for line in output.strip().splitlines()[-6:])
+    return ExternalToolError(
+        f"model {plan.model}: resolving dependencies with pip failed:\n{tail}",
+        location=location,
+        hint="pip on the build host must reach the package index (PIP_INDEX_URL, PIP_CERT and proxies are honoured)",
+    )
+
+
+def _source_root() -> Path | None:
+    root = Path(__file__).resolve().parent.parent
+    pyproject = root / "pyproject.toml"
+    if pyproject.is_file() and 'name = "gitops-ml"' in pyproject.read_text(encoding="utf-8"):
+        return root
+    return None
+
+
+def _source_digest(root: Path) -> str:
+    h = hashlib.sha256()
+    paths = [root / "pyproject.toml", root / "README.md"]
+    for sub in ("gitops_ml", "schemas", "templates"):
+        paths += sorted(p for p in (root / sub).rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+    for path in paths:
+        if path.is_file():
+            h.update(f"{path.relative_to(root)}\0".encode())
+            h.update(hashlib.sha256(path.read_bytes()).digest())
+    return h.hexdigest()[:24]
+
+
+def runtime_wheel(cache: Path, progress: Progress) -> Path:
+    """A wheel of the running gitops-ml: built from the source checkout, or repacked from the install.
+
+    Cached by the content of the sources, so the runtime layer is byte-identical between builds.
+    """
+    root = _source_root()
+    key = _source_digest(root) if root else f"installed-{__version__}"
+    target = cache / "runtime" / key
+    wheels = sorted(target.glob("gitops_ml-*.whl")) if target.is_dir() else []
+    if wheels:
+        return wheels[0]
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".wheel-") as tmp:
+        out = Path(tmp) / "out"
+        out.mkdir()
+        if root is not None:
+            progress(f"building the gitops-ml {__version__} runtime wheel from {root}")
+            env = dict(os.environ, SOURCE_DATE_EPOCH=str(CONTEXT_MTIME))
+            cmd = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--disable-pip-version-check",
+                   "--quiet", "--wheel-dir", str(out), str(root)]
+            proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+            if proc.returncode != 0:
+                raise ExternalToolError(
+                    f"cannot build the gitops-ml wheel from {root}: {(proc.stderr or proc.stdout).strip()[-800:]}",
+                    hint="the source checkout needs its build backend installed (pip install hatchling)",
+                )
+        else:
+            _repack_installed(out)
+        try:
+            os.replace(out, target)
+        except OSError:
+            if not target.is_dir():
+                raise
+    return sorted(target.glob("gitops_ml-*.whl"))[0]
+
+
+def _repack_installed(out: Path) -> None:
+    """Zip the installed distribution's files back into a wheel (when there is no source checkout)."""
+    dist = importlib.metadata.distribution("gitops-ml")
+    files = [f for f in dist.files or [] if not str(f).startswith("..") and "__pycache__" not in str(f)]
+    wheel = out / f"gitops_ml-{dist.version}-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w", zipfile.ZIP_DEFLATED) as zf:
+        for f in sorted(files, key=str):
+            path = Path(str(f.locate()))
+            if path.is_file():
+                info = zipfile.ZipInfo(str(f).replace(os.sep, "/"), date_time=(1980, 1, 1, 0, 0, 0))
+                info.external_attr = 0o644 << 16
+                zf.writestr(info, path.read_bytes(), zipfile.ZIP_DEFLATED)
+
+
+# --- context ---------------------------------------------------------------------------------
+
+
+def _docker_quote(value: object) -> str:
+    text = str(value)
+    if "\n" in text or "\r" in text:
+        text = " ".join(text.split())
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$") + '"'
+
+
+def render_dockerfile(plan: ImagePlan) -> str:
+    """Dockerfile text from templates/Dockerfile.j2 (StrictUndefined: a missing value is an error)."""
+    directory = catalog.data_dir("templates")
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(directory)), undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
+        autoescape=False,
+    )
+    env.filters["docker_quote"] = _docker_quote
+    manifest = plan.version.entry.manifest
+    try:
+        return env.get_template(TEMPLATE).render(
+            runtime_version=__version__,
+            model=plan.model,
+            version=str(plan.version.version),
+            base_image=plan.base_image,
+            venv=VENV,
+            runtime_dir=RUNTIME_DIR,
+            user=USER,
+            uid=UID,
+            model_dir=serving.MODEL_DIR,
+            port=serving.PORT,
+            readiness_path=serving.READINESS_PATH,
+            env=dict(manifest.env),
+            labels=plan.labels,
+        )
+    except jinja2.TemplateSyntaxError as exc:
+        raise ConfigError(f"{directory / TEMPLATE}:{exc.lineno}: template error: {exc.message}") from exc
+    except jinja2.UndefinedError as exc:
+        raise ConfigError(f"{directory / TEMPLATE}: template error: {exc.message}") from exc
+
+
+def _put(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    os.chmod(path, 0o644)
+
+
+def _fix_times(root: Path) -> None:
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in filenames + dirnames:
+            os.utime(os.path.join(dirpath, name), (CONTEXT_MTIME, CONTEXT_MTIME), follow_symlinks=False)
+        os.chmod(dirpath, 0o755)
+    os.utime(root, (CONTEXT_MTIME, CONTEXT_MTIME))
+
+
+def fetch_artifact(plan: ImagePlan, cache: Path, progress: Progress) -> Path:
+    spec = plan.version.entry.spec
+    where = Location(f"{plan.model_dir}/model.yaml")
+    request = artifacts.ArtifactRequest(str(plan.model), spec.artifact, where, plan.version.files())
+    return artifacts.fetch_artifact(request, cache=cache, progress=progress)
+
+
+def write_context(plan: ImagePlan, dest: Path, *, wheelhouse: Path, runtime: Path, artifact: Path) -> None:
+    """Lay out the build context in dest (which must not exist yet).
+
+    model/code holds the scoring code and data files; model/artifact holds model.yaml and the
+    artifact, so a retrained model changes only the last layer.
+    """
+    spec = plan.version.entry.spec
+    artifact_rel = posixpath.normpath(spec.artifact.path)
+    artifact_src = posixpath.normpath(spec.artifact.uri) if spec.artifact.scheme == "path" else None
+    dest.mkdir(parents=True)
+    _put(dest / "Dockerfile", render_dockerfile(plan).encode("utf-8"))
+    _put(dest / ".dockerignore", b"# the context holds only what the image needs\n")
+    for wheel in sorted(wheelhouse.glob("*.whl")):
+        _put(dest / "wheels" / "dependencies" / wheel.name, wheel.read_bytes())
+    _put(dest / "wheels" / "runtime" / runtime.name, runtime.read_bytes())
+    for rel, data in sorted(plan.version.files().items()):
+        if rel in (artifact_src, artifact_rel):
+            continue
+        layer = "artifact" if rel == "model.yaml" else "code"
+        _put(dest / "model" / layer / rel, data)
+    _put(dest / "model" / "artifact" / artifact_rel, artifact.read_bytes())
+    _fix_times(dest)
+
+
+def prepare_context(plan: ImagePlan, dest: Path, cache: Path, progress: Progress) -> dict[str, float]:
+    """Fetch, resolve and write everything the build needs into dest; seconds per step."""
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+    artifact = fetch_artifact(plan, cache, progress)
+    timings["artifact"] = time.perf_counter() - start
+    start = time.perf_counter()
+    wheelhouse = resolve_wheelhouse(plan, cache, progress)
+    runtime = runtime_wheel(cache, progress)
+    timings["wheelhouse"] = time.perf_counter() - start
+    start = time.perf_counter()
+    write_context(plan, dest, wheelhouse=wheelhouse, runtime=runtime, artifact=artifact)
+    timings["context"] = time.perf_counter() - start
+    return timings
+
+
+def write_contexts(plans: Sequence[ImagePlan], out: Path, progress: Progress, cache: Path | None = None) -> list[ImageResult]:
+    """--context-only: one directory per model under out; a failure leaves no partial directory."""
+    cache = cache or artifacts.cache_root()
+    results = []
+    out.mkdir(parents=True, exist_ok=True)
+    for plan in plans:
+        final = out / plan.model
+        if final.exists():
+            raise ConfigError(f"{final} already exists; remove it or choose another --context-only directory")
+        tmp = Path(tempfile.mkdtemp(dir=out, prefix=f".{plan.model}-"))
+        try:
+            timings = prepare_context(plan, tmp / "context", cache, progress)
+            os.replace(tmp / "context", final)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        progress(f"{plan.model}: wrote {final} (docker build -t {plan.ref} {final})")
+        results.append(ImageResult(plan.model, str(plan.version.version), plan.ref, "context", context=str(final), timings=timings))
+    return results
+
+
+# --- build and push --------------------------------------------------------------------------
+
+
+def ensure_base_image(engine: DockerEngine, base: str) -> None:
+    """Fail early, with a hint, when the base image is neither local nor in its registry."""
+    if engine.local_image_id(base):
+        return
+    try:
+        remote = engine.remote_digest(base)
+    except DockerError as exc:
+        raise DockerError(f"base image {base} is not on this machine and its registry cannot be asked: {exc.message}", hint=BASE_HINT) from exc
+    if remote is None:
+        raise DockerError(f"base image {base} does not exist (not on this machine, not in its registry)", hint=BASE_HINT)
+
+
+BASE_HINT = (
+    "set image.baseImage in gitops-ml.yaml (or pass --base-image) to an image with python3 and python3-venv; "
+    "offline, `bash .ci/setup-docker.sh` makes gitops-ml-base:bookworm with mmdebstrap"
+)
+
+
+def build_image(engine: DockerEngine, plan: ImagePlan, options: BuildOptions, progress: Progress) -> ImageResult:
+    """Build (unless the reference already exists) and push one image."""
+    started = time.perf_counter()
+    result = ImageResult(plan.model, str(plan.version.version), plan.ref, "built")
+    say = lambda line: progress(f"{plan.model}: {line}")  # noqa: E731
+    if options.push:
+        remote = engine.remote_digest(plan.ref)
+        if remote:
+            result.status, result.digest = "exists", remote
+            result.seconds = time.perf_counter() - started
+            say(f"{plan.ref} is already in the registry ({remote}); nothing to build or push")
+            return result
+    local = engine.local_image_id(plan.ref)
+    if local:
+        result.status, result.image_id = "exists", local
+        say(f"{plan.ref} already built ({local[:19]})")
+    else:
+        ensure_base_image(engine, plan.base_image)
+        cache = options.cache or artifacts.cache_root()
+        cache.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=f"gitops-ml-build-{plan.model}-") as tmp:
+            result.timings = prepare_context(plan, Path(tmp) / "context", cache, say)
+            step = time.perf_counter()
+            say(f"building {plan.ref}")
+            result.image_id = engine.build(Path(tmp) / "context", plan.ref, progress=say)
+            result.timings["build"] = time.perf_counter() - step
+    if options.push:
+        step = time.perf_counter()
+        say(f"pushing {plan.ref}")
+        report = engine.push(plan.ref, progress=say)
+        result.timings["push"] = time.perf_counter() - step
+        result.pushed = True
+        result.digest = report.digest or engine.repo_digest(plan.ref)
+        result.bytes_pushed, result.layers_pushed = report.bytes_pushed, report.layers_pushed
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def current_revision(root: Path) -> str:
+    """HEAD's commit, for the revision label of images built from the working tree ("" without git)."""
+    try:
+        from gitops_ml.adapters import git as gitx  # noqa: PLC0415 - git is optional for a build
+
+        return str(gitx.open_repo(root).head.commit.hexsha)
+    except Exception:  # noqa: BLE001 - not a git repository, or no commit yet
+        return ""
+
+
+def build_images(root: Path, specs: Specs, options: BuildOptions, progress: Progress) -> list[ImageResult]:
+    """The use case behind `gitops-ml build`: plan, check, then build/push (or write contexts)."""
+    plans = plan_images(root, specs, options, revision=current_revision(root))
+    check_plan(plans)
+    if options.context_only is not None:
+        return write_contexts(plans, options.context_only, progress, options.cache)
+    engine = DockerEngine.connect()
+    try:
+        return [build_image(engine, plan, options, progress) for plan in plans]
+    finally:
+        engine.close()

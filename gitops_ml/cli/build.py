@@ -1,0 +1,123 @@
+"""`gitops-ml build`: one image per model version, tagged with the reference `render` writes."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+import click
+
+from gitops_ml.building import BuildOptions, ImageResult, build_images
+from gitops_ml.cli._common import handle_errors, in_ci, print_json, progress_line, repo_argument
+from gitops_ml.errors import UsageError, ValidationError
+from gitops_ml.loading import load_tree
+from gitops_ml.sources import WorkTree
+from gitops_ml.types import ModelName, Version
+from gitops_ml.validation import validate_tree
+
+
+@dataclass(frozen=True)
+class BuildRequest:
+    repo: Path
+    options: BuildOptions
+    fmt: str
+
+
+def execute(request: BuildRequest, progress: Callable[[str], None]) -> list[ImageResult]:
+    if not request.repo.is_dir():
+        raise UsageError(f"{request.repo} is not a directory")
+    report = validate_tree(load_tree(WorkTree(request.repo)))
+    if report.specs is None:
+        raise ValidationError(report.findings, "the repository does not validate; run `gitops-ml validate`")
+    unknown = [m for m in request.options.models if m not in report.specs.models]
+    if unknown:
+        raise UsageError(f"unknown model(s): {', '.join(unknown)} (known: {', '.join(sorted(report.specs.models))})")
+    return build_images(request.repo, report.specs, request.options, progress)
+
+
+class _Progress:
+    """Plain lines in CI or when stderr is not a terminal; a rich status line on a terminal."""
+
+    def __init__(self) -> None:
+        self.rich = sys.stderr.isatty() and not in_ci()
+        self._status = None
+
+    def __call__(self, line: str) -> None:
+        if self._status is None:
+            progress_line(line)
+            return
+        # steps and layer events stay on screen; noisy intermediate lines only update the status
+        if line.split(": ", 1)[-1].startswith(("Step ", "pushed", "pushing", "building", "resolving", "fetching", "Successfully")):
+            self._status.console.print(line, markup=False, highlight=False)
+        self._status.update(line[:120])
+
+    def __enter__(self) -> "_Progress":
+        if self.rich:
+            from rich.console import Console  # noqa: PLC0415 - only terminals need rich
+
+            self._status = Console(stderr=True).status("starting")
+            self._status.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._status is not None:
+            self._status.__exit__(None, None, None)
+
+
+def _result_dict(r: ImageResult) -> dict[str, object]:
+    return dataclasses.asdict(r)
+
+
+@click.command("build")
+@repo_argument
+@click.option("--model", "models", multiple=True, metavar="M", help="Build only this model (repeatable; default: all).")
+@click.option("--version", "version", metavar="V", help="Build this version of --model from git history (default: the working tree's).")
+@click.option("--push", is_flag=True, help="Push to the registry; a reference already there is neither rebuilt nor pushed.")
+@click.option("--registry", envvar="GITOPS_ML_REGISTRY", metavar="R", help="Registry to use instead of image.registry in gitops-ml.yaml (changes the image reference).")
+@click.option("--base-image", envvar="GITOPS_ML_BASE_IMAGE", metavar="IMAGE", help="Base image instead of the repository's and manifests' (changes the image reference).")
+@click.option("--context-only", type=click.Path(file_okay=False, path_type=Path), metavar="DIR", help="Write DIR/<model>/ build contexts (for docker/build-push-action) instead of building.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True, help="json prints one object per model on stdout.")
+def command(
+    repo: Path, models: tuple[str, ...], version: str | None, push: bool, registry: str | None, base_image: str | None,
+    context_only: Path | None, fmt: str,
+) -> None:
+    """Build one image per model of REPO (default: .) through the Docker engine.
+
+    Images carry the content-addressed reference that `gitops-ml render` writes, so an unchanged
+    model is never rebuilt. Dependencies are resolved on this machine into a wheelhouse, so the
+    image build itself needs no network.
+    """
+    with handle_errors():
+        if version and len(models) != 1:
+            raise UsageError("--version needs exactly one --model")
+        try:
+            parsed = Version.parse(version) if version else None
+        except ValueError as exc:
+            raise UsageError(str(exc)) from exc
+        options = BuildOptions(
+            models=tuple(ModelName(m) for m in models), version=parsed, registry=registry or "",
+            base_image=base_image or "", push=push, context_only=context_only,
+        )
+        with _Progress() as progress:
+            results = execute(BuildRequest(repo, options, fmt), progress)
+        if fmt == "json":
+            print_json({"images": [_result_dict(r) for r in results]})
+            return
+        for r in results:
+            for line in _summary(r):
+                click.echo(line)
+
+
+def _summary(r: ImageResult) -> Iterator[str]:
+    if r.status == "context":
+        yield f"{r.model}@{r.version}: context {r.context} for {r.ref}"
+        return
+    what = {"built": "built", "exists": "unchanged"}[r.status]
+    if r.pushed:
+        what += f", pushed {r.layers_pushed} layer(s), {r.bytes_pushed} bytes"
+    yield f"{r.model}@{r.version}: {r.ref} ({what}, {r.seconds:.1f} s)"
+    if r.digest:
+        yield f"  digest {r.digest}"
