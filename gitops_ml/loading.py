@@ -53,12 +53,34 @@ class _Loader(_BaseLoader):  # type: ignore[misc,valid-type]
 
 
 _Loader.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers if tag not in {"tag:yaml.org,2002:bool", "tag:yaml.org,2002:timestamp"}]
+    first: [(tag, rx) for tag, rx in resolvers if tag not in {"tag:yaml.org,2002:bool", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float", "tag:yaml.org,2002:timestamp"}]
     for first, resolvers in _BaseLoader.yaml_implicit_resolvers.items()
 }
 _Loader.add_implicit_resolver(
     "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
 )
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:int", re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$"), list("-+0123456789")
+)
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"^(?:[-+]?(?:\.[0-9]+|[0-9]+\.[0-9]*(?:[eE][-+]?[0-9]+)?|\.[0-9]+[eE][-+]?[0-9]+|[0-9]+[eE][-+]?[0-9]+)"
+        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+    ),
+    list("-+0123456789."),
+)
+
+
+def _construct_int(loader: yaml.BaseLoader, node: yaml.ScalarNode) -> int:
+    text = str(loader.construct_scalar(node))
+    if text.startswith(("0x", "0o")):
+        return int(text, 0)
+    return int(text, 10)  # YAML 1.2: a leading zero is still decimal
+
+
+_Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
 _Loader.add_constructor("tag:yaml.org,2002:map", _Loader.construct_mapping)  # type: ignore[arg-type]
 
 
@@ -174,7 +196,7 @@ def parse_yaml(path: str, raw: bytes, kind: Kind | None = None) -> Document:
         lines = text.splitlines()
         if mark and mark.line < len(lines) and lines[mark.line][mark.column : mark.column + 1] == "\t":
             problem = "tab character; YAML indents with spaces"
-        context = f" ({exc.context})" if exc.context and exc.context not in problem else ""
+        context = f" ({exc.context})" if exc.context and "tab" not in problem else ""
         raise LoadError(f"YAML syntax error: {problem}{context}", location=Location(path, line, col)) from None
     except yaml.YAMLError as exc:
         raise LoadError(f"YAML error: {exc}", location=Location(path, 1, 1)) from None
