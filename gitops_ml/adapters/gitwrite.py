@@ -1,0 +1,154 @@
+"""The writing half of the git adapter, for edits: dirty checks, a commit on a branch, a push to origin.
+
+Kept apart from adapters.git (the reads) so the two sides evolve without touching each other; it
+goes through the same GitPython repository object. Git's failures become EditError (refused before
+anything changed) or ExternalToolError (the remote refused); nothing here prints.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import git
+from git.exc import GitCommandError
+
+from gitops_ml.adapters.git import open_repo
+from gitops_ml.errors import EditError, ExternalToolError
+
+ORIGIN = "origin"
+
+
+@dataclass(frozen=True)
+class BranchCommit:
+    """The commit an edit made on its branch; `created` is False when the branch already held it."""
+
+    branch: str
+    sha: str
+    base_branch: str
+    created: bool
+
+
+def _stderr(exc: GitCommandError) -> str:
+    text = (exc.stderr or "").strip()
+    text = re.sub(r"^stderr: '?|'$", "", text).strip()
+    return text or str(exc)
+
+
+class GitWriter:
+    """One repository's working tree, as the edits see it."""
+
+    def __init__(self, root: Path) -> None:
+        self.repo: git.Repo = open_repo(root)
+        self.top = Path(self.repo.working_tree_dir or root).resolve()
+        self.prefix = Path(root).resolve().relative_to(self.top).as_posix()
+        if self.prefix == ".":
+            self.prefix = ""
+
+    def full(self, rel: str) -> str:
+        """Repository-relative path of a path relative to the gitops-ml root."""
+        return f"{self.prefix}/{rel}" if self.prefix else rel
+
+    def current_branch(self) -> str | None:
+        """Name of the checked-out branch; None when HEAD is detached."""
+        try:
+            return self.repo.git.symbolic_ref("-q", "--short", "HEAD") or None
+        except GitCommandError:
+            return None
+
+    def has_commits(self) -> bool:
+        try:
+            self.repo.git.rev_parse("--verify", "-q", "HEAD")
+        except GitCommandError:
+            return False
+        return True
+
+    def dirty(self, rels: Sequence[str]) -> list[str]:
+        """Which of these files have uncommitted changes (staged or not), relative to the root."""
+        if not rels:
+            return []
+        out = self.repo.git.status("--porcelain", "-z", "--untracked-files=all", "--", *[self.full(r) for r in rels])
+        paths = []
+        for entry in out.split("\0"):
+            if len(entry) > 3:
+                path = entry[3:]
+                paths.append(path[len(self.prefix) + 1 :] if self.prefix else path)
+        return sorted(paths)
+
+    def check_branch_name(self, name: str) -> None:
+        try:
+            self.repo.git.check_ref_format("--branch", name)
+        except GitCommandError:
+            raise EditError(f"{name!r} is not a valid git branch name") from None
+
+    def branch_sha(self, name: str) -> str | None:
+        try:
+            return self.repo.git.rev_parse("--verify", "-q", f"refs/heads/{name}") or None
+        except GitCommandError:
+            return None
+
+    def remote_url(self, name: str = ORIGIN) -> str | None:
+        try:
+            return self.repo.git.remote("get-url", name) or None
+        except GitCommandError:
+            return None
+
+    def commit_on_branch(self, branch: str, rels: Sequence[str], message: str) -> BranchCommit:
+        """Commit the working tree's version of rels on top of HEAD as `branch` (created or moved
+        there), then check the branch out. Re-running with the same content reuses the branch's
+        commit, so the same inputs give the same branch."""
+        base = self.current_branch()
+        if base is None:
+            raise EditError("HEAD is detached", hint="check out the branch the pull request should target, e.g. `git switch main`")
+        head = self.repo.git.rev_parse("HEAD")
+        paths = [self.full(r) for r in rels]
+        index = tempfile.NamedTemporaryFile(prefix="gitops-ml-index-", delete=False)
+        index.close()
+        env = {"GIT_INDEX_FILE": index.name}
+        try:
+            # a private index: the user's staged changes are neither committed nor disturbed
+            self.repo.git.read_tree("HEAD", env=env)
+            self.repo.git.add("-A", "--", *paths, env=env)
+            tree = self.repo.git.write_tree(env=env)
+        except GitCommandError as exc:
+            raise EditError(f"cannot stage the edit: {_stderr(exc)}") from None
+        finally:
+            os.unlink(index.name)
+        existing = self.branch_sha(branch)
+        if existing is not None:
+            same_tree = self.repo.git.rev_parse(f"{existing}^{{tree}}") == tree
+            parents = self.repo.git.rev_list("--parents", "-n", "1", existing).split()[1:]
+            if same_tree and parents == [head]:
+                self._switch(branch, paths)
+                return BranchCommit(branch, existing, base, created=False)
+        try:
+            sha = self.repo.git.commit_tree(tree, "-p", head, "-m", message)
+            self.repo.git.update_ref(f"refs/heads/{branch}", sha)
+        except GitCommandError as exc:
+            raise EditError(f"cannot commit on branch {branch!r}: {_stderr(exc)}") from None
+        self._switch(branch, paths)
+        return BranchCommit(branch, sha, base, created=True)
+
+    def _switch(self, branch: str, paths: list[str]) -> None:
+        # the working tree already holds the branch's version of paths: staging them lets git switch
+        try:
+            self.repo.git.add("-A", "--", *paths)
+            self.repo.git.checkout("-q", branch)
+        except GitCommandError as exc:
+            raise EditError(f"committed on {branch!r} but cannot check it out: {_stderr(exc)}") from None
+
+    def push(self, branch: str, remote: str = ORIGIN) -> None:
+        """Push branch to the remote, replacing what an earlier run of the same edit pushed there."""
+        if self.remote_url(remote) is None:
+            raise EditError(f"there is no {remote!r} remote to push to", hint=f"add one with `git remote add {remote} URL`")
+        try:
+            self.repo.git.push("--porcelain", "--force", remote, f"refs/heads/{branch}:refs/heads/{branch}")
+        except GitCommandError as exc:
+            raise ExternalToolError(
+                f"{remote} rejected the push of {branch!r}: {_stderr(exc)}",
+                hint=f"the commit is kept on the local branch {branch!r}; fix the remote's complaint and push it again",
+            ) from None

@@ -1,0 +1,70 @@
+"""Options and reporting shared by the edit verbs (bump, promote, rollback): --branch, --push, --pr."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+from gitops_ml.adapters.github import GitHubSettings, settings_from_env
+from gitops_ml.adapters.gitwrite import GitWriter
+from gitops_ml.cli._common import print_json
+from gitops_ml.errors import GitopsMlError
+from gitops_ml.registry.edits import Delivery, EditPlan, EditResult, deliver
+from gitops_ml.registry.prbody import make_body
+
+
+def delivery_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    func = click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True, help="Output format.")(func)
+    func = click.option("--pr", is_flag=True, help="Open (or update) a GitHub pull request; needs GITHUB_TOKEN; implies --push.")(func)
+    func = click.option("--push", is_flag=True, help="Push the branch to the `origin` remote; implies a branch.")(func)
+    func = click.option("--branch", metavar="NAME", help="Commit the edit on this branch (created or updated) and check it out.")(func)
+    return func
+
+
+def run_edit(root: Path, plan: EditPlan, branch: str | None, push: bool, pr: bool) -> EditResult:
+    """Check the GitHub settings (before anything is written), then deliver the plan."""
+    settings: GitHubSettings | None = None
+    if pr:
+        origin = None
+        try:
+            origin = GitWriter(root).remote_url()
+        except GitopsMlError:
+            origin = None
+        settings = settings_from_env(os.environ, origin)
+    return deliver(plan, root, Delivery(branch, push, pr), github=settings, make_body=make_body)
+
+
+def report(result: EditResult, fmt: str) -> None:
+    plan = result.plan
+    if fmt == "json":
+        print_json({
+            "kind": plan.kind.value,
+            "model": plan.model,
+            "environment": plan.environment or None,
+            "oldVersion": str(plan.old_version) if plan.old_version else None,
+            "newVersion": str(plan.new_version),
+            "written": result.written,
+            "notes": list(plan.notes),
+            "branch": result.commit.branch if result.commit else None,
+            "commit": result.commit.sha if result.commit else None,
+            "commitCreated": result.commit.created if result.commit else None,
+            "pushed": result.pushed,
+            "pullRequest": {"number": result.pull_request.number, "url": result.pull_request.url, "created": result.pr_created} if result.pull_request else None,
+        })
+        return
+    for note in plan.notes:
+        click.echo(f"note: {note}", err=True)
+    click.echo(f"{plan.title} ({plan.old_version} -> {plan.new_version})")
+    for path in result.written:
+        click.echo(f"  edited {path}")
+    if result.commit:
+        state = "committed" if result.commit.created else "unchanged, reused"
+        click.echo(f"  {state} {result.commit.sha[:12]} on branch {result.commit.branch} (from {result.commit.base_branch})")
+    if result.pushed:
+        click.echo("  pushed to origin")
+    if result.pull_request:
+        state = "opened" if result.pr_created else "updated"
+        click.echo(f"  {state} pull request #{result.pull_request.number} {result.pull_request.url}")

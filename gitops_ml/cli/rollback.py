@@ -1,0 +1,27 @@
+"""`gitops-ml rollback MODEL --env ENV`: move an environment's pin back."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from gitops_ml.cli._common import handle_errors
+from gitops_ml.cli._edit_common import delivery_options, report, run_edit
+from gitops_ml.registry.edits import RollbackRequest, plan_rollback
+
+
+@click.command("rollback")
+@click.argument("model")
+@click.option("--env", "env", required=True, metavar="ENV", help="Environment to roll back.")
+@click.option("--to", "to", metavar="V", help="Version to go back to (default: the one ENV ran before).")
+@click.option("--repo", type=click.Path(file_okay=False, path_type=Path), default=".", show_default=True, help="Repository root.")
+@delivery_options
+def command(model: str, env: str, to: str | None, repo: Path, branch: str | None, push: bool, pr: bool, fmt: str) -> None:
+    """Pin MODEL in ENV back to the version it ran before (or --to V), as a reviewable change.
+
+    Nothing undoes a rollback behind your back: it is a commit like any other.
+    """
+    with handle_errors():
+        plan = plan_rollback(RollbackRequest(repo, model, env, to))
+        report(run_edit(repo, plan, branch, push, pr), fmt)
