@@ -1,0 +1,53 @@
+"""The command line as a whole: every verb and option has help text, `python -m gitops_ml` works,
+and a user's mistake gives a message and an exit code, never a traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+from click.testing import CliRunner
+
+from gitops_ml.cli.main import COMMANDS, cli
+
+
+def _walk(command: click.Command, path: str):  # type: ignore[no-untyped-def]
+    yield path, command
+    if isinstance(command, click.Group):
+        ctx = click.Context(command)
+        for name in command.list_commands(ctx):
+            sub = command.get_command(ctx, name)
+            assert sub is not None, f"{path} {name} cannot be loaded"
+            yield from _walk(sub, f"{path} {name}")
+
+
+def test_every_command_and_option_has_help_text() -> None:
+    ctx = click.Context(cli)
+    assert sorted(cli.list_commands(ctx)) == sorted(COMMANDS), "a verb in COMMANDS has no module yet"
+    missing = []
+    for path, command in _walk(cli, "gitops-ml"):
+        if not (command.help or command.short_help):
+            missing.append(path)
+        for param in command.params:
+            if isinstance(param, click.Option) and not param.help and param.name not in {"help"}:
+                missing.append(f"{path} {param.opts[0]}")
+    assert missing == []
+
+
+def test_python_dash_m_runs_the_cli() -> None:
+    result = subprocess.run([sys.executable, "-m", "gitops_ml", "--version"], capture_output=True, text=True, check=True)
+    assert result.stdout.startswith("gitops-ml, version ")
+
+
+def test_missing_repository_directory_is_a_usage_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["validate", str(tmp_path / "nope")])
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output
+
+
+def test_unknown_verb_suggests() -> None:
+    result = CliRunner().invoke(cli, ["valdate"])
+    assert result.exit_code == 2
+    assert "valdate" in result.output
