@@ -1,0 +1,94 @@
+"""`gitops-ml render`: write the render root, or with --check compare it, and with --verify build it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+
+from gitops_ml.cli._common import echo_err, handle_errors, repo_argument
+from gitops_ml.errors import CheckFailed, UsageError
+from gitops_ml.render_service import RenderRequest, RenderResult, render_repository
+from gitops_ml.verification import VerifyReport, crd_directories, verify_render
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    repo: Path
+    out: Path | None
+    environments: tuple[str, ...]
+    check: bool
+    verify: bool
+    crds: tuple[Path, ...]
+
+
+def _report_render(result: RenderResult, check: bool) -> None:
+    diffs = result.changes.differences
+    if check:
+        for d in diffs:
+            echo_err(f"error: {d.describe(result.label)}")
+        if diffs:
+            return
+        click.echo(f"ok: {result.label}/ is up to date ({result.changes.unchanged} files)")
+        return
+    written = result.written
+    assert written is not None
+    for path in written.written:
+        click.echo(f"wrote {result.label}/{path}")
+    for path in written.removed:
+        click.echo(f"removed {result.label}/{path}")
+    click.echo(
+        f"rendered {result.endpoints} endpoint(s) into {result.label}/: {len(written.written)} written, "
+        f"{len(written.removed)} removed, {written.unchanged} unchanged"
+    )
+
+
+def _report_verify(report: VerifyReport) -> None:
+    for finding in report.findings:
+        echo_err(f"error: {finding}")
+    for kind, count in sorted(report.unchecked.items()):
+        echo_err(f"note: {count} {kind} object(s) not schema-checked (no schema; pass --crds DIR with its CRD)")
+    if report.ok:
+        click.echo(
+            f"verified: {len(report.built)} kustomization(s) built with {report.tool}, "
+            f"{report.validated} of {report.objects} object(s) valid against their schemas"
+        )
+
+
+def execute(options: RenderOptions) -> int:
+    if not options.repo.is_dir():
+        raise UsageError(f"{options.repo} is not a directory")
+    result = render_repository(RenderRequest(options.repo, options.out, options.environments, options.check))
+    _report_render(result, options.check)
+    if options.check and result.changes.differences:
+        n = len(result.changes.differences)
+        raise CheckFailed(
+            f"{result.label}/ is stale: {n} file(s) differ from what `gitops-ml render` writes",
+            hint="run `gitops-ml render` and commit the result; never edit rendered files by hand",
+        )
+    if options.verify:
+        report = verify_render(result.render_dir, result.label, crds=crd_directories(list(options.crds)))
+        _report_verify(report)
+        if not report.ok:
+            raise CheckFailed(f"{len(report.findings)} problem(s) in the rendered manifests")
+    return 0
+
+
+@click.command("render")
+@repo_argument
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Render root to use instead of the repository's renderRoot.")
+@click.option("--env", "environments", multiple=True, metavar="ENV", help="Render only this environment (repeatable); others are left as they are.")
+@click.option("--check", is_flag=True, help="Write nothing; exit 1 and list every stale, missing or extra file (for CI).")
+@click.option("--verify", is_flag=True, help="Build every kustomization with Kustomize and validate the objects against the Kubernetes 1.31 schemas.")
+@click.option(
+    "--crds", multiple=True, type=click.Path(file_okay=False, exists=True, path_type=Path), metavar="DIR",
+    help="Directory of CustomResourceDefinitions (Argo CD, Flux) to validate engine objects with under --verify; default $GITOPS_ML_CRDS.",
+)
+def command(repo: Path, out: Path | None, environments: tuple[str, ...], check: bool, verify: bool, crds: tuple[Path, ...]) -> None:
+    """Render Kustomize bases, overlays and the Argo CD / Flux objects of REPO (default: .).
+
+    Exits 0 when done (or up to date under --check), 1 when the render is stale or invalid.
+    """
+    with handle_errors():
+        execute(RenderOptions(repo, out, environments, check, verify, crds))
