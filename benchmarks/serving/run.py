@@ -50,7 +50,7 @@ QUIET = {  # no server may phone home; all traffic stays on 127.0.0.1
     "BENTOML_DO_NOT_TRACK": "True",
     "OTEL_SDK_DISABLED": "true",
 }
-ALL_SERVERS = ("baseline", "ours", "ours-batch", "kserve-v1", "kserve-v1-quiet", "mlflow", "bentoml",
+ALL_SERVERS = ("baseline", "const", "ours", "ours-batch", "kserve-v1", "kserve-v1-quiet", "mlflow", "bentoml",
                "cog-async", "baseline-end")
 QUICK_SERVERS = ("baseline", "ours", "ours-batch", "kserve-v1-quiet")
 
@@ -268,6 +268,9 @@ def server_table(args: argparse.Namespace, work: Path) -> dict[str, Server]:
                                  "COG_MAX_CONCURRENCY": "64"}),
     }
     table["baseline-end"] = dataclasses.replace(table["baseline"], name="baseline-end")
+    # the same stack answering a constant (no JSON parse, no model): the HTTP + framework floor
+    table["const"] = dataclasses.replace(table["baseline"], name="const", cmd=f"{v}/base/bin/uvicorn baseline_app:app_const {uv}",
+                                         expected={})
     return table
 
 
@@ -287,7 +290,7 @@ def http(url: str, body: bytes | None = None, auth: str = "", timeout: float = 5
 
 
 def wait_cold(rb: ModuleType, s: Server, p: subprocess.Popen[bytes], t0: float, body: bytes,
-              expected: list[int], timeout: float) -> tuple[float | None, float]:
+              expected: list[int] | None, timeout: float) -> tuple[float | None, float]:
     """Seconds from process start to readiness 200, and to the first correct prediction."""
     ready_s: float | None = None
     pred_s: float | None = None
@@ -333,7 +336,7 @@ def bench_server(rb: ModuleType, s: Server, args: argparse.Namespace, log_dir: P
     for _ in range(args.cold_repeats):
         p, t0 = rb.start_server(ns)
         try:
-            colds.append(wait_cold(rb, s, p, t0, bodies[first], expected[first], args.start_timeout))
+            colds.append(wait_cold(rb, s, p, t0, bodies[first], expected.get(first), args.start_timeout))
         finally:
             rb.stop_server(p)
         time.sleep(0.5)
@@ -342,10 +345,10 @@ def bench_server(rb: ModuleType, s: Server, args: argparse.Namespace, log_dir: P
     sampler.start()
     cells: list[Cell] = []
     try:
-        colds.append(wait_cold(rb, s, p, t0, bodies[first], expected[first], args.start_timeout))
+        colds.append(wait_cold(rb, s, p, t0, bodies[first], expected.get(first), args.start_timeout))
         for label in s.payloads:
             st, rbody = http(s.url, bodies[label], s.auth, timeout=30)
-            if not (st == 200 and rb.correct(rbody, expected[label])):
+            if not (st == 200 and rb.correct(rbody, expected.get(label))):
                 raise RuntimeError(f"{s.name}: wrong answer for payload {label}: {st} {rbody[:200]!r}")
         if s.auth:  # the key is really checked: no key, no answer
             st, _ = http(s.url, bodies[first], "", timeout=10)
@@ -374,7 +377,7 @@ def bench_server(rb: ModuleType, s: Server, args: argparse.Namespace, log_dir: P
                 cells.append(cell)
         sampler.sample()
         st, rbody = http(s.url, bodies[first], s.auth, timeout=30)
-        if not (st == 200 and rb.correct(rbody, expected[first])):
+        if not (st == 200 and rb.correct(rbody, expected.get(first))):
             print(f"  WARNING {s.name}: wrong answer after the load: {st} {rbody[:200]!r}", flush=True)
     finally:
         sampler.stop_ev.set()
@@ -388,17 +391,46 @@ def bench_server(rb: ModuleType, s: Server, args: argparse.Namespace, log_dir: P
 
 
 # ------------------------------------------------------------------------------------------ report
+def median_cells(cells: list[Cell]) -> tuple[list[Cell], dict[tuple[str, str, int], tuple[float, float]]]:
+    """Per (server, payload, connections) the run with the median rps (its own latencies), and min..max rps."""
+    groups: dict[tuple[str, str, int], list[Cell]] = {}
+    for c in cells:
+        groups.setdefault((c.server, c.payload, c.connections), []).append(c)
+    out, spread = [], {}
+    for key, runs in groups.items():
+        runs.sort(key=lambda c: c.rps)
+        out.append(runs[(len(runs) - 1) // 2])
+        spread[key] = (runs[0].rps, runs[-1].rps)
+    return out, spread
+
+
+def merge_colds(colds: list[Cold], names: list[str]) -> list[Cold]:
+    """One cold-start/memory row per server over all passes: medians of all starts, peaks of memory."""
+    out = []
+    for n in names:
+        mine = [c for c in colds if c.server == n]
+        if not mine:
+            continue
+        preds = [x for c in mine for x in c.all_first_prediction_s]
+        readys = [c.ready_s for c in mine if c.ready_s is not None]
+        out.append(Cold(n, statistics.median(readys) if readys else None, statistics.median(preds), preds,
+                        max(c.peak_tree_rss_mb for c in mine), max(c.peak_process_hwm_mb for c in mine),
+                        max(c.processes for c in mine)))
+    return out
+
+
 def fmt_ms(v: float) -> str:
     return f"{v:.0f}" if v >= 10 else f"{v:.1f}" if v >= 1 else f"{v:.2f}"
 
 
-def render(cells: list[Cell], colds: list[Cold], args: argparse.Namespace, command: str) -> str:
+def render(cells: list[Cell], colds: list[Cold], args: argparse.Namespace, command: str,
+           spread: dict[tuple[str, str, int], tuple[float, float]] | None = None) -> str:
     by = {(c.server, c.payload, c.connections): c for c in cells}
     servers = list(dict.fromkeys(c.server for c in cells))
     cols = [(p, c) for p in ("1", "100") for c in args.connections]
     out = [f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} by `{command}`",
            f"({args.warmup} s warm-up + {args.duration} s per cell, server on CPU {args.server_cpu}, "
-           f"wrk -t1 on CPU {args.client_cpu}).", "",
+           f"wrk -t1 on CPU {args.client_cpu}; {args.passes} pass(es), per cell the median-rps run).", "",
            "### rps · p50 ms · p99 ms", "",
            "| server | " + " | ".join(f"{p} row{'s' if p != '1' else ''}, c={c}" for p, c in cols) + " |",
            "|---|" + "---|" * len(cols)]
@@ -420,6 +452,13 @@ def render(cells: list[Cell], colds: list[Cold], args: argparse.Namespace, comma
         row = [f"{x.server_cpu_pct:.0f} / {x.foreign_cpu0_pct:.0f}, {x.foreign_cpu1_pct:.0f}"
                if (x := by.get((s, p, c))) else "–" for p, c in cols]
         out.append(f"| {s} | " + " | ".join(row) + " |")
+    if spread:
+        out += ["", f"### rps spread over {args.passes} passes (min..max)", "",
+                "| server | " + " | ".join(f"{p}r c={c}" for p, c in cols) + " |", "|---|" + "---|" * len(cols)]
+        for s in servers:
+            row = [f"{lo:.0f}..{hi:.0f}" if (lo, hi) != (0, 0) else "–"
+                   for lo, hi in (spread.get((s, p, c), (0, 0)) for p, c in cols)]
+            out.append(f"| {s} | " + " | ".join(row) + " |")
     out += ["", "### Cold start (process start → first correct answer) and memory", "",
             "| server | ready s (median) | first answer s (median) | all runs s | peak RSS of process tree MB "
             "| largest VmHWM MB | processes |", "|---|---|---|---|---|---|---|"]
@@ -473,6 +512,8 @@ def main() -> None:
     ap.add_argument("--duration", type=int, default=None, help="seconds per measured cell (10; quick 4)")
     ap.add_argument("--warmup", type=int, default=None, help="seconds of discarded load before a cell (3; quick 1)")
     ap.add_argument("--cold-repeats", type=int, default=None, help="extra start/stop cycles (3; quick 1)")
+    ap.add_argument("--passes", type=int, default=1,
+                    help="run every server this many times (alternating order); each cell shows the median-rps run")
     ap.add_argument("--server-cpu", type=int, default=0)
     ap.add_argument("--client-cpu", type=int, default=1)
     ap.add_argument("--start-timeout", type=float, default=180)
@@ -497,24 +538,30 @@ def main() -> None:
     if unknown:
         sys.exit(f"error: unknown server(s) {unknown}; choose from {', '.join(ALL_SERVERS)}")
     command = "python benchmarks/serving/run.py " + " ".join(sys.argv[1:])
-    cells: list[Cell] = []
-    colds: list[Cold] = []
+    all_cells: list[Cell] = []
+    all_colds: list[Cold] = []
     failed = []
-    for n in names:
-        print(f"=== {n} {time.strftime('%H:%M:%S')}", flush=True)
-        try:
-            c, cold = bench_server(rb, table[n], args, log_dir)
-        except Exception as exc:  # one broken server must not lose the others' figures
-            print(f"  FAILED {n}: {exc} (log: {log_dir / (n + '.log')})", flush=True)
-            failed.append(n)
-            continue
-        cells += c
-        colds.append(cold)
-        print(f"  cold start {cold.first_prediction_s:.2f} s, peak RSS {cold.peak_tree_rss_mb:.0f} MB", flush=True)
+    for n_pass in range(args.passes):
+        # Odd passes run the servers in reverse order, so a drift of the machine hits all of them alike.
+        order = names if n_pass % 2 == 0 else names[::-1]
+        for n in order:
+            print(f"=== pass {n_pass + 1}/{args.passes} {n} {time.strftime('%H:%M:%S')}", flush=True)
+            try:
+                c, cold = bench_server(rb, table[n], args, log_dir)
+            except Exception as exc:  # one broken server must not lose the others' figures
+                print(f"  FAILED {n}: {exc} (log: {log_dir / (n + '.log')})", flush=True)
+                failed.append(n)
+                continue
+            all_cells += c
+            all_colds.append(cold)
+            print(f"  cold start {cold.first_prediction_s:.2f} s, peak RSS {cold.peak_tree_rss_mb:.0f} MB",
+                  flush=True)
     with open(work / f"cells-{stamp}.tsv", "w") as f:
-        for c in cells:
+        for c in all_cells:
             f.write("\t".join(str(v) for v in dataclasses.astuple(c)) + "\n")
-    report = render(cells, colds, args, command)
+    cells, spread = median_cells(all_cells)
+    colds = merge_colds(all_colds, names)
+    report = render(cells, colds, args, command, spread if args.passes > 1 else None)
     if failed:
         report += f"\nFailed to run: {', '.join(failed)} (logs in {log_dir}).\n"
     print("\n" + report)
