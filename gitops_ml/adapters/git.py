@@ -227,6 +227,17 @@ def list_tree(repo: git.Repo, rev: str, paths: Sequence[str]) -> dict[str, str]:
     return files
 
 
+def list_dirs(repo: git.Repo, rev: str, path: str) -> list[str]:
+    """Names of the directories directly under path at rev ([] when path is not a directory)."""
+    out = run_git(repo, "ls-tree", "-z", "--full-tree", rev, "--", f"{path.rstrip('/')}/").decode("utf-8", "replace")
+    names = []
+    for item in out.split("\0"):
+        meta, _, full = item.partition("\t")
+        if meta.split()[1:2] == ["tree"]:
+            names.append(posixpath.basename(full))
+    return sorted(names)
+
+
 def list_tags(repo: git.Repo, patterns: Sequence[str] = ()) -> list[TagRef]:
     """Tags matching fnmatch patterns (all when none), each peeled to its commit; one process."""
     out = run_git(

@@ -105,13 +105,23 @@ def model_tags(reg: RegistryRepo, model: str | None = None) -> dict[ModelName, d
 def model_history(reg: RegistryRepo, model: ModelName) -> ModelHistory:
     """Versions of one model and where they ran: one log, one batch read, one tag listing."""
     model_file = reg.model_file(model)
-    deployments = [reg.full(f"{DEPLOYMENTS_DIR}/*/{model}.{ext}") for ext in ("yaml", "yml")]
-    entries = gitx.log_changes(reg.repo, reg.rev, [model_file, *(f":(glob){p}" for p in deployments)])
-    blobs = gitx.read_objects(reg.repo, (c.blob for e in entries for c in e.changes if c.blob))
+    # literal pathspecs only: a wildcard (`deployments/*/M.yaml`) or the whole deployments/ directory
+    # makes git log three times slower on long histories. The price: an environment directory
+    # deleted before rev no longer shows in the history.
+    environments = gitx.list_dirs(reg.repo, reg.rev, reg.full(DEPLOYMENTS_DIR))
+    deployment_files = [reg.full(f"{DEPLOYMENTS_DIR}/{env}/{model}.{ext}") for env in environments for ext in ("yaml", "yml")]
+    entries = gitx.log_changes(reg.repo, reg.rev, [model_file, *deployment_files])
+    wanted = [
+        (entry, [c for c in entry.changes if c.path == model_file or _is_deployment_file(reg.rel(c.path), model)])
+        for entry in entries
+    ]
+    blobs = gitx.read_objects(reg.repo, (c.blob for _, changes in wanted for c in changes if c.blob))
     steps = []
-    for entry in entries:
+    for entry, changes in wanted:
+        if not changes:
+            continue
         events: list[Event] = []
-        for change in entry.changes:
+        for change in changes:
             raw = blobs.get(change.blob) if change.blob else None
             rel = reg.rel(change.path)
             if change.path == model_file:
@@ -125,15 +135,25 @@ def model_history(reg: RegistryRepo, model: ModelName) -> ModelHistory:
     return fold_history(model, steps, model_tags(reg, model).get(model, {}))
 
 
+def _is_deployment_file(rel: str, model: str) -> bool:
+    parts = rel.split("/")
+    return len(parts) == 3 and parts[0] == DEPLOYMENTS_DIR and parts[2] in {f"{model}.yaml", f"{model}.yml"}
+
+
 def all_model_histories(reg: RegistryRepo) -> dict[ModelName, ModelHistory]:
     """Versions of every model that ever had a model.yaml (no deployments): one log, one batch read."""
-    pattern = reg.full(f"{MODELS_DIR}/*/{MODEL_FILE}")
-    entries = gitx.log_changes(reg.repo, reg.rev, [f":(glob){pattern}"])
-    blobs = gitx.read_objects(reg.repo, (c.blob for e in entries for c in e.changes if c.blob))
+    entries = gitx.log_changes(reg.repo, reg.rev, [reg.full(MODELS_DIR)])
+
+    def is_model_file(path: str) -> bool:
+        parts = reg.rel(path).split("/")
+        return len(parts) == 3 and parts[2] == MODEL_FILE
+
+    wanted = [(entry, [c for c in entry.changes if is_model_file(c.path)]) for entry in entries]
+    blobs = gitx.read_objects(reg.repo, (c.blob for _, changes in wanted for c in changes if c.blob))
     steps: dict[ModelName, list[CommitEvents]] = defaultdict(list)
-    for entry in entries:
+    for entry, changes in wanted:
         info = _commit(entry)
-        for change in entry.changes:
+        for change in changes:
             rel = reg.rel(change.path)
             model = ModelName(rel.split("/")[1])
             raw = blobs.get(change.blob) if change.blob else None

@@ -12,7 +12,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gitops_ml.adapters import git as gitx
 from gitops_ml.compat import schema_breaks
@@ -42,7 +42,9 @@ from gitops_ml.types import (
     RepositorySpec,
     Version,
 )
-from gitops_ml.versions import ModelVersion, entry_at
+
+if TYPE_CHECKING:
+    from gitops_ml.versions import ModelVersion
 
 # --- models ------------------------------------------------------------------------------------
 
@@ -186,6 +188,10 @@ def _locate(reg: RegistryRepo, model: ModelName, version: Version) -> tuple[Mode
 
 
 def _model_version(reg: RegistryRepo, model: ModelName, version: Version, commit: str) -> ModelVersion:
+    # imported here: versions pulls in validation and jsonschema, which `models` and `history`
+    # never need, and their import is a third of a `history` run
+    from gitops_ml.versions import ModelVersion, entry_at  # noqa: PLC0415
+
     source = gitx.CommitTree(reg.repo, reg.repo.commit(commit), reg.prefix)
     entry = entry_at(source, model)
     if entry is None or entry.spec.version != version:
