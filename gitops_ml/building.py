@@ -63,6 +63,7 @@ class BuildOptions:
     push: bool = False
     context_only: Path | None = None
     cache: Path | None = None
+    rebuild: bool = False  # ignore an existing image with the same reference (runtime development)
 
 
 @dataclass(frozen=True)
@@ -278,7 +279,7 @@ def resolve_wheelhouse(plan: ImagePlan, cache: Path, progress: Progress) -> Path
     if (target / "requirements.txt").is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    progress(f"{plan.model}: resolving {len(lines)} requirements into a wheelhouse for Python {plan.python}")
+    progress(f"resolving {len(lines)} requirements into a wheelhouse for Python {plan.python}")
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".resolve-") as tmp:
         work = Path(tmp) / "wheels"
         work.mkdir()
@@ -503,18 +504,23 @@ def write_contexts(plans: Sequence[ImagePlan], out: Path, progress: Progress, ca
     results = []
     out.mkdir(parents=True, exist_ok=True)
     for plan in plans:
+        say = _prefixed(progress, plan.model)
         final = out / plan.model
         if final.exists():
             raise ConfigError(f"{final} already exists; remove it or choose another --context-only directory")
         tmp = Path(tempfile.mkdtemp(dir=out, prefix=f".{plan.model}-"))
         try:
-            timings = prepare_context(plan, tmp / "context", cache, progress)
+            timings = prepare_context(plan, tmp / "context", cache, say)
             os.replace(tmp / "context", final)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-        progress(f"{plan.model}: wrote {final} (docker build -t {plan.ref} {final})")
+        say(f"wrote {final} (docker build -t {plan.ref} {final})")
         results.append(ImageResult(plan.model, str(plan.version.version), plan.ref, "context", context=str(final), timings=timings))
     return results
+
+
+def _prefixed(progress: Progress, model: str) -> Progress:
+    return lambda line: progress(f"{model}: {line}")
 
 
 # --- build and push --------------------------------------------------------------------------
@@ -542,15 +548,15 @@ def build_image(engine: DockerEngine, plan: ImagePlan, options: BuildOptions, pr
     """Build (unless the reference already exists) and push one image."""
     started = time.perf_counter()
     result = ImageResult(plan.model, str(plan.version.version), plan.ref, "built")
-    say = lambda line: progress(f"{plan.model}: {line}")  # noqa: E731
-    if options.push:
+    say = _prefixed(progress, plan.model)
+    if options.push and not options.rebuild:
         remote = engine.remote_digest(plan.ref)
         if remote:
             result.status, result.digest = "exists", remote
             result.seconds = time.perf_counter() - started
             say(f"{plan.ref} is already in the registry ({remote}); nothing to build or push")
             return result
-    local = engine.local_image_id(plan.ref)
+    local = None if options.rebuild else engine.local_image_id(plan.ref)
     if local:
         result.status, result.image_id = "exists", local
         say(f"{plan.ref} already built ({local[:19]})")
@@ -597,3 +603,96 @@ def build_images(root: Path, specs: Specs, options: BuildOptions, progress: Prog
         return [build_image(engine, plan, options, progress) for plan in plans]
     finally:
         engine.close()
+
+
+# --- run an image locally (`gitops-ml run-image`) ------------------------------------------
+
+
+@dataclass
+class RunResult:
+    """A local container's answer to the model's sample, and how to repeat the call."""
+
+    model: str
+    ref: str
+    url: str
+    status: int
+    body: str
+    curl: str
+    container: str
+    kept: bool
+    keys_dir: str
+
+
+def run_image(
+    plan: ImagePlan,
+    settings: serving.ServerSettings,
+    *,
+    progress: Progress,
+    keep: bool = False,
+    host_port: int | None = None,
+    timeout: float = 180.0,
+) -> RunResult:
+    """Start the image with settings and a fresh API key, wait for readiness, score the sample."""
+    import secrets  # noqa: PLC0415
+
+    import httpx  # noqa: PLC0415
+
+    manifest = plan.version.entry.manifest
+    sample = plan.version.files().get(posixpath.normpath(manifest.sample)) if manifest.sample else None
+    if sample is None:
+        raise ConfigError(f"model {plan.model} has no sample in its manifest; run-image scores the sample", location=Location(f"{plan.model_dir}/manifest.yaml"))
+    engine = DockerEngine.connect()
+    container = None
+    keys = Path(tempfile.mkdtemp(prefix=f"gitops-ml-keys-{plan.model}-"))
+    try:
+        if not engine.local_image_id(plan.ref):
+            if engine.remote_digest(plan.ref) is None:
+                raise DockerError(f"{plan.ref} is neither built here nor in its registry", hint=f"build it first: gitops-ml build --model {plan.model}")
+            progress(f"pulling {plan.ref}")
+            engine.pull(plan.ref, progress=progress)
+        key = secrets.token_urlsafe(32)
+        os.chmod(keys, 0o755)
+        _put(keys / "primary", key.encode())
+        tmpfs = {"/tmp": "mode=1777"}
+        if settings.capture_enabled:
+            tmpfs[settings.capture_dir] = "mode=1777"
+        container = engine.run(plan.ref, env=settings.to_env(), port=settings.port, host_port=host_port, mounts={str(keys): settings.keys_dir}, tmpfs=tmpfs)
+        base = f"http://127.0.0.1:{container.host_port}"
+        progress(f"started {container.name} ({plan.ref}) on {base}; waiting for {serving.READINESS_PATH}")
+        _wait_ready(engine, container.id, base + serving.READINESS_PATH, timeout)
+        headers = {"Content-Type": "application/json"}
+        if settings.auth_enabled:
+            headers["Authorization"] = f"Bearer {key}"
+        url = base + serving.SCORE_PATH
+        response = httpx.post(url, content=sample, headers=headers, timeout=max(30.0, settings.request_timeout * 2))
+        auth = f" -H 'Authorization: Bearer {key}'" if settings.auth_enabled else ""
+        curl = f"curl -sS -X POST {url}{auth} -H 'Content-Type: application/json' --data @{plan.model_dir}/{manifest.sample}"
+        return RunResult(str(plan.model), plan.ref, url, response.status_code, response.text, curl, container.name, keep, str(keys))
+    except httpx.HTTPError as exc:
+        raise DockerError(f"the container of {plan.ref} did not answer: {exc}") from exc
+    finally:
+        if container is not None and not keep:
+            engine.remove_container(container.id)
+        if not keep:
+            shutil.rmtree(keys, ignore_errors=True)
+        engine.close()
+
+
+def _wait_ready(engine: DockerEngine, container_id: str, url: str, timeout: float) -> None:
+    import httpx  # noqa: PLC0415
+
+    deadline = time.monotonic() + timeout
+    while True:
+        status, code = engine.container_state(container_id)
+        if status in {"exited", "dead"}:
+            logs = engine.container_logs(container_id)
+            raise DockerError(f"the container exited with code {code} before it was ready", hint="its last output:\n" + logs.strip()[-2000:])
+        try:
+            if httpx.get(url, timeout=2.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            logs = engine.container_logs(container_id)
+            raise DockerError(f"the container was not ready within {timeout:.0f} s", hint="its last output:\n" + logs.strip()[-2000:])
+        time.sleep(0.25)  # polling interval while init() loads the model, bounded by the deadline

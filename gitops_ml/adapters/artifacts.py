@@ -62,7 +62,7 @@ def fetch_artifact(request: ArtifactRequest, *, cache: Path | None = None, progr
     with tempfile.TemporaryDirectory(dir=store, prefix=".fetch-") as tmp:
         part = Path(tmp) / "artifact"
         if progress:
-            progress(f"{request.model}: fetching {request.artifact.uri}")
+            progress(f"fetching {request.artifact.uri}")
         fetch(request, part)
         _verify(request, part)
         os.replace(part, target)
