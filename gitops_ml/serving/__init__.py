@@ -1,4 +1,24 @@
 """The scoring server: runs inside the image and locally as `gitops-ml serve`.
 
 Uses starlette/uvicorn, numpy and pandas only; never click or GitPython. Importing it loads no model.
+score.py may raise `InputError` to refuse an input with a 422 naming the field.
 """
+
+from gitops_ml.serving.decoding import InputError, RequestDecoder
+from gitops_ml.serving.inference import infer_schema
+
+__all__ = ["InputError", "RequestDecoder", "infer_schema", "create_app", "run_server"]
+
+
+def create_app(*args: object, **kwargs: object) -> object:
+    """A ScoringApp (ASGI); see gitops_ml.serving.app.ScoringApp for the arguments."""
+    from gitops_ml.serving.app import ScoringApp
+
+    return ScoringApp(*args, **kwargs)  # type: ignore[arg-type]
+
+
+def run_server(*args: object, **kwargs: object) -> None:
+    """Serve a model under uvicorn until signalled; see gitops_ml.serving.server.run_server."""
+    from gitops_ml.serving.server import run_server as run
+
+    run(*args, **kwargs)  # type: ignore[arg-type]

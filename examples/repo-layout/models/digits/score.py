@@ -1,12 +1,15 @@
-"""Scores 8x8 digit images. Batch-enabled: `run` receives a list of inputs, each a dict with
-`image` (PNG bytes, decoded from base64 by the server) and `options` ({"top_k": int})."""
+"""Scores 8x8 digit images. Batch-enabled: run() receives a list of inputs, one per request, each a
+dict with `image` (PNG bytes, decoded from base64 by the server) and `options` ({"top_k": int}),
+and returns one result per input."""
 
 import io
 import os
 
 import joblib
 import numpy as np
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
+
+from gitops_ml.serving import InputError
 
 model = None
 
@@ -17,7 +20,10 @@ def init():
 
 
 def _pixels(png: bytes) -> np.ndarray:
-    image = Image.open(io.BytesIO(png)).convert("L")
+    try:
+        image = Image.open(io.BytesIO(png)).convert("L")
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise InputError(f"image: not a readable PNG ({exc})", field="image", expected="a PNG image") from None
     if image.size != (8, 8):
         image = image.resize((8, 8))
     return np.asarray(image, dtype=np.float64).reshape(64) / 255.0
@@ -28,7 +34,7 @@ def run(batch):
     probabilities = model.predict_proba(x)
     results = []
     for item, p in zip(batch, probabilities):
-        top_k = int((item.get("options") or {}).get("top_k", 1))
+        top_k = min(max(int(item["options"].get("top_k", 1)), 1), len(p))
         best = np.argsort(p)[::-1][:top_k]
         results.append({"digit": int(best[0]), "top": [{"digit": int(d), "probability": round(float(p[d]), 4)} for d in best]})
     return results

@@ -1,0 +1,48 @@
+"""`gitops-ml call URL`: score a request against a deployed or local endpoint and print the answer."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+import orjson
+
+from gitops_ml.cli._common import handle_errors
+from gitops_ml.errors import UsageError
+
+
+def read_data(spec: str) -> bytes:
+    """`@file`, `-` (stdin) or literal JSON; checked to be JSON before it is sent."""
+    if spec == "-":
+        raw = sys.stdin.buffer.read()
+    elif spec.startswith("@"):
+        path = Path(spec[1:])
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise UsageError(f"cannot read {path}: {exc.strerror}") from exc
+    else:
+        raw = spec.encode()
+    try:
+        orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise UsageError(f"--data is not JSON: {exc}", hint="pass @sample.json to send a file") from exc
+    return raw
+
+
+@click.command("call")
+@click.argument("url")
+@click.option("--data", "data", required=True, help="Request body: @FILE, - for stdin, or literal JSON.")
+@click.option("--key", envvar="GITOPS_ML_API_KEY", help="API key (or $GITOPS_ML_API_KEY); omit for a server without auth.")
+@click.option("--timeout", type=float, default=30.0, show_default=True, help="Seconds to wait for the answer.")
+@click.option("--verbose", "-v", is_flag=True, help="Also print the status, request id and model version on stderr.")
+def command(url: str, data: str, key: str | None, timeout: float, verbose: bool) -> None:
+    """Send a scoring request to URL (http://host:port scores at /score) and print the JSON answer."""
+    from gitops_ml.client import score
+
+    with handle_errors():
+        result = score(url, None, key=key, timeout=timeout, raw=read_data(data))
+        click.echo(orjson.dumps(result.data, option=orjson.OPT_INDENT_2).decode())
+        if verbose:
+            click.echo(f"status {result.status}, request id {result.request_id}, model version {result.model_version}", err=True)

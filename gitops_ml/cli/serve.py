@@ -1,0 +1,119 @@
+"""`gitops-ml serve MODEL_DIR`: the image's scoring server, run locally on the model's files.
+
+Settings come from the manifest, the environment's deployment file (--env), GITOPS_ML_* variables
+and flags, in that order. On 127.0.0.1 auth is off unless a key is given; elsewhere it follows
+the deployment file and needs a key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+
+from gitops_ml.cli._common import echo_err, handle_errors
+from gitops_ml.errors import LoadError, UsageError
+from gitops_ml.loading import parse_yaml
+from gitops_ml.types import DEPLOYMENTS_DIR, DeploymentSpec, Kind, ManifestSpec, ModelSpec
+
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
+
+
+@dataclass(frozen=True)
+class ServeRequest:
+    model_dir: Path
+    env: str | None
+    host: str
+    port: int
+    api_keys: tuple[str, ...]
+    keys_dir: Path | None
+    no_auth: bool
+    batch: bool | None
+
+
+def _spec(path: Path, kind: Kind) -> dict[str, object]:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror}", hint="MODEL_DIR is models/<model> of a gitops-ml repository") from exc
+    data = parse_yaml(str(path), raw, kind).data
+    if not isinstance(data, dict) or data.get("kind") != kind.value:
+        raise LoadError(f"{path}: expected kind: {kind.value}", hint="run `gitops-ml validate` on the repository")
+    return data
+
+
+def make_settings(request: ServeRequest):  # type: ignore[no-untyped-def]
+    from gitops_ml.serving.app import ModelFiles
+    from gitops_ml.serving.settings import ServerSettings
+
+    model_dir = request.model_dir
+    if not model_dir.is_dir():
+        raise UsageError(f"{model_dir} is not a directory")
+    try:
+        model = ModelSpec.from_doc(_spec(model_dir / "model.yaml", Kind.MODEL))
+        manifest = ManifestSpec.from_doc(_spec(model_dir / "manifest.yaml", Kind.MANIFEST))
+        deployment = None
+        if request.env:
+            path = model_dir.resolve().parent.parent / DEPLOYMENTS_DIR / request.env / f"{model.name}.yaml"
+            if not path.is_file():
+                raise UsageError(f"no deployment file for model {model.name} in environment {request.env}: {path} does not exist")
+            deployment = DeploymentSpec.from_doc(request.env, _spec(path, Kind.DEPLOYMENT))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise LoadError(f"{model_dir}: invalid model files ({exc})", hint="run `gitops-ml validate` on the repository") from exc
+    settings = ServerSettings.from_specs(model, manifest, deployment)
+    settings = ServerSettings.from_env(**dataclasses.asdict(settings))
+    overrides: dict[str, object] = {"model_dir": str(model_dir.resolve()), "host": request.host, "port": request.port}
+    if request.keys_dir:
+        overrides["keys_dir"] = str(request.keys_dir)
+    if request.batch is not None:
+        overrides["batch_enabled"] = request.batch
+    local = request.host in LOCAL_HOSTS
+    has_key = bool(request.api_keys) or request.keys_dir is not None
+    if request.no_auth or (local and not has_key):
+        overrides["auth_enabled"] = False
+    elif settings.auth_enabled and not has_key:
+        raise UsageError(
+            f"auth is enabled and {request.host} is not a local address, but no key was given",
+            hint="pass --api-key KEY (or --keys-dir DIR with files primary/secondary), or --no-auth",
+        )
+    elif has_key:
+        overrides["auth_enabled"] = True
+    settings = dataclasses.replace(settings, **overrides)
+    files = ModelFiles(
+        script=manifest.script,
+        schema=manifest.schema or "schema.json",
+        sample=manifest.sample or "sample.json",
+        output_schema=manifest.output_schema,
+    )
+    if not (model_dir / files.script).is_file():
+        raise UsageError(f"{model_dir / files.script} does not exist", hint="the manifest's scoring.script names it")
+    return settings, files
+
+
+@click.command("serve")
+@click.argument("model_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--env", "env", help="Environment whose deployments/<env>/<model>.yaml sets limits, auth and telemetry.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True, help="Port to listen on.")
+@click.option("--api-key", "api_keys", multiple=True, envvar="GITOPS_ML_API_KEY", help="Accepted API key (repeatable; or $GITOPS_ML_API_KEY). Turns auth on.")
+@click.option("--keys-dir", type=click.Path(file_okay=False, path_type=Path), help="Directory with key files primary/secondary, reloaded when they change.")
+@click.option("--no-auth", is_flag=True, help="Require no key, whatever the deployment file says.")
+@click.option("--batch/--no-batch", default=None, help="Override the manifest's scoring.batch.enabled.")
+@click.option("--drain-seconds", type=float, default=0.0, show_default=True, help="After SIGTERM, keep serving this long with readiness false.")
+def command(model_dir: Path, env: str | None, host: str, port: int, api_keys: tuple[str, ...], keys_dir: Path | None, no_auth: bool, batch: bool | None, drain_seconds: float) -> None:
+    """Serve MODEL_DIR (models/<model>) locally with the same server as the image. Ctrl+C stops it."""
+    with handle_errors():
+        request = ServeRequest(model_dir, env, host, port, tuple(k for k in api_keys if k), keys_dir, no_auth, batch)
+        settings, files = make_settings(request)
+        from gitops_ml.serving.server import run_server
+
+        echo_err(
+            f"serving {settings.model_name} {settings.model_version} on http://{host}:{port}"
+            f" (auth {'on' if settings.auth_enabled else 'off'}; POST /score, docs at /swagger.json)"
+        )
+        try:
+            run_server(settings, files=files, api_keys=request.api_keys, drain_seconds=drain_seconds)
+        except OSError as exc:
+            raise UsageError(f"cannot serve on {host}:{port}: {exc}") from exc

@@ -1,0 +1,73 @@
+"""Python client of a scoring endpoint: `score(url, data, key=...)` for notebooks and `gitops-ml call`.
+
+Talks HTTP through httpx; maps transport failures and error answers to ScoringError.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+import orjson
+
+from gitops_ml.errors import ExternalToolError
+from gitops_ml.serving.settings import SCORE_PATH
+
+
+class ScoringError(ExternalToolError):
+    """Raised when an endpoint cannot be reached or answers with an error status."""
+
+    def __init__(self, message: str, *, status: int = 0, body: Any = None, hint: str = "") -> None:
+        super().__init__(message, hint=hint)
+        self.status = status
+        self.body = body
+
+
+@dataclass(frozen=True)
+class ScoreResult:
+    """An endpoint's answer: the decoded JSON and the headers that identify it."""
+
+    status: int
+    data: Any
+    request_id: str
+    model_version: str
+
+
+def score_url(url: str) -> str:
+    """`http://host:port` (no path) means the endpoint's scoring route; any other path is kept."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ScoringError(f"not an http(s) URL: {url!r}", hint="e.g. http://127.0.0.1:8080")
+    path = parts.path if parts.path not in ("", "/") else SCORE_PATH
+    return urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))
+
+
+def score(url: str, data: Any, *, key: str | None = None, timeout: float = 30.0, raw: bytes | None = None) -> ScoreResult:
+    """POST `data` (a JSON-serialisable object of named inputs, or `raw` JSON bytes) and decode the answer."""
+    headers = {"Content-Type": "application/json", "Accept": "application/json"}
+    if key:
+        headers["Authorization"] = f"Bearer {key}"
+    body = raw if raw is not None else orjson.dumps(data, option=orjson.OPT_SERIALIZE_NUMPY)
+    target = score_url(url)
+    try:
+        response = httpx.post(target, content=body, headers=headers, timeout=timeout)
+    except httpx.HTTPError as exc:
+        raise ScoringError(f"cannot reach {target}: {exc}", hint="is the server running and the URL right?") from exc
+    try:
+        answer = orjson.loads(response.content) if response.content else None
+    except orjson.JSONDecodeError:
+        answer = response.text
+    if response.status_code >= 400:
+        message = answer.get("message", "") if isinstance(answer, dict) else str(answer)[:500]
+        field = answer.get("field") if isinstance(answer, dict) else None
+        detail = f" (field {field})" if field else ""
+        hint = "pass --key or set GITOPS_ML_API_KEY" if response.status_code == 401 else ""
+        raise ScoringError(f"{target} answered {response.status_code}: {message}{detail}", status=response.status_code, body=answer, hint=hint)
+    return ScoreResult(
+        status=response.status_code,
+        data=answer,
+        request_id=response.headers.get("x-request-id", ""),
+        model_version=response.headers.get("x-model-version", ""),
+    )

@@ -1,0 +1,233 @@
+"""Telemetry of the scoring server: Prometheus metrics, JSON log lines, and request capture.
+
+Per request, metrics are plain integer updates; prometheus-client only formats them at scrape
+time, so metrics cost almost nothing on the hot path. Capture runs on its own thread behind a
+bounded queue: a slow or full disk drops records (counted), it never blocks or fails a request.
+"""
+
+from __future__ import annotations
+
+import bisect
+import os
+import queue
+import socket
+import sys
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import IO, Any, Callable, Iterator
+
+import orjson
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, InfoMetricFamily
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096)
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+def log_event(level: str, message: str, **fields: Any) -> None:
+    """One JSON log line on stderr (server events: start, init, failures). Never payloads or keys."""
+    record = {"time": _now(), "level": level, "message": message, **fields}
+    sys.stderr.buffer.write(orjson.dumps(record, default=str) + b"\n")
+    sys.stderr.flush()
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class Histogram:
+    """Cumulative-at-scrape histogram on plain lists (the request path does one bisect and two adds)."""
+
+    __slots__ = ("bounds", "counts", "total")
+
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self.bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)
+        self.total = 0.0
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect.bisect_left(self.bounds, value)] += 1
+        self.total += value
+
+    def family(self, name: str, doc: str, labels: dict[str, str]) -> HistogramMetricFamily:
+        buckets, running = [], 0
+        for bound, count in zip((*map(str, self.bounds), "+Inf"), self.counts):
+            running += count
+            buckets.append((bound, running))
+        family = HistogramMetricFamily(name, doc, labels=list(labels))
+        family.add_metric(list(labels.values()), buckets, self.total)
+        return family
+
+
+class Metrics:
+    """Counters the server bumps per request; a prometheus-client collector reads them at scrape time."""
+
+    def __init__(self, model: str, version: str, gauges: Callable[[], dict[str, float]] | None = None) -> None:
+        self.model = model
+        self.version = version
+        self.requests: dict[tuple[str, int], int] = {}
+        self.latency = Histogram(LATENCY_BUCKETS)
+        self.batch_sizes = Histogram(BATCH_BUCKETS)
+        self.rejected: dict[str, int] = {}
+        self.capture_dropped = 0
+        self.gauges = gauges or (lambda: {})
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(self)  # type: ignore[arg-type]
+
+    def count(self, route: str, status: int, seconds: float) -> None:
+        key = (route, status)
+        self.requests[key] = self.requests.get(key, 0) + 1
+        if route == "score":
+            self.latency.observe(seconds)
+
+    def reject(self, reason: str) -> None:
+        self.rejected[reason] = self.rejected.get(reason, 0) + 1
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+    def collect(self) -> Iterator[Any]:
+        labels = {"model": self.model, "version": self.version}
+        info = InfoMetricFamily("gitops_ml_model", "The model this server scores with.")
+        info.add_metric([], labels)
+        yield info
+        requests = CounterMetricFamily("gitops_ml_requests", "HTTP requests answered, by route and status.", labels=["route", "status"])
+        for (route, status), n in sorted(self.requests.items()):
+            requests.add_metric([route, str(status)], n)
+        yield requests
+        yield self.latency.family("gitops_ml_request_duration_seconds", "Latency of scoring requests, arrival to answer.", {})
+        yield self.batch_sizes.family("gitops_ml_batch_size", "Inputs per run() call.", {})
+        rejected = CounterMetricFamily("gitops_ml_rejected", "Scoring requests refused by admission control, by reason.", labels=["reason"])
+        for reason, n in sorted(self.rejected.items()):
+            rejected.add_metric([reason], n)
+        yield rejected
+        dropped = CounterMetricFamily("gitops_ml_capture_dropped", "Capture records dropped (queue full or write failure).")
+        dropped.add_metric([], self.capture_dropped)
+        yield dropped
+        docs = {
+            "queue_depth": "Scoring requests waiting for a worker.",
+            "in_flight": "Scoring requests being run.",
+            "ready": "1 when init() has returned and the server is not draining.",
+        }
+        for name, value in sorted(self.gauges().items()):
+            gauge = GaugeMetricFamily(f"gitops_ml_{name}", docs.get(name, name))
+            gauge.add_metric([], value)
+            yield gauge
+
+
+class AccessLog:
+    """JSON access-log lines on stdout, written in bulk shortly after they are produced."""
+
+    def __init__(self, stream: IO[bytes] | None = None, delay: float = 0.05) -> None:
+        self.stream = stream
+        self.delay = delay
+        self.lines: list[bytes] = []
+        self.scheduled = False
+
+    def write(self, record: dict[str, Any], loop: Any) -> None:
+        self.lines.append(orjson.dumps(record) + b"\n")
+        if not self.scheduled:
+            self.scheduled = True
+            loop.call_later(self.delay, self.flush)
+
+    def flush(self) -> None:
+        self.scheduled = False
+        if not self.lines:
+            return
+        data, self.lines = b"".join(self.lines), []
+        stream = self.stream or sys.stdout.buffer
+        try:
+            stream.write(data)
+            stream.flush()
+        except (OSError, ValueError):  # a closed or broken stdout must not break scoring
+            pass
+
+
+class Capture:
+    """Samples requests into JSONL files under DIR/model/version/YYYY-MM-DD/HH/, rotated by size."""
+
+    def __init__(self, directory: str, model: str, version: str, *, sampling: float, max_file_bytes: int, metrics: Metrics, max_pending: int = 10000) -> None:
+        self.root = Path(directory) / model / version
+        self.sampling = sampling
+        self.max_file_bytes = max_file_bytes
+        self.metrics = metrics
+        self.queue: queue.Queue[dict[str, Any] | None] = queue.Queue(maxsize=max_pending)
+        self.prefix = f"{socket.gethostname()}-{os.getpid()}"
+        self.thread = threading.Thread(target=self._write_loop, name="gitops-ml-capture", daemon=True)
+        self.file: IO[bytes] | None = None
+        self.file_hour = ""
+        self.file_bytes = 0
+        self.sequence = 0
+        self.failed = False
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def offer(self, record: dict[str, Any]) -> None:
+        try:
+            self.queue.put_nowait(record)
+        except queue.Full:
+            self.metrics.capture_dropped += 1
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Write what is queued, flush and close the file (called on shutdown)."""
+        if self.thread.is_alive():
+            self.queue.put(None)
+            self.thread.join(timeout)
+
+    def _write_loop(self) -> None:
+        while True:
+            record = self.queue.get()
+            if record is None:
+                break
+            self._write(record)
+            if self.queue.empty() and self.file is not None:
+                self._guard(self.file.flush)
+        if self.file is not None:
+            self._guard(self.file.close)
+
+    def _write(self, record: dict[str, Any]) -> None:
+        line = orjson.dumps(record, option=orjson.OPT_SERIALIZE_NUMPY, default=str) + b"\n"
+        now = datetime.now(timezone.utc)
+        hour = now.strftime("%Y-%m-%d/%H")
+        if self.file is None or hour != self.file_hour or self.file_bytes + len(line) > self.max_file_bytes:
+            self._open(now, hour)
+        if self.file is None:
+            self.metrics.capture_dropped += 1
+            return
+        if not self._guard(lambda: self.file.write(line)):  # type: ignore[union-attr]
+            self.metrics.capture_dropped += 1
+            return
+        self.file_bytes += len(line)
+
+    def _open(self, now: datetime, hour: str) -> None:
+        if self.file is not None:
+            self._guard(self.file.close)
+            self.file = None
+        directory = self.root / hour
+        self.sequence += 1
+        path = directory / f"capture-{now:%Y%m%dT%H%M%S}-{self.prefix}-{self.sequence:04d}.jsonl"
+
+        def open_file() -> None:
+            directory.mkdir(parents=True, exist_ok=True)
+            self.file = open(path, "ab")
+
+        if self._guard(open_file):
+            self.file_hour, self.file_bytes = hour, 0
+
+    def _guard(self, action: Callable[[], Any]) -> bool:
+        try:
+            action()
+            return True
+        except OSError as exc:
+            if not self.failed:  # log the first failure only: a full disk would flood the log
+                self.failed = True
+                log_event("error", "capture write failed; records are dropped until it recovers", error=str(exc))
+            return False
+
+
+def monotonic() -> float:
+    return time.perf_counter()
