@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Mapping
 
-from gitops_ml.errors import Location, RenderError, ValidationError
+from gitops_ml.errors import Location, RegistryError, RenderError, ValidationError
 from gitops_ml.serving.settings import ServerSettings
 from gitops_ml.types import (
     DeploymentSpec,
@@ -103,14 +103,22 @@ class Plan:
 PinKey = tuple[ModelName, "Version | None"]
 
 
-def resolve_versions(root: Path, specs: Specs, deployments: Iterable[DeploymentSpec]) -> dict[PinKey, ResolvedVersion]:
+def resolve_versions(
+    root: Path, specs: Specs, deployments: Iterable[DeploymentSpec], locate: "Locate | None" = None
+) -> dict[PinKey, ResolvedVersion]:
     """Resolve every distinct pin once (git is asked only for versions the working tree lacks)."""
     out: dict[PinKey, ResolvedVersion] = {}
     for dep in deployments:
         key = (dep.model, dep.pin.version)
         if key in out:
             continue
-        mv = resolve_model_version(root, specs, dep.model, dep.pin.version)
+        try:
+            mv = resolve_model_version(root, specs, dep.model, dep.pin.version)
+        except RegistryError as exc:
+            if exc.location is None:
+                path = specs.deployment_files.get((dep.environment, dep.model), f"deployments/{dep.environment}/{dep.model}.yaml")
+                exc.location = (locate or _no_location)(path, ["model"])
+            raise
         out[key] = ResolvedVersion(mv.entry.spec, mv.entry.manifest, mv.image_ref(specs.repository), mv.commit)
     return out
 

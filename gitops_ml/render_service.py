@@ -248,7 +248,7 @@ def _run(
     specs = _validate(root, models)
     locate = _locator(root)
     in_scope = [d for d in specs.deployments if d.environment in chosen]
-    versions = resolve_versions(root, specs, in_scope)
+    versions = resolve_versions(root, specs, in_scope, locate)
     fresh_units = {unit_of("endpoint", d.environment, d.model) for d in in_scope}
     # routes of endpoints that are not re-planned come from the record of the previous render
     other_routes = []
@@ -326,5 +326,6 @@ def _run(
 def plan_repository(root: Path, environments: Iterable[str] | None = None) -> Plan:
     """The full plan of a repository's working tree, without touching any render root."""
     specs = _validate(root, None)
-    versions = resolve_versions(root, specs, specs.deployments)
-    return make_plan(specs, versions, environments=environments, locate=_locator(root))
+    locate = _locator(root)
+    versions = resolve_versions(root, specs, specs.deployments, locate)
+    return make_plan(specs, versions, environments=environments, locate=locate)
