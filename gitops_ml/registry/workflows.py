@@ -1,0 +1,150 @@
+"""GitHub Actions workflows from templates/workflows: pull request checks, publish on the default
+branch, and scheduled retraining; standalone (written by `gitops-ml init`) or reusable
+(`on: workflow_call`, this project's .github/workflows). Pure text; nothing is written here.
+
+Actions are pinned to full commit SHAs; the version is in a comment for people and for Dependabot.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import jinja2
+
+from gitops_ml.catalog import data_dir
+from gitops_ml.errors import UsageError
+
+CHECKOUT = "actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683 # v4.2.2"
+SETUP_PYTHON = "actions/setup-python@a26af69be951a213d495a4c3e4e4022e16d87065 # v5.6.0"
+UPLOAD_ARTIFACT = "actions/upload-artifact@ea165f8d65b6e75b540449e92b4886f43607fa02 # v4.6.2"
+DOCKER_LOGIN = "docker/login-action@9780b0c442fbb1117ed29e0efdff1e18412f7567 # v3.3.0"
+
+WORKFLOWS = ("gitops-ml-pr.yml", "gitops-ml-main.yml", "gitops-ml-retrain.yml")
+ENGINES = ("argocd", "flux")
+
+
+def _registry_host(registry: str) -> str:
+    head = registry.split("/", 1)[0]
+    # `user/repo` on Docker Hub has no host part: a host has a dot, a port or is localhost
+    return head if ("." in head or ":" in head or head == "localhost") else ""
+
+
+def _setup(reusable: bool, persist: bool) -> str:
+    python = "${{ inputs.python-version }}" if reusable else '"{python}"'
+    install = (
+        "        env:\n          INSTALL: ${{ inputs.install }}\n        run: python -m pip install \"$INSTALL\"\n"
+        if reusable
+        else '        run: python -m pip install "{package}"\n'
+    )
+    why = "this job pushes with the checkout's credentials" if persist else "no later step needs the token"
+    return (
+        f"      - uses: {CHECKOUT}\n"
+        "        with:\n"
+        "          fetch-depth: 0  # versions, pins and --base are read from git history\n"
+        f"          persist-credentials: {'true' if persist else 'false'}  # {why}\n"
+        f"      - uses: {SETUP_PYTHON}\n"
+        "        with:\n"
+        f"          python-version: {python}\n"
+        "      - name: Install gitops-ml\n"
+        f"{install}"
+    ).rstrip("\n")
+
+
+def _login(registry: str, reusable: bool) -> Callable[[str], str]:
+    host = _registry_host(registry)
+
+    def login(condition: str) -> str:
+        lines = ["      - name: Log in to the image registry"]
+        if condition:
+            lines.append(f"        if: {condition}")
+        lines += [f"        uses: {DOCKER_LOGIN}", "        with:"]
+        if reusable:
+            lines += [
+                "          registry: ${{ inputs.registry-host }}",
+                "          username: ${{ secrets.REGISTRY_USERNAME || github.actor }}",
+                "          password: ${{ secrets.REGISTRY_PASSWORD || github.token }}",
+            ]
+        elif host == "ghcr.io":
+            lines += ["          registry: ghcr.io", "          username: ${{ github.actor }}", "          password: ${{ github.token }}"]
+        else:
+            if host:
+                lines.append(f"          registry: {host}")
+            lines += ["          username: ${{ secrets.REGISTRY_USERNAME }}", "          password: ${{ secrets.REGISTRY_PASSWORD }}"]
+        return "\n".join(lines)
+
+    return login
+
+
+def render_workflows(
+    engine: str,
+    registry: str,
+    *,
+    python: str = "3.11",
+    package: str = "gitops-ml",
+    branch: str = "main",
+    training_command: str = "python training/train.py",
+    schedule: str = "17 3 * * 1",
+    reusable: bool = False,
+) -> dict[str, str]:
+    """Repository-relative path -> text of each workflow file."""
+    if engine not in ENGINES:
+        raise UsageError(f"unknown GitOps engine {engine!r}; expected one of {', '.join(ENGINES)}")
+    if not registry or any(c.isspace() for c in registry):
+        raise UsageError(f"{registry!r} is not an image registry")
+    if "\n" in training_command or '"' in package or "\n" in package:
+        raise UsageError("the training command and the package must be one line each")
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(data_dir("templates") / "workflows")),
+        undefined=jinja2.StrictUndefined,
+        # GitHub's own `${{ }}` expressions stay as they are
+        variable_start_string="[[",
+        variable_end_string="]]",
+        block_start_string="[%",
+        block_end_string="%]",
+        comment_start_string="[#",
+        comment_end_string="#]",
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+    fill = {"python": python, "package": package}
+    context = {
+        "origin": "reusable workflow of gitops-ml" if reusable else f"gitops-ml init; engine {engine}, images in {registry}",
+        "reusable": reusable,
+        "ghcr": reusable or _registry_host(registry) == "ghcr.io",
+        "python": python,
+        "package": package,
+        "branch": branch,
+        "training_command": training_command.replace('"', '\\"') if reusable else training_command,
+        "schedule": schedule,
+        "checkout": CHECKOUT,
+        "upload_artifact": UPLOAD_ARTIFACT,
+        "setup": _setup(reusable, persist=False).format(**fill) if not reusable else _setup(True, False),
+        "setup_push": _setup(reusable, persist=True).format(**fill) if not reusable else _setup(True, True),
+        "login": _login(registry, reusable),
+    }
+    out = {}
+    for name in WORKFLOWS:
+        try:
+            text = env.get_template(f"{name}.j2").render(context)
+        except jinja2.TemplateError as exc:
+            where = f"{name}.j2:{getattr(exc, 'lineno', '?')}"
+            raise UsageError(f"template error in {where}: {exc}") from exc
+        out[f".github/workflows/{name}"] = text
+    return out
+
+
+def write_reusable(root: str = ".") -> list[str]:
+    """Write this project's reusable workflows (.github/workflows) from the templates."""
+    from pathlib import Path  # noqa: PLC0415 - only this maintenance entry point writes
+
+    from gitops_ml.writing_atomic import write_atomic  # noqa: PLC0415
+
+    out = []
+    for rel, text in render_workflows(engine="argocd", registry="ghcr.io/acme/models", reusable=True).items():
+        write_atomic(Path(root) / rel, text)
+        out.append(rel)
+    return out
+
+
+if __name__ == "__main__":
+    write_reusable()
