@@ -171,18 +171,22 @@ def make_plan(
         if unknown:
             declared = ", ".join(sorted(repo.environments))
             raise RenderError(f"unknown environment {unknown[0]!r} (declared: {declared})", hint="see `environments:` in gitops-ml.yaml")
-    all_endpoints = []
+    names = tuple(sorted(n for n in repo.environments if wanted is None or n in wanted))
+    endpoints, routes = [], []
     for dep in sorted(specs.deployments, key=lambda d: (d.environment, d.model)):
         path = specs.deployment_files.get((dep.environment, dep.model), f"deployments/{dep.environment}/{dep.model}.yaml")
+        env = repo.environments[dep.environment]
+        if dep.exposure is not None:
+            routes.append(Route(env.name, env.cluster, dep.exposure.host.lower(), dep.exposure.path, path))
+        if dep.environment not in names:
+            continue
         version = versions.get((dep.model, dep.pin.version))
         if version is None:
             raise RenderError(f"version {dep.pin} was not resolved", location=locate(path, ["model"]))
-        all_endpoints.append(Endpoint(repo.environments[dep.environment], dep, version, path))
+        endpoints.append(Endpoint(env, dep, version, path))
     # host conflicts look at every environment, even when only some are rendered; other_routes
     # are those of endpoints a partial render did not re-plan
-    routes = [r for r in (e.route for e in all_endpoints) if r is not None]
     findings = host_findings([*routes, *other_routes], locate)
     if findings:
         raise ValidationError(findings, f"{len(findings)} exposure conflict(s)")
-    names = tuple(sorted(n for n in repo.environments if wanted is None or n in wanted))
-    return Plan(repo, tuple(e for e in all_endpoints if e.environment.name in names), names)
+    return Plan(repo, tuple(endpoints), names)
