@@ -7,7 +7,9 @@ and push streams are turned into plain progress lines for the caller.
 
 from __future__ import annotations
 
+import os
 import re
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -64,10 +66,14 @@ class DockerEngine:
 
     @classmethod
     def connect(cls, *, timeout: int = 600) -> "DockerEngine":
+        _probe_socket()
+        client = None
         try:
             client = docker.from_env(timeout=timeout)
             client.ping()
         except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+            if client is not None:
+                client.close()
             raise DockerError(f"cannot reach the Docker engine: {_short(exc)}", hint=START_HINT) from exc
         return cls(client)
 
@@ -253,6 +259,20 @@ class DockerEngine:
             pass
         except docker.errors.APIError as exc:
             raise DockerError(f"cannot remove container {container_id[:12]}: {_short(exc)}") from exc
+
+
+def _probe_socket() -> None:
+    """Fail fast on a missing Unix socket (docker-py would leak its socket on that path)."""
+    host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    if not host.startswith("unix://"):
+        return
+    path = host[len("unix://"):]
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(5)
+        try:
+            sock.connect(path)
+        except OSError as exc:
+            raise DockerError(f"cannot reach the Docker engine at {host}: {exc.strerror or exc}", hint=START_HINT) from exc
 
 
 def _split(ref: str) -> tuple[str, str]:
