@@ -55,7 +55,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=int, default=15)
     ap.add_argument("--rate", type=int, default=250, help="py-spy samples per second")
     ap.add_argument("--top", type=int, default=30)
-    ap.add_argument("--idle", action="store_true", help="also record idle frames (py-spy --idle)")
+    ap.add_argument("--all-threads", action="store_true",
+                    help="sample every thread (default: only the one holding the GIL, i.e. what uses the core)")
     for flag, default in (("--harness", bench.DEFAULT_HARNESS), ("--venvs", bench.DEFAULT_VENVS),
                           ("--work", bench.DEFAULT_WORK), ("--our-python", str(bench.REPO / ".venv/bin/python")),
                           ("--our-cmd", "{python} -m gitops_ml.serving")):
@@ -90,7 +91,7 @@ def main() -> None:
         spy = subprocess.Popen(
             ["taskset", "-c", str(args.client_cpu), str(pyspy), "record", "--pid", str(p.pid), "--subprocesses",
              "--rate", str(args.rate), "--duration", str(args.seconds), "--format", "raw", "--nonblocking",
-             "-o", str(raw)] + (["--idle"] if args.idle else []),
+             "-o", str(raw)] + ([] if args.all_threads else ["--gil"]),
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         time.sleep(0.5)
         w = bench.run_wrk(s, s.payloads[args.payload], args.connections, args.seconds - 1, args.client_cpu)

@@ -231,10 +231,10 @@ def server_table(args: argparse.Namespace, work: Path) -> dict[str, Server]:
     base_url = f"http://127.0.0.1:{OUR_PORT}"
     uv = "--host 127.0.0.1 --port 8001 --workers 1 --loop uvloop --http httptools --no-access-log --log-level warning"
     table = {
-        "ours": Server("ours", args.our_cmd.format(python=our_python, model_dir=plain),
+        "ours": Server("ours", args.our_cmd.format(python=our_python, model_dir=plain, keys_dir=keys),
                        base_url + "/score", base_url + "/readyz", ours_payloads, exp, cwd=REPO,
                        env=dict(our_env, GITOPS_ML_MODEL_DIR=str(plain)), auth=f"Bearer {API_KEY}"),
-        "ours-batch": Server("ours-batch", args.our_cmd.format(python=our_python, model_dir=batch),
+        "ours-batch": Server("ours-batch", args.our_cmd.format(python=our_python, model_dir=batch, keys_dir=keys),
                              base_url + "/score", base_url + "/readyz", ours_payloads, exp, cwd=REPO,
                              env=dict(our_env, GITOPS_ML_MODEL_DIR=str(batch), GITOPS_ML_BATCH_ENABLED="true",
                                       GITOPS_ML_BATCH_MAX_SIZE="64", GITOPS_ML_BATCH_MAX_WAIT_MS="2"),
@@ -419,6 +419,11 @@ def merge_colds(colds: list[Cold], names: list[str]) -> list[Cold]:
     return out
 
 
+def cpu_us(c: Cell) -> float:
+    """CPU time the server's process tree spent per answered request, in microseconds."""
+    return c.server_cpu_pct / 100 * 1e6 / c.rps
+
+
 def fmt_ms(v: float) -> str:
     return f"{v:.0f}" if v >= 10 else f"{v:.1f}" if v >= 1 else f"{v:.2f}"
 
@@ -445,6 +450,11 @@ def render(cells: list[Cell], colds: list[Cold], args: argparse.Namespace, comma
             if x.non2xx or x.sock_errors:
                 t += f" ⚠{100 * x.non2xx / max(x.requests, 1):.0f}% non-2xx, {x.sock_errors} sock err"
             row.append(t)
+        out.append(f"| {s} | " + " | ".join(row) + " |")
+    out += ["", "### Server CPU µs per answered request (robust to other load on the machine: 1e6 / rps when the core is saturated)", "",
+            "| server | " + " | ".join(f"{p}r c={c}" for p, c in cols) + " |", "|---|" + "---|" * len(cols)]
+    for s in servers:
+        row = [f"{cpu_us(x):.0f}" if (x := by.get((s, p, c))) and x.rps else "–" for p, c in cols]
         out.append(f"| {s} | " + " | ".join(row) + " |")
     out += ["", "### Server CPU % during the cell (100 = its core saturated) / foreign load on cpu0, cpu1 %", "",
             "| server | " + " | ".join(f"{p}r c={c}" for p, c in cols) + " |", "|---|" + "---|" * len(cols)]
@@ -506,7 +516,7 @@ def main() -> None:
     ap.add_argument("--work", default=DEFAULT_WORK, help="scratch folder: model dirs, keys, payloads, logs, TSV")
     ap.add_argument("--our-python", default=str(REPO / ".venv" / "bin" / "python"))
     ap.add_argument("--our-cmd", default="{python} -m gitops_ml.serving",
-                    help="command of our server; {python} and {model_dir} are filled in")
+                    help="command of our server; {python}, {model_dir} and {keys_dir} are filled in")
     ap.add_argument("--our-env", action="append", default=[], help="K=V for our server (repeatable)")
     ap.add_argument("--connections", default="1,8,64")
     ap.add_argument("--duration", type=int, default=None, help="seconds per measured cell (10; quick 4)")
