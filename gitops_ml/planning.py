@@ -26,7 +26,8 @@ from gitops_ml.types import (
     Version,
 )
 from gitops_ml.validation import Specs
-from gitops_ml.versions import resolve_model_version
+from gitops_ml.adapters.git import CommitTree
+from gitops_ml.versions import ModelVersion, resolve_model_version
 
 Locate = Callable[[str, list[str | int]], Location]
 
@@ -104,16 +105,27 @@ PinKey = tuple[ModelName, "Version | None"]
 
 
 def resolve_versions(
-    root: Path, specs: Specs, deployments: Iterable[DeploymentSpec], locate: "Locate | None" = None
+    root: Path,
+    specs: Specs,
+    deployments: Iterable[DeploymentSpec],
+    locate: "Locate | None" = None,
+    source: "CommitTree | None" = None,
 ) -> dict[PinKey, ResolvedVersion]:
-    """Resolve every distinct pin once (git is asked only for versions the working tree lacks)."""
+    """Resolve every distinct pin once (git is asked only for versions the tree lacks).
+
+    `source` is the commit the specs were read from (for `diff --base`); None means the working tree.
+    """
     out: dict[PinKey, ResolvedVersion] = {}
     for dep in deployments:
         key = (dep.model, dep.pin.version)
         if key in out:
             continue
         try:
-            mv = resolve_model_version(root, specs, dep.model, dep.pin.version)
+            current = specs.models.get(dep.model)
+            if source is not None and current is not None and dep.pin.version in (None, current.spec.version):
+                mv = ModelVersion(current, source, source.commit.hexsha)
+            else:
+                mv = resolve_model_version(root, specs, dep.model, dep.pin.version)
         except RegistryError as exc:
             if exc.location is None:
                 path = specs.deployment_files.get((dep.environment, dep.model), f"deployments/{dep.environment}/{dep.model}.yaml")

@@ -1,0 +1,31 @@
+"""`gitops-ml diff`: the rendered-manifest difference between --base REF and the working tree."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from gitops_ml.cli._common import handle_errors, repo_argument
+from gitops_ml.diffing import format_markdown, format_text, render_diff
+from gitops_ml.errors import UsageError
+
+
+@click.command("diff")
+@repo_argument
+@click.option("--base", required=True, metavar="REF", help="Git revision to compare with, e.g. origin/main.")
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "markdown"]), default="text", show_default=True,
+    help="text for terminals, markdown for a pull-request comment (collapsed section per model).",
+)
+@click.option("--exit-code", is_flag=True, help="Exit 1 when the rendered manifests differ (like `git diff --exit-code`).")
+def command(repo: Path, base: str, fmt: str, exit_code: bool) -> None:
+    """Render --base REF and the working tree of REPO (default: .) and show what changes, per
+    environment and model: images, replicas and every manifest line."""
+    with handle_errors():
+        if not repo.is_dir():
+            raise UsageError(f"{repo} is not a directory")
+        result = render_diff(repo, base)
+        click.echo(format_markdown(result) if fmt == "markdown" else format_text(result), nl=False)
+        if exit_code and not result.empty:
+            click.get_current_context().exit(1)

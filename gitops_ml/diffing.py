@@ -1,0 +1,185 @@
+"""`diff --base REF`: render REF and the working tree in memory and compare them per environment
+and model, as text for terminals or Markdown for a pull-request body (the registry's PRs use it).
+
+Nothing is written to disk; the base is read from git through a CommitTree.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gitops_ml.adapters import git as gitx
+from gitops_ml.errors import ValidationError
+from gitops_ml.loading import load_tree
+from gitops_ml.planning import Endpoint, Plan, make_plan, resolve_versions
+from gitops_ml.render_service import plan_repository
+from gitops_ml.rendering import Rendered, render_plan
+from gitops_ml.sources import FileSource
+from gitops_ml.validation import Specs, validate_tree
+
+MAX_LINES_PER_MODEL = 400  # keeps a PR body under GitHub's 65,536-character limit for big changes
+
+
+@dataclass
+class FileDiff:
+    path: str  # relative to the render root
+    status: str  # added, removed, changed
+    lines: list[str]
+
+
+@dataclass
+class EndpointChange:
+    """How one (environment, model) changes; environment "" and model "" group shared files."""
+
+    environment: str
+    model: str
+    status: str  # added, removed, changed
+    image_before: str = ""
+    image_after: str = ""
+    replicas_before: str = ""
+    replicas_after: str = ""
+    files: list[FileDiff] = field(default_factory=list)
+
+    @property
+    def title(self) -> str:
+        return f"{self.environment}/{self.model}" if self.model else (self.environment or "shared")
+
+
+@dataclass
+class DiffResult:
+    base: str
+    render_root: str
+    changes: list[EndpointChange] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not self.changes
+
+
+def _replicas(ep: Endpoint | None) -> str:
+    if ep is None:
+        return ""
+    auto = ep.deployment.autoscaling
+    return f"{auto.min_replicas}-{auto.max_replicas} (autoscaled)" if auto.enabled else str(ep.deployment.replicas)
+
+
+def _plan_of_commit(root: Path, source: gitx.CommitTree) -> Plan:
+    specs = load_and_validate(source)
+    versions = resolve_versions(root, specs, specs.deployments, source=source)
+    return make_plan(specs, versions)
+
+
+def load_and_validate(source: FileSource) -> Specs:
+    report = validate_tree(load_tree(source))
+    if report.specs is None:
+        errors = [f for f in report.findings if f.severity == "error"]
+        raise ValidationError(errors, f"the repository at {source.label} does not validate")
+    return report.specs
+
+
+def _file_diff(path: str, before: bytes | None, after: bytes | None) -> FileDiff | None:
+    if before == after:
+        return None
+    a = before.decode().splitlines(keepends=True) if before is not None else []
+    b = after.decode().splitlines(keepends=True) if after is not None else []
+    lines = list(difflib.unified_diff(a, b, f"a/{path}" if before is not None else "/dev/null", f"b/{path}" if after is not None else "/dev/null", n=3))
+    status = "added" if before is None else "removed" if after is None else "changed"
+    return FileDiff(path, status, [line if line.endswith("\n") else line + "\n" for line in lines])
+
+
+def compare_renders(base_label: str, render_root: str, old: tuple[Plan, Rendered], new: tuple[Plan, Rendered]) -> DiffResult:
+    (old_plan, old_files), (new_plan, new_files) = old, new
+    result = DiffResult(base_label, render_root)
+    old_eps = {(e.environment.name, e.model): e for e in old_plan.endpoints}
+    new_eps = {(e.environment.name, e.model): e for e in new_plan.endpoints}
+    owner: dict[str, tuple[str, str]] = {}
+    for rendered in (old_files, new_files):
+        for unit, paths in rendered.units.items():
+            kind, _, rest = unit.partition("/")
+            key = tuple(rest.split("/", 1)) if kind == "endpoint" else ("", "")
+            for p in paths:
+                owner[p] = key  # type: ignore[assignment]
+    groups: dict[tuple[str, str], EndpointChange] = {}
+    for path in sorted(set(old_files.files) | set(new_files.files)):
+        diff = _file_diff(path, old_files.files.get(path), new_files.files.get(path))
+        if diff is None:
+            continue
+        env, model = owner[path]
+        change = groups.get((env, model))
+        if change is None:
+            before, after = old_eps.get((env, model)), new_eps.get((env, model))
+            status = "added" if before is None and model else "removed" if after is None and model else "changed"
+            change = EndpointChange(
+                env, model, status,
+                before.version.image if before else "", after.version.image if after else "",
+                _replicas(before), _replicas(after),
+            )
+            groups[(env, model)] = change
+        change.files.append(diff)
+    result.changes = [groups[k] for k in sorted(groups, key=lambda k: (k == ("", ""), k))]
+    return result
+
+
+def render_diff(root: Path, base_ref: str) -> DiffResult:
+    """Rendered manifests of base_ref against those of the working tree at root."""
+    source = gitx.commit_tree(root, base_ref)
+    old_plan = _plan_of_commit(root, source)
+    new_plan = plan_repository(root)
+    return compare_renders(base_ref, new_plan.repository.render_root, (old_plan, render_plan(old_plan)), (new_plan, render_plan(new_plan)))
+
+
+def format_text(result: DiffResult) -> str:
+    if result.empty:
+        return f"no changes to the rendered manifests since {result.base}\n"
+    out = []
+    for change in result.changes:
+        head = f"=== {change.title}: {change.status}"
+        if change.image_before != change.image_after:
+            head += f"; image {change.image_before or '-'} -> {change.image_after or '-'}"
+        if change.replicas_before != change.replicas_after:
+            head += f"; replicas {change.replicas_before or '-'} -> {change.replicas_after or '-'}"
+        out.append(head + "\n")
+        for f in change.files:
+            out.extend(f.lines)
+    return "".join(out)
+
+
+def format_markdown(result: DiffResult) -> str:
+    """A PR-comment body: a summary table, then one collapsed section per model."""
+    if result.empty:
+        return f"**gitops-ml**: no changes to the rendered manifests since `{result.base}`.\n"
+    lines = [
+        f"### Rendered manifest changes since `{result.base}`",
+        "",
+        "| Environment | Model | Change | Image | Replicas |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for c in result.changes:
+        if not c.model:
+            continue
+        image = _arrow(c.image_before.rsplit(":", 1)[-1] if c.image_before else "", c.image_after.rsplit(":", 1)[-1] if c.image_after else "")
+        lines.append(f"| {c.environment} | {c.model} | {c.status} | {image} | {_arrow(c.replicas_before, c.replicas_after)} |")
+    lines.append("")
+    for c in result.changes:
+        body = [line for f in c.files for line in f.lines]
+        files = len(c.files)
+        lines.append(f"<details><summary><code>{c.title}</code>: {c.status}, {files} file(s)</summary>")
+        lines.append("")
+        lines.append("```diff")
+        shown = body[:MAX_LINES_PER_MODEL]
+        lines.extend(line.rstrip("\n").replace("```", "`\u200b``") for line in shown)
+        if len(body) > len(shown):
+            lines.append(f"... {len(body) - len(shown)} more line(s); run `gitops-ml diff --base {result.base}`")
+        lines.append("```")
+        lines.append("")
+        lines.append("</details>")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _arrow(before: str, after: str) -> str:
+    if before == after:
+        return f"`{before}`" if before else ""
+    return f"`{before or '-'}` → `{after or '-'}`"
