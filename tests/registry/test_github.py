@@ -136,3 +136,30 @@ def test_settings_need_a_token_and_a_repository() -> None:
     s = settings_from_env({"GITHUB_TOKEN": "t", "GITHUB_API_URL": "https://ghe.example.com/api/v3/"}, "git@github.com:acme/models.git")
     assert (s.repository, s.api_url) == ("acme/models", "https://ghe.example.com/api/v3")
     assert settings_from_env({"GITHUB_TOKEN": "t", "GITHUB_REPOSITORY": "o/r"}, None).repository == "o/r"
+
+
+def test_pr_comment_command_posts_then_updates_one_comment(github: GitHubServer, tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from gitops_ml.cli.pr_comment import command
+
+    monkeypatch.setenv("GITHUB_TOKEN", TOKEN)
+    monkeypatch.setenv("GITHUB_API_URL", github.url)
+    monkeypatch.setenv("GITHUB_REPOSITORY", REPO)
+    event = tmp_path / "event.json"
+    event.write_text('{"pull_request": {"number": 4}}')
+    monkeypatch.setenv("GITHUB_EVENT_PATH", str(event))
+    body = tmp_path / "diff.md"
+    body.write_text("```diff\n-a\n+b\n```\n")
+    marker = "<!-- gitops-ml:rendered-diff -->"
+    comments = f"/repos/{REPO}/issues/4/comments"
+    github.expect("GET", comments, 200, [], query={"per_page": "100", "page": "1"})
+    github.expect("POST", comments, 201, {"id": 3, "html_url": "https://github.com/acme/models/pull/4#issuecomment-3"},
+                  body={"body": f"{marker}\n```diff\n-a\n+b\n```"})
+    result = CliRunner().invoke(command, ["--body-file", str(body)])
+    assert result.exit_code == 0, result.output
+    assert "posted comment https://github.com/acme/models/pull/4#issuecomment-3 on #4" in result.output
+    github.assert_done()
+    monkeypatch.delenv("GITHUB_TOKEN")
+    refused = CliRunner().invoke(command, ["--body-file", str(body)])
+    assert refused.exit_code == 3 and "GITHUB_TOKEN is not set" in refused.output
