@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from gitops_ml.cli._common import FORMAT_OPTION, handle_errors, print_json
+from gitops_ml.adapters.git import SHALLOW_HINT
+from gitops_ml.cli._common import FORMAT_OPTION, echo_err, handle_errors, print_json
 from gitops_ml.cli._registry import REPO_OPTION, REV_OPTION, day, number, record_json, run_text, short
 from gitops_ml.registry.service import history
 from gitops_ml.registry.state import ModelHistory
@@ -57,6 +58,8 @@ def command(model: str, repo: Path, rev: str, fmt: str) -> None:
     """
     with handle_errors():
         found = history(repo, model, rev)
+        if not found.complete:
+            echo_err(f"warning: shallow clone: versions older than the first fetched commit are missing\nhint: {SHALLOW_HINT}")
         if fmt == "json":
             print_json(
                 {
@@ -64,6 +67,7 @@ def command(model: str, repo: Path, rev: str, fmt: str) -> None:
                     "newest": str(found.newest.version) if found.newest else None,
                     "versions": [record_json(found.model, r) for r in reversed(found.versions)],
                     "running": {env: str(run.version) for env, run in found.running.items()},
+                    "complete": found.complete,
                 }
             )
         else:

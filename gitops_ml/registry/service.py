@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -133,7 +133,7 @@ def _history(reg: RegistryRepo, model: str) -> ModelHistory:
     found = model_history(reg, ModelName(model))
     if not found.versions:
         raise _unknown_model(reg, model)
-    return found
+    return replace(found, complete=not gitx.is_shallow(reg.repo))
 
 
 def history(root: Path, model: str, rev: str = "HEAD") -> ModelHistory:
@@ -375,6 +375,9 @@ def create_missing_tags(root: Path, rev: str = "HEAD", *, push: str | None = Non
     nothing is created, so CI fails loudly instead of tagging half the versions.
     """
     reg = open_registry(root, rev)
+    if gitx.is_shallow(reg.repo):
+        # the oldest commit of a shallow clone looks as if it registered every version it carries
+        raise RegistryError("refusing to tag in a shallow clone: the commits that registered versions may be missing", hint=gitx.SHALLOW_HINT)
     histories = all_model_histories(reg)
     planned: list[PlannedTag] = []
     conflicts: list[str] = []

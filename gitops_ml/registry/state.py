@@ -81,6 +81,7 @@ class ModelHistory:
     model: ModelName
     versions: tuple[VersionRecord, ...]
     running: Mapping[EnvironmentName, Run] = field(default_factory=dict)
+    complete: bool = True  # False when a shallow clone cut history: older versions are missing
 
     def get(self, version: Version) -> VersionRecord | None:
         return next((r for r in self.versions if r.version == version), None)

@@ -35,7 +35,7 @@ def isolated_git(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.M
     (home / ".gitconfig").write_text(
         "[user]\n\tname = Test Runner\n\temail = runner@example.com\n"
         "[init]\n\tdefaultBranch = main\n[advice]\n\tdetachedHead = false\n[tag]\n\tgpgSign = false\n"
-        "[commit]\n\tgpgSign = false\n"
+        "[commit]\n\tgpgSign = false\n[protocol \"file\"]\n\tallow = always\n"
     )
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(home / ".gitconfig"))

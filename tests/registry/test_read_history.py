@@ -165,3 +165,22 @@ def test_registry_in_a_subdirectory_of_the_git_work_tree(git_repo, invoke):
 
 def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def test_a_shallow_clone_warns_in_history_and_refuses_to_tag(iris_repo, invoke, tmp_path):
+    iris_repo.push()
+    clone = tmp_path / "shallow"
+    iris_repo.git("clone", "-q", "--depth", "1", f"file://{iris_repo.origin}", str(clone))
+    result = invoke("history", "iris", "--repo", clone, "--format", "json")
+    assert result.exit_code == 0
+    data = json.loads(result.stdout)
+    assert data["complete"] is False
+    assert [v["version"] for v in data["versions"]] == ["1.2.0"]
+    assert "warning: shallow clone" in result.stderr
+    assert "fetch-depth: 0" in result.stderr
+
+    tag = invoke("tag", clone)
+    assert tag.exit_code == 4
+    assert tag.stderr.splitlines()[0] == "error: refusing to tag in a shallow clone: the commits that registered versions may be missing"
+    assert "fetch-depth: 0" in tag.stderr
+    assert iris_repo.git("-C", str(clone), "tag").strip() == ""
