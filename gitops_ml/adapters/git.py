@@ -152,7 +152,9 @@ class TagRef:
 
 def run_git(repo: git.Repo, *args: str, stdin: bytes | None = None) -> bytes:
     """Run one git command in the repository; failures become RegistryError with git's message."""
-    cmd = ["git", "-C", str(repo.working_tree_dir or repo.git_dir), "-c", "core.quotePath=false", *args]
+    # a user's config must not change what we parse (colour, quoted paths, root commit diffs)
+    cmd = ["git", "-C", str(repo.working_tree_dir or repo.git_dir), "-c", "core.quotePath=false", "-c", "color.ui=never",
+           "-c", "log.showRoot=true", *args]
     try:
         proc = subprocess.run(cmd, input=stdin, capture_output=True, check=False)
     except OSError as exc:
