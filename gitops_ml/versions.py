@@ -16,7 +16,7 @@ from gitops_ml.imageref import content_digest, image_ref
 from gitops_ml.loading import load_tree
 from gitops_ml.registry import reading
 from gitops_ml.sources import FileSource, WorkTree
-from gitops_ml.types import MODELS_DIR, ImageRef, ModelName, RepositorySpec, Version
+from gitops_ml.types import DEPLOYMENTS_DIR, MODELS_DIR, ImageRef, ModelName, RepositorySpec, Version
 from gitops_ml.validation import ModelEntry, Specs, validate_tree
 
 @dataclass(frozen=True)
@@ -53,8 +53,33 @@ class ModelVersion:
         return image_ref(repo.registry, self.name, self.version, self.digest(repo))
 
 
+class _WithoutDeployments:
+    """A FileSource that hides deployments/: validating one model of an old commit must not
+    parse and validate every deployment file of that commit (thousands in a large repository)."""
+
+    def __init__(self, source: FileSource) -> None:
+        self._source = source
+        self.label = source.label
+
+    def read(self, rel: str) -> bytes:
+        return self._source.read(rel)
+
+    def is_file(self, rel: str) -> bool:
+        return self._source.is_file(rel)
+
+    def is_dir(self, rel: str) -> bool:
+        return rel != DEPLOYMENTS_DIR and self._source.is_dir(rel)
+
+    def listdir(self, rel: str) -> list[str]:
+        return [] if rel == DEPLOYMENTS_DIR else self._source.listdir(rel)
+
+    def walk_files(self, rel: str) -> list[str]:
+        return self._source.walk_files(rel)
+
+
 def entry_at(source: FileSource, model: ModelName) -> ModelEntry | None:
     """The validated entry of model in a tree of history; None when its files do not validate."""
+    source = _WithoutDeployments(source)
     tree = load_tree(source, only_models={model})
     report = validate_tree(tree)
     if report.specs is not None:
