@@ -18,11 +18,7 @@ MARKER = "<!-- gitops-ml:edit -->"
 MAX_BODY = 65_000
 
 # where the render stage may expose "rendered-manifest diff against a git ref, as markdown"
-_RENDER_DIFF_CANDIDATES = (
-    ("gitops_ml.diffing", "render_diff_markdown"),
-    ("gitops_ml.rendering.diff", "render_diff_markdown"),
-    ("gitops_ml.cli.diff", "render_diff_markdown"),
-)
+_RENDER_DIFF_CANDIDATES = (("gitops_ml.rendering.diff", "render_diff_markdown"),)
 
 
 def _fmt(value: Any) -> str:
@@ -93,15 +89,29 @@ def render_body(plan: EditPlan, render_diff: str) -> str:
     return head + "\n" + diff + footer + "\n"
 
 
+def _diffing_markdown() -> Callable[..., str] | None:
+    try:
+        from gitops_ml import diffing  # noqa: PLC0415 - the render stage is optional for edits
+    except ImportError:
+        return None
+    render, fmt = getattr(diffing, "render_diff", None), getattr(diffing, "format_markdown", None)
+    if not (callable(render) and callable(fmt)):
+        return None
+    return lambda root, base_ref: fmt(render(root, base_ref))
+
+
 def find_render_diff() -> Callable[..., str] | None:
-    """The render stage's `render_diff_markdown(root, base_ref) -> str`, when it is installed."""
+    """`(root, base_ref) -> markdown` of the rendered-manifest diff, when the render stage has one."""
+    found = _diffing_markdown()
+    if found is not None:
+        return found
     for module, name in _RENDER_DIFF_CANDIDATES:
         try:
-            found = getattr(importlib.import_module(module), name, None)
+            candidate = getattr(importlib.import_module(module), name, None)
         except ImportError:
             continue
-        if callable(found):
-            return found  # type: ignore[no-any-return]
+        if callable(candidate):
+            return candidate  # type: ignore[no-any-return]
     return None
 
 

@@ -228,7 +228,8 @@ def test_bump_pr_opens_then_updates_the_same_pull_request(repo: GitRepo, invoke:
     pulls = f"/repos/{REPO}/pulls"
     query = {"head": "acme:gitops-ml/bump-iris", "state": "open", "per_page": "100"}
     check = _body_says("`1.0.0` → `1.1.0`", f"`{sha}`", "| accuracy | 0.9778 | 0.99 | +0.0122 |", "| f1 | — | 0.98 | new |",
-                       "#### Input schema", "Unchanged.", "#### Rendered manifests")
+                       "#### Input schema", "Unchanged.", "#### Rendered manifests",
+                       "| staging | iris | changed |", "+        app.kubernetes.io/version: 1.1.0")
     gh_env.expect("GET", pulls, 200, [], query=query)
     gh_env.expect("POST", pulls, 201, pull(12, "gitops-ml/bump-iris"),
                   body_check=lambda b: (check(b), _assert(b["head"] == "gitops-ml/bump-iris" and b["base"] == "main")))
