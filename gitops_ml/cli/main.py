@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "bump": "gitops_ml.cli.bump",
     "promote": "gitops_ml.cli.promote",
     "rollback": "gitops_ml.cli.rollback",
+    "pr-comment": "gitops_ml.cli.pr_comment",
 }
 
 
