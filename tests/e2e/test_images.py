@@ -1,0 +1,158 @@
+"""End to end with a real dockerd and registry: build and push the example's models, pull one by the
+rendered reference, run it and score its sample; a retrained model pushes only its last layer.
+
+Needs what `.ci/setup-docker.sh` starts: GITOPS_ML_TEST_REGISTRY (default 127.0.0.1:5000) and
+GITOPS_ML_TEST_BASE_IMAGE (default gitops-ml-base:bookworm). In CI a missing piece fails the test.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from gitops_ml.cli._common import in_ci
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "repo-layout"
+REGISTRY = os.environ.get("GITOPS_ML_TEST_REGISTRY", "127.0.0.1:5000")
+BASE_IMAGE = os.environ.get("GITOPS_ML_TEST_BASE_IMAGE", "gitops-ml-base:bookworm")
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+
+def _missing() -> str:
+    if shutil.which("docker") is None:
+        return "no docker client on PATH"
+    if subprocess.run(["docker", "info"], capture_output=True, check=False).returncode != 0:
+        return "no Docker engine reachable (run `bash .ci/setup-docker.sh`)"
+    if subprocess.run(["docker", "image", "inspect", BASE_IMAGE], capture_output=True, check=False).returncode != 0:
+        return f"base image {BASE_IMAGE} missing (run `bash .ci/setup-docker.sh`)"
+    import httpx  # noqa: PLC0415
+
+    try:
+        httpx.get(f"http://{REGISTRY}/v2/", timeout=5).raise_for_status()
+    except httpx.HTTPError:
+        return f"no registry at {REGISTRY} (run `bash .ci/setup-docker.sh`)"
+    return ""
+
+
+@pytest.fixture(scope="module")
+def docker_ready() -> None:
+    reason = _missing()
+    if reason and in_ci():
+        pytest.fail(f"CI=true but {reason}")
+    if reason:
+        pytest.skip(reason)
+
+
+def gitops_ml(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ)
+    if os.environ.get("GITOPS_ML_TEST_CACHE_DIR"):  # reuse wheelhouses between CI runs when given
+        env["GITOPS_ML_CACHE_DIR"] = os.environ["GITOPS_ML_TEST_CACHE_DIR"]
+    return subprocess.run([sys.executable, "-m", "gitops_ml", *args], cwd=cwd, capture_output=True, text=True, env=env, check=False)
+
+
+def _git(repo: Path, *args: str) -> None:
+    subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory: pytest.TempPathFactory, docker_ready: None) -> Path:
+    """The example repository pointed at the local registry (a fresh namespace) and base image."""
+    root = tmp_path_factory.mktemp("e2e") / "repo"
+    shutil.copytree(EXAMPLE, root)
+    config = root / "gitops-ml.yaml"
+    namespace = f"e2e-{uuid.uuid4().hex[:8]}"
+    text = re.sub(r"registry: .*", f"registry: {REGISTRY}/{namespace}", config.read_text())
+    config.write_text(re.sub(r"baseImage: .*", f"baseImage: {BASE_IMAGE}", text))
+    _git(root, "init", "-q")
+    _git(root, "add", "-A")
+    _git(root, "commit", "-qm", "example")
+    return root
+
+
+def _rendered_ref(repo: Path, model: str, environment: str) -> str:
+    """The image reference `gitops-ml render` writes into the environment's overlay."""
+    import yaml  # noqa: PLC0415
+
+    result = gitops_ml("render", "--env", environment, cwd=repo)
+    assert result.returncode == 0, result.stderr
+    overlay = yaml.safe_load((repo / "deploy" / "apps" / environment / model / "kustomization.yaml").read_text())
+    (image,) = [i for i in overlay["images"] if i["name"].rsplit("/", 1)[-1] == model]
+    return f"{image.get('newName', image['name'])}:{image['newTag']}"
+
+
+def test_build_push_pull_run_score(repo: Path) -> None:
+    built = gitops_ml("build", "--push", "--format", "json", cwd=repo)
+    assert built.returncode == 0, built.stderr
+    images = {i["model"]: i for i in json.loads(built.stdout)["images"]}
+    assert set(images) == {"iris", "digits"}
+    for image in images.values():
+        assert image["status"] == "built" and image["pushed"] and image["digest"].startswith("sha256:")
+
+    ref = _rendered_ref(repo, "iris", "staging")
+    assert ref == images["iris"]["ref"], "build must tag exactly what render writes"
+
+    # drop the local copy so that run-image has to pull it by the rendered reference
+    subprocess.run(["docker", "rmi", "--no-prune", ref], check=True, capture_output=True)
+    ran = gitops_ml("run-image", "iris", "--env", "staging", "--format", "json", cwd=repo)
+    assert ran.returncode == 0, ran.stderr
+    answer = json.loads(ran.stdout)
+    assert answer["status"] == 200 and answer["ref"] == ref
+    assert json.loads(answer["body"])["predictions"] == [0, 1, 2]
+    assert "curl" in answer["curl"] and "Authorization: Bearer" in answer["curl"]
+    assert not subprocess.run(["docker", "ps", "-aq", "--filter", f"name={answer['container']}"], capture_output=True, text=True, check=True).stdout.strip()
+
+    inspect = json.loads(subprocess.run(["docker", "image", "inspect", ref], capture_output=True, text=True, check=True).stdout)[0]
+    config = inspect["Config"]
+    assert config["User"] == "10001:10001"
+    assert config["Entrypoint"][-2:] == ["-m", "gitops_ml.serving"]
+    assert "/readyz" in " ".join(config["Healthcheck"]["Test"])
+    labels = config["Labels"]
+    assert labels["dev.gitops-ml.model"] == "iris" and labels["org.opencontainers.image.version"] == "1.0.0"
+    assert re.fullmatch(r"[0-9a-f]{40}", labels["org.opencontainers.image.revision"])
+    assert labels["dev.gitops-ml.artifact.sha256"] == re.search(r"sha256: (\w+)", (repo / "models/iris/model.yaml").read_text()).group(1)  # type: ignore[union-attr]
+    listing = subprocess.run(["docker", "run", "--rm", "--entrypoint", "/bin/sh", ref, "-c", "ls /tmp; find /opt /tmp -name '*.whl' | head -3; python -c 'import git' 2>&1 | tail -1"],
+                             capture_output=True, text=True, check=True).stdout
+    assert ".whl" not in listing and "wheels" not in listing, listing
+    assert "No module named 'git'" in listing, "the image carries the server's dependencies, not the CLI's"
+
+    again = gitops_ml("build", "--push", "--format", "json", cwd=repo)
+    assert again.returncode == 0, again.stderr
+    assert {i["status"] for i in json.loads(again.stdout)["images"]} == {"exists"}
+
+
+def test_retrained_model_pushes_only_its_last_layer(repo: Path) -> None:
+    import joblib  # noqa: PLC0415
+
+    model_dir = repo / "models" / "iris"
+    first = gitops_ml("build", "--model", "iris", "--push", "--format", "json", cwd=repo)
+    assert first.returncode == 0, first.stderr
+    # same estimator, different bytes: a stand-in for a retrained artifact with a compatible schema
+    joblib.dump(joblib.load(model_dir / "model.joblib"), model_dir / "model.joblib", compress=3)
+    digest = hashlib.sha256((model_dir / "model.joblib").read_bytes()).hexdigest()
+    text = (model_dir / "model.yaml").read_text()
+    text = re.sub(r"sha256: \w+", f"sha256: {digest}", text).replace("version: 1.0.0", "version: 1.1.0")
+    (model_dir / "model.yaml").write_text(text)
+    second = gitops_ml("build", "--model", "iris", "--push", "--format", "json", cwd=repo)
+    assert second.returncode == 0, second.stderr
+    image = json.loads(second.stdout)["images"][0]
+    assert image["status"] == "built" and image["ref"].split(":")[-1].startswith("1.1.0-")
+    assert image["layers_pushed"] == 1, second.stderr
+
+
+def test_bad_base_image_and_unreachable_registry(repo: Path) -> None:
+    missing = gitops_ml("build", "--model", "iris", "--base-image", "127.0.0.1:5000/gitops-ml-no-such-base:1", cwd=repo)
+    assert missing.returncode == 5
+    assert "base image 127.0.0.1:5000/gitops-ml-no-such-base:1 does not exist" in missing.stderr and "hint:" in missing.stderr
+    closed = gitops_ml("build", "--model", "iris", "--push", "--registry", "127.0.0.1:1/nowhere", cwd=repo)
+    assert closed.returncode == 5
+    assert "connection refused" in closed.stderr.lower() and "hint: is the registry 127.0.0.1:1 running" in closed.stderr
