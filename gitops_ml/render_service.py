@@ -26,6 +26,7 @@ from gitops_ml.writing import (
     OWNERSHIP_FILE,
     Changes,
     Ownership,
+    StatCache,
     UnitRecord,
     WriteResult,
     apply,
@@ -80,15 +81,21 @@ class InputDigests:
         except OSError:
             repository = b""
         out = cls(repository)
-        models = root / MODELS_DIR
-        for name in sorted(os.listdir(models)) if models.is_dir() else []:
-            model_dir = models / name
-            if not model_dir.is_dir():
+        models = os.path.join(root, MODELS_DIR)
+        for name in sorted(os.listdir(models)) if os.path.isdir(models) else []:
+            model_dir = os.path.join(models, name)
+            if not os.path.isdir(model_dir):
                 continue
             h = hashlib.sha256()
-            for rel in WorkTree(root).walk_files(f"{MODELS_DIR}/{name}"):
-                h.update(f"{rel}\0".encode())
-                h.update(hashlib.sha256((root / rel).read_bytes()).digest())
+            for dirpath, dirnames, filenames in os.walk(model_dir):
+                # the same files WorkTree.walk_files (and so the image digest) sees
+                dirnames[:] = sorted(d for d in dirnames if d not in {"__pycache__", ".git"})
+                for fname in sorted(filenames):
+                    if fname.endswith((".pyc", ".pyo")):
+                        continue
+                    full = os.path.join(dirpath, fname)
+                    with open(full, "rb") as fh:
+                        h.update(os.path.relpath(full, root).encode() + b"\0" + hashlib.sha256(fh.read()).digest())
             out.models[name] = h.hexdigest()
         deployments = root / DEPLOYMENTS_DIR
         for env in sorted(os.listdir(deployments)) if deployments.is_dir() else []:
@@ -311,15 +318,20 @@ def _run(
             ownership.files[p] = previous.files[p]
     manifest = ownership.to_bytes()
     expected[OWNERSHIP_FILE] = manifest
-    changes = compare(render_dir, expected, previous, keep=frozenset(keep))
+    cache = StatCache(render_dir)
+    changes = compare(render_dir, expected, previous, keep=frozenset(keep), cache=cache)
     result = RenderResult(label, render_dir, changes, None, len(rendered.units), reused, len(plan.endpoints))
     if request.check:
+        cache.save()
         return result
     needs = _units_of_paths(old, changes) if old is not None else set()
     if needs - set(rendered.units):
         return result  # the caller re-renders those units first
     files = {p: v for p, v in expected.items() if isinstance(v, bytes)}
     result.written = apply(render_dir, files, changes, label)
+    for path in result.written.written + result.written.removed:
+        cache.fresh.pop(path, None)  # re-stat next time: the file was just replaced
+    cache.save()
     return result
 
 

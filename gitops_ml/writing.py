@@ -8,15 +8,16 @@ tool did not write is left untouched and reported. Nothing here renders or print
 from __future__ import annotations
 
 import hashlib
-import json
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
+import orjson
+
 from gitops_ml import __version__
 from gitops_ml.errors import LoadError, Location, RenderError
-from gitops_ml.writing_atomic import write_atomic
 
 OWNERSHIP_FILE = ".gitops-ml-render.json"
 FORMAT = 1
@@ -56,7 +57,7 @@ class Ownership:
                 for k, u in sorted(self.units.items())
             },
         }
-        return (json.dumps(doc, indent=1, sort_keys=True) + "\n").encode()
+        return orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
 
 
 def read_ownership(render_dir: Path, label: str) -> Ownership | None:
@@ -67,11 +68,11 @@ def read_ownership(render_dir: Path, label: str) -> Ownership | None:
     except (FileNotFoundError, NotADirectoryError):
         return None
     try:
-        doc = json.loads(raw)
+        doc = orjson.loads(raw)
         files = {str(k): str(v) for k, v in doc["files"].items()}
         units = {str(k): UnitRecord(str(u["key"]), list(u["files"]), list(u.get("route", []))) for k, u in doc["units"].items()}
         return Ownership(files, units, str(doc.get("inputs", "")), str(doc.get("generator", "")).rpartition(" ")[2])
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError, orjson.JSONDecodeError) as exc:
         raise LoadError(
             f"ownership file is damaged ({type(exc).__name__}: {exc})",
             location=Location(f"{label}/{OWNERSHIP_FILE}"),
@@ -118,12 +119,61 @@ class Changes:
         return [d.path for d in self.differences if d.status == status]
 
 
+class StatCache:
+    """sha256 of files under a render root, trusted while size, mtime and inode are unchanged.
+
+    Git's index does the same: hashing 25,000 files costs more than stat-ing them. An entry whose
+    mtime is not older than the moment it was recorded is "racy" (could change within the clock's
+    granularity) and is hashed again. Kept in the user's cache directory, never in the repository.
+    """
+
+    def __init__(self, render_dir: Path) -> None:
+        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+        key = hashlib.sha256(str(render_dir.resolve()).encode()).hexdigest()[:24]
+        self.path = base / "gitops-ml" / "render-stat" / f"{key}.json"
+        self.entries: dict[str, list[int | str]] = {}
+        self.recorded_ns = 0
+        try:
+            doc = orjson.loads(self.path.read_bytes())
+            self.entries, self.recorded_ns = dict(doc["entries"]), int(doc["recorded_ns"])
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        self.fresh: dict[str, list[int | str]] = {}
+
+    def digest(self, full: str, rel: str) -> str:
+        st = os.stat(full)
+        entry = self.entries.get(rel)
+        if (
+            entry is not None
+            and entry[0] == st.st_size
+            and entry[1] == st.st_mtime_ns
+            and entry[2] == st.st_ino
+            and st.st_mtime_ns < self.recorded_ns - 1_000_000_000
+        ):
+            self.fresh[rel] = entry
+            return str(entry[3])
+        with open(full, "rb") as fh:
+            digest = hashlib.sha256(fh.read()).hexdigest()
+        self.fresh[rel] = [st.st_size, st.st_mtime_ns, st.st_ino, digest]
+        return digest
+
+    def save(self) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_bytes(orjson.dumps({"recorded_ns": time.time_ns(), "entries": self.fresh}))
+            os.replace(tmp, self.path)
+        except OSError:
+            pass  # a cache that cannot be written only costs time
+
+
 def compare(
     render_dir: Path,
     expected: Mapping[str, bytes | str],
     previous: Ownership | None,
     *,
     keep: frozenset[str] = frozenset(),
+    cache: StatCache | None = None,
 ) -> Changes:
     """Disk against the expected files (bytes, or sha256 for units that were not re-rendered).
 
@@ -133,13 +183,20 @@ def compare(
     on_disk = list_files(render_dir) if render_dir.is_dir() else []
     present = set(on_disk)
     changes = Changes()
+    base = str(render_dir) + os.sep
     for path in sorted(expected):
         want = expected[path]
         if path not in present:
             changes.differences.append(Difference(path, "missing"))
             continue
         digest = want if isinstance(want, str) else sha256(want)
-        if sha256((render_dir / path).read_bytes()) != digest:
+        full = base + path
+        if cache is not None:
+            found = cache.digest(full, path)
+        else:
+            with open(full, "rb") as fh:
+                found = sha256(fh.read())
+        if found != digest:
             # a file the tool never wrote is foreign even when render would put something there
             changes.differences.append(Difference(path, "stale" if path in owned or path == OWNERSHIP_FILE else "foreign"))
         else:
@@ -170,17 +227,36 @@ def apply(render_dir: Path, files: Mapping[str, bytes], changes: Changes, label:
             hint=f"{label}/ is owned by `gitops-ml render`: move those files elsewhere (they were left untouched)",
         )
     result = WriteResult(unchanged=changes.unchanged)
+    made: set[Path] = set()
     # the ownership file goes last: until it is replaced, the old one still describes the tree
     for diff in sorted(changes.differences, key=lambda d: d.path == OWNERSHIP_FILE):
         target = render_dir / diff.path
         if diff.status in ("missing", "stale"):
-            write_atomic(target, files[diff.path])
+            if target.parent not in made:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                made.add(target.parent)
+            _write(target, files[diff.path], replace=diff.status == "stale")
             result.written.append(diff.path)
         elif diff.status == "extra":
             target.unlink(missing_ok=True)
             result.removed.append(diff.path)
             _prune_empty_dirs(target.parent, render_dir)
     return result
+
+
+def _write(target: Path, data: bytes, *, replace: bool) -> None:
+    """Atomic for readers (a temporary file renamed over the target) but without write_atomic's
+    fsync: at 25,000 files fsync is most of a render, and git, not this directory, is the durable
+    copy; a render cut short is repaired by the next one (unchanged bytes are adopted). A new file
+    has no old content a reader could see half-replaced, so it is written in place."""
+    if not replace:
+        with open(target, "xb") as fh:
+            fh.write(data)
+        return
+    tmp = target.with_name(f".{target.name}.gitops-ml-tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+    os.replace(tmp, target)
 
 
 def _prune_empty_dirs(directory: Path, stop: Path) -> None:

@@ -13,6 +13,9 @@ from gitops_ml.render_service import RenderRequest, RenderResult, render_reposit
 from gitops_ml.verification import VerifyReport, crd_directories, verify_render
 
 
+MAX_LISTED = 200
+
+
 @dataclass(frozen=True)
 class RenderOptions:
     repo: Path
@@ -34,13 +37,15 @@ def _report_render(result: RenderResult, check: bool) -> None:
         return
     written = result.written
     assert written is not None
-    for path in written.written:
-        click.echo(f"wrote {result.label}/{path}")
-    for path in written.removed:
-        click.echo(f"removed {result.label}/{path}")
+    # a first render of a big repository writes tens of thousands of files: name them only when few
+    if len(written.written) + len(written.removed) <= MAX_LISTED:
+        for path in written.written:
+            click.echo(f"wrote {result.label}/{path}")
+        for path in written.removed:
+            click.echo(f"removed {result.label}/{path}")
     click.echo(
-        f"rendered {result.endpoints} endpoint(s) into {result.label}/: {len(written.written)} written, "
-        f"{len(written.removed)} removed, {written.unchanged} unchanged"
+        f"{result.label}/: {len(written.written)} file(s) written, {len(written.removed)} removed, "
+        f"{written.unchanged} unchanged ({result.rendered_units} unit(s) rendered, {result.reused_units} unchanged since the last render)"
     )
 
 

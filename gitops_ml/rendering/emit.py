@@ -43,54 +43,49 @@ def _looks_numeric(text: str) -> bool:
     return bool(_NUMERIC.match(text))
 
 
-def _value(value: Any) -> str:
-    if isinstance(value, str):
+def _scalar(value: Any) -> str:
+    kind = type(value)
+    if kind is str:
         return scalar(value)
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
+    if kind is bool:
+        return "true" if value else "false"
+    if kind is int:
+        return str(value)
     if value is None:
         return "null"
-    if isinstance(value, int):
-        return str(value)
-    raise TypeError(f"cannot emit {type(value).__name__} {value!r}: render numbers as int or str")
+    if kind is dict and not value:
+        return "{}"
+    if kind is list and not value:
+        return "[]"
+    raise TypeError(f"cannot emit {kind.__name__} {value!r}: render numbers as int or str")
 
 
 def _emit(value: Any, indent: str, out: list[str]) -> None:
-    """Append the lines of a mapping or sequence at `indent` (value is never a scalar here)."""
-    if isinstance(value, dict):
+    """Append the lines of a non-empty mapping or sequence at `indent`."""
+    if type(value) is dict:
+        inner = indent + "  "
         for key in sorted(value):
             item = value[key]
-            head = f"{indent}{scalar(key)}:"
-            if isinstance(item, dict) and item:
-                out.append(head)
-                _emit(item, indent + "  ", out)
-            elif isinstance(item, list) and item:
-                out.append(head)
+            kind = type(item)
+            if kind is dict and item:
+                out.append(f"{indent}{scalar(key)}:")
+                _emit(item, inner, out)
+            elif kind is list and item:
+                out.append(f"{indent}{scalar(key)}:")
                 _emit(item, indent, out)  # kubectl style: "- " at the key's indentation
             else:
-                out.append(f"{head} {_empty(item)}")
+                out.append(f"{indent}{scalar(key)}: {_scalar(item)}")
         return
+    inner = indent + "  "
+    cut = len(inner)
     for item in value:
-        if isinstance(item, dict) and item:
+        kind = type(item)
+        if (kind is dict or kind is list) and item:
             start = len(out)
-            _emit(item, indent + "  ", out)
-            out[start] = f"{indent}- {out[start][len(indent) + 2:]}"
-        elif isinstance(item, list) and item:
-            start = len(out)
-            _emit(item, indent + "  ", out)
-            out[start] = f"{indent}- {out[start][len(indent) + 2:]}"
+            _emit(item, inner, out)
+            out[start] = f"{indent}- {out[start][cut:]}"
         else:
-            out.append(f"{indent}- {_empty(item)}")
-
-
-def _empty(value: Any) -> str:
-    if isinstance(value, dict):
-        return "{}"
-    if isinstance(value, list):
-        return "[]"
-    return _value(value)
+            out.append(f"{indent}- {_scalar(item)}")
 
 
 def to_yaml(obj: dict[str, Any], header: str = "") -> bytes:

@@ -53,7 +53,7 @@ def test_render_is_deterministic_and_idempotent(case: str, tmp_path: Path) -> No
     assert {p: (first / p).read_bytes() for p in list_files(first)} == {p: (second / p).read_bytes() for p in list_files(second)}
     again = run("render", source, "--out", first)
     assert again.exit_code == 0
-    assert "0 written, 0 removed" in again.stdout
+    assert ": 0 file(s) written, 0 removed" in again.stdout
 
 
 @pytest.mark.kustomize

@@ -1,0 +1,94 @@
+"""Render benchmark: 1,000 models x 3 environments, against `kustomize build` of the same overlays,
+and `render --check` after a change to one model (only the changed units are recomputed).
+
+    .venv/bin/python benchmarks/render.py [--models 1000] [--kustomize-sample 30 | --kustomize-all]
+
+Prints figures; there are no thresholds (targets: full render < 5 s, one-model check < 1 s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from gitops_ml.adapters import kustomize
+from gitops_ml.render_service import RenderRequest, render_repository
+from gitops_ml.verification import kustomization_dirs
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "repo-layout"
+ENVIRONMENTS = ("dev", "staging", "prod")
+
+
+def make_repository(root: Path, models: int) -> None:
+    """The example's iris model copied `models` times, deployed to three environments."""
+    (root / "models").mkdir(parents=True)
+    repo_text = (EXAMPLE / "gitops-ml.yaml").read_text().replace("  staging:\n", "  dev:\n    namespace: ml-dev\n  staging:\n")
+    (root / "gitops-ml.yaml").write_text(repo_text)
+    deployment = (EXAMPLE / "deployments" / "staging" / "iris.yaml").read_text()
+    for env in ENVIRONMENTS:
+        (root / "deployments" / env).mkdir(parents=True)
+    for i in range(models):
+        name = f"model-{i:04d}"
+        target = root / "models" / name
+        shutil.copytree(EXAMPLE / "models" / "iris", target, ignore=shutil.ignore_patterns("__pycache__"))
+        model_yaml = target / "model.yaml"
+        model_yaml.write_text(model_yaml.read_text().replace("name: iris", f"name: {name}"))
+        for env in ENVIRONMENTS:
+            text = deployment.replace("model: iris", f"model: {name}").replace("iris.staging.ml", f"{name}.{env}.ml")
+            (root / "deployments" / env / f"{name}.yaml").write_text(text)
+
+
+def timed(label: str, func):  # type: ignore[no-untyped-def]
+    start = time.perf_counter()
+    value = func()
+    seconds = time.perf_counter() - start
+    print(f"{label:<58} {seconds:8.3f} s", flush=True)
+    return value, seconds
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", type=int, default=1000)
+    parser.add_argument("--kustomize-sample", type=int, default=30, help="overlays to build (the rest is extrapolated)")
+    parser.add_argument("--kustomize-all", action="store_true", help="build every overlay (minutes)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="gitops-ml-bench-") as tmp:
+        root = Path(tmp) / "repo"
+        _, _ = timed(f"generate {args.models} models x {len(ENVIRONMENTS)} environments", lambda: make_repository(root, args.models))
+        result, full = timed("render (cold: nothing rendered yet)", lambda: render_repository(RenderRequest(root)))
+        assert result.written is not None
+        print(f"  {result.endpoints} endpoints, {len(result.written.written)} files written")
+        result, _ = timed("render --check (nothing changed)", lambda: render_repository(RenderRequest(root, check=True)))
+        assert not result.changes.differences
+        score = root / "models" / f"model-{args.models // 2:04d}" / "score.py"
+        score.write_text(score.read_text() + "\n# retrained\n")
+        result, check = timed("render --check after a change to one model", lambda: render_repository(RenderRequest(root, check=True)))
+        print(f"  {len(result.changes.differences)} stale file(s) found; {result.rendered_units} unit(s) re-rendered, {result.reused_units} reused")
+        timed("render after a change to one model", lambda: render_repository(RenderRequest(root)))
+
+        overlays = [d for d in kustomization_dirs(root / "deploy") if d.parent.parent.name == "apps"]
+        tool = kustomize.find_kustomize()
+        sample = overlays if args.kustomize_all else random.Random(0).sample(overlays, min(args.kustomize_sample, len(overlays)))
+        per = []
+        for directory in sample:
+            start = time.perf_counter()
+            kustomize.build(tool, directory)
+            per.append(time.perf_counter() - start)
+        mean = statistics.mean(per)
+        total = mean * len(overlays)
+        how = "measured" if args.kustomize_all else f"mean of {len(sample)} x {len(overlays)}"
+        print(f"{'kustomize build per overlay (' + str(tool) + ')':<58} {mean * 1000:8.1f} ms")
+        print(f"{'kustomize build of all ' + str(len(overlays)) + ' overlays (' + how + ')':<58} {total:8.3f} s")
+        print(f"ratio: kustomize build / gitops-ml render = {total / full:.1f}x")
+        print(f"summary: render {full:.2f} s (target < 5 s); check after one-model change {check:.2f} s (target < 1 s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
