@@ -29,6 +29,8 @@ from gitops_ml.serving.decoding import InputError
 from gitops_ml.serving.telemetry import Metrics, log_event
 
 Outcome = tuple[int, bytes]
+DELIVERY_DELAY = 0.002  # seconds an answer may wait for the worker's next job before it is handed back
+DELIVERY_MAX = 64
 _OPTIONS = orjson.OPT_SERIALIZE_NUMPY
 
 
@@ -125,6 +127,7 @@ class Scorer:
         per_worker = limits.batch_max_size if limits.batch else 1
         self.capacity = limits.max_concurrent * per_worker + limits.queue_size
         self.queue: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
+        self.outbox: list[Job] = []
         self.pending = 0  # jobs admitted and not yet handed back by a worker (loop thread only)
         self.arriving = 0  # scoring requests being read/decoded; a batch waits only for these
         self.workers: list[Worker] = []
@@ -150,8 +153,18 @@ class Scorer:
         job = Job(data, request_id, loop.create_future(), time.monotonic())
         job.timer = loop.call_later(self.limits.queue_timeout, self._queue_deadline, job)
         self.pending += 1
-        self.queue.put(job)
+        # Jobs reach the workers once per loop iteration, not one by one: every hand-off can wake
+        # a worker thread, and on a busy core each wake-up costs two context switches.
+        self.outbox.append(job)
+        if len(self.outbox) == 1:
+            loop.call_soon(self._hand_off)
         return job
+
+    def _hand_off(self) -> None:
+        jobs, self.outbox = self.outbox, []
+        put = self.queue.put
+        for job in jobs:
+            put(job)
 
     def _queue_deadline(self, job: Job) -> None:
         if job.future.done():
@@ -207,33 +220,58 @@ class Scorer:
     # --- worker threads -----------------------------------------------------------------------
 
     def _work(self, worker: Worker) -> None:
-        get = self.queue.get
+        get, get_nowait = self.queue.get, self.queue.get_nowait
         batch = self.limits.batch
+        job: Job | None = None
         while not worker.retired:
-            job = get()
             if job is None:
-                return
-            jobs = self._gather(job) if batch else [job]
-            live = [j for j in jobs if not j.cancelled]
-            now = time.monotonic()
-            for j in live:
-                j.worker = worker
-                j.started = now
-            worker.busy = len(live)
-            outcomes: list[Outcome | None]
-            if not live:
-                outcomes = [None] * len(jobs)
-            elif batch:
-                results = self._run_batch(live)
-                by_job = dict(zip(map(id, live), results))
-                outcomes = [by_job.get(id(j)) for j in jobs]
-            else:
-                outcomes = [self._run_one(job)]
-            worker.busy = 0
+                job = get()
+                if job is None:
+                    return
+            done_jobs: list[Job] = []
+            done_outcomes: list[Outcome | None] = []
+            first_done = 0.0
+            # Keep taking queued jobs and hand the answers back together: each wake-up of the
+            # event loop costs context switches and a GIL hand-over, which would otherwise cost
+            # as much as a small model's predict. Answers wait at most DELIVERY_DELAY for this.
+            while job is not None:
+                jobs = self._gather(job) if batch else [job]
+                done_jobs += jobs
+                done_outcomes += self._run_jobs(worker, jobs, batch)
+                now = time.monotonic()
+                first_done = first_done or now
+                job = None
+                if worker.retired or now - first_done > DELIVERY_DELAY or len(done_jobs) >= DELIVERY_MAX:
+                    break
+                try:
+                    job = get_nowait()
+                except queue.Empty:
+                    break
+                if job is None:
+                    self.queue.put(None)  # a stop sentinel: deliver, then take it again
+                    job = None
+                    break
             try:
-                self.loop.call_soon_threadsafe(self._deliver, jobs, outcomes, worker)
+                self.loop.call_soon_threadsafe(self._deliver, done_jobs, done_outcomes, worker)
             except RuntimeError:  # loop closed during a forced exit
                 return
+
+    def _run_jobs(self, worker: Worker, jobs: list[Job], batch: bool) -> list[Outcome | None]:
+        live = [j for j in jobs if not j.cancelled]
+        if not live:
+            return [None] * len(jobs)
+        now = time.monotonic()
+        for j in live:
+            j.worker = worker
+            j.started = now
+        worker.busy = len(live)
+        try:
+            if batch:
+                by_job = dict(zip(map(id, live), self._run_batch(live)))
+                return [by_job.get(id(j)) for j in jobs]
+            return [self._run_one(jobs[0])]
+        finally:
+            worker.busy = 0
 
     def _gather(self, first: Job) -> list[Job]:
         limits = self.limits
