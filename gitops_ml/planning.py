@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Mapping
+from typing import Callable, Iterable, Mapping, Optional
 
 from gitops_ml.errors import Location, RegistryError, RenderError, ValidationError
 from gitops_ml.serving.settings import ServerSettings
@@ -101,7 +101,7 @@ class Plan:
         return tuple(sorted({e.model for e in self.endpoints}))
 
 
-PinKey = tuple[ModelName, "Version | None"]
+PinKey = tuple[ModelName, Optional[Version]]
 
 
 def resolve_versions(

@@ -10,7 +10,7 @@ import functools
 from pathlib import Path
 from typing import Any, Iterator
 
-import kubernetes_validate
+from kubernetes_validate import utils as kv_utils
 import yaml
 from jsonschema import Draft7Validator
 
@@ -30,12 +30,12 @@ def _path(parts: Any) -> str:
 def kubernetes_errors(obj: dict[str, Any], version: str = KUBERNETES_VERSION) -> list[str]:
     """Schema errors of a built-in object; raise NoSchema for kinds Kubernetes does not define."""
     try:
-        kubernetes_validate.validate(obj, version, strict=True)
-    except kubernetes_validate.SchemaNotFoundError as exc:
+        kv_utils.validate(obj, version, strict=True)
+    except kv_utils.SchemaNotFoundError as exc:
         raise NoSchema(exc.message) from None
-    except kubernetes_validate.VersionNotSupportedError as exc:
+    except kv_utils.VersionNotSupportedError as exc:
         raise ConfigError(f"kubernetes-validate has no schemas for Kubernetes {version}", hint=exc.message) from None
-    except kubernetes_validate.ValidationError as exc:
+    except kv_utils.ValidationError as exc:
         return [f"{_path(exc.absolute_path)}: {exc.message}"]
     return []
 

@@ -4,13 +4,10 @@ repositories committed at fixed dates."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
-import pytest
 from click.testing import CliRunner, Result
 
 from gitops_ml.cli.main import cli
