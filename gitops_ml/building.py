@@ -24,19 +24,17 @@ import time
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
-
-import jinja2
-import yaml
+from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 
 from gitops_ml import __version__, catalog
-from gitops_ml.adapters import artifacts
 from gitops_ml.adapters.docker import DockerEngine
 from gitops_ml.errors import ConfigError, DockerError, ExternalToolError, Location, ValidationError
-from gitops_ml.serving import settings as serving
 from gitops_ml.types import Finding, ImageRef, ModelName, RepositorySpec, Version
 from gitops_ml.validation import Specs
 from gitops_ml.versions import ModelVersion, resolve_model_version
+
+if TYPE_CHECKING:
+    from gitops_ml.serving.settings import ServerSettings
 
 Progress = Callable[[str], None]
 
@@ -64,6 +62,7 @@ class BuildOptions:
     context_only: Path | None = None
     cache: Path | None = None
     rebuild: bool = False  # ignore an existing image with the same reference (runtime development)
+    no_cache: bool = False  # and the engine's layer cache (benchmarks, suspect caches)
 
 
 @dataclass(frozen=True)
@@ -350,7 +349,13 @@ def runtime_wheel(cache: Path, progress: Progress) -> Path:
     """A wheel of the running gitops-ml: built from the source checkout, or repacked from the install.
 
     Cached by the content of the sources, so the runtime layer is byte-identical between builds.
+    GITOPS_ML_RUNTIME_WHEEL names a prebuilt wheel to use instead (pinned runtimes, benchmarks).
     """
+    pinned = os.environ.get("GITOPS_ML_RUNTIME_WHEEL")
+    if pinned:
+        if not Path(pinned).is_file():
+            raise ConfigError(f"GITOPS_ML_RUNTIME_WHEEL={pinned} is not a file")
+        return Path(pinned)
     root = _source_root()
     key = _source_digest(root) if root else f"installed-{__version__}"
     target = cache / "runtime" / key
@@ -408,6 +413,10 @@ def _docker_quote(value: object) -> str:
 
 def render_dockerfile(plan: ImagePlan) -> str:
     """Dockerfile text from templates/Dockerfile.j2 (StrictUndefined: a missing value is an error)."""
+    import jinja2  # noqa: PLC0415 - imported on use: `build --push` of an unchanged model must start fast
+
+    from gitops_ml.serving import settings as serving  # noqa: PLC0415 - the serving package imports numpy
+
     directory = catalog.data_dir("templates")
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(directory)), undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
@@ -452,6 +461,7 @@ def _fix_times(root: Path) -> None:
 
 
 def fetch_artifact(plan: ImagePlan, cache: Path, progress: Progress) -> Path:
+    from gitops_ml.adapters import artifacts  # noqa: PLC0415 - imports httpx
     spec = plan.version.entry.spec
     where = Location(f"{plan.model_dir}/model.yaml")
     request = artifacts.ArtifactRequest(str(plan.model), spec.artifact, where, plan.version.files())
@@ -500,7 +510,7 @@ def prepare_context(plan: ImagePlan, dest: Path, cache: Path, progress: Progress
 
 def write_contexts(plans: Sequence[ImagePlan], out: Path, progress: Progress, cache: Path | None = None) -> list[ImageResult]:
     """--context-only: one directory per model under out; a failure leaves no partial directory."""
-    cache = cache or artifacts.cache_root()
+    cache = cache or _cache_root()
     results = []
     out.mkdir(parents=True, exist_ok=True)
     for plan in plans:
@@ -517,6 +527,12 @@ def write_contexts(plans: Sequence[ImagePlan], out: Path, progress: Progress, ca
         say(f"wrote {final} (docker build -t {plan.ref} {final})")
         results.append(ImageResult(plan.model, str(plan.version.version), plan.ref, "context", context=str(final), timings=timings))
     return results
+
+
+def _cache_root() -> Path:
+    from gitops_ml.adapters.artifacts import cache_root  # noqa: PLC0415
+
+    return cache_root()
 
 
 def _prefixed(progress: Progress, model: str) -> Progress:
@@ -549,26 +565,26 @@ def build_image(engine: DockerEngine, plan: ImagePlan, options: BuildOptions, pr
     started = time.perf_counter()
     result = ImageResult(plan.model, str(plan.version.version), plan.ref, "built")
     say = _prefixed(progress, plan.model)
-    if options.push and not options.rebuild:
+    if options.push and not (options.rebuild or options.no_cache):
         remote = engine.remote_digest(plan.ref)
         if remote:
             result.status, result.digest = "exists", remote
             result.seconds = time.perf_counter() - started
             say(f"{plan.ref} is already in the registry ({remote}); nothing to build or push")
             return result
-    local = None if options.rebuild else engine.local_image_id(plan.ref)
+    local = None if options.rebuild or options.no_cache else engine.local_image_id(plan.ref)
     if local:
         result.status, result.image_id = "exists", local
         say(f"{plan.ref} already built ({local[:19]})")
     else:
         ensure_base_image(engine, plan.base_image)
-        cache = options.cache or artifacts.cache_root()
+        cache = options.cache or _cache_root()
         cache.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix=f"gitops-ml-build-{plan.model}-") as tmp:
             result.timings = prepare_context(plan, Path(tmp) / "context", cache, say)
             step = time.perf_counter()
             say(f"building {plan.ref}")
-            result.image_id = engine.build(Path(tmp) / "context", plan.ref, progress=say)
+            result.image_id = engine.build(Path(tmp) / "context", plan.ref, progress=say, nocache=options.no_cache)
             result.timings["build"] = time.perf_counter() - step
     if options.push:
         step = time.perf_counter()
@@ -625,7 +641,7 @@ class RunResult:
 
 def run_image(
     plan: ImagePlan,
-    settings: serving.ServerSettings,
+    settings: ServerSettings,
     *,
     progress: Progress,
     keep: bool = False,
@@ -636,6 +652,8 @@ def run_image(
     import secrets  # noqa: PLC0415
 
     import httpx  # noqa: PLC0415
+
+    from gitops_ml.serving import settings as serving  # noqa: PLC0415
 
     manifest = plan.version.entry.manifest
     sample = plan.version.files().get(posixpath.normpath(manifest.sample)) if manifest.sample else None

@@ -128,13 +128,14 @@ class DockerEngine:
         except docker.errors.APIError as exc:
             raise DockerError(f"cannot remove image {ref}: {_short(exc)}") from exc
 
-    def build(self, context: Path, tag: str, *, progress: Progress, buildargs: Mapping[str, str] | None = None) -> str:
+    def build(self, context: Path, tag: str, *, progress: Progress, buildargs: Mapping[str, str] | None = None, nocache: bool = False) -> str:
         """Build context/Dockerfile, tag it, return the image id; failures leave no tag behind."""
         image_id = ""
         last_lines: list[str] = []
         try:
             stream = self._api.build(
-                path=str(context), tag=tag, rm=True, forcerm=True, decode=True, pull=False, buildargs=dict(buildargs or {})
+                path=str(context), tag=tag, rm=True, forcerm=True, decode=True, pull=False, buildargs=dict(buildargs or {}),
+                nocache=nocache,
             )
             for event in stream:
                 if "error" in event:

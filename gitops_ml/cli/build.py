@@ -80,10 +80,11 @@ def _result_dict(r: ImageResult) -> dict[str, object]:
 @click.option("--base-image", envvar="GITOPS_ML_BASE_IMAGE", metavar="IMAGE", help="Base image instead of the repository's and manifests' (changes the image reference).")
 @click.option("--context-only", type=click.Path(file_okay=False, path_type=Path), metavar="DIR", help="Write DIR/<model>/ build contexts (for docker/build-push-action) instead of building.")
 @click.option("--rebuild", is_flag=True, help="Build and push even when the reference already exists (e.g. after changing gitops-ml itself).")
+@click.option("--no-cache", is_flag=True, help="Like --rebuild, and without the Docker engine's layer cache.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True, help="json prints one object per model on stdout.")
 def command(
     repo: Path, models: tuple[str, ...], version: str | None, push: bool, registry: str | None, base_image: str | None,
-    context_only: Path | None, rebuild: bool, fmt: str,
+    context_only: Path | None, rebuild: bool, no_cache: bool, fmt: str,
 ) -> None:
     """Build one image per model of REPO (default: .) through the Docker engine.
 
@@ -100,7 +101,7 @@ def command(
             raise UsageError(str(exc)) from exc
         options = BuildOptions(
             models=tuple(ModelName(m) for m in models), version=parsed, registry=registry or "",
-            base_image=base_image or "", push=push, context_only=context_only, rebuild=rebuild,
+            base_image=base_image or "", push=push, context_only=context_only, rebuild=rebuild, no_cache=no_cache,
         )
         with _Progress() as progress:
             results = execute(BuildRequest(repo, options, fmt), progress)
