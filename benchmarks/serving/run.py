@@ -428,6 +428,18 @@ def fmt_ms(v: float) -> str:
     return f"{v:.0f}" if v >= 10 else f"{v:.1f}" if v >= 1 else f"{v:.2f}"
 
 
+def code_version() -> str:
+    """The commit our server was measured at, and whether its folder had uncommitted changes."""
+    try:
+        head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--", "gitops_ml/serving"],
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown commit"
+    return f"commit {head}" + (" + uncommitted changes in gitops_ml/serving" if dirty else "")
+
+
 def render(cells: list[Cell], colds: list[Cold], args: argparse.Namespace, command: str,
            spread: dict[tuple[str, str, int], tuple[float, float]] | None = None) -> str:
     by = {(c.server, c.payload, c.connections): c for c in cells}
@@ -435,7 +447,8 @@ def render(cells: list[Cell], colds: list[Cold], args: argparse.Namespace, comma
     cols = [(p, c) for p in ("1", "100") for c in args.connections]
     out = [f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} by `{command}`",
            f"({args.warmup} s warm-up + {args.duration} s per cell, server on CPU {args.server_cpu}, "
-           f"wrk -t1 on CPU {args.client_cpu}; {args.passes} pass(es), per cell the median-rps run).", "",
+           f"wrk -t1 on CPU {args.client_cpu}; {args.passes} pass(es), per cell the median-rps run); "
+           f"our server at {args.code_version}.", "",
            "### rps · p50 ms · p99 ms", "",
            "| server | " + " | ".join(f"{p} row{'s' if p != '1' else ''}, c={c}" for p, c in cols) + " |",
            "|---|" + "---|" * len(cols)]
@@ -547,7 +560,8 @@ def main() -> None:
     unknown = [n for n in names if n not in table]
     if unknown:
         sys.exit(f"error: unknown server(s) {unknown}; choose from {', '.join(ALL_SERVERS)}")
-    command = "python benchmarks/serving/run.py " + " ".join(sys.argv[1:])
+    command = "python3 benchmarks/serving/run.py " + " ".join(sys.argv[1:])
+    args.code_version = code_version()
     all_cells: list[Cell] = []
     all_colds: list[Cold] = []
     failed = []
