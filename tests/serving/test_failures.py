@@ -1,0 +1,144 @@
+"""score.py that raises, hangs or fails to load; a full queue; SIGTERM under a steady stream of
+requests; capture files. All against real servers on 127.0.0.1."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import signal
+import threading
+from pathlib import Path
+
+import httpx
+
+from tests.serving.conftest import EXAMPLES, write_model
+
+FLAKY = '''
+import threading
+release = threading.Event()
+
+def init():
+    pass
+
+def run(data):
+    first = float(data[0][0])
+    if first == 13:
+        raise RuntimeError("secret internal detail")
+    if first == 99:
+        release.wait(60)  # hangs until the test process ends
+    if first == 7:
+        import time
+        time.sleep(0.5)  # slow, but inside the timeout
+    return {"n": len(data)}
+'''
+
+
+def test_run_that_raises_is_500_with_request_id_and_no_traceback(start_server, tmp_path: Path) -> None:
+    server = start_server(write_model(tmp_path / "flaky", FLAKY))
+    response = server.post({"data": [[13, 0, 0, 0]]})
+    assert response.status_code == 500
+    body = response.json()
+    assert body["error"] == "internal" and body["request_id"] == response.headers["x-request-id"]
+    assert "secret internal detail" not in response.text and "Traceback" not in response.text
+    server.wait_until(lambda: body["request_id"] in server.stderr.read_text(), "the error log line", deadline=10)
+    logged = next(json.loads(l) for l in server.stderr.read_text().splitlines() if body["request_id"] in l)
+    assert logged["level"] == "error" and "secret internal detail" in logged["error"]
+    assert server.post({"data": [[1, 2, 3, 4]]}).json() == {"n": 1}  # the server goes on
+
+
+def test_run_that_hangs_is_504_and_the_server_keeps_answering(start_server, tmp_path: Path) -> None:
+    server = start_server(write_model(tmp_path / "hangs", FLAKY), request_timeout=1, queue_timeout=1)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        hung = pool.submit(server.post, {"data": [[99, 0, 0, 0]]})
+        server.wait_until(lambda: server.metric("gitops_ml_in_flight") == 1, "the hanging run to start", deadline=10)
+        assert server.get("/healthz").status_code == 200  # the event loop is free while run() hangs
+        assert hung.result(30).status_code == 504
+    assert hung.result().json()["error"] == "timeout"
+    # a fresh worker replaced the stuck one: scoring still works
+    assert server.post({"data": [[1, 2, 3, 4]]}).status_code == 200
+
+
+def test_init_that_fails_never_gets_ready(start_server, tmp_path: Path) -> None:
+    model = write_model(tmp_path / "broken", "def init():\n    raise FileNotFoundError('model.bin is missing')\n\ndef run(data):\n    return 0\n")
+    server = start_server(model, ready=False)
+    server.wait_until(lambda: "init() failed" in server.stderr.read_text(), "the init failure log line", deadline=30)
+    ready = server.get("/readyz")
+    assert ready.status_code == 503
+    assert ready.json() == {"status": "failed", "error": "FileNotFoundError: model.bin is missing"}
+    assert server.get("/healthz").status_code == 200
+    scored = server.post({"data": [[1, 2, 3, 4]]})
+    assert scored.status_code == 503 and "init() failed" in scored.json()["message"]
+    assert "model.bin is missing" in server.stderr.read_text()
+
+
+def test_full_queue_answers_at_once_with_retry_after(start_server, tmp_path: Path) -> None:
+    server = start_server(write_model(tmp_path / "busy", FLAKY), max_concurrent=1, queue_size=1, reject_status=429, request_timeout=30, queue_timeout=30)
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        running = pool.submit(server.post, {"data": [[7, 0, 0, 0]]})
+        server.wait_until(lambda: server.metric("gitops_ml_in_flight") == 1, "the first run", deadline=10)
+        queued = pool.submit(server.post, {"data": [[7, 0, 0, 0]]})
+        server.wait_until(lambda: server.metric("gitops_ml_queue_depth") == 1 or queued.done(), "the second to queue", deadline=10)
+        refused = server.post({"data": [[1, 0, 0, 0]]})
+        assert running.result(30).status_code == 200
+        assert queued.result(30).status_code == 200
+    if refused.status_code != 200:  # the slot may have freed between the check and the post
+        assert refused.status_code == 429
+        assert refused.headers["retry-after"].isdigit()
+        assert refused.json()["error"] == "overloaded"
+        assert server.metric('gitops_ml_rejected_total{reason="queue_full"}') == 1
+
+
+def test_sigterm_drains_without_failing_accepted_requests(start_server, tmp_path: Path) -> None:
+    server = start_server(
+        EXAMPLES / "iris",
+        args=("--drain-seconds", "1"),
+        capture_enabled=True,
+        capture_sampling=1.0,
+        max_concurrent=1,
+        queue_size=16,
+    )
+    body = {"data": [[5.1, 3.5, 1.4, 0.2]]}
+    statuses: list[int] = []
+    failures: list[str] = []
+    first_answers = threading.Barrier(5)
+    # Plays the Service: once readiness is false the endpoint is removed and no new request is
+    # sent; requests already sent (in flight or queued) must all be answered.
+    removed = threading.Event()
+
+    def stream() -> None:
+        with httpx.Client(headers=server.headers, timeout=30) as client:
+            waited = False
+            while not removed.is_set():
+                try:
+                    response = client.post(server.url + "/score", json=body)
+                except httpx.TransportError as exc:
+                    failures.append(repr(exc))
+                    return
+                statuses.append(response.status_code)
+                if not waited:
+                    waited = True
+                    first_answers.wait(30)
+
+    threads = [threading.Thread(target=stream) for _ in range(4)]
+    for t in threads:
+        t.start()
+    first_answers.wait(30)
+    answered_before = len(statuses)
+    server.process.send_signal(signal.SIGTERM)
+    server.wait_until(lambda: server.get("/readyz").status_code == 503, "readiness to turn false", deadline=5)
+    removed.set()
+    assert server.process.wait(60) == 0
+    for t in threads:
+        t.join(30)
+    assert not failures
+    assert set(statuses) == {200} and len(statuses) > answered_before, statuses
+    log = server.stderr.read_text()
+    assert "draining" in log and '"stopped"' in log
+    files = sorted((server.keys_dir.parent / "capture-0" / "iris" / "1.2.3").glob("*/*/*.jsonl"))
+    assert files, "no capture file"
+    records = [json.loads(line) for f in files for line in f.read_text().splitlines()]
+    assert len(records) == len(statuses)  # flushed on shutdown: every answered request captured
+    assert records[0]["input"] == body and records[0]["output"] == {"predictions": [0]}
+    assert {"request_id", "latency_ms", "model", "version", "time"} <= set(records[0])
+    date, hour = files[0].parent.parent.name, files[0].parent.name
+    assert len(date) == 10 and len(hour) == 2
