@@ -75,12 +75,13 @@ class InputDigests:
     deployments: dict[tuple[str, str], str] = field(default_factory=dict)  # (env, stem) -> digest
 
     @classmethod
-    def read(cls, root: Path) -> "InputDigests":
+    def read(cls, root: Path, cache: StatCache | None = None) -> "InputDigests":
         try:
             repository = (root / REPOSITORY_FILE).read_bytes()
         except OSError:
             repository = b""
         out = cls(repository)
+        cut = len(str(root)) + 1
         models = os.path.join(root, MODELS_DIR)
         for name in sorted(os.listdir(models)) if os.path.isdir(models) else []:
             model_dir = os.path.join(models, name)
@@ -94,8 +95,8 @@ class InputDigests:
                     if fname.endswith((".pyc", ".pyo")):
                         continue
                     full = os.path.join(dirpath, fname)
-                    with open(full, "rb") as fh:
-                        h.update(os.path.relpath(full, root).encode() + b"\0" + hashlib.sha256(fh.read()).digest())
+                    rel = full[cut:]
+                    h.update(f"{rel}\0{_file_digest(full, rel, cache)}\n".encode())
             out.models[name] = h.hexdigest()
         deployments = root / DEPLOYMENTS_DIR
         for env in sorted(os.listdir(deployments)) if deployments.is_dir() else []:
@@ -103,9 +104,17 @@ class InputDigests:
             if not env_dir.is_dir():
                 continue
             for fname in sorted(os.listdir(env_dir)):
-                if fname.endswith((".yaml", ".yml")) and (env_dir / fname).is_file():
-                    out.deployments[(env, fname.rsplit(".", 1)[0])] = hashlib.sha256((env_dir / fname).read_bytes()).hexdigest()
+                full = os.path.join(env_dir, fname)
+                if fname.endswith((".yaml", ".yml")) and os.path.isfile(full):
+                    out.deployments[(env, fname.rsplit(".", 1)[0])] = _file_digest(full, full[cut:], cache)
         return out
+
+
+def _file_digest(full: str, rel: str, cache: StatCache | None) -> str:
+    if cache is not None:
+        return cache.digest(full, rel)
+    with open(full, "rb") as fh:
+        return hashlib.sha256(fh.read()).hexdigest()
 
 
 class _Subset:
@@ -196,7 +205,9 @@ def render_repository(request: RenderRequest) -> RenderResult:
     render_dir = request.out if request.out is not None else root / repo.render_root
     label = _label(root, render_dir)
     previous = read_ownership(render_dir, label)
-    digests = InputDigests.read(root)
+    input_cache = StatCache(root, "inputs")
+    digests = InputDigests.read(root, input_cache)
+    input_cache.save()
     inputs = _digest("gitops-ml", __version__, RENDERER_REVISION, digests.repository)
     old = previous if previous is not None and previous.inputs == inputs else None
 

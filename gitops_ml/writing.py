@@ -83,11 +83,12 @@ def read_ownership(render_dir: Path, label: str) -> Ownership | None:
 def list_files(render_dir: Path) -> list[str]:
     """Every file under the render root, as sorted POSIX paths relative to it."""
     out = []
-    for dirpath, dirnames, filenames in os.walk(render_dir):
-        dirnames.sort()
-        rel_dir = os.path.relpath(dirpath, render_dir)
-        for name in filenames:
-            out.append(name if rel_dir == "." else f"{rel_dir}/{name}".replace(os.sep, "/"))
+    top = str(render_dir)
+    cut = len(top) + 1
+    for dirpath, _dirnames, filenames in os.walk(top):
+        rel_dir = dirpath[cut:].replace(os.sep, "/")
+        prefix = rel_dir + "/" if rel_dir else ""
+        out.extend(prefix + name for name in filenames)
     return sorted(out)
 
 
@@ -127,9 +128,9 @@ class StatCache:
     granularity) and is hashed again. Kept in the user's cache directory, never in the repository.
     """
 
-    def __init__(self, render_dir: Path) -> None:
+    def __init__(self, directory: Path, purpose: str = "render") -> None:
         base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-        key = hashlib.sha256(str(render_dir.resolve()).encode()).hexdigest()[:24]
+        key = hashlib.sha256(f"{purpose}\0{directory.resolve()}".encode()).hexdigest()[:24]
         self.path = base / "gitops-ml" / "render-stat" / f"{key}.json"
         self.entries: dict[str, list[int | str]] = {}
         self.recorded_ns = 0
