@@ -53,8 +53,11 @@ def docker_ready() -> None:
         pytest.skip(reason)
 
 
+_RUNTIME: dict[str, str] = {}
+
+
 def gitops_ml(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ)
+    env = dict(os.environ, **_RUNTIME)
     if os.environ.get("GITOPS_ML_TEST_CACHE_DIR"):  # reuse wheelhouses between CI runs when given
         env["GITOPS_ML_CACHE_DIR"] = os.environ["GITOPS_ML_TEST_CACHE_DIR"]
     return subprocess.run([sys.executable, "-m", "gitops_ml", *args], cwd=cwd, capture_output=True, text=True, env=env, check=False)
@@ -73,6 +76,11 @@ def repo(tmp_path_factory: pytest.TempPathFactory, docker_ready: None) -> Path:
     namespace = f"e2e-{uuid.uuid4().hex[:8]}"
     text = re.sub(r"registry: .*", f"registry: {REGISTRY}/{namespace}", config.read_text())
     config.write_text(re.sub(r"baseImage: .*", f"baseImage: {BASE_IMAGE}", text))
+    # one runtime wheel for the module: a checkout edited while the tests run must not look like a runtime change
+    wheels = root.parent / "runtime"
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(wheels), str(EXAMPLE.parents[1])],
+                   check=True, capture_output=True)
+    _RUNTIME["GITOPS_ML_RUNTIME_WHEEL"] = str(next(wheels.glob("gitops_ml-*.whl")))
     _git(root, "init", "-q")
     _git(root, "add", "-A")
     _git(root, "commit", "-qm", "example")
