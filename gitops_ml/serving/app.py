@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
+import math
 import os
 import random
 import re
@@ -342,7 +344,10 @@ class ScoringApp:
             try:
                 parsed = orjson.loads(raw)
             except orjson.JSONDecodeError as exc:
-                return 400, _json_error(raw, exc, request_id), None, None
+                try:
+                    parsed = _parse_slowly(raw)
+                except ValueError:
+                    return 400, _json_error(raw, exc, request_id), None, None
             decoder = self.decoder
             try:
                 if decoder is None:
@@ -424,10 +429,26 @@ async def _read_body(receive: Receive, limit: int) -> bytes | None:
             return b"".join(chunks)
 
 
+def _parse_slowly(raw: bytes) -> Any:
+    """What orjson refuses but JSON allows: integers beyond 64 bits (read as floats, as JavaScript
+    does). NaN and Infinity stay refused: they are not JSON."""
+    return json.loads(raw, parse_int=_parse_int, parse_float=_parse_float, parse_constant=_refuse_constant)
+
+
+def _parse_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"{text} is beyond the range of a double")
+    return value
+
+
+def _parse_int(text: str) -> int | float:
+    value = int(text)
+    return value if -(2**63) <= value < 2**64 else float(value)
+
+
 def _json_error(raw: bytes, exc: orjson.JSONDecodeError, request_id: str) -> bytes:
     if any(token in raw for token in _NAN_TOKENS):
-        import json  # error path only: the stdlib parser can tell us where the constant is
-
         try:
             json.loads(raw, parse_constant=_refuse_constant)
         except _ConstantError as found:

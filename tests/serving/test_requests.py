@@ -196,3 +196,8 @@ def test_wrong_method_and_unknown_route(iris: Server) -> None:
     missing = httpx.get(iris.url + "/nope")
     assert missing.status_code == 404 and missing.json()["error"] == "not_found"
 
+
+
+def test_integers_beyond_64_bits_are_numbers(iris: Server) -> None:
+    response = iris.post(content=b'{"data": [[100000000000000000000000, 3.5, 1.4, 0.2]]}')
+    assert response.status_code == 200, response.text
