@@ -113,7 +113,7 @@ def time_command(label: str, cmd: list[str], cwd: Path, repeat: int, timeout: fl
     for _ in range(repeat):
         start = time.perf_counter()
         try:
-            proc = subprocess.run(cmd, cwd=cwd, capture_output=True, timeout=timeout)
+            proc = subprocess.run(cmd, cwd=cwd, capture_output=True, timeout=timeout, check=False)
         except subprocess.TimeoutExpired:
             runs.append(time.perf_counter() - start)
             return Timing(label, " ".join(cmd), runs, -1, f"timed out after {timeout:.0f} s")

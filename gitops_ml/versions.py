@@ -16,8 +16,16 @@ from gitops_ml.imageref import content_digest, image_ref
 from gitops_ml.loading import load_tree
 from gitops_ml.registry import reading
 from gitops_ml.sources import FileSource, WorkTree
-from gitops_ml.types import DEPLOYMENTS_DIR, MODELS_DIR, ImageRef, ModelName, RepositorySpec, Version
+from gitops_ml.types import (
+    DEPLOYMENTS_DIR,
+    MODELS_DIR,
+    ImageRef,
+    ModelName,
+    RepositorySpec,
+    Version,
+)
 from gitops_ml.validation import ModelEntry, Specs, validate_tree
+
 
 @dataclass(frozen=True)
 class ModelVersion:
@@ -85,7 +93,7 @@ def entry_at(source: FileSource, model: ModelName) -> ModelEntry | None:
     if report.specs is not None:
         return report.specs.models.get(model)
     # the rest of an old tree may not validate any more; the model itself must
-    from gitops_ml.validation import _check_models  # noqa: PLC0415 - same stage, private helper
+    from gitops_ml.validation import _check_models
 
     out: list = []
     return _check_models(tree, source, out).get(model)

@@ -8,7 +8,15 @@ import click
 
 from gitops_ml.adapters.git import SHALLOW_HINT
 from gitops_ml.cli._common import FORMAT_OPTION, echo_err, handle_errors, print_json
-from gitops_ml.cli._registry import REPO_OPTION, REV_OPTION, day, number, record_json, run_text, short
+from gitops_ml.cli._registry import (
+    REPO_OPTION,
+    REV_OPTION,
+    day,
+    number,
+    record_json,
+    run_text,
+    short,
+)
 from gitops_ml.registry.service import history
 from gitops_ml.registry.state import ModelHistory
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import posixpath
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import git
 
@@ -29,7 +30,15 @@ from gitops_ml.registry.state import (
     fold_history,
 )
 from gitops_ml.registry.tags import format_tag, parse_tag, tag_pattern
-from gitops_ml.types import DEPLOYMENTS_DIR, MODELS_DIR, EnvironmentName, ModelName, ModelPin, ModelSpec, Version
+from gitops_ml.types import (
+    DEPLOYMENTS_DIR,
+    MODELS_DIR,
+    EnvironmentName,
+    ModelName,
+    ModelPin,
+    ModelSpec,
+    Version,
+)
 
 MODEL_FILE = "model.yaml"
 

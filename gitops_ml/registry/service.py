@@ -147,7 +147,7 @@ def history(root: Path, model: str, rev: str = "HEAD") -> ModelHistory:
 def parse_model_version(text: str) -> tuple[ModelName, Version]:
     """`iris@1.2.0` (or `iris@v1.2.0`, the tag spelling) -> (model, version); UsageError otherwise."""
     name, sep, version = text.partition("@")
-    version = version[1:] if version.startswith("v") else version
+    version = version.removeprefix("v")
     if not sep or not name or not Version.is_valid(version):
         raise UsageError(f"expected MODEL@VERSION such as iris@1.2.0, got {text!r}")
     return ModelName(name), Version.parse(version)
@@ -190,7 +190,7 @@ def _locate(reg: RegistryRepo, model: ModelName, version: Version) -> tuple[Mode
 def _model_version(reg: RegistryRepo, model: ModelName, version: Version, commit: str) -> ModelVersion:
     # imported here: versions pulls in validation and jsonschema, which `models` and `history`
     # never need, and their import is a third of a `history` run
-    from gitops_ml.versions import ModelVersion, entry_at  # noqa: PLC0415
+    from gitops_ml.versions import ModelVersion, entry_at
 
     source = gitx.CommitTree(reg.repo, reg.repo.commit(commit), reg.prefix)
     entry = entry_at(source, model)

@@ -8,8 +8,8 @@ A tracking deployment (`model: iris`) runs whatever version is newest at each co
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping
 
 from gitops_ml.types import EnvironmentName, ModelName, ModelPin, ModelSpec, Version
 

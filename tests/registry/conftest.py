@@ -11,9 +11,10 @@ import hashlib
 import os
 import shutil
 import subprocess
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
 import yaml
@@ -48,7 +49,7 @@ def isolated_git(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.M
 
 def run_git(cwd: Path, *args: str, env: dict[str, str] | None = None) -> str:
     """Run git; fail the test with git's own message when it fails."""
-    proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, env=env)
+    proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, env=env, check=False)
     if proc.returncode != 0:
         raise AssertionError(f"git {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}")
     return proc.stdout

@@ -30,7 +30,7 @@ def iris_repo(git_repo):
 def test_history_lists_every_version_newest_first_with_commit_author_metrics_and_runs(iris_repo, invoke):
     result = invoke("history", "iris", "--repo", iris_repo.path)
     assert result.exit_code == 0, result.output
-    first, second, promote, third = iris_repo.shas
+    first, second, _promote, third = iris_repo.shas
     assert result.stdout.splitlines() == [
         "iris: 3 version(s), newest 1.2.0",
         f"iris@1.2.0  2024-01-04  {third[:12]}  Ada Lovelace <ada@example.com>",
