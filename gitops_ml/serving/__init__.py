@@ -4,8 +4,7 @@ Uses starlette/uvicorn, numpy and pandas only; never click or GitPython. Importi
 score.py may raise `InputError` to refuse an input with a 422 naming the field.
 """
 
-from gitops_ml.serving.decoding import InputError, RequestDecoder
-from gitops_ml.serving.inference import infer_schema
+from typing import Any
 
 __all__ = ["InputError", "RequestDecoder", "infer_schema", "create_app", "run_server"]
 
@@ -22,3 +21,17 @@ def run_server(*args: object, **kwargs: object) -> None:
     from gitops_ml.serving.server import run_server as run
 
     run(*args, **kwargs)  # type: ignore[arg-type]
+
+
+def __getattr__(name: str) -> Any:
+    # numpy and pandas load only when the server or schema inference is used, so importing
+    # gitops_ml.serving.settings (render, build) stays cheap
+    if name in {"InputError", "RequestDecoder"}:
+        from gitops_ml.serving import decoding
+
+        return getattr(decoding, name)
+    if name == "infer_schema":
+        from gitops_ml.serving.inference import infer_schema
+
+        return infer_schema
+    raise AttributeError(f"module 'gitops_ml.serving' has no attribute {name!r}")
