@@ -1,9 +1,62 @@
 #!/usr/bin/env bash
-# The main job on a repository: validate, render, verify, then score the sample through a local
-# server (and build, push and run the images when a Docker engine is reachable).
+# The main job on a repository: validate, render (the committed render must be current), verify
+# every overlay with real Kustomize and the Kubernetes schemas, score the sample through a local
+# server, and, when a Docker engine is reachable, build, push and run the model images.
 set -euo pipefail
 repo=${1:-examples/repo-layout}
+port=${DEMO_PORT:-18080}
+crds=${GITOPS_ML_CRDS:-$(cd "$(dirname "$0")/.." && pwd)/../shared/reference/crds}
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 step "validate $repo"
 gitops-ml validate "$repo"
+
+step "render $repo --check (the committed render under deploy/ is up to date)"
+gitops-ml render "$repo" --check
+
+step "render --verify: kustomize build every overlay, validate against Kubernetes 1.31 and the engine CRDs"
+if [ -d "$crds" ]; then
+  gitops-ml render "$repo" --verify --crds "$crds"
+else
+  gitops-ml render "$repo" --verify
+fi
+
+for model in iris digits; do
+  [ -d "$repo/models/$model" ] || continue
+  step "serve $model locally and score its sample with gitops-ml call"
+  log=$(mktemp)
+  gitops-ml serve "$repo/models/$model" --env staging --port "$port" >"$log" 2>&1 &
+  pid=$!
+  ready=0
+  for _ in $(seq 300); do
+    if curl -sf "http://127.0.0.1:$port/readyz" >/dev/null 2>&1; then ready=1; break; fi
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if [ "$ready" != 1 ]; then cat "$log"; kill "$pid" 2>/dev/null || true; exit 1; fi
+  gitops-ml call "http://127.0.0.1:$port" --data @"$repo/models/$model/sample.json"
+  kill -TERM "$pid"; wait "$pid" || true
+  echo "server log (last lines):"; tail -n 3 "$log"; rm -f "$log"
+done
+
+step "build, push and run the images"
+base=${GITOPS_ML_TEST_BASE_IMAGE:-gitops-ml-base:bookworm}
+registry=${GITOPS_ML_TEST_REGISTRY:-127.0.0.1:5000}
+if docker info >/dev/null 2>&1 && docker image inspect "$base" >/dev/null 2>&1; then
+  # a throw-away copy that points at the local registry and base image (this machine reaches no other)
+  work=$(mktemp -d)
+  trap 'rm -rf "$work"' EXIT
+  cp -r "$repo" "$work/repo"
+  sed -i "s|registry: .*|registry: $registry/demo|; s|baseImage: .*|baseImage: $base|" "$work/repo/gitops-ml.yaml"
+  (
+    cd "$work/repo"
+    git init -q && git add -A && git -c user.name=demo -c user.email=demo@example.com commit -qm demo
+    push=""
+    curl -fsS "http://$registry/v2/" >/dev/null 2>&1 && push=--push
+    gitops-ml build $push
+    gitops-ml run-image iris --env staging
+  )
+else
+  echo "SKIPPED: no Docker engine (or base image $base) is reachable; run 'bash .ci/setup-docker.sh' to start one."
+fi
+printf '\n\033[1mdemo finished\033[0m\n'
