@@ -368,6 +368,9 @@ class TagResult:
     pushed: bool = False
 
 
+PUSH_BATCH = 2000  # refspecs per `git push`, far below the kernel's argument-length limit
+
+
 def create_missing_tags(root: Path, rev: str = "HEAD", *, push: str | None = None, dry_run: bool = False) -> TagResult:
     """Create the `<model>@v<version>` annotated tag of every version registered in rev's history.
 
@@ -381,14 +384,14 @@ def create_missing_tags(root: Path, rev: str = "HEAD", *, push: str | None = Non
     histories = all_model_histories(reg)
     planned: list[PlannedTag] = []
     conflicts: list[str] = []
-    existing = 0
+    in_place: list[str] = []
     for found in histories.values():
         for record in found.versions:
             tag = VersionTag(found.model, record.version)
             if record.tag_commit is None:
                 planned.append(PlannedTag(tag, record.commit.sha))
             elif record.tagged:
-                existing += 1
+                in_place.append(tag.name)
             else:
                 conflicts.append(f"{tag.name} points at {record.tag_commit[:12]}, but {record.commit.sha[:12]} registered that version")
     if conflicts:
@@ -399,8 +402,12 @@ def create_missing_tags(root: Path, rev: str = "HEAD", *, push: str | None = Non
     if not dry_run:
         gitx.create_annotated_tags(reg.repo, [(p.tag.name, p.commit, p.tag.message) for p in planned])
         if push:
-            gitx.push_refs(reg.repo, push, [f"refs/tags/{p.tag.name}" for p in planned])
-    return TagResult(tuple(planned), existing, bool(push and planned and not dry_run))
+            # tags already in place are pushed too: a run whose push failed left them local only,
+            # and pushing a tag the remote already has costs nothing
+            names = sorted(in_place + [p.tag.name for p in planned])
+            for start in range(0, len(names), PUSH_BATCH):
+                gitx.push_refs(reg.repo, push, [f"refs/tags/{name}" for name in names[start : start + PUSH_BATCH]])
+    return TagResult(tuple(planned), len(in_place), bool(push and not dry_run))
 
 
 __all__ = [

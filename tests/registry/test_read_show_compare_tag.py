@@ -190,3 +190,19 @@ def test_history_and_show_work_without_any_tag_and_mark_tagged_versions(iris_rep
     invoke("tag", iris_repo.path)
     after = json.loads(invoke("history", "iris", "--repo", iris_repo.path, "--format", "json").stdout)
     assert [v["tag"] for v in after["versions"]] == ["iris@v2.0.0", "iris@v1.1.0", "iris@v1.0.0"]
+
+
+def test_tag_push_after_a_failed_push_still_delivers_the_tags(iris_repo, invoke):
+    good_origin = iris_repo.origin
+    iris_repo.git("remote", "set-url", "origin", str(good_origin) + "-missing")
+    failed = invoke("tag", iris_repo.path, "--push")
+    assert failed.exit_code == 4
+    assert "error: git push failed" in failed.stderr
+    assert len(iris_repo.tags()) == 4  # created locally before the push failed
+
+    iris_repo.git("remote", "set-url", "origin", str(good_origin))
+    again = invoke("tag", iris_repo.path, "--push")
+    assert again.exit_code == 0, again.output
+    assert again.stdout.splitlines() == ["0 tag(s) created and pushed to origin, 4 already in place"]
+    remote = iris_repo.git("ls-remote", "--tags", "origin")
+    assert sum("refs/tags/" in line and "^{}" not in line for line in remote.splitlines()) == 4
