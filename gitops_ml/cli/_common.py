@@ -62,6 +62,11 @@ def handle_errors() -> Iterator[None]:
     except KeyboardInterrupt:
         echo_err("interrupted")
         ctx.exit(130)
+    except BrokenPipeError:
+        # the reader went away (`| head`): stop quietly, as other Unix tools do
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        ctx.exit(141)
     except (click.exceptions.Exit, click.ClickException, click.Abort):
         raise
     except Exception as exc:  # a bug: say so, do not dump a traceback on the user
