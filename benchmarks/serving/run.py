@@ -573,11 +573,14 @@ def main() -> None:
     all_cells: list[Cell] = []
     all_colds: list[Cold] = []
     failed = []
+    versions: dict[str, list[str]] = {}
     for n_pass in range(args.passes):
         # Odd passes run the servers in reverse order, so a drift of the machine hits all of them alike.
         order = names if n_pass % 2 == 0 else names[::-1]
         for n in order:
             print(f"=== pass {n_pass + 1}/{args.passes} {n} {time.strftime('%H:%M:%S')}", flush=True)
+            if n.startswith("ours"):  # the tree may move during a long run: record what each start ran
+                versions.setdefault(code_version(), []).append(f"{n} (pass {n_pass + 1})")
             try:
                 c, cold = bench_server(rb, table[n], args, log_dir)
             except Exception as exc:  # one broken server must not lose the others' figures
@@ -593,6 +596,8 @@ def main() -> None:
             f.write("\t".join(str(v) for v in dataclasses.astuple(c)) + "\n")
     cells, spread = median_cells(all_cells)
     colds = merge_colds(all_colds, names)
+    if versions:
+        args.code_version = "; ".join(f"{v} for {', '.join(runs)}" for v, runs in versions.items())
     report = render(cells, colds, args, command, spread if args.passes > 1 else None)
     if failed:
         report += f"\nFailed to run: {', '.join(failed)} (logs in {log_dir}).\n"
