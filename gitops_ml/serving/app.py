@@ -8,6 +8,7 @@ threads (see scoring.py); init() runs on a thread at start so liveness answers w
 from __future__ import annotations
 
 import asyncio
+import gc
 import itertools
 import json
 import math
@@ -171,6 +172,11 @@ class ScoringApp:
             init = getattr(module, "init", None)
             if callable(init):
                 init()
+            # The model's objects live for the whole process: move them out of the collector's
+            # generations so full collections stop rescanning them (measured: 100-row p99 at 64
+            # connections 73 -> 21 ms, 49 -> 3 full collections of ~60 ms per run).
+            gc.collect()
+            gc.freeze()
         except BaseException as exc:  # noqa: BLE001 - any failure keeps the server unready, and says why
             message = f"{type(exc).__name__}: {exc}"
             log_event("error", f"init() failed, the server stays unready: {message}", script=str(script), traceback="".join(traceback.format_exception(exc)))
