@@ -128,3 +128,16 @@ def test_base_accepts_a_proper_bump(tmp_path: Path) -> None:
     m.write_text(m.read_text().replace("version: 1.0.0", "version: 1.0.1"))
     code, output = run_validate(str(repo), "--base", "HEAD")
     assert code == 0, output
+
+
+POSITIVE = sorted(p.name for p in (CASES / "positive").iterdir())
+
+
+@pytest.mark.parametrize("name", POSITIVE)
+def test_positive_case(name: str, tmp_path: Path) -> None:
+    case = CASES / "positive" / name
+    spec = yaml.safe_load((case / "case.yaml").read_text())
+    repo = _make_repo(tmp_path, case, spec)
+    code, output = run_validate(str(repo))
+    assert code == 0, output
+    assert output.startswith("ok: ")
