@@ -98,3 +98,11 @@ def test_every_schema_property_has_a_description() -> None:
     for kind in Kind:
         walk(catalog.schema(kind), kind.value)
     assert missing == []
+
+
+def test_example_carries_the_current_editor_schemas() -> None:
+    from support import EXAMPLE, ROOT
+
+    for path in (ROOT / "schemas").glob("*.schema.json"):
+        exported = EXAMPLE / ".gitops-ml/schemas" / path.name
+        assert exported.read_bytes() == path.read_bytes(), f"run `gitops-ml schema export {exported.parent}`"
