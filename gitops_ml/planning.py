@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Mapping, Optional
 
+from gitops_ml.adapters.git import CommitTree
 from gitops_ml.errors import Location, RegistryError, RenderError, ValidationError
 from gitops_ml.serving.settings import ServerSettings
 from gitops_ml.types import (
@@ -26,7 +27,6 @@ from gitops_ml.types import (
     Version,
 )
 from gitops_ml.validation import Specs
-from gitops_ml.adapters.git import CommitTree
 from gitops_ml.versions import ModelVersion, resolve_model_version
 
 Locate = Callable[[str, list[str | int]], Location]

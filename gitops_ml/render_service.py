@@ -18,7 +18,7 @@ from gitops_ml import __version__, catalog
 from gitops_ml.errors import LoadError, Location, RenderError, ValidationError
 from gitops_ml.loading import load_tree, parse_yaml
 from gitops_ml.planning import Plan, Route, make_plan, resolve_versions
-from gitops_ml.rendering import Rendered, render_base, render_endpoint, render_environment, unit_of, check_layout
+from gitops_ml.rendering import Rendered, check_layout, render_base, render_endpoint, render_environment, unit_of
 from gitops_ml.sources import FileSource, WorkTree
 from gitops_ml.types import DEPLOYMENTS_DIR, MODELS_DIR, REPOSITORY_FILE, Kind, ModelName, RepositorySpec
 from gitops_ml.validation import Specs, validate_tree

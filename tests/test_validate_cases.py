@@ -10,10 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
+from support import EXAMPLE
 
 from gitops_ml.cli.main import cli
-
-from support import EXAMPLE
 
 CASES = Path(__file__).parent / "cases"
 NEGATIVE = sorted(p.name for p in (CASES / "negative").iterdir())

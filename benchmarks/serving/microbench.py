@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import json
 import os
 import sys
@@ -21,7 +20,6 @@ from pathlib import Path
 from typing import Any, Callable
 
 import orjson
-
 import run as bench  # benchmarks/serving/run.py: model directory and payload preparation
 
 from gitops_ml.serving import scoring  # noqa: E402  (the project venv provides it)

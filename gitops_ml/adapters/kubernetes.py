@@ -10,9 +10,9 @@ import functools
 from pathlib import Path
 from typing import Any, Iterator
 
-from kubernetes_validate import utils as kv_utils
 import yaml
 from jsonschema import Draft7Validator
+from kubernetes_validate import utils as kv_utils
 
 from gitops_ml.errors import ConfigError
 

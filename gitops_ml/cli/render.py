@@ -12,7 +12,6 @@ from gitops_ml.errors import CheckFailed, UsageError
 from gitops_ml.render_service import RenderRequest, RenderResult, render_repository
 from gitops_ml.verification import VerifyReport, crd_directories, verify_render
 
-
 MAX_LISTED = 200
 
 

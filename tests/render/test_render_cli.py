@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Callable
 
 import yaml
-
 from render.render_helpers import Repo, run
 
 LOCATED = re.compile(r"^error: [\w./-]+:\d+:\d+: ", re.M)

@@ -7,9 +7,8 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
-from support import require
-
 from render.render_helpers import Repo, run
+from support import require
 
 CRDS = Path(__file__).resolve().parents[3] / "shared" / "reference" / "crds"
 

@@ -7,7 +7,6 @@ import base64
 import io
 import json
 import os
-from pathlib import Path
 
 import httpx
 import pytest
