@@ -106,3 +106,12 @@ def test_example_carries_the_current_editor_schemas() -> None:
     for path in (ROOT / "schemas").glob("*.schema.json"):
         exported = EXAMPLE / ".gitops-ml/schemas" / path.name
         assert exported.read_bytes() == path.read_bytes(), f"run `gitops-ml schema export {exported.parent}`"
+
+
+def test_init_where_nothing_can_be_written_is_a_clear_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    code, output = _invoke("init", str(blocker / "repo"))
+    assert code == 3
+    assert output.startswith(f"error: cannot create {blocker / 'repo'}: ")
+    assert "Traceback" not in output

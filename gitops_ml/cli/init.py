@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from gitops_ml.cli._common import handle_errors
-from gitops_ml.errors import UsageError
+from gitops_ml.errors import ConfigError, UsageError
 from gitops_ml.scaffolding import InitRequest, scaffold
 from gitops_ml.types import Engine
 
@@ -20,8 +20,11 @@ def write_tree(directory: Path, files: dict[str, bytes]) -> None:
     leaves no half-made repository behind."""
     if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
         raise UsageError(f"{directory} exists and is not empty", hint="init writes a new repository; pick a new directory")
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+    try:
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+    except OSError as exc:
+        raise ConfigError(f"cannot create {directory}: {exc.strerror or exc}") from None
     try:
         for rel, data in files.items():
             path = staging / rel
@@ -30,6 +33,9 @@ def write_tree(directory: Path, files: dict[str, bytes]) -> None:
         if directory.exists():
             directory.rmdir()
         os.replace(staging, directory)
+    except OSError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise ConfigError(f"cannot write {directory}: {exc.strerror or exc}") from None
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
