@@ -157,6 +157,12 @@ def _repository_spec(root: Path) -> RepositorySpec | None:
     return RepositorySpec.from_doc(doc.data)
 
 
+def render_root_of(root: Path) -> str:
+    """The repository's render root, relative to root ("deploy" when gitops-ml.yaml cannot say)."""
+    repo = _repository_spec(root)
+    return repo.render_root if repo is not None else "deploy"
+
+
 def _locator(root: Path):  # type: ignore[no-untyped-def]
     def locate(path: str, json_path: list[str | int]) -> Location:
         try:

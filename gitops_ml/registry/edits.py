@@ -503,9 +503,12 @@ def deliver(
     result = EditResult(plan)
     base_before = writer.repo.git.rev_parse("HEAD") if writer is not None and writer.has_commits() else ""
     result.written = write_file_edits(root, plan.files)
+    rendered = rerender(root, plan)
+    result.written += rendered
     if delivery.branch is None or writer is None:
         return result
-    result.commit = writer.commit_on_branch(delivery.branch, list(plan.commit_paths), commit_message(plan))
+    commit_paths = list(plan.commit_paths) + ([_render_root(root)] if rendered else [])
+    result.commit = writer.commit_on_branch(delivery.branch, commit_paths, commit_message(plan))
     if delivery.push:
         writer.push(delivery.branch)
         result.pushed = True
@@ -520,6 +523,34 @@ def deliver(
             exc.hint = "; ".join(h for h in (exc.hint, f"branch {delivery.branch!r} was pushed and is kept: run the same command again to open the pull request") if h)
             raise
     return result
+
+
+def _render_root(root: Path) -> str:
+    from gitops_ml.render_service import render_root_of  # noqa: PLC0415 - the render stage loads on use
+
+    return render_root_of(root)
+
+
+def rerender(root: Path, plan: EditPlan) -> list[str]:
+    """Re-render a repository that commits its render, so the edit's pull request passes
+    `render --check`; on a render failure the edited files get their old text back."""
+    from gitops_ml.errors import GitopsMlError  # noqa: PLC0415
+    from gitops_ml.render_service import RenderRequest, render_repository  # noqa: PLC0415
+    from gitops_ml.writing import OWNERSHIP_FILE  # noqa: PLC0415
+
+    render_root = _render_root(root)
+    if not (root / render_root / OWNERSHIP_FILE).is_file():
+        return []  # this repository does not commit a render: nothing to keep current
+    try:
+        result = render_repository(RenderRequest(root))
+    except GitopsMlError as exc:
+        write_file_edits(root, [FileEdit(e.path, e.after, e.before) for e in plan.files])
+        exc.hint = "; ".join(h for h in (exc.hint, "the edit was undone: fix the render error and run it again") if h)
+        raise
+    written = result.written
+    if written is None:
+        return []
+    return [f"{render_root}/{p}" for p in [*written.written, *written.removed]]
 
 
 def commit_message(plan: EditPlan) -> str:

@@ -70,6 +70,8 @@ def test_bump_forces_major_when_the_schema_breaks(repo: GitRepo, invoke: Callabl
     schema["required"] = sorted(set(schema["required"]) | {"extra"})
     schema.setdefault("properties", {})["extra"] = {"type": "string"}
     repo.write("models/iris/schema.json", json.dumps(schema, indent=2))
+    sample = json.loads(repo.read("models/iris/sample.json"))
+    repo.write("models/iris/sample.json", json.dumps({**sample, "extra": "cm"}))
     retrain(repo)
     result = invoke("bump", "iris", "--minor", "--format", "json")
     assert result.exit_code == 0, result.output
@@ -89,8 +91,13 @@ def test_bump_on_a_branch_commits_pushes_and_reruns_idempotently(repo: GitRepo, 
     assert repo.git("branch", "--show-current").strip() == "retrain/iris"
     assert status(repo) == ""
     assert repo.git("--git-dir", str(repo.origin), "rev-parse", "refs/heads/retrain/iris").strip() == data["commit"]
-    assert repo.git("show", "--name-only", "--format=%s", "HEAD").split() == ["Bump", "iris", "to", "1.1.0",
-                                                                            "models/iris/model.joblib", "models/iris/model.yaml"]
+    # the version's files, and the render they change, so the pull request passes `render --check`
+    assert repo.git("show", "--name-only", "--format=%s", "HEAD").split() == [
+        "Bump", "iris", "to", "1.1.0",
+        "deploy/.gitops-ml-render.json", "deploy/apps/staging/iris/deployment-patch.yaml",
+        "deploy/apps/staging/iris/kustomization.yaml", "models/iris/model.joblib", "models/iris/model.yaml",
+    ]
+    assert invoke("render", "--check").exit_code == 0
     # the same training output, run again from main: the same branch and commit, not a second one
     repo.git("switch", "-q", "main")
     retrain(repo)
@@ -104,6 +111,19 @@ def test_bump_on_a_branch_commits_pushes_and_reruns_idempotently(repo: GitRepo, 
     assert third["commitCreated"] and third["commit"] != data["commit"]
     assert repo.git("rev-list", "--count", "main..retrain/iris").strip() == "1"
     assert repo.git("--git-dir", str(repo.origin), "rev-parse", "refs/heads/retrain/iris").strip() == third["commit"]
+
+
+def test_an_edit_that_breaks_the_render_is_undone(repo: GitRepo, invoke: Callable[..., Result]) -> None:
+    schema = json.loads(repo.read("models/iris/schema.json"))
+    schema["required"] = sorted(set(schema.get("required", [])) | {"extra"})
+    schema.setdefault("properties", {})["extra"] = {"type": "string"}
+    repo.write("models/iris/schema.json", json.dumps(schema, indent=2))  # the sample no longer fits
+    before = repo.read(IRIS)
+    result = invoke("bump", "iris")
+    assert result.exit_code == 1
+    assert "models/iris/sample.json:1:1: sample does not match models/iris/schema.json" in result.stderr
+    assert "the edit was undone" in result.stderr
+    assert repo.read(IRIS) == before
 
 
 def test_promote_and_rollback_move_the_pin(repo: GitRepo, invoke: Callable[..., Result]) -> None:
