@@ -118,7 +118,7 @@ def effective_repository(repo: RepositorySpec, options: BuildOptions) -> Reposit
         changes["registry"] = options.registry.rstrip("/")
     if options.base_image:
         changes["base_image"] = options.base_image
-    return dataclasses.replace(repo, **changes) if changes else repo
+    return dataclasses.replace(repo, **changes) if changes else repo  # type: ignore[arg-type]
 
 
 def plan_images(root: Path, specs: Specs, options: BuildOptions, *, revision: str = "") -> list[ImagePlan]:

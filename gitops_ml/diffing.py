@@ -92,8 +92,8 @@ def _file_diff(path: str, before: bytes | None, after: bytes | None) -> FileDiff
 def compare_renders(base_label: str, render_root: str, old: tuple[Plan, Rendered], new: tuple[Plan, Rendered]) -> DiffResult:
     (old_plan, old_files), (new_plan, new_files) = old, new
     result = DiffResult(base_label, render_root)
-    old_eps = {(e.environment.name, e.model): e for e in old_plan.endpoints}
-    new_eps = {(e.environment.name, e.model): e for e in new_plan.endpoints}
+    old_eps = {(str(e.environment.name), str(e.model)): e for e in old_plan.endpoints}
+    new_eps = {(str(e.environment.name), str(e.model)): e for e in new_plan.endpoints}
     owner: dict[str, tuple[str, str]] = {}
     for rendered in (old_files, new_files):
         for unit, paths in rendered.units.items():

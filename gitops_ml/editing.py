@@ -107,7 +107,8 @@ class _Text:
     def offset(self, mark: yaml.Mark) -> int:
         if mark.line >= len(self.starts):
             return len(self.text)
-        return min(self.starts[mark.line] + mark.column, len(self.text))
+        start: int = self.starts[mark.line]
+        return min(start + int(mark.column), len(self.text))
 
     def line_end(self, offset: int) -> int:
         """Offset just after the newline of the line holding offset (or the end of the text)."""
@@ -205,7 +206,7 @@ def _indent_step(doc: _Text, mapping: yaml.MappingNode) -> int:
     """Indentation used by nested blocks in this file (2 when nothing tells)."""
     for _, v in mapping.value:
         if isinstance(v, yaml.MappingNode) and not v.flow_style and v.value:
-            return max(1, v.value[0][0].start_mark.column - mapping.value[0][0].start_mark.column)
+            return max(1, int(v.value[0][0].start_mark.column) - int(mapping.value[0][0].start_mark.column))
     return 2
 
 

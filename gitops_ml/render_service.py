@@ -20,7 +20,15 @@ from gitops_ml.loading import load_tree, parse_yaml
 from gitops_ml.planning import Plan, Route, make_plan, resolve_versions
 from gitops_ml.rendering import Rendered, check_layout, render_base, render_endpoint, render_environment, unit_of
 from gitops_ml.sources import FileSource, WorkTree
-from gitops_ml.types import DEPLOYMENTS_DIR, MODELS_DIR, REPOSITORY_FILE, Kind, ModelName, RepositorySpec
+from gitops_ml.types import (
+    DEPLOYMENTS_DIR,
+    MODELS_DIR,
+    REPOSITORY_FILE,
+    EnvironmentName,
+    Kind,
+    ModelName,
+    RepositorySpec,
+)
 from gitops_ml.validation import Specs, validate_tree
 from gitops_ml.writing import (
     OWNERSHIP_FILE,
@@ -293,7 +301,7 @@ def _run(
             rendered.add(unit, render_base(repo, ModelName(model)))
     for env_name in sorted(chosen):
         env_models = sorted(stem for (env, stem) in digests.deployments if env == env_name)
-        rendered.add(unit_of("environment", env_name), render_environment(repo, repo.environments[env_name], [ModelName(m) for m in env_models]))
+        rendered.add(unit_of("environment", env_name), render_environment(repo, repo.environments[EnvironmentName(env_name)], [ModelName(m) for m in env_models]))
 
     ownership = Ownership(inputs=inputs)
     expected: dict[str, bytes | str] = {}

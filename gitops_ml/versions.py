@@ -19,6 +19,7 @@ from gitops_ml.sources import FileSource, WorkTree
 from gitops_ml.types import (
     DEPLOYMENTS_DIR,
     MODELS_DIR,
+    Finding,
     ImageRef,
     ModelName,
     RepositorySpec,
@@ -95,7 +96,7 @@ def entry_at(source: FileSource, model: ModelName) -> ModelEntry | None:
     # the rest of an old tree may not validate any more; the model itself must
     from gitops_ml.validation import _check_models
 
-    out: list = []
+    out: list[Finding] = []
     return _check_models(tree, source, out).get(model)
 
 

@@ -82,7 +82,7 @@ def read_ownership(render_dir: Path, label: str) -> Ownership | None:
 
 def list_files(render_dir: Path) -> list[str]:
     """Every file under the render root, as sorted POSIX paths relative to it."""
-    out = []
+    out: list[str] = []
     top = str(render_dir)
     cut = len(top) + 1
     for dirpath, _dirnames, filenames in os.walk(top):

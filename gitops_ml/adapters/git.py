@@ -90,14 +90,14 @@ class CommitTree:
         obj = self._obj(rel)
         if obj is None or obj.type != "tree":
             return []
-        return sorted(item.name for item in obj)  # type: ignore[attr-defined]
+        return sorted(item.name for item in obj)
 
     def walk_files(self, rel: str) -> list[str]:
         obj = self._obj(rel)
         if obj is None or obj.type != "tree":
             return []
         out = []
-        for item in obj.traverse():  # type: ignore[attr-defined]
+        for item in obj.traverse():
             if item.type == "blob":
                 full = item.path
                 out.append(full[len(self.prefix) + 1 :] if self.prefix else full)
@@ -108,7 +108,7 @@ class CommitTree:
         obj = self._obj(rel)
         if obj is None or obj.type != "tree":
             return
-        for item in obj.traverse():  # type: ignore[attr-defined]
+        for item in obj.traverse():
             if item.type == "blob":
                 yield (item.path[len(self.prefix) + 1 :] if self.prefix else item.path), item.hexsha
 

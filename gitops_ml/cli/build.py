@@ -6,7 +6,7 @@ import dataclasses
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import click
 
@@ -43,7 +43,7 @@ class _Progress:
 
     def __init__(self) -> None:
         self.rich = sys.stderr.isatty() and not in_ci()
-        self._status = None
+        self._status: Any = None
 
     def __call__(self, line: str) -> None:
         if self._status is None:

@@ -80,7 +80,7 @@ def make_settings(request: ServeRequest):  # type: ignore[no-untyped-def]
         )
     elif has_key:
         overrides["auth_enabled"] = True
-    settings = dataclasses.replace(settings, **overrides)
+    settings = dataclasses.replace(settings, **overrides)  # type: ignore[arg-type]
     files = ModelFiles(
         script=manifest.script,
         schema=manifest.schema or "schema.json",

@@ -150,7 +150,7 @@ class ScoringApp:
             log_event("info", "draining: readiness is false, finishing accepted requests", model=self.settings.model_name)
 
     def _gauges(self) -> dict[str, float]:
-        gauges = self.scorer.gauges() if self.scorer else {"in_flight": 0, "queue_depth": 0}
+        gauges: dict[str, float] = dict(self.scorer.gauges()) if self.scorer else {"in_flight": 0.0, "queue_depth": 0.0}
         gauges["ready"] = 1.0 if self.ready and not self.draining else 0.0
         return gauges
 

@@ -369,7 +369,7 @@ def _number_checks(schema: dict[str, Any]) -> list[Check]:
     bounds = [(k, schema[k]) for k in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum") if k in schema]
     if not bounds:
         return []
-    ops = {
+    ops: dict[str, tuple[Callable[[Any, Any], bool], str]] = {
         "minimum": (lambda v, b: v >= b, ">="),
         "maximum": (lambda v, b: v <= b, "<="),
         "exclusiveMinimum": (lambda v, b: v > b, ">"),

@@ -75,7 +75,7 @@ class Metrics:
         self.capture_dropped = 0
         self.gauges = gauges or (lambda: {})
         self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(self)  # type: ignore[arg-type]
+        self.registry.register(self)
 
     def count(self, route: str, status: int, seconds: float) -> None:
         key = (route, status)
