@@ -26,7 +26,6 @@ KEYS_VOLUME = "keys"
 SCRATCH_VOLUME = "scratch"
 CAPTURE_VOLUME = "capture"
 PRESTOP_SECONDS = 5
-IN_FLIGHT_METRIC = "gitops_ml_requests_in_flight"
 # ingress-nginx's default namespace; other controllers are allowed through networkPolicy.allowFrom
 INGRESS_CONTROLLER_NAMESPACE = "ingress-nginx"
 
@@ -217,7 +216,7 @@ def hpa(ep: Endpoint) -> Obj:
             {
                 "type": "Pods",
                 "pods": {
-                    "metric": {"name": IN_FLIGHT_METRIC},
+                    "metric": {"name": srv.IN_FLIGHT_METRIC},
                     "target": {"type": "AverageValue", "averageValue": _quantity(auto.target_in_flight)},
                 },
             }

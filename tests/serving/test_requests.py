@@ -133,6 +133,10 @@ def test_access_log_and_metrics(iris: Server) -> None:
     assert iris.metric('gitops_ml_rejected_total{reason="unauthorized"}') >= 0
     for name in ("gitops_ml_in_flight", "gitops_ml_queue_depth", "gitops_ml_ready", "gitops_ml_batch_size_bucket"):
         assert name in metrics.text
+    # the name an HPA on in-flight requests is rendered with is one the server really exports
+    from gitops_ml.serving.settings import IN_FLIGHT_METRIC
+
+    assert f"\n{IN_FLIGHT_METRIC} " in metrics.text
 
 
 def test_openapi_document(iris: Server) -> None:
