@@ -120,11 +120,16 @@ def resolve_model_version(root: Path, specs: Specs, model: ModelName, version: V
     if sha is None:
         hint = gitx.SHALLOW_HINT if gitx.is_shallow(reg.repo) else f"list versions with `gitops-ml history {model}`"
         raise RegistryError(f"version {version} of model {model!r} does not exist in git history", hint=hint)
+    return version_at(reg, model, version, sha)
+
+
+def version_at(reg: reading.RegistryRepo, model: ModelName, version: Version, sha: str) -> ModelVersion:
+    """model@version as the commit that registered it has it; its files must validate there."""
     source = gitx.CommitTree(reg.repo, reg.repo.commit(sha), reg.prefix)
     entry = entry_at(source, model)
     if entry is None or entry.spec.version != version:
         raise RegistryError(
             f"{model}@{version} cannot be read at commit {sha[:12]}: its files do not validate",
-            hint=f"check them with `gitops-ml show {model}@{version}`",
+            hint=f"check them with `git show {sha[:12]}:{reg.full(f'{MODELS_DIR}/{model}/model.yaml')}`",
         )
     return ModelVersion(entry, source, sha)

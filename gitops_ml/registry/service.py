@@ -190,16 +190,9 @@ def _locate(reg: RegistryRepo, model: ModelName, version: Version) -> tuple[Mode
 def _model_version(reg: RegistryRepo, model: ModelName, version: Version, commit: str) -> ModelVersion:
     # imported here: versions pulls in validation and jsonschema, which `models` and `history`
     # never need, and their import is a third of a `history` run
-    from gitops_ml.versions import ModelVersion, entry_at
+    from gitops_ml.versions import version_at
 
-    source = gitx.CommitTree(reg.repo, reg.repo.commit(commit), reg.prefix)
-    entry = entry_at(source, model)
-    if entry is None or entry.spec.version != version:
-        raise RegistryError(
-            f"{model}@{version} cannot be read at commit {commit[:12]}: its files do not validate",
-            hint=f"check them with `git show {commit[:12]}:{reg.full(f'{MODELS_DIR}/{model}/model.yaml')}`",
-        )
-    return ModelVersion(entry, source, commit)
+    return version_at(reg, model, version, commit)
 
 
 def _repository_spec(reg: RegistryRepo) -> RepositorySpec:
