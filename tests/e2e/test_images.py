@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import re
+import secrets
 import shutil
 import subprocess
 import sys
@@ -144,8 +145,11 @@ def test_retrained_model_pushes_only_its_last_layer(repo: Path) -> None:
     model_dir = repo / "models" / "iris"
     first = gitops_ml("build", "--model", "iris", "--push", "--format", "json", cwd=repo)
     assert first.returncode == 0, first.stderr
-    # same estimator, different bytes: a stand-in for a retrained artifact with a compatible schema
-    joblib.dump(joblib.load(model_dir / "model.joblib"), model_dir / "model.joblib", compress=3)
+    # same estimator, bytes never seen before (the daemon and the registry outlive test runs): a stand-in
+    # for a retrained artifact with a compatible schema
+    estimator = joblib.load(model_dir / "model.joblib")
+    estimator.retrained_by_test = secrets.token_hex(16)
+    joblib.dump(estimator, model_dir / "model.joblib")
     digest = hashlib.sha256((model_dir / "model.joblib").read_bytes()).hexdigest()
     text = (model_dir / "model.yaml").read_text()
     text = re.sub(r"sha256: \w+", f"sha256: {digest}", text).replace("version: 1.0.0", "version: 1.1.0")
