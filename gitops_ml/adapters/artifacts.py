@@ -14,7 +14,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Any, Callable, Mapping
 
 import httpx
 
@@ -122,19 +122,39 @@ def _fetch_http(request: ArtifactRequest, part: Path) -> None:
 
 
 def _fetch_s3(request: ArtifactRequest, part: Path) -> None:
+    """s3://bucket/key with boto3's parallel ranged download; AWS_ENDPOINT_URL_S3 points it at MinIO or Ceph."""
     try:
         import boto3  # noqa: PLC0415 - optional extra
         from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
     except ImportError as exc:
         raise ConfigError("s3:// artifacts need boto3", hint="pip install 'gitops-ml[s3]'") from exc
     bucket, _, key = request.artifact.uri[len("s3://"):].partition("/")
+    if not bucket or not key:
+        raise _error(request, "an S3 URI names an object: s3://BUCKET/KEY")
+    client = boto3.client("s3")
     try:
         with open(part, "wb") as fh:
-            boto3.client("s3").download_fileobj(bucket, key, fh)
+            client.download_fileobj(bucket, key, fh)
     except ClientError as exc:
-        raise _error(request, f"S3 refused: {exc}") from exc
+        raise _s3_refusal(request, client, bucket, exc) from exc
     except BotoCoreError as exc:
-        raise _error(request, f"cannot download from S3: {exc}", hint="check AWS credentials and AWS_REGION") from exc
+        raise _error(request, f"cannot download from S3: {exc}", hint="check AWS credentials, AWS_REGION and AWS_ENDPOINT_URL_S3") from exc
+
+
+def _s3_refusal(request: ArtifactRequest, client: Any, bucket: str, exc: Exception) -> ArtifactError:
+    """Name what S3 refused: the object's HEAD answers a bare 404 or 403, so ask about the bucket too."""
+    from botocore.exceptions import ClientError  # noqa: PLC0415
+
+    code = str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
+    if code in {"404", "NoSuchKey", "NoSuchBucket"}:
+        try:
+            client.head_bucket(Bucket=bucket)
+        except ClientError:
+            return _error(request, f"no such bucket {bucket!r}")
+        return _error(request, "no such object in the bucket")
+    if code in {"403", "AccessDenied"}:
+        return _error(request, "S3 denied access (403)", hint="check the credentials' read permission on the bucket")
+    return _error(request, f"S3 refused: {exc}")
 
 
 def _fetch_oci(request: ArtifactRequest, part: Path) -> None:
