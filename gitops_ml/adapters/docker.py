@@ -26,7 +26,7 @@ START_HINT = (
     "start a Docker engine (`sudo systemctl start docker`, or `sudo setsid dockerd &` on a machine without "
     "systemd; `bash .ci/setup-docker.sh` starts one with a local registry) or point DOCKER_HOST at one"
 )
-_AUTH = re.compile(r"unauthorized|authentication required|denied|forbidden|401|403", re.I)
+_AUTH = re.compile(r"unauthorized|authentication required|no basic auth credentials|denied|forbidden|401|403", re.I)
 _UNREACHABLE = re.compile(r"connection refused|no such host|i/o timeout|dial tcp|server gave HTTP response|tls", re.I)
 
 

@@ -7,16 +7,20 @@ GITOPS_ML_TEST_BASE_IMAGE (default gitops-ml-base:bookworm). In CI a missing pie
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
 import re
 import secrets
 import shutil
+import socket
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -57,8 +61,8 @@ def docker_ready() -> None:
 _RUNTIME: dict[str, str] = {}
 
 
-def gitops_ml(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, **_RUNTIME)
+def gitops_ml(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, **_RUNTIME, **(env or {}))
     if os.environ.get("GITOPS_ML_TEST_CACHE_DIR"):  # reuse wheelhouses between CI runs when given
         env["GITOPS_ML_CACHE_DIR"] = os.environ["GITOPS_ML_TEST_CACHE_DIR"]
     return subprocess.run([sys.executable, "-m", "gitops_ml", *args], cwd=cwd, capture_output=True, text=True, env=env, check=False)
@@ -168,3 +172,75 @@ def test_bad_base_image_and_unreachable_registry(repo: Path) -> None:
     closed = gitops_ml("build", "--model", "iris", "--push", "--registry", "127.0.0.1:1/nowhere", cwd=repo)
     assert closed.returncode == 5
     assert "connection refused" in closed.stderr.lower() and "hint: is the registry 127.0.0.1:1 running" in closed.stderr
+
+
+@pytest.fixture
+def locked_registry(tmp_path: Path) -> Iterator[tuple[str, str, str]]:
+    """A second distribution registry on 127.0.0.1 that demands htpasswd credentials: (host, user, password)."""
+    import bcrypt  # noqa: PLC0415
+
+    user, password = "ci", secrets.token_urlsafe(12)
+    (tmp_path / "htpasswd").write_bytes(f"{user}:".encode() + bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=4)) + b"\n")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        host = f"127.0.0.1:{s.getsockname()[1]}"
+    (tmp_path / "registry.yml").write_text(
+        "version: 0.1\nlog: {level: warn}\n"
+        f"storage: {{filesystem: {{rootdirectory: {tmp_path / 'data'}}}}}\n"
+        f"http: {{addr: '{host}'}}\n"
+        f"auth: {{htpasswd: {{realm: gitops-ml-test, path: {tmp_path / 'htpasswd'}}}}}\n"
+    )
+    log = tmp_path / "registry.log"
+    with open(log, "wb") as sink:
+        process = subprocess.Popen(["docker-registry", "serve", str(tmp_path / "registry.yml")], stdout=sink, stderr=subprocess.STDOUT)
+    try:
+        import httpx  # noqa: PLC0415
+
+        for _ in range(100):
+            try:
+                if httpx.get(f"http://{host}/v2/", timeout=1).status_code == 401:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        else:
+            pytest.fail(f"the htpasswd registry on {host} did not start: {log.read_text()}")
+        yield host, user, password
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def _docker_config(directory: Path, host: str, user: str, password: str) -> Path:
+    directory.mkdir()
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    (directory / "config.json").write_text(json.dumps({"auths": {host: {"auth": token}}}))
+    return directory
+
+
+def test_push_to_a_registry_that_wants_credentials(repo: Path, locked_registry: tuple[str, str, str], tmp_path: Path) -> None:
+    host, user, password = locked_registry
+    target = f"{host}/locked"
+    anonymous = gitops_ml("build", "--model", "iris", "--push", "--registry", target, "--format", "json", cwd=repo)
+    assert anonymous.returncode == 5, anonymous.stderr
+    assert "Traceback" not in anonymous.stderr
+    assert f"hint: log in first: `docker login {host}`" in anonymous.stderr, anonymous.stderr
+
+    wrong = _docker_config(tmp_path / "wrong", host, user, "not-the-password")
+    refused = gitops_ml("build", "--model", "iris", "--push", "--registry", target, env={"DOCKER_CONFIG": str(wrong)}, cwd=repo)
+    assert refused.returncode == 5 and f"docker login {host}" in refused.stderr, refused.stderr
+    assert "not-the-password" not in refused.stderr + refused.stdout
+
+    good = _docker_config(tmp_path / "good", host, user, password)
+    pushed = gitops_ml("build", "--model", "iris", "--push", "--registry", target, "--format", "json", env={"DOCKER_CONFIG": str(good)}, cwd=repo)
+    assert pushed.returncode == 0, pushed.stderr
+    (image,) = json.loads(pushed.stdout)["images"]
+    assert image["ref"].startswith(f"{target}/iris:") and image["status"] == "built"
+    import httpx  # noqa: PLC0415
+
+    repository, tag = image["ref"][len(host) + 1:].rsplit(":", 1)
+    manifest = httpx.get(f"http://{host}/v2/{repository}/manifests/{tag}", auth=(user, password), timeout=10,
+                         headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"})
+    assert manifest.status_code == 200 and manifest.headers["Docker-Content-Digest"] == image["digest"]
+
+    again = gitops_ml("build", "--model", "iris", "--push", "--registry", target, "--format", "json", env={"DOCKER_CONFIG": str(good)}, cwd=repo)
+    assert again.returncode == 0 and json.loads(again.stdout)["images"][0]["status"] == "exists", again.stderr
