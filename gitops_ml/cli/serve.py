@@ -111,7 +111,7 @@ def command(model_dir: Path, env: str | None, host: str, port: int, api_keys: tu
 
         echo_err(
             f"serving {settings.model_name} {settings.model_version} on http://{host}:{port}"
-            f" (auth {'on' if settings.auth_enabled else 'off'}; POST /score, docs at /swagger.json)"
+            f" (auth {'on' if settings.auth_enabled else 'off'}; POST /score; docs at http://{host}:{port}/docs, OpenAPI at /swagger.json)"
         )
         try:
             run_server(settings, files=files, api_keys=request.api_keys, drain_seconds=drain_seconds)

@@ -27,9 +27,11 @@ import orjson
 
 from gitops_ml.serving.auth import KeyStore
 from gitops_ml.serving.decoding import InputError, RequestDecoder, unsupported_keywords
+from gitops_ml.serving.docs_page import render_docs
 from gitops_ml.serving.openapi import VERSIONED_SCORE_PATH, build_openapi
 from gitops_ml.serving.scoring import AdmissionLimits, Job, Rejected, Scorer, error_body, load_script
 from gitops_ml.serving.settings import (
+    DOCS_PATH,
     LIVENESS_PATH,
     METRICS_PATH,
     OPENAPI_PATH,
@@ -99,16 +101,17 @@ class ScoringApp:
         self.single_input = next(iter(self.decoder.fields)) if self.decoder and len(self.decoder.fields) == 1 else None
         self.keys = KeyStore(settings.keys_dir if settings.auth_enabled else None, api_keys)
         self.auth = settings.auth_enabled
-        self.openapi = orjson.dumps(
-            build_openapi(
-                model=settings.model_name,
-                version=settings.model_version,
-                request_schema=schema,
-                sample=sample,
-                auth=self.auth,
-                output_schema=output_schema,
-            )
+        openapi = build_openapi(
+            model=settings.model_name,
+            version=settings.model_version,
+            request_schema=schema,
+            sample=sample,
+            auth=self.auth,
+            output_schema=output_schema,
         )
+        self.openapi = orjson.dumps(openapi)
+        self.docs, docs_policy = render_docs(openapi, score_path=SCORE_PATH, openapi_path=OPENAPI_PATH)
+        self.docs_headers = [(b"content-security-policy", docs_policy), (b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer")]
         self.metrics = Metrics(settings.model_name, settings.model_version, self._gauges)
         self.access_log = AccessLog(access_stream) if settings.access_log else None
         self.capture: Capture | None = None
@@ -380,7 +383,7 @@ class ScoringApp:
     async def _other(self, scope: Scope, path: str, send: Send) -> None:
         request_id = f"{self.id_prefix}{next(self.request_ids):x}".encode()
         method = scope["method"]
-        route = {LIVENESS_PATH: "healthz", READINESS_PATH: "readyz", METRICS_PATH: "metrics", OPENAPI_PATH: "openapi", "/openapi.json": "openapi", "/": "index"}.get(path)
+        route = {LIVENESS_PATH: "healthz", READINESS_PATH: "readyz", METRICS_PATH: "metrics", OPENAPI_PATH: "openapi", "/openapi.json": "openapi", DOCS_PATH: "docs", "/": "index"}.get(path)
         if route is None:
             status = 404
             await self._respond(send, 404, error_body("not_found", f"no route {path}; POST {SCORE_PATH} scores", request_id.decode()), request_id)
@@ -403,9 +406,12 @@ class ScoringApp:
         elif route == "openapi":
             status = 200
             await self._respond(send, 200, self.openapi, request_id)
+        elif route == "docs":
+            status = 200
+            await self._respond(send, 200, self.docs, request_id, content_type=b"text/html; charset=utf-8", extra=self.docs_headers)
         else:
             status = 200
-            index = {"model": self.settings.model_name, "version": self.settings.model_version, "score": SCORE_PATH, "openapi": OPENAPI_PATH}
+            index = {"model": self.settings.model_name, "version": self.settings.model_version, "score": SCORE_PATH, "openapi": OPENAPI_PATH, "docs": DOCS_PATH}
             await self._respond(send, 200, orjson.dumps(index), request_id)
         self.metrics.count(route or "unknown", status, 0.0)
 

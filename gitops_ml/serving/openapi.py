@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from gitops_ml.serving.settings import LIVENESS_PATH, METRICS_PATH, READINESS_PATH, SCORE_PATH
+from gitops_ml.serving.settings import DOCS_PATH, LIVENESS_PATH, METRICS_PATH, READINESS_PATH, SCORE_PATH
 
 VERSIONED_SCORE_PATH = "/v1" + SCORE_PATH
 
@@ -81,6 +81,13 @@ def build_openapi(
                     "summary": "Readiness: 200 once init() returned, 503 while starting, draining or after a failed init()",
                     "operationId": "readyz",
                     "responses": {**plain, "503": {"description": "Not ready", "content": {"application/json": {"schema": {"type": "object"}}}}},
+                }
+            },
+            DOCS_PATH: {
+                "get": {
+                    "summary": "This page: inputs, a form that scores the sample, the curl command",
+                    "operationId": "docs",
+                    "responses": {"200": {"description": "HTML, self-contained (no CDN)", "content": {"text/html": {"schema": {"type": "string"}}}}},
                 }
             },
             METRICS_PATH: {

@@ -23,6 +23,7 @@ READINESS_PATH = "/readyz"
 METRICS_PATH = "/metrics"
 SCORE_PATH = "/score"
 OPENAPI_PATH = "/swagger.json"
+DOCS_PATH = "/docs"
 # the gauge the server exports and an HPA on in-flight requests scales on (via a metrics adapter)
 IN_FLIGHT_METRIC = "gitops_ml_in_flight"
 

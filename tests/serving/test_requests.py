@@ -99,7 +99,7 @@ def test_keys(iris: Server) -> None:
     assert iris.post(sample("iris"), headers={"Authorization": f"Bearer {SECOND_KEY}"}).status_code == 200
     assert iris.post(sample("iris"), headers={"Authorization": "", "X-Api-Key": KEY}).status_code == 200
     # health, metrics and the API document need no key (probes and scrapers carry none)
-    for path in ("/healthz", "/readyz", "/metrics", "/swagger.json"):
+    for path in ("/healthz", "/readyz", "/metrics", "/swagger.json", "/docs"):
         assert iris.get(path).status_code == 200
 
 
@@ -146,6 +146,76 @@ def test_openapi_document(iris: Server) -> None:
     assert body["example"] == sample("iris")
     assert body["schema"]["properties"]["data"]["x-gitops-ml"]["kind"] == "ndarray"
     assert {"bearer", "apiKey"} <= set(doc["components"]["securitySchemes"])
+
+
+def test_docs_page_is_self_contained(iris: Server, digits: Server) -> None:
+    import hashlib
+    import html
+    import re
+
+    page = iris.get("/docs")
+    assert page.status_code == 200 and page.headers["content-type"] == "text/html; charset=utf-8"
+    text = page.text
+    assert "<title>iris scoring endpoint</title>" in text
+    assert "<code>data</code>" in text and "array of float64, shape (n, 4)" in text
+    assert 'id="key" type="password"' in text, "an endpoint with keys asks for one"
+    (body,) = re.findall(r'<textarea id="body"[^>]*>(.*?)</textarea>', text, re.S)
+    assert json.loads(html.unescape(body)) == sample("iris"), "the sample is the editable request"
+    assert "Authorization: Bearer KEY" in text and "/swagger.json" in text
+    assert not re.search(r'(src|href)="(https?:)?//', text), "nothing is loaded from another origin"
+    # the browser runs the inline script and style only because the policy names their hashes
+    policy = page.headers["content-security-policy"]
+    assert "default-src 'none'" in policy and "connect-src 'self'" in policy
+    for tag in ("script", "style"):
+        (inline,) = re.findall(rf"<{tag}>(.*?)</{tag}>", text, re.S)
+        digest = base64.b64encode(hashlib.sha256(inline.encode()).digest()).decode()
+        assert f"{tag}-src 'sha256-{digest}'" in policy
+    assert "base64 image/png, at most 1048576 bytes" in digits.get("/docs").text
+
+
+_PAGE_DRIVER = """
+const elements = {};
+const element = (id) => elements[id] || (elements[id] = {id, value: "", textContent: "", listeners: {},
+  addEventListener(kind, fn) { this.listeners[kind] = fn; }});
+const page = JSON.parse(process.argv[process.argv.length - 1]);
+globalThis.document = {getElementById: element, body: {dataset: {score: page.url}}};
+element("body").value = page.body;
+element("key").value = page.key;
+new Function(page.script)();
+element("score").listeners.click();
+const poll = setInterval(() => {
+  if (elements.status.textContent.startsWith("HTTP") || elements.status.textContent.startsWith("failed")) {
+    clearInterval(poll);
+    console.log(JSON.stringify({status: elements.status.textContent, response: elements.response.textContent}));
+  }
+}, 10);
+"""
+
+
+@pytest.mark.parametrize("key", [KEY, "wrong"])
+def test_docs_page_script_scores_against_the_server(iris: Server, key: str) -> None:
+    """The page's own script, run by node with the browser's fetch, scores the sample it shows."""
+    import html
+    import re
+    import shutil
+    import subprocess
+
+    from support import require
+
+    require(shutil.which("node") is not None, "node runs the /docs page's script (apt-get install nodejs)")
+    text = iris.get("/docs").text
+    (script,) = re.findall(r"<script>(.*?)</script>", text, re.S)
+    (body,) = re.findall(r'<textarea id="body"[^>]*>(.*?)</textarea>', text, re.S)
+    page = {"url": iris.url + "/score", "body": html.unescape(body), "key": key, "script": script}
+    run = subprocess.run(["node", "-e", _PAGE_DRIVER, json.dumps(page)], capture_output=True, text=True, timeout=30, check=False)
+    assert run.returncode == 0, run.stderr
+    result = json.loads(run.stdout)
+    if key == KEY:
+        assert result["status"].startswith("HTTP 200 in ") and "request id " in result["status"]
+        assert json.loads(result["response"]) == {"predictions": [0, 1, 2]}
+    else:
+        assert result["status"].startswith("HTTP 401")
+        assert json.loads(result["response"])["error"] == "unauthorized"
 
 
 def png(size: tuple[int, int] = (8, 8)) -> str:
