@@ -7,6 +7,8 @@ repo=${1:-examples/repo-layout}
 port=${DEMO_PORT:-18080}
 crds=${GITOPS_ML_CRDS:-$(cd "$(dirname "$0")/.." && pwd)/../shared/reference/crds}
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+# 2xx from a URL; Python rather than curl, which a fresh Debian does not have
+http_ok() { python -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)' "$1" >/dev/null 2>&1; }
 
 step "validate $repo"
 gitops-ml validate "$repo"
@@ -29,7 +31,7 @@ for model in iris digits; do
   pid=$!
   ready=0
   for _ in $(seq 300); do
-    if curl -sf "http://127.0.0.1:$port/readyz" >/dev/null 2>&1; then ready=1; break; fi
+    if http_ok "http://127.0.0.1:$port/readyz"; then ready=1; break; fi
     kill -0 "$pid" 2>/dev/null || break
     sleep 0.1
   done
@@ -47,12 +49,14 @@ if docker info >/dev/null 2>&1 && docker image inspect "$base" >/dev/null 2>&1; 
   work=$(mktemp -d)
   trap 'rm -rf "$work"' EXIT
   cp -r "$repo" "$work/repo"
-  sed -i "s|registry: .*|registry: $registry/demo|; s|baseImage: .*|baseImage: $base|" "$work/repo/gitops-ml.yaml"
+  # a namespace per run: image tags name the gitops-ml runtime by its version, and a checkout of this
+  # project changes the server without bumping it, so an older demo's image must not be reused
+  sed -i "s|registry: .*|registry: $registry/demo-$(date +%s)|; s|baseImage: .*|baseImage: $base|" "$work/repo/gitops-ml.yaml"
   (
     cd "$work/repo"
     git init -q && git add -A && git -c user.name=demo -c user.email=demo@example.com commit -qm demo
     push=""
-    curl -fsS "http://$registry/v2/" >/dev/null 2>&1 && push=--push
+    http_ok "http://$registry/v2/" && push=--push
     gitops-ml build $push
     gitops-ml run-image iris --env staging
   )
