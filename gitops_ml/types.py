@@ -158,6 +158,7 @@ class Environment:
     engines_namespace: str = ""
     auto_sync: bool = True
     labels: Mapping[str, str] = field(default_factory=dict)
+    application_set: bool = False
 
     @property
     def engine_namespace(self) -> str:
@@ -191,6 +192,7 @@ class RepositorySpec:
                 engines_namespace=env.get("enginesNamespace", ""),
                 auto_sync=env.get("autoSync", True),
                 labels=dict(env.get("labels") or {}),
+                application_set=bool(env.get("applicationSet", False)),
             )
         image = doc.get("image") or {}
         source = doc.get("source") or {}

@@ -26,6 +26,7 @@ from gitops_ml.types import (
     DEPLOYMENTS_DIR,
     REPOSITORY_FILE,
     DeploymentSpec,
+    Engine,
     Finding,
     Kind,
     ManifestSpec,
@@ -305,6 +306,14 @@ def _check_deployments(
     return specs, seen
 
 
+def _check_repository(doc: Document, repo: RepositorySpec) -> list[Finding]:
+    return [
+        Finding(doc.locate(["environments", name, "applicationSet"]), f"environment {name!r}: applicationSet is an Argo CD setting; this environment's engine is {env.engine.value}")
+        for name, env in sorted(repo.environments.items())
+        if env.application_set and env.engine is not Engine.ARGOCD
+    ]
+
+
 def validate_tree(tree: RepositoryTree) -> Report:
     """Schema and cross-file findings of a loaded tree; specs when clean."""
     out = list(tree.findings)
@@ -314,6 +323,7 @@ def validate_tree(tree: RepositoryTree) -> Report:
         out.extend(found)
         if not found:
             repo = RepositorySpec.from_doc(tree.repository.data)
+            out.extend(_check_repository(tree.repository, repo))
     models = _check_models(tree, tree.source, out)
     deployments, files = _check_deployments(tree, repo, models, out)
     n_files = (1 if tree.repository else 0) + sum(bool(m.model) + bool(m.manifest) for m in tree.models.values()) + len(tree.deployments)

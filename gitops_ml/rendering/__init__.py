@@ -102,7 +102,8 @@ def render_endpoint(repo: RepositorySpec, ep: Endpoint) -> dict[str, bytes]:
     for name, obj in extra.items():
         files[f"{d}/{name}"] = to_yaml(obj, header)
     if env.engine is Engine.ARGOCD:
-        files[f"clusters/{env.name}/applications/{model}.yaml"] = to_yaml(engines.application(repo, ep), header)
+        if not env.application_set:
+            files[f"clusters/{env.name}/applications/{model}.yaml"] = to_yaml(engines.application(repo, ep), header)
     else:
         files[f"clusters/{env.name}/kustomizations/{model}.yaml"] = to_yaml(engines.flux_kustomization(repo, ep), header)
     return files
@@ -116,7 +117,11 @@ def render_environment(repo: RepositorySpec, env: Environment, models: Iterable[
     names = sorted(models)
     if env.engine is Engine.ARGOCD:
         files[f"{d}/appproject.yaml"] = to_yaml(engines.app_project(repo, env), header)
-        resources = ["appproject.yaml", *(f"applications/{m}.yaml" for m in names)]
+        if env.application_set:
+            files[f"{d}/applicationset.yaml"] = to_yaml(engines.application_set(repo, env), header)
+            resources = ["appproject.yaml", "applicationset.yaml"]
+        else:
+            resources = ["appproject.yaml", *(f"applications/{m}.yaml" for m in names)]
     else:
         files[f"{d}/namespace.yaml"] = to_yaml(engines.namespace(repo, env), header)
         files[f"{d}/gitrepository.yaml"] = to_yaml(engines.git_repository(repo, env), header)

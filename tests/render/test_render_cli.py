@@ -174,3 +174,28 @@ def test_invalid_repository_is_reported_with_locations(example_repo: Callable[[]
     result = run("render", repo.path)
     assert result.exit_code == 1
     assert LOCATED.search(result.stderr) and "deployments/prod/digits.yaml:7:" in result.stderr
+
+
+def test_application_set_generates_the_applications_it_replaces(example_repo: Callable[[], Repo]) -> None:
+    """What Argo CD's git directory generator makes of the ApplicationSet, for each overlay directory,
+    is the Application that render writes without it; the per-model files go away."""
+    repo = example_repo()
+    assert run("render", repo.path).exit_code == 0
+    applications = {m: yaml.safe_load(repo.read(f"deploy/clusters/staging/applications/{m}.yaml")) for m in ("iris", "digits")}
+    repo.edit("gitops-ml.yaml", "    namespace: ml-staging\n", "    namespace: ml-staging\n    applicationSet: true\n")
+    result = run("render", repo.path)
+    assert result.exit_code == 0, result.stderr
+    assert not (repo.path / "deploy/clusters/staging/applications").exists()
+    assert (repo.path / "deploy/clusters/prod/applications/iris.yaml").is_file(), "other environments keep Applications"
+    appset = yaml.safe_load(repo.read("deploy/clusters/staging/applicationset.yaml"))
+    assert yaml.safe_load(repo.read("deploy/clusters/staging/kustomization.yaml"))["resources"] == ["appproject.yaml", "applicationset.yaml"]
+    (generator,) = appset["spec"]["generators"]
+    (pattern,) = generator["git"]["directories"]
+    overlays = sorted(p for p in (repo.path).glob(pattern["path"]) if p.is_dir())
+    assert [p.name for p in overlays] == ["digits", "iris"]
+    for overlay in overlays:
+        path = str(overlay.relative_to(repo.path))
+        text = yaml.safe_dump(appset["spec"]["template"]).replace("{{ .path.basename }}", overlay.name).replace("{{ .path.path }}", path)
+        generated = {"apiVersion": appset["apiVersion"], "kind": "Application", **yaml.safe_load(text)}
+        generated["metadata"]["namespace"] = appset["metadata"]["namespace"]
+        assert generated == applications[overlay.name]
