@@ -3,6 +3,7 @@ and a user's mistake gives a message and an exit code, never a traceback."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -51,3 +52,31 @@ def test_unknown_verb_suggests() -> None:
     result = CliRunner().invoke(cli, ["valdate"])
     assert result.exit_code == 2
     assert "valdate" in result.output
+
+
+def test_verbs_find_the_repository_from_a_subdirectory(tmp_path: Path) -> None:
+    """Like git: run from models/iris/ of a repository, a verb works on the repository's root."""
+    import shutil
+
+    from support import EXAMPLE
+
+    repo = tmp_path / "repo"
+    shutil.copytree(EXAMPLE, repo)
+    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "example"]):
+        subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True)
+    inside = repo / "models" / "iris"
+
+    def gitops_ml(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "gitops_ml", *args], cwd=inside, capture_output=True, text=True, check=False)
+
+    validate = gitops_ml("validate")
+    assert validate.returncode == 0 and "ok: 9 file(s) valid" in validate.stdout, validate.stderr
+    check = gitops_ml("render", "--check")
+    assert check.returncode == 0 and "deploy/ is up to date" in check.stdout, check.stderr
+    models = gitops_ml("models", "--format", "json")
+    assert models.returncode == 0, models.stderr
+    assert {m["name"] for m in json.loads(models.stdout)["models"]} == {"iris", "digits"}
+    # a directory of no repository still says what is missing, where
+    (tmp_path / "elsewhere").mkdir()
+    lost = subprocess.run([sys.executable, "-m", "gitops_ml", "validate"], cwd=tmp_path / "elsewhere", capture_output=True, text=True, check=False)
+    assert lost.returncode != 0 and "gitops-ml.yaml" in lost.stderr

@@ -24,9 +24,28 @@ FORMAT_OPTION = click.option(
 )
 
 
+def discover_repository(path: Path) -> Path:
+    """The directory holding gitops-ml.yaml: `path` itself, or the nearest parent up to the root of the
+    git work tree (as git finds .git), so every verb works from a model's directory too. When there is
+    none, `path` unchanged, and the verb reports what is missing there."""
+    from gitops_ml.types import REPOSITORY_FILE  # noqa: PLC0415 - keeps `gitops-ml --help` light
+
+    start = path.absolute()
+    for candidate in (start, *start.parents):
+        if (candidate / REPOSITORY_FILE).is_file():
+            return path if candidate == start else candidate
+        if (candidate / ".git").exists():
+            break
+    return path
+
+
+def _discover(ctx: click.Context, param: click.Parameter, value: Path) -> Path:
+    return discover_repository(value)
+
+
 def repo_argument(func: Any) -> Any:
     return click.argument(
-        "repo", required=False, default=".", type=click.Path(file_okay=False, path_type=Path)
+        "repo", required=False, default=".", type=click.Path(file_okay=False, path_type=Path), callback=_discover
     )(func)
 
 
