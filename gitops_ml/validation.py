@@ -75,7 +75,8 @@ class Report:
 
 
 def _first_sentence(text: str) -> str:
-    return re.split(r"\. |; |: ", text, maxsplit=1)[0].rstrip(".")
+    """The description up to its first full stop or semicolon ("e.g." and "i.e." are not full stops)."""
+    return re.split(r"(?<!e\.g)(?<!i\.e)\. |; ", text, maxsplit=1)[0].rstrip(".")
 
 
 def _describe(error: SchemaError) -> tuple[list[str | int], str, bool, str]:
