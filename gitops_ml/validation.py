@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import math
 import posixpath
 import re
 from dataclasses import dataclass, field
@@ -185,6 +186,10 @@ def _check_models(tree: RepositoryTree, source: FileSource, out: list[Finding]) 
         if model_doc.data["name"] != name:
             out.append(Finding(model_doc.locate(["name"]), f"model name {model_doc.data['name']!r} must equal its directory name {name!r}"))
             continue
+        for metric, value in (model_doc.data.get("metrics") or {}).items():
+            if isinstance(value, float) and not math.isfinite(value):
+                out.append(Finding(model_doc.locate(["metrics", metric]), f"metrics.{metric}: {value} is not a finite number (JSON has no NaN or Infinity)"))
+                ok = False
         spec = ModelSpec.from_doc(model_doc.data)
         manifest = ManifestSpec.from_doc(manifest_doc.data)
         for field_path, rel in manifest.referenced_paths().items():
