@@ -11,10 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gitops_ml.adapters import git as gitx
-from gitops_ml.errors import RegistryError
+from gitops_ml.errors import GitopsMlError, RegistryError
 from gitops_ml.imageref import content_digest, image_ref
-from gitops_ml.loading import load_tree
+from gitops_ml.loading import RepositoryTree, load_tree
 from gitops_ml.registry import reading
+from gitops_ml.registry.state import ModelHistory
 from gitops_ml.sources import FileSource, WorkTree
 from gitops_ml.types import (
     DEPLOYMENTS_DIR,
@@ -121,6 +122,37 @@ def resolve_model_version(root: Path, specs: Specs, model: ModelName, version: V
         hint = gitx.SHALLOW_HINT if gitx.is_shallow(reg.repo) else f"list versions with `gitops-ml history {model}`"
         raise RegistryError(f"version {version} of model {model!r} does not exist in git history", hint=hint)
     return version_at(reg, model, version, sha)
+
+
+def missing_pins(root: Path, tree: RepositoryTree, specs: Specs) -> list[Finding]:
+    """Deployments pinned to a version no commit registered, located at their `model:` line.
+
+    Only pins other than the working tree's version cost anything (a tag lookup, else one `git log`
+    per model); outside a git repository, or before the first commit, there is no history to ask.
+    """
+    pinned = [d for d in specs.deployments if d.pin.version is not None and d.pin.version != specs.models[d.model].spec.version]
+    if not pinned:
+        return []
+    try:
+        reg = reading.open_registry(root)
+    except GitopsMlError:
+        return []
+    documents = {d.document.path: d.document for d in tree.deployments}
+    histories: dict[ModelName, ModelHistory] = {}
+    out = []
+    for dep in pinned:
+        version = dep.pin.version
+        assert version is not None
+        if reading.tagged_commit(reg, dep.model, version) is not None:
+            continue
+        if dep.model not in histories:
+            histories[dep.model] = reading.model_history(reg, dep.model)
+        if histories[dep.model].get(version) is not None:
+            continue
+        hint = gitx.SHALLOW_HINT if gitx.is_shallow(reg.repo) else f"list versions with `gitops-ml history {dep.model}`"
+        path = specs.deployment_files[(dep.environment, dep.model)]
+        out.append(Finding(documents[path].locate(["model"]), f"version {version} of model {dep.model!r} does not exist in git history", hint=hint))
+    return out
 
 
 def version_at(reg: reading.RegistryRepo, model: ModelName, version: Version, sha: str) -> ModelVersion:

@@ -27,6 +27,11 @@ def execute(request: ValidateRequest) -> Report:
         raise UsageError(f"{request.repo} is not a directory")
     tree = load_tree(WorkTree(request.repo))
     report = validate_tree(tree)
+    specs = report.specs
+    if specs is not None and any(d.pin.version not in (None, specs.models[d.model].spec.version) for d in specs.deployments):
+        from gitops_ml.versions import missing_pins  # noqa: PLC0415 - GitPython only when a pin names an older version
+
+        report.findings = sorted(set(report.findings) | set(missing_pins(request.repo, tree, specs)))
     if request.base:
         base = gitx.commit_tree(request.repo, request.base)
         report.findings = sorted(set(report.findings) | set(version_findings(tree, report, base, request.base)))
