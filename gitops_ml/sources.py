@@ -29,6 +29,9 @@ class FileSource(Protocol):
     def walk_files(self, rel: str) -> list[str]:
         """Every file under a directory, recursively, as sorted repository-relative paths."""
 
+    def links_outside(self, rel: str) -> list[tuple[str, str]]:
+        """(path, target) of the symbolic links under a directory that point outside it."""
+
 
 class WorkTree:
     """The files on disk under a root directory."""
@@ -67,5 +70,20 @@ class WorkTree:
                 if name.endswith((".pyc", ".pyo")):
                     continue
                 full = Path(dirpath, name)
-                out.append(full.relative_to(self.root).as_posix())
+                # regular files only: a dangling link (an editor's lock file) or a FIFO is not content
+                if os.path.isfile(full):
+                    out.append(full.relative_to(self.root).as_posix())
+        return sorted(out)
+
+    def links_outside(self, rel: str) -> list[tuple[str, str]]:
+        base = self.path(rel).resolve()
+        out = []
+        for dirpath, dirnames, filenames in os.walk(self.path(rel)):
+            dirnames[:] = [d for d in dirnames if d not in {"__pycache__", ".git"}]
+            for name in sorted(dirnames + filenames):
+                full = Path(dirpath, name)
+                if full.is_symlink():
+                    target = full.resolve()
+                    if target != base and base not in target.parents:
+                        out.append((full.relative_to(self.root).as_posix(), os.readlink(full)))
         return sorted(out)

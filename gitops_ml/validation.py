@@ -186,6 +186,9 @@ def _check_models(tree: RepositoryTree, source: FileSource, out: list[Finding]) 
         if model_doc.data["name"] != name:
             out.append(Finding(model_doc.locate(["name"]), f"model name {model_doc.data['name']!r} must equal its directory name {name!r}"))
             continue
+        for link, target in source.links_outside(files.dir):
+            out.append(Finding(Location(link), f"symbolic link to {target}, outside the model directory {files.dir}/: a model version is its directory's own files"))
+            ok = False
         for metric, value in (model_doc.data.get("metrics") or {}).items():
             if isinstance(value, float) and not math.isfinite(value):
                 out.append(Finding(model_doc.locate(["metrics", metric]), f"metrics.{metric}: {value} is not a finite number (JSON has no NaN or Infinity)"))

@@ -86,6 +86,9 @@ class _WithoutDeployments:
     def walk_files(self, rel: str) -> list[str]:
         return self._source.walk_files(rel)
 
+    def links_outside(self, rel: str) -> list[tuple[str, str]]:
+        return self._source.links_outside(rel)
+
 
 def entry_at(source: FileSource, model: ModelName) -> ModelEntry | None:
     """The validated entry of model in a tree of history; None when its files do not validate."""

@@ -42,3 +42,35 @@ def test_pin_to_a_version_that_never_existed(tmp_path: Path) -> None:
     plain = tmp_path / "plain"
     shutil.copytree(repo, plain, ignore=shutil.ignore_patterns(".git"))
     assert _gitops_ml(plain, "validate").returncode == 0
+
+
+def test_links_out_of_the_model_directory_and_files_that_are_not_files(tmp_path: Path) -> None:
+    import os
+
+    repo = tmp_path / "repo"
+    shutil.copytree(EXAMPLE, repo)
+    iris = repo / "models" / "iris"
+    outside = tmp_path / "sample.json"
+    (iris / "sample.json").rename(outside)
+    (iris / "sample.json").symlink_to(outside)
+    result = _gitops_ml(repo, "validate")
+    assert result.returncode == 1
+    assert f"error: models/iris/sample.json: symbolic link to {outside}, outside the model directory models/iris/" in result.stderr
+
+    # the same link committed: history is read as git stores it, and says the same
+    (iris / "sample.json").unlink()
+    outside.rename(iris / "sample.json")
+    (iris / "notes.txt").symlink_to("../../gitops-ml.yaml")
+    _git(repo, "init", "-q", "-b", "main")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-qm", "a link")
+    from gitops_ml.adapters import git as gitx
+
+    assert gitx.commit_tree(repo, "HEAD").links_outside("models/iris") == [("models/iris/notes.txt", "../../gitops-ml.yaml")]
+    (iris / "notes.txt").unlink()
+    (iris / "notes.txt").symlink_to("sample.json")  # inside the directory: fine
+    # an editor's lock file (a dangling link) and a FIFO are not files: skipped, never opened
+    (iris / ".#model.yaml").symlink_to("user@host.1234:1700000000")
+    os.mkfifo(iris / "fifo")
+    done = subprocess.run([sys.executable, "-m", "gitops_ml", "validate", str(repo)], capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr

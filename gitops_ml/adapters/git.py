@@ -50,6 +50,9 @@ def repo_prefix(repo: git.Repo, root: Path) -> str:
     return "" if rel == "." else rel
 
 
+_SYMLINK_MODE = 0o120000
+
+
 class CommitTree:
     """A FileSource over the files of one commit (for `--base`, pins, diffs)."""
 
@@ -101,6 +104,20 @@ class CommitTree:
             if item.type == "blob":
                 full = item.path
                 out.append(full[len(self.prefix) + 1 :] if self.prefix else full)
+        return sorted(out)
+
+    def links_outside(self, rel: str) -> list[tuple[str, str]]:
+        obj = self._obj(rel)
+        if obj is None or obj.type != "tree":
+            return []
+        base = self._full(rel).strip("/")
+        out = []
+        for item in obj.traverse():
+            if item.type == "blob" and item.mode == _SYMLINK_MODE:
+                target = item.data_stream.read().decode("utf-8", "replace")
+                resolved = posixpath.normpath(posixpath.join(posixpath.dirname(item.path), target))
+                if target.startswith("/") or not (resolved + "/").startswith(base + "/"):
+                    out.append((item.path[len(self.prefix) + 1 :] if self.prefix else item.path, target))
         return sorted(out)
 
     def blob_ids(self, rel: str) -> Iterator[tuple[str, str]]:
