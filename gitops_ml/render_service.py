@@ -153,6 +153,9 @@ class _Subset:
     def walk_files(self, rel: str) -> list[str]:
         return self.source.walk_files(rel)
 
+    def links_outside(self, rel: str) -> list[tuple[str, str]]:
+        return self.source.links_outside(rel)
+
 
 def _repository_spec(root: Path) -> RepositorySpec | None:
     """The repository settings when gitops-ml.yaml is valid on its own; None lets validation report."""
