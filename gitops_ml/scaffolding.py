@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +31,9 @@ class InitRequest:
 
 def repository_name(directory: Path) -> str:
     """A DNS-1123 label derived from the directory name."""
-    name = re.sub(r"[^a-z0-9-]+", "-", directory.resolve().name.lower()).strip("-")[:63].strip("-")
+    # accents go, not the letters they sit on: répo -> repo
+    ascii_name = unicodedata.normalize("NFKD", directory.resolve().name).encode("ascii", "ignore").decode()
+    name = re.sub(r"[^a-z0-9-]+", "-", ascii_name.lower()).strip("-")[:63].strip("-")
     return name or "models"
 
 
@@ -48,7 +51,8 @@ def scaffold(request: InitRequest) -> dict[str, bytes]:
     root = catalog.data_dir("templates") / _INIT
     name = request.name or repository_name(request.directory)
     if not re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", name):
-        raise UsageError(f"repository name {name!r} is not a DNS-1123 label", hint="pass --name")
+        hint = "lower-case letters, digits and '-', at most 63" if request.name else "pass --name NAME (lower-case letters, digits and '-')"
+        raise UsageError(f"repository name {name!r} is not a DNS-1123 label", hint=hint)
     artifact = (root / "models/iris/model.json").read_bytes()
     context = {
         "name": name,

@@ -115,3 +115,31 @@ def test_init_where_nothing_can_be_written_is_a_clear_error(tmp_path: Path) -> N
     assert code == 3
     assert output.startswith(f"error: cannot create {blocker / 'repo'}: ")
     assert "Traceback" not in output
+
+
+def test_init_names_permissions_and_next_steps(tmp_path: Path) -> None:
+    import os
+    import stat
+    import subprocess
+
+    outer = tmp_path / "mono"
+    outer.mkdir()
+    subprocess.run(["git", "init", "-q", str(outer)], check=True)
+    target = outer / "ml models" / "répo"
+    old = os.umask(0o022)
+    try:
+        result = CliRunner().invoke(cli, ["init", str(target)])
+    finally:
+        os.umask(old)
+    assert result.exit_code == 0, result.output
+    assert stat.S_IMODE(target.stat().st_mode) == 0o755, "the umask decides, as for any new directory"
+    assert yaml.safe_load((target / "gitops-ml.yaml").read_text())["name"] == "repo"
+    # the path is quoted for a shell, and no nested `git init` inside an existing work tree
+    assert f"cd '{target}' && git add -A . && git commit" in result.output
+    assert "git init" not in result.output
+
+    (tmp_path / "afile").write_text("")
+    refused = CliRunner().invoke(cli, ["init", str(tmp_path / "afile")])
+    assert refused.exit_code == 2 and "exists and is not a directory" in refused.output
+    named = CliRunner().invoke(cli, ["init", str(tmp_path / "r"), "--name", "Bad_Name"])
+    assert named.exit_code == 2 and "pass --name" not in named.output and "'Bad_Name' is not a DNS-1123 label" in named.output

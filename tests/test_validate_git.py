@@ -74,3 +74,13 @@ def test_links_out_of_the_model_directory_and_files_that_are_not_files(tmp_path:
     os.mkfifo(iris / "fifo")
     done = subprocess.run([sys.executable, "-m", "gitops_ml", "validate", str(repo)], capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
+
+
+def test_a_repository_without_commits_says_so(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    shutil.copytree(EXAMPLE, repo)
+    _git(repo, "init", "-q", "-b", "main")
+    for args in (("models",), ("validate", "--base", "HEAD")):
+        result = subprocess.run([sys.executable, "-m", "gitops_ml", *args], cwd=repo, capture_output=True, text=True, check=False)
+        assert result.returncode != 0
+        assert "has no commits yet" in result.stderr and "commit the repository first" in result.stderr, result.stderr

@@ -39,8 +39,7 @@ def resolve_commit(repo: git.Repo, ref: str) -> git.Commit:
     try:
         return repo.commit(ref)
     except (BadName, ValueError, GitCommandError):
-        hint = SHALLOW_HINT if is_shallow(repo) else "check the name with `git log --oneline` or `git branch -a`"
-        raise RegistryError(f"unknown git revision {ref!r}", hint=hint) from None
+        raise _unknown_revision(repo, ref) from None
 
 
 def repo_prefix(repo: git.Repo, root: Path) -> str:
@@ -275,8 +274,14 @@ def rev_parse(repo: git.Repo, rev: str) -> str:
     try:
         return run_git(repo, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}").decode().strip()
     except RegistryError:
-        hint = SHALLOW_HINT if is_shallow(repo) else "check the name with `git log --oneline` or `git branch -a`"
-        raise RegistryError(f"unknown git revision {rev!r}", hint=hint) from None
+        raise _unknown_revision(repo, rev) from None
+
+
+def _unknown_revision(repo: git.Repo, rev: str) -> RegistryError:
+    if not repo.head.is_valid():
+        return RegistryError(f"{repo.working_tree_dir} has no commits yet, so git has no {rev!r}", hint="commit the repository first: git history is the model registry")
+    hint = SHALLOW_HINT if is_shallow(repo) else "check the name with `git log --oneline` or `git branch -a`"
+    return RegistryError(f"unknown git revision {rev!r}", hint=hint)
 
 
 def create_annotated_tags(repo: git.Repo, tags: Sequence[tuple[str, str, str]]) -> None:

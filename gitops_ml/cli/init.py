@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import tempfile
 from pathlib import Path
@@ -18,11 +19,17 @@ from gitops_ml.types import Engine
 def write_tree(directory: Path, files: dict[str, bytes]) -> None:
     """Write every file into a sibling temporary directory, then move it into place: a failure
     leaves no half-made repository behind."""
-    if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
+    if directory.exists() and not directory.is_dir():
+        raise UsageError(f"{directory} exists and is not a directory", hint="init writes a new repository; pick a new directory")
+    if directory.exists() and any(directory.iterdir()):
         raise UsageError(f"{directory} exists and is not empty", hint="init writes a new repository; pick a new directory")
     try:
         directory.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+        # mkdtemp makes 0700; the repository gets what the umask gives any new directory
+        umask = os.umask(0)
+        os.umask(umask)
+        staging.chmod(0o777 & ~umask)
     except OSError as exc:
         raise ConfigError(f"cannot create {directory}: {exc.strerror or exc}") from None
     try:
@@ -55,5 +62,12 @@ def command(directory: Path, engine: str, registry: str, name: str, source_url: 
         write_tree(directory, files)
         click.echo(f"created {directory} ({len(files)} files)")
         click.echo("next:")
-        click.echo(f"  cd {directory} && git init && git add -A && git commit -m 'Initial models'")
+        git = "git add -A . && git commit -m 'Initial models'"
+        if not _inside_git_work_tree(directory):
+            git = "git init && " + git
+        click.echo(f"  cd {shlex.quote(str(directory))} && {git}")
         click.echo("  gitops-ml validate && gitops-ml render")
+
+
+def _inside_git_work_tree(directory: Path) -> bool:
+    return any((p / ".git").exists() for p in (directory.absolute(), *directory.absolute().parents))
