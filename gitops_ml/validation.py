@@ -372,15 +372,19 @@ def version_findings(head: RepositoryTree, head_report: Report, base: FileSource
             out.append(Finding(where, f"version of {name} went down from {bv} ({base_label}) to {hv}"))
             continue
         changed = _model_fingerprint(head.source, files.dir) != _model_fingerprint(base, base_files.dir)
-        if changed and hv == bv:
-            out.append(
-                Finding(where, f"models/{name}/ changed since {base_label} but its version is still {hv}", hint=f"bump it: `gitops-ml bump {name}` or set version to {hv.bump('patch')} or higher")
-            )
-            continue
         manifest, base_manifest = files.manifest, base_files.manifest
         if not changed or manifest is None or base_manifest is None:
+            breaks = []
+        else:
+            breaks = _schema_breaks(head, files.dir, manifest, base_tree, base_files.dir, base_manifest)
+        if changed and hv == bv:
+            # the hint names the version that satisfies every rule, a schema break's MAJOR included
+            needed = hv.bump("major") if breaks else hv.bump("patch")
+            why = f" (the input schema changed incompatibly: {'; '.join(breaks[:3])})" if breaks else ""
+            out.append(
+                Finding(where, f"models/{name}/ changed since {base_label} but its version is still {hv}{why}", hint=f"bump it: `gitops-ml bump {name}` or set version to {needed} or higher")
+            )
             continue
-        breaks = _schema_breaks(head, files.dir, manifest, base_tree, base_files.dir, base_manifest)
         if breaks and hv.major == bv.major:
             out.append(
                 Finding(
