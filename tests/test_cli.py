@@ -43,9 +43,10 @@ def test_python_dash_m_runs_the_cli() -> None:
 
 
 def test_missing_repository_directory_is_a_usage_error(tmp_path: Path) -> None:
-    result = CliRunner().invoke(cli, ["validate", str(tmp_path / "nope")])
-    assert result.exit_code == 2
-    assert "Traceback" not in result.output
+    for verb in ("validate", "render", "models", "tag", "diff", "build"):
+        result = CliRunner().invoke(cli, [verb, str(tmp_path / "nope")])
+        assert result.exit_code == 2, verb
+        assert f"directory {tmp_path / 'nope'} does not exist" in result.output, result.output
 
 
 def test_unknown_verb_suggests() -> None:

@@ -40,6 +40,8 @@ def discover_repository(path: Path) -> Path:
 
 
 def _discover(ctx: click.Context, param: click.Parameter, value: Path) -> Path:
+    if not value.is_dir():
+        raise click.BadParameter(f"{value} is not a directory" if value.exists() else f"directory {value} does not exist", ctx=ctx, param=param)
     return discover_repository(value)
 
 
