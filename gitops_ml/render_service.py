@@ -1,9 +1,10 @@
 """The `render` use case: repository -> validated specs -> plan -> files -> render root (or a check).
 
-Only what changed is recomputed: every unit (a base, an endpoint) is keyed by the digests of the
-files it is made from, and the ownership file in the render root records those keys with the
-hashes of what was written. An unchanged unit is neither validated, planned nor rendered again;
-its files are compared by hash. Nothing here prints.
+By default every unit is rendered from the inputs and every file is compared byte for byte: the
+ownership file in the render root is committed, so a pull request can edit it, and the CI gate must
+not believe it. With `incremental`, every unit (a base, an endpoint) is keyed by the digests of the
+files it is made from, and a unit whose key the ownership file records is neither validated,
+planned nor rendered again; its files are compared with the recorded hashes. Nothing here prints.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ class RenderRequest:
     out: Path | None = None
     environments: tuple[str, ...] = ()
     check: bool = False
+    incremental: bool = False  # trust the unit keys and file hashes the ownership file records
 
 
 @dataclass
@@ -226,7 +228,8 @@ def render_repository(request: RenderRequest) -> RenderResult:
     digests = InputDigests.read(root, input_cache)
     input_cache.save()
     inputs = _digest("gitops-ml", __version__, RENDERER_REVISION, digests.repository)
-    old = previous if previous is not None and previous.inputs == inputs else None
+    # only the incremental mode reuses what the (committed, hence editable) ownership file records
+    old = previous if request.incremental and previous is not None and previous.inputs == inputs else None
 
     # unit keys of the current inputs
     keys: dict[str, str] = {}
@@ -346,20 +349,23 @@ def _run(
             ownership.files[p] = previous.files[p]
     manifest = ownership.to_bytes()
     expected[OWNERSHIP_FILE] = manifest
-    cache = StatCache(render_dir)
+    # the full mode reads every file: a stat cache is one more thing it would have to trust
+    cache = StatCache(render_dir) if request.incremental else None
     changes = compare(render_dir, expected, previous, keep=frozenset(keep), cache=cache)
     result = RenderResult(label, render_dir, changes, None, len(rendered.units), reused, len(plan.endpoints))
     if request.check:
-        cache.save()
+        if cache is not None:
+            cache.save()
         return result
     needs = _units_of_paths(old, changes) if old is not None else set()
     if needs - set(rendered.units):
         return result  # the caller re-renders those units first
     files = {p: v for p, v in expected.items() if isinstance(v, bytes)}
     result.written = apply(render_dir, files, changes, label)
-    for path in result.written.written + result.written.removed:
-        cache.fresh.pop(path, None)  # re-stat next time: the file was just replaced
-    cache.save()
+    if cache is not None:
+        for path in result.written.written + result.written.removed:
+            cache.fresh.pop(path, None)  # re-stat next time: the file was just replaced
+        cache.save()
     return result
 
 

@@ -178,7 +178,8 @@ def compare(
 ) -> Changes:
     """Disk against the expected files (bytes, or sha256 for units that were not re-rendered).
 
-    `keep` lists paths owned by units outside this render (other environments under --env).
+    Without a cache every file is read and compared byte for byte. `keep` lists paths owned by
+    units outside this render (other environments under --env).
     """
     owned = set(previous.files) if previous else set()
     on_disk = list_files(render_dir) if render_dir.is_dir() else []
@@ -190,14 +191,14 @@ def compare(
         if path not in present:
             changes.differences.append(Difference(path, "missing"))
             continue
-        digest = want if isinstance(want, str) else sha256(want)
         full = base + path
         if cache is not None:
-            found = cache.digest(full, path)
+            same = cache.digest(full, path) == (want if isinstance(want, str) else sha256(want))
         else:
             with open(full, "rb") as fh:
-                found = sha256(fh.read())
-        if found != digest:
+                found = fh.read()
+            same = (sha256(found) == want) if isinstance(want, str) else found == want
+        if not same:
             # a file the tool never wrote is foreign even when render would put something there
             changes.differences.append(Difference(path, "stale" if path in owned or path == OWNERSHIP_FILE else "foreign"))
         else:

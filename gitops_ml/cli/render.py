@@ -23,6 +23,7 @@ class RenderOptions:
     check: bool
     verify: bool
     crds: tuple[Path, ...]
+    incremental: bool = False
 
 
 def _report_render(result: RenderResult, check: bool) -> None:
@@ -63,7 +64,7 @@ def _report_verify(report: VerifyReport) -> None:
 def execute(options: RenderOptions) -> int:
     if not options.repo.is_dir():
         raise UsageError(f"{options.repo} is not a directory")
-    result = render_repository(RenderRequest(options.repo, options.out, options.environments, options.check))
+    result = render_repository(RenderRequest(options.repo, options.out, options.environments, options.check, options.incremental))
     _report_render(result, options.check)
     if options.check and result.changes.differences:
         n = len(result.changes.differences)
@@ -83,16 +84,27 @@ def execute(options: RenderOptions) -> int:
 @repo_argument
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Render root to use instead of the repository's renderRoot.")
 @click.option("--env", "environments", multiple=True, metavar="ENV", help="Render only this environment (repeatable); others are left as they are.")
-@click.option("--check", is_flag=True, help="Write nothing; exit 1 and list every stale, missing or extra file (for CI).")
+@click.option(
+    "--check", is_flag=True,
+    help="Write nothing; re-render everything and exit 1 listing every stale, missing or extra file (the CI gate).",
+)
+@click.option(
+    "--incremental", is_flag=True,
+    help="Fast path for pre-commit hooks and local use: reuse units whose input key the committed render index "
+    "(<render root>/.gitops-ml-render.json) records, and compare their files with its hashes. It trusts that "
+    "index, which a commit can edit: CI must run the full --check.",
+)
 @click.option("--verify", is_flag=True, help="Build every kustomization with Kustomize and validate the objects against the Kubernetes 1.31 schemas.")
 @click.option(
     "--crds", multiple=True, type=click.Path(file_okay=False, exists=True, path_type=Path), metavar="DIR",
     help="Directory of CustomResourceDefinitions (Argo CD, Flux) to validate engine objects with under --verify; default $GITOPS_ML_CRDS.",
 )
-def command(repo: Path, out: Path | None, environments: tuple[str, ...], check: bool, verify: bool, crds: tuple[Path, ...]) -> None:
+def command(
+    repo: Path, out: Path | None, environments: tuple[str, ...], check: bool, incremental: bool, verify: bool, crds: tuple[Path, ...]
+) -> None:
     """Render Kustomize bases, overlays and the Argo CD / Flux objects of REPO (default: .).
 
     Exits 0 when done (or up to date under --check), 1 when the render is stale or invalid.
     """
     with handle_errors():
-        execute(RenderOptions(repo, out, environments, check, verify, crds))
+        execute(RenderOptions(repo, out, environments, check, verify, crds, incremental))
