@@ -211,6 +211,23 @@ def compare(
     return changes
 
 
+def differs_in_input_keys_only(found: bytes, expected: bytes) -> bool:
+    """Whether two ownership files differ at most in their input keys (the repository-wide digest
+    and each unit's key): a comment in a deployment file changes a key, never a manifest."""
+
+    def without_keys(raw: bytes) -> object:
+        doc = orjson.loads(raw)
+        if not isinstance(doc, dict) or not isinstance(doc.get("units"), dict):
+            return doc
+        units = {name: {k: v for k, v in unit.items() if k != "key"} if isinstance(unit, dict) else unit for name, unit in doc["units"].items()}
+        return {**{k: v for k, v in doc.items() if k != "inputs"}, "units": units}
+
+    try:
+        return without_keys(found) == without_keys(expected)
+    except orjson.JSONDecodeError:
+        return False
+
+
 @dataclass
 class WriteResult:
     written: list[str] = field(default_factory=list)

@@ -62,6 +62,22 @@ def test_incremental_render_repairs_a_hand_edit_the_index_does_not_hide(example_
     assert target.read_bytes() == original
 
 
+def test_a_comment_in_a_deployment_file_is_not_staleness(example_repo: Callable[[], Repo]) -> None:
+    repo = rendered_and_committed(example_repo)
+    deployment = repo.path / "deployments/staging/iris.yaml"
+    deployment.write_text(deployment.read_text() + "# note\n")
+    for args in (("--check",), ("--check", "--incremental")):
+        result = run("render", repo.path, *args)
+        assert result.exit_code == 0, (args, result.stderr)
+        assert "ok: deploy/ is up to date" in result.stdout
+    assert repo.git("status", "--porcelain", "deploy") == ""
+    # a render may refresh the recorded input keys; the manifests stay byte-identical
+    result = run("render", repo.path)
+    assert result.exit_code == 0, result.stderr
+    assert repo.git("status", "--porcelain", "deploy") in ("", f" M {INDEX}\n")
+    assert run("render", repo.path, "--check", "--incremental").exit_code == 0
+
+
 def test_an_index_whose_file_list_was_edited_is_stale(example_repo: Callable[[], Repo]) -> None:
     repo = rendered_and_committed(example_repo)
     index = repo.path / INDEX
