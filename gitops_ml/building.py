@@ -40,7 +40,7 @@ Progress = Callable[[str], None]
 
 # Distributions the scoring server imports; the image gets these (with pyproject's bounds), not
 # click/GitPython/docker/kubernetes-validate, which only the command line needs.
-SERVING_DISTRIBUTIONS = ("starlette", "uvicorn", "prometheus-client", "numpy", "pandas", "orjson", "jsonschema", "pyyaml")
+SERVING_DISTRIBUTIONS = ("starlette", "uvicorn", "httptools", "uvloop", "prometheus-client", "numpy", "pandas", "orjson", "jsonschema", "pyyaml")
 VENV = "/opt/gitops-ml/venv"
 RUNTIME_DIR = "/opt/gitops-ml/runtime"
 USER, UID = "gitops-ml", 10001

@@ -137,6 +137,10 @@ def test_build_push_pull_run_score(repo: Path) -> None:
                              capture_output=True, text=True, check=True).stdout
     assert ".whl" not in listing and "wheels" not in listing, listing
     assert "No module named 'git'" in listing, "the image carries the server's dependencies, not the CLI's"
+    fast = subprocess.run(["docker", "run", "--rm", "--entrypoint", "/opt/gitops-ml/venv/bin/python", ref, "-c",
+                           "from gitops_ml.serving.server import best_http, best_loop; print(best_http(), best_loop())"],
+                          capture_output=True, text=True, check=True).stdout.split()
+    assert fast == ["httptools", "uvloop"], "the image serves with the parser and loop the benchmarks measure"
 
     again = gitops_ml("build", "--push", "--format", "json", cwd=repo)
     assert again.returncode == 0, again.stderr
