@@ -17,13 +17,14 @@ from gitops_ml.registry.edits import BumpRequest, Part, plan_bump
 @click.option("--artifact", metavar="URI", help="New artifact: a path in the model directory or an https://, s3://, oci:// URI (default: keep the URI).")
 @click.option("--sha256", metavar="HEX", help="SHA-256 of the artifact; computed (and checked) for a path in the repository.")
 @click.option("--metrics", "metrics_file", type=click.Path(dir_okay=False, path_type=Path), help="JSON or YAML file of metric name -> number; replaces the metrics.")
-@click.option("--major", "part", flag_value=Part.MAJOR.value, help="Incompatible input or output schema.")
-@click.option("--minor", "part", flag_value=Part.MINOR.value, help="Retrained model, compatible schema (the default).")
-@click.option("--patch", "part", flag_value=Part.PATCH.value, help="Serving code or configuration only.")
+# three flags, not one flag_value option: click lets the last of `--major --patch` win silently
+@click.option("--major", is_flag=True, help="Incompatible input or output schema.")
+@click.option("--minor", is_flag=True, help="Retrained model, compatible schema (the default).")
+@click.option("--patch", is_flag=True, help="Serving code or configuration only.")
 @click.option("--version", "version", metavar="V", help="Set this exact version (must be newer).")
 @delivery_options
-def command(model: str, repo: Path, artifact: str | None, sha256: str | None, metrics_file: Path | None, part: str | None,
-            version: str | None, branch: str | None, push: bool, pr: bool, fmt: str) -> None:
+def command(model: str, repo: Path, artifact: str | None, sha256: str | None, metrics_file: Path | None, major: bool, minor: bool,
+            patch: bool, version: str | None, branch: str | None, push: bool, pr: bool, fmt: str) -> None:
     """Register a new version of MODEL: bump model.yaml's version (MINOR by default, MAJOR when the
     input schema broke), set the artifact URI and sha256 and the metrics.
 
@@ -31,7 +32,11 @@ def command(model: str, repo: Path, artifact: str | None, sha256: str | None, me
     on that branch; --push and --pr take it to origin and a GitHub pull request.
     """
     with handle_errors():
-        if part and version:
-            raise click.UsageError("give --major/--minor/--patch or --version, not both")
-        plan = plan_bump(BumpRequest(repo, model, artifact, sha256, metrics_file, Part(part) if part else None, version))
+        parts = [p for p, given in ((Part.MAJOR, major), (Part.MINOR, minor), (Part.PATCH, patch)) if given]
+        if len(parts) > 1:
+            named = " and ".join(f"--{p.value}" for p in parts)
+            raise click.UsageError(f"{named} cannot be used together; give one of --major, --minor, --patch")
+        if parts and version:
+            raise click.UsageError(f"--{parts[0].value} and --version cannot be used together; give one of them")
+        plan = plan_bump(BumpRequest(repo, model, artifact, sha256, metrics_file, parts[0] if parts else None, version))
         report(run_edit(repo, plan, branch, push, pr), fmt)
