@@ -10,7 +10,7 @@ import click
 
 from gitops_ml.adapters.github import GitHubSettings, settings_from_env
 from gitops_ml.adapters.gitwrite import GitWriter
-from gitops_ml.cli._common import print_json
+from gitops_ml.cli._registry import print_strict_json
 from gitops_ml.errors import GitopsMlError
 from gitops_ml.registry.edits import Delivery, EditPlan, EditResult, deliver
 from gitops_ml.registry.prbody import make_body
@@ -40,7 +40,7 @@ def run_edit(root: Path, plan: EditPlan, branch: str | None, push: bool, pr: boo
 def report(result: EditResult, fmt: str) -> None:
     plan = result.plan
     if fmt == "json":
-        print_json({
+        print_strict_json({
             "kind": plan.kind.value,
             "model": plan.model,
             "environment": plan.environment or None,

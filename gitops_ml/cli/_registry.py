@@ -6,11 +6,13 @@ result objects of `gitops_ml.registry.service`, never inside the service.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
 import click
 
+from gitops_ml.cli._common import print_json
 from gitops_ml.registry.state import CommitInfo, Run, VersionRecord
 
 REPO_OPTION = click.option(
@@ -21,6 +23,23 @@ REV_OPTION = click.option(
     "--rev", default="HEAD", show_default=True, metavar="REF",
     help="Answer at this git revision (branch, tag or commit) instead of HEAD.",
 )
+
+
+def strict(data: Any) -> Any:
+    """data with every non-finite float (a hand-written `.nan` or `.inf` metric, an overflowing
+    delta) made None: JSON has no NaN or Infinity, and strict parsers refuse them."""
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {key: strict(value) for key, value in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [strict(value) for value in data]
+    return data
+
+
+def print_strict_json(data: Any) -> None:
+    """The only way the registry and edit verbs print JSON."""
+    print_json(strict(data))
 
 
 def commit_json(commit: CommitInfo) -> dict[str, Any]:

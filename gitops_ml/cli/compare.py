@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from gitops_ml.cli._common import FORMAT_OPTION, handle_errors, print_json
-from gitops_ml.cli._registry import REPO_OPTION, REV_OPTION, number
+from gitops_ml.cli._common import FORMAT_OPTION, handle_errors
+from gitops_ml.cli._registry import REPO_OPTION, REV_OPTION, number, print_strict_json
 from gitops_ml.errors import UsageError
 from gitops_ml.registry.service import CompareResult, compare, parse_model_version
 
@@ -84,6 +84,6 @@ def command(old: str, new: str, repo: Path, rev: str, fmt: str) -> None:
             raise UsageError(f"compare two versions of one model, not {model} and {other}")
         result = compare(repo, model, a, b, rev)
         if fmt == "json":
-            print_json(_json(result))
+            print_strict_json(_json(result))
         else:
             _text(result)

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import click
 
 from gitops_ml.adapters.git import SHALLOW_HINT
-from gitops_ml.cli._common import FORMAT_OPTION, echo_err, handle_errors, print_json
+from gitops_ml.cli._common import FORMAT_OPTION, echo_err, handle_errors
 from gitops_ml.cli._registry import (
     REPO_OPTION,
     REV_OPTION,
     day,
     number,
+    print_strict_json,
     record_json,
     run_text,
     short,
@@ -37,7 +39,7 @@ def _text(found: ModelHistory) -> None:
             parts = []
             for name, value in sorted(spec.metrics.items()):
                 delta = ""
-                if isinstance(value, (int, float)) and isinstance(previous.get(name), (int, float)):
+                if isinstance(value, (int, float)) and isinstance(previous.get(name), (int, float)) and math.isfinite(value - previous[name]):
                     delta = f" ({value - previous[name]:+g})"
                 parts.append(f"{name} {number(value)}{delta}")
             block.append("  metrics   " + ", ".join(parts))
@@ -69,7 +71,7 @@ def command(model: str, repo: Path, rev: str, fmt: str) -> None:
         if not found.complete:
             echo_err(f"warning: shallow clone: versions older than the first fetched commit are missing\nhint: {SHALLOW_HINT}")
         if fmt == "json":
-            print_json(
+            print_strict_json(
                 {
                     "model": found.model,
                     "newest": str(found.newest.version) if found.newest else None,

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from gitops_ml.cli._common import FORMAT_OPTION, handle_errors, print_json, repo_argument
-from gitops_ml.cli._registry import REV_OPTION, short
+from gitops_ml.cli._common import FORMAT_OPTION, handle_errors, repo_argument
+from gitops_ml.cli._registry import REV_OPTION, print_strict_json, short
 from gitops_ml.registry.service import ModelsResult, list_models
 
 
@@ -62,6 +62,6 @@ def command(repo: Path, rev: str, fmt: str) -> None:
     with handle_errors():
         result = list_models(repo, rev)
         if fmt == "json":
-            print_json(_json(result))
+            print_strict_json(_json(result))
         else:
             _text(result)

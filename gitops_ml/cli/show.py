@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from gitops_ml.cli._common import FORMAT_OPTION, handle_errors, print_json
-from gitops_ml.cli._registry import REPO_OPTION, REV_OPTION, number, record_json, run_json, short
+from gitops_ml.cli._common import FORMAT_OPTION, handle_errors
+from gitops_ml.cli._registry import REPO_OPTION, REV_OPTION, number, print_strict_json, record_json, run_json, short
 from gitops_ml.registry.service import ShowResult, parse_model_version, show
 
 
@@ -62,6 +62,6 @@ def command(model_version: str, repo: Path, rev: str, fmt: str) -> None:
         model, version = parse_model_version(model_version)
         result = show(repo, model, version, rev)
         if fmt == "json":
-            print_json(_json(result))
+            print_strict_json(_json(result))
         else:
             _text(result)

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from gitops_ml.cli._common import FORMAT_OPTION, handle_errors, print_json, repo_argument
-from gitops_ml.cli._registry import REV_OPTION, short
+from gitops_ml.cli._common import FORMAT_OPTION, handle_errors, repo_argument
+from gitops_ml.cli._registry import REV_OPTION, print_strict_json, short
 from gitops_ml.registry.service import create_missing_tags
 
 
@@ -28,7 +28,7 @@ def command(repo: Path, rev: str, push: bool, remote: str, dry_run: bool, fmt: s
     with handle_errors():
         result = create_missing_tags(repo, rev, push=remote if push else None, dry_run=dry_run)
         if fmt == "json":
-            print_json(
+            print_strict_json(
                 {
                     "created": [{"tag": p.tag.name, "commit": p.commit} for p in result.created],
                     "existing": result.existing,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from enum import Enum
@@ -173,6 +174,10 @@ def _load_metrics(path: Path) -> dict[str, float]:
             raise UsageError(f"metrics file {path}: {key!r} is not a metric name")
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise UsageError(f"metrics file {path}: {key} must be a number, got {value!r}")
+        if not math.isfinite(value):
+            # NaN and Infinity are not JSON, so history and show could not report them
+            raise UsageError(f"metrics file {path}: {key} must be a finite number, got {value}",
+                             hint="a metric the training run could not compute is better left out of the file")
         out[key] = value
     return out
 

@@ -8,6 +8,7 @@ rendered-manifest diff and says why when it cannot. Nothing here prints.
 from __future__ import annotations
 
 import importlib
+import math
 from pathlib import Path
 from typing import Any, Callable
 
@@ -33,6 +34,8 @@ def _delta(change: Change) -> str:
     old, new = change.old, change.new
     if isinstance(old, (int, float)) and isinstance(new, (int, float)) and not isinstance(old, bool):
         diff = new - old
+        if not math.isfinite(diff):
+            return ""
         return "±0" if diff == 0 else f"{diff:+.4g}"
     if old is None:
         return "new"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -234,8 +235,10 @@ class MetricDelta:
 
     @property
     def delta(self) -> float | None:
+        """new - old; None when either is missing or the difference is not a finite number."""
         if isinstance(self.old, (int, float)) and isinstance(self.new, (int, float)):
-            return self.new - self.old
+            delta = self.new - self.old
+            return delta if math.isfinite(delta) else None
         return None
 
 

@@ -1,4 +1,4 @@
-"""bump's command-line inputs: one version part; each refusal is a usage error (exit 2) and writes nothing."""
+"""bump's command-line inputs: one version part, finite metrics; each refusal is a usage error (exit 2) and writes nothing."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from click.testing import Result
 
 from tests.registry.conftest import GitRepo
-from tests.registry.edit_support import repo, state  # noqa: F401
+from tests.registry.edit_support import IRIS, repo, state  # noqa: F401
 
 
 @pytest.mark.parametrize(("first", "second"), [("--major", "--patch"), ("--major", "--minor"), ("--minor", "--patch")])
@@ -18,3 +18,27 @@ def test_two_version_parts_are_a_usage_error(repo: GitRepo, invoke: Callable[...
     assert result.exit_code == 2
     assert f"{first} and {second} cannot be used together" in result.stderr
     assert state(repo) == before
+
+
+# --- non-finite metrics --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("text", "shown"), [('{"accuracy": NaN}', "nan"), ('{"accuracy": Infinity}', "inf"),
+                                             ('{"accuracy": 1e400}', "inf"), ('{"loss": -Infinity}', "-inf"),
+                                             ("accuracy: .nan\n", "nan")])
+def test_bump_refuses_non_finite_metrics(repo: GitRepo, invoke: Callable[..., Result], text: str, shown: str) -> None:
+    metrics = repo.path.parent / ("m.yaml" if text.startswith("accuracy:") else "m.json")
+    metrics.write_text(text)
+    key = "loss" if "loss" in text else "accuracy"
+    before = state(repo)
+    result = invoke("bump", "iris", "--metrics", metrics)
+    assert result.exit_code == 2, result.output
+    assert f"error: metrics file {metrics}: {key} must be a finite number, got {shown}" in result.stderr
+    assert "report this as a bug" not in result.stderr
+    assert state(repo) == before
+
+
+def test_an_edit_of_a_file_holding_nan_is_not_mistaken_for_a_bug() -> None:
+    from gitops_ml.editing import SetValue, edit_text
+
+    assert edit_text("version: 1.0.0\nmetrics:\n  f1: .nan\n", [SetValue(("version",), "1.0.1")]) == "version: 1.0.1\nmetrics:\n  f1: .nan\n"
