@@ -11,18 +11,20 @@ import difflib
 import hashlib
 import json
 import math
+import posixpath
 import re
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from gitops_ml import catalog
 from gitops_ml.adapters import git as gitx
 from gitops_ml.adapters.github import GitHubClient, GitHubSettings, PullRequest
 from gitops_ml.adapters.gitwrite import BranchCommit, GitWriter
 from gitops_ml.compat import schema_breaks
 from gitops_ml.editing import DeleteKey, Edit, FileEdit, SetValue, edit_text, plan_file_edit, write_file_edits
-from gitops_ml.errors import EditError, GitHubError, GitopsMlError, LoadError, UsageError
+from gitops_ml.errors import EditError, GitHubError, GitopsMlError, LoadError, UsageError, ValidationError
 from gitops_ml.loading import parse_json, parse_yaml
 from gitops_ml.types import DEPLOYMENTS_DIR, MODELS_DIR, Kind, ModelName, ModelPin, ModelSpec, Version
 from gitops_ml.validation import schema_findings
@@ -129,11 +131,14 @@ def _refuse_findings(rel: str, doc: Any, kind: Kind) -> None:
 
 
 def _changed_text_doc(rel: str, text: str, kind: Kind) -> None:
-    """The edited text must still pass its schema (a bad --artifact URI is caught here)."""
+    """The edited text must still pass its schema: a guard, the command-line values are checked first."""
     doc = _parse(rel, text.encode("utf-8"))
     findings = schema_findings(doc, kind)
     if findings:
-        raise EditError(f"the edit would make {rel} invalid: {findings[0]}", hint="check the values given on the command line")
+        error = ValidationError(findings, f"the edit would make {rel} invalid: {findings[0]}")
+        error.findings = []  # the message already names the finding; print it once
+        error.hint = "check the values given on the command line"
+        raise error
 
 
 def _committed(root: Path, rel: str) -> bytes | None:
@@ -182,6 +187,31 @@ def _load_metrics(path: Path) -> dict[str, float]:
     return out
 
 
+_ARTIFACT_SCHEMES = ("https", "s3", "oci")
+_URI_SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://")
+
+
+def _check_artifact_option(model_dir: str, uri: str) -> None:
+    """--artifact is a path inside the model directory or an https://, s3:// or oci:// URI; anything
+    else is the command line's mistake (exit 2), refused before a file is read or written."""
+    kinds = "a path relative to the model directory, or an https://, s3:// or oci:// URI"
+    scheme = _URI_SCHEME.match(uri)
+    if scheme and scheme[1].lower() not in _ARTIFACT_SCHEMES:
+        raise UsageError(f"--artifact {uri!r}: {scheme[1]}:// is not supported", hint=f"pass {kinds}")
+    pattern = catalog.schema(Kind.MODEL)["properties"]["artifact"]["properties"]["uri"]["pattern"]
+    if scheme and not re.search(pattern, uri):
+        raise UsageError(f"--artifact {uri!r} is not a valid artifact URI", hint=f"pass {kinds}; an s3:// URI names a bucket and a key")
+    if scheme:
+        return
+    if not uri.strip() or uri.startswith(("/", "\\")) or re.match(r"^[a-zA-Z]:[\\/]", uri) or re.search(r"\s", uri):
+        raise UsageError(f"--artifact {uri!r} must be a path relative to the model directory {model_dir}/, or an https://, s3:// or oci:// URI",
+                         hint=f"copy the artifact into {model_dir}/ (the version is that directory), or upload it and pass its URI")
+    normal = posixpath.normpath(uri)
+    if normal == ".." or normal.startswith("../"):
+        raise UsageError(f"--artifact {uri!r} escapes the model directory {model_dir}/",
+                         hint=f"copy the artifact into {model_dir}/ (the version is that directory), or upload it and pass its URI")
+
+
 def _schema_of(root: Path, model: str, raw_manifest: bytes | None, read: Callable[[str], bytes | None]) -> Any:
     if raw_manifest is None:
         return None
@@ -226,6 +256,8 @@ def plan_bump(request: BumpRequest) -> EditPlan:
     root = Path(request.root)
     rel, spec = _read_spec(root, request.model)
     model_dir = f"{MODELS_DIR}/{request.model}"
+    if request.artifact is not None:
+        _check_artifact_option(model_dir, request.artifact)
     uri = request.artifact or spec.artifact.uri
     sha = request.sha256.strip() if request.sha256 else None
     if sha is not None and not SHA256.match(sha):
@@ -550,12 +582,21 @@ def rerender(root: Path, plan: EditPlan) -> list[str]:
         result = render_repository(RenderRequest(root))
     except GitopsMlError as exc:
         write_file_edits(root, [FileEdit(e.path, e.after, e.before) for e in plan.files])
-        exc.hint = "; ".join(h for h in (exc.hint, "the edit was undone: fix the render error and run it again") if h)
+        exc.hint = "; ".join(h for h in (exc.hint, _undone_hint(exc)) if h)
         raise
     written = result.written
     if written is None:
         return []
     return [f"{render_root}/{p}" for p in [*written.written, *written.removed]]
+
+
+def _undone_hint(exc: GitopsMlError) -> str:
+    """What to fix, named by the kind of problem the re-render ran into."""
+    if isinstance(exc, ValidationError):
+        return "the edit was undone: the repository does not validate with it; fix the errors above (`gitops-ml validate`) and run it again"
+    if isinstance(exc, LoadError):
+        return "the edit was undone: fix the file that cannot be read and run it again"
+    return "the edit was undone: fix the render error and run it again"
 
 
 def commit_message(plan: EditPlan) -> str:

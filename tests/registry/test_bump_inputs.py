@@ -1,7 +1,9 @@
-"""bump's command-line inputs: one version part, finite metrics; each refusal is a usage error (exit 2) and writes nothing."""
+"""bump's command-line inputs: one version part, an --artifact that stays in the model directory,
+finite metrics; each refusal is a usage error (exit 2) and writes nothing."""
 
 from __future__ import annotations
 
+import json
 from typing import Callable
 
 import pytest
@@ -18,6 +20,42 @@ def test_two_version_parts_are_a_usage_error(repo: GitRepo, invoke: Callable[...
     assert result.exit_code == 2
     assert f"{first} and {second} cannot be used together" in result.stderr
     assert state(repo) == before
+
+
+# --- (19) bad --artifact values are usage errors; a failed validation says so -------------------
+
+
+@pytest.mark.parametrize(
+    ("artifact", "message"),
+    [
+        ("../../gitops-ml.yaml", "--artifact '../../gitops-ml.yaml' escapes the model directory models/iris/"),
+        ("../digits/model.joblib", "--artifact '../digits/model.joblib' escapes the model directory models/iris/"),
+        ("/etc/passwd", "--artifact '/etc/passwd' must be a path relative to the model directory models/iris/"),
+        ("ftp://x/y", "--artifact 'ftp://x/y': ftp:// is not supported"),
+        ("s3://Bad_Bucket/key", "--artifact 's3://Bad_Bucket/key' is not a valid artifact URI"),
+    ],
+)
+def test_bad_artifact_values_are_usage_errors(repo: GitRepo, invoke: Callable[..., Result], artifact: str, message: str) -> None:
+    before = state(repo)
+    for extra in ((), ("--sha256", "a" * 64)):
+        result = invoke("bump", "iris", "--artifact", artifact, *extra)
+        assert result.exit_code == 2, result.output
+        assert f"error: {message}" in result.stderr
+        assert state(repo) == before
+
+
+def test_a_validation_failure_after_the_edit_says_validation_not_render(repo: GitRepo, invoke: Callable[..., Result]) -> None:
+    schema = json.loads(repo.read("models/iris/schema.json"))
+    schema["required"] = sorted(set(schema.get("required", [])) | {"extra"})
+    schema.setdefault("properties", {})["extra"] = {"type": "string"}
+    repo.write("models/iris/schema.json", json.dumps(schema, indent=2))
+    iris = repo.read(IRIS)
+    result = invoke("bump", "iris")
+    assert result.exit_code == 1
+    assert "sample does not match models/iris/schema.json" in result.stderr
+    assert "hint: the edit was undone: the repository does not validate with it; fix the errors above (`gitops-ml validate`) and run it again" in result.stderr
+    assert "render error" not in result.stderr
+    assert repo.read(IRIS) == iris
 
 
 # --- non-finite metrics --------------------------------------------------------------------------

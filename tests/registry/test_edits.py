@@ -163,7 +163,7 @@ def _unchanged(repo: GitRepo) -> None:
         (("bump", "iris", "--sha256", "xyz"), 2, "is not a SHA-256 digest"),
         (("bump", "iris", "--sha256", "0" * 64), 2, "--sha256 does not match models/iris/model.joblib"),
         (("bump", "iris", "--artifact", "s3://bucket/iris/m.joblib"), 2, "--sha256 is required"),
-        (("bump", "iris", "--artifact", "ftp://x/y", "--sha256", "a" * 64), 4, "would make models/iris/model.yaml invalid"),
+        (("bump", "iris", "--artifact", "ftp://x/y", "--sha256", "a" * 64), 2, "--artifact 'ftp://x/y': ftp:// is not supported"),
         (("bump", "iris", "--metrics", "missing.json"), 2, "metrics file missing.json does not exist"),
         (("bump", "iris", "--version", "1.0.0"), 4, "1.0.0 is not newer than iris's current version 1.0.0"),
         (("bump", "iris", "--version", "0.9.0"), 4, "not newer"),
