@@ -26,7 +26,7 @@ from gitops_ml.compat import schema_breaks
 from gitops_ml.editing import DeleteKey, Edit, FileEdit, SetValue, edit_text, plan_file_edit, write_file_edits
 from gitops_ml.errors import EditError, GitHubError, GitopsMlError, LoadError, UsageError, ValidationError
 from gitops_ml.loading import parse_json, parse_yaml
-from gitops_ml.types import DEPLOYMENTS_DIR, MODELS_DIR, Kind, ModelName, ModelPin, ModelSpec, Version
+from gitops_ml.types import DEPLOYMENTS_DIR, MODELS_DIR, REPOSITORY_FILE, Kind, ModelName, ModelPin, ModelSpec, Version
 from gitops_ml.validation import schema_findings
 
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -518,11 +518,31 @@ def preflight(plan: EditPlan, root: Path, delivery: Delivery, github: GitHubSett
         if current == delivery.branch:
             raise EditError(f"already on {delivery.branch!r}; run the edit from the branch it should target",
                             hint="e.g. `git switch main`, then run it again: the branch is updated, not duplicated")
+        _refuse_stray_render_inputs(plan, root, writer)
     if delivery.push and writer.remote_url() is None:
         raise EditError("there is no 'origin' remote to push to", hint="add one with `git remote add origin URL`")
     if delivery.pr and github is None:
         raise EditError("--pr needs GitHub settings")  # the CLI always passes them; a guard for library use
     return writer
+
+
+def _refuse_stray_render_inputs(plan: EditPlan, root: Path, writer: GitWriter) -> None:
+    """The edit re-renders the render root from the working tree and commits it: an uncommitted
+    change to anything render reads, outside what the edit commits, would leak into that commit
+    as rendered output whose source is not in it (and the branch would fail `render --check`)."""
+    render_root = committed_render_root(root)
+    if render_root is None:
+        return
+    dirty = writer.dirty([REPOSITORY_FILE, MODELS_DIR, DEPLOYMENTS_DIR, render_root])
+    stray = [path for path in dirty if not any(_within(path, p) for p in plan.commit_paths)]
+    if stray:
+        names = ", ".join(stray[:5]) + (f" and {len(stray) - 5} more" if len(stray) > 5 else "")
+        raise EditError(f"uncommitted changes in {names}: the edit re-renders {render_root}/ from the working tree, so its commit would carry them",
+                        hint="commit or stash them first (`git stash push --include-untracked`), then run the edit again")
+
+
+def _within(path: str, parent: str) -> bool:
+    return path == parent or path.startswith(parent.rstrip("/") + "/")
 
 
 def deliver(
@@ -568,15 +588,22 @@ def _render_root(root: Path) -> str:
     return render_root_of(root)
 
 
+def committed_render_root(root: Path) -> str | None:
+    """The render root when this repository commits its render (an ownership file is there),
+    else None: then an edit has no render to keep current."""
+    from gitops_ml.writing import OWNERSHIP_FILE  # noqa: PLC0415 - the render stage loads on use
+
+    render_root = _render_root(root)
+    return render_root if (root / render_root / OWNERSHIP_FILE).is_file() else None
+
+
 def rerender(root: Path, plan: EditPlan) -> list[str]:
     """Re-render a repository that commits its render, so the edit's pull request passes
     `render --check`; on a render failure the edited files get their old text back."""
-    from gitops_ml.errors import GitopsMlError  # noqa: PLC0415
     from gitops_ml.render_service import RenderRequest, render_repository  # noqa: PLC0415
-    from gitops_ml.writing import OWNERSHIP_FILE  # noqa: PLC0415
 
-    render_root = _render_root(root)
-    if not (root / render_root / OWNERSHIP_FILE).is_file():
+    render_root = committed_render_root(root)
+    if render_root is None:
         return []  # this repository does not commit a render: nothing to keep current
     try:
         result = render_repository(RenderRequest(root))
