@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
@@ -42,6 +43,7 @@ from gitops_ml.writing import (
     compare,
     differs_in_input_keys_only,
     read_ownership,
+    read_regular,
     sha256,
 )
 
@@ -87,12 +89,9 @@ class InputDigests:
 
     @classmethod
     def read(cls, root: Path, cache: StatCache | None = None) -> "InputDigests":
-        try:
-            repository = (root / REPOSITORY_FILE).read_bytes()
-        except OSError:
-            repository = b""
-        out = cls(repository)
-        cut = len(str(root)) + 1
+        out = cls(read_regular(root / REPOSITORY_FILE) or b"")
+        top = os.path.join(root, "")
+        cut = len(top)
         models = os.path.join(root, MODELS_DIR)
         for name in sorted(os.listdir(models)) if os.path.isdir(models) else []:
             model_dir = os.path.join(models, name)
@@ -107,25 +106,40 @@ class InputDigests:
                         continue
                     full = os.path.join(dirpath, fname)
                     rel = full[cut:]
-                    h.update(f"{rel}\0{_file_digest(full, rel, cache)}\n".encode())
+                    digest = _file_digest(full, rel, cache)
+                    if digest is not None:
+                        h.update(f"{rel}\0{digest}\n".encode())
             out.models[name] = h.hexdigest()
-        deployments = root / DEPLOYMENTS_DIR
-        for env in sorted(os.listdir(deployments)) if deployments.is_dir() else []:
-            env_dir = deployments / env
-            if not env_dir.is_dir():
+        deployments = os.path.join(root, DEPLOYMENTS_DIR)
+        for env in sorted(os.listdir(deployments)) if os.path.isdir(deployments) else []:
+            env_dir = os.path.join(deployments, env)
+            if not os.path.isdir(env_dir):
                 continue
             for fname in sorted(os.listdir(env_dir)):
                 full = os.path.join(env_dir, fname)
-                if fname.endswith((".yaml", ".yml")) and os.path.isfile(full):
-                    out.deployments[(env, fname.rsplit(".", 1)[0])] = _file_digest(full, full[cut:], cache)
+                if fname.endswith((".yaml", ".yml")):
+                    digest = _file_digest(full, full[cut:], cache)
+                    if digest is not None:
+                        out.deployments[(env, fname.rsplit(".", 1)[0])] = digest
         return out
 
 
-def _file_digest(full: str, rel: str, cache: StatCache | None) -> str:
-    if cache is not None:
-        return cache.digest(full, rel)
-    with open(full, "rb") as fh:
-        return hashlib.sha256(fh.read()).hexdigest()
+def _file_digest(full: str, rel: str, cache: StatCache | None) -> str | None:
+    """sha256 of a regular file (a link is followed); None for anything else, which is never opened:
+    validation skips a dangling link (an editor's lock file), a FIFO or a socket as well."""
+    try:
+        st = os.stat(full)
+    except OSError:
+        return None  # a dangling or looping link is not a file
+    if not stat.S_ISREG(st.st_mode):
+        return None
+    try:
+        if cache is not None:
+            return cache.digest(full, rel, st)
+        with open(full, "rb") as fh:
+            return hashlib.sha256(fh.read()).hexdigest()
+    except OSError as exc:
+        raise LoadError(f"cannot be read: {exc.strerror or exc}", location=Location(rel)) from exc
 
 
 class _Subset:
@@ -162,9 +176,12 @@ class _Subset:
 
 def _repository_spec(root: Path) -> RepositorySpec | None:
     """The repository settings when gitops-ml.yaml is valid on its own; None lets validation report."""
+    raw = read_regular(root / REPOSITORY_FILE)
+    if raw is None:
+        return None
     try:
-        doc = parse_yaml(REPOSITORY_FILE, (root / REPOSITORY_FILE).read_bytes(), Kind.REPOSITORY)
-    except (OSError, LoadError):
+        doc = parse_yaml(REPOSITORY_FILE, raw, Kind.REPOSITORY)
+    except LoadError:
         return None
     if not isinstance(doc.data, dict) or not catalog.validator(Kind.REPOSITORY).is_valid(doc.data):
         return None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,12 +61,29 @@ class Ownership:
         return orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
 
 
+def read_regular(path: Path | str) -> bytes | None:
+    """Bytes of a regular file (a link is followed); None when there is none. A FIFO, a socket or a
+    device is never opened: reading a FIFO waits for a writer that never comes."""
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return None
+        with open(path, "rb") as fh:
+            return fh.read()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
+
 def read_ownership(render_dir: Path, label: str) -> Ownership | None:
     """The ownership file of a render root, or None when there is none."""
     path = render_dir / OWNERSHIP_FILE
-    try:
-        raw = path.read_bytes()
-    except (FileNotFoundError, NotADirectoryError):
+    if os.path.lexists(path) and not os.path.isfile(path):
+        raise LoadError(
+            "ownership file is not a regular file",
+            location=Location(f"{label}/{OWNERSHIP_FILE}"),
+            hint=f"it is written by `gitops-ml render`; restore it from git (`git checkout -- {label}/{OWNERSHIP_FILE}`)",
+        )
+    raw = read_regular(path)
+    if raw is None:
         return None
     try:
         doc = orjson.loads(raw)
@@ -141,8 +159,9 @@ class StatCache:
             pass
         self.fresh: dict[str, list[int | str]] = {}
 
-    def digest(self, full: str, rel: str) -> str:
-        st = os.stat(full)
+    def digest(self, full: str, rel: str, st: os.stat_result | None = None) -> str:
+        if st is None:
+            st = os.stat(full)
         entry = self.entries.get(rel)
         if (
             entry is not None
@@ -192,8 +211,11 @@ def compare(
             changes.differences.append(Difference(path, "missing"))
             continue
         full = base + path
-        if cache is not None:
-            same = cache.digest(full, path) == (want if isinstance(want, str) else sha256(want))
+        st = os.lstat(full)
+        if not stat.S_ISREG(st.st_mode):
+            same = False  # render writes regular files: a link, a FIFO or a socket is never read
+        elif cache is not None:
+            same = cache.digest(full, path, st) == (want if isinstance(want, str) else sha256(want))
         else:
             with open(full, "rb") as fh:
                 found = fh.read()
