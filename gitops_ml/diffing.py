@@ -7,16 +7,17 @@ Nothing is written to disk; the base is read from git through a CommitTree.
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from gitops_ml.adapters import git as gitx
-from gitops_ml.errors import ValidationError
+from gitops_ml.errors import GitopsMlError, Location, ValidationError
 from gitops_ml.loading import load_tree
 from gitops_ml.planning import Endpoint, Plan, make_plan, resolve_versions
 from gitops_ml.render_service import plan_repository
 from gitops_ml.rendering import Rendered, render_plan
 from gitops_ml.sources import FileSource
+from gitops_ml.types import Finding
 from gitops_ml.validation import Specs, validate_tree
 
 MAX_LINES_PER_MODEL = 400  # keeps a PR body under GitHub's 65,536-character limit for big changes
@@ -122,10 +123,30 @@ def compare_renders(base_label: str, render_root: str, old: tuple[Plan, Rendered
     return result
 
 
+def _at_revision(location: Location, base_ref: str) -> Location:
+    return replace(location, path=f"{base_ref}:{location.path}") if location.path else location
+
+
+def _locate_at_base(exc: GitopsMlError, base_ref: str) -> None:
+    """Errors of the base side name the revision (`REF:path:line:col`, git's own spelling), so that
+    a file broken in history is not taken for the working-tree file of the same name."""
+    if isinstance(exc, ValidationError):
+        exc.findings = [replace(f, location=_at_revision(f.location, base_ref)) if isinstance(f, Finding) else f for f in exc.findings]
+    if exc.location is not None and exc.location.path:
+        exc.location = _at_revision(exc.location, base_ref)
+    elif not (isinstance(exc, ValidationError) and exc.findings):
+        exc.message = f"{exc.message} (at base {base_ref})"
+        exc.args = (exc.message,)
+
+
 def render_diff(root: Path, base_ref: str) -> DiffResult:
     """Rendered manifests of base_ref against those of the working tree at root."""
     source = gitx.commit_tree(root, base_ref)
-    old_plan = _plan_of_commit(root, source)
+    try:
+        old_plan = _plan_of_commit(root, source)
+    except GitopsMlError as exc:
+        _locate_at_base(exc, base_ref)
+        raise
     new_plan = plan_repository(root)
     return compare_renders(base_ref, new_plan.repository.render_root, (old_plan, render_plan(old_plan)), (new_plan, render_plan(new_plan)))
 

@@ -46,3 +46,43 @@ def test_unknown_base_is_a_registry_error(example_repo: Callable[[], Repo]) -> N
     result = run("diff", repo.path, "--base", "no-such-branch")
     assert result.exit_code == 4
     assert "unknown git revision 'no-such-branch'" in result.stderr
+
+
+def test_a_broken_file_at_the_base_is_located_at_the_revision(example_repo: Callable[[], Repo]) -> None:
+    repo = example_repo()
+    repo.commit("initial")
+    good = repo.read("deployments/staging/iris.yaml")
+    (repo.path / "deployments/staging/iris.yaml").write_text(good + "broken: [\n")
+    repo.commit("a YAML syntax error")
+    (repo.path / "deployments/staging/iris.yaml").write_text(good)
+    repo.commit("fixed")
+    line = good.count("\n") + 2  # the flow sequence is left open at the end of the file
+    for fmt in ("text", "markdown"):
+        result = run("diff", repo.path, "--base", "HEAD~1", "--format", fmt)
+        assert result.exit_code == 1
+        assert f"error: HEAD~1:deployments/staging/iris.yaml:{line}:1: YAML syntax error" in result.stderr
+        assert "error: deployments/" not in result.stderr  # the working tree is fine
+    assert run("validate", repo.path).exit_code == 0
+
+
+def test_a_base_without_the_repository_file_names_the_revision(example_repo: Callable[[], Repo]) -> None:
+    repo = example_repo()
+    repo.commit("initial")
+    settings = repo.read("gitops-ml.yaml")
+    (repo.path / "gitops-ml.yaml").unlink()
+    repo.commit("no gitops-ml.yaml")
+    (repo.path / "gitops-ml.yaml").write_text(settings)
+    repo.commit("gitops-ml.yaml again")
+    result = run("diff", repo.path, "--base", "HEAD~1")
+    assert result.exit_code == 1
+    assert "error: HEAD~1:gitops-ml.yaml: repository file is missing" in result.stderr
+    assert "error: gitops-ml.yaml:" not in result.stderr
+
+
+def test_an_unrenderable_working_tree_is_located_in_the_working_tree(example_repo: Callable[[], Repo]) -> None:
+    repo = example_repo()
+    repo.commit("initial")
+    repo.edit("deployments/prod/digits.yaml", "maxReplicas: 20", "maxReplicas: many")
+    result = run("diff", repo.path, "--base", "HEAD")
+    assert result.exit_code == 1
+    assert "error: deployments/prod/digits.yaml:7:" in result.stderr and "HEAD:" not in result.stderr
