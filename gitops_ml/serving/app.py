@@ -46,6 +46,8 @@ Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 JSON = b"application/json"
+CLIENT_CLOSED = 499  # nginx's code for a client that left before its answer; never sent, only counted
+OFF_LOOP_BYTES = 256 * 1024  # bodies larger than this are parsed and decoded on a thread
 SCORE_PATHS = frozenset((SCORE_PATH, VERSIONED_SCORE_PATH))
 _NAN_TOKENS = (b"NaN", b"Infinity")
 _SAFE_ID = re.compile(rb"[A-Za-z0-9._:/-]+")  # a caller's X-Request-Id is echoed and logged only if plain
@@ -154,7 +156,7 @@ class ScoringApp:
 
     def _gauges(self) -> dict[str, float]:
         gauges: dict[str, float] = dict(self.scorer.gauges()) if self.scorer else {"in_flight": 0.0, "queue_depth": 0.0}
-        gauges["ready"] = 1.0 if self.ready and not self.draining else 0.0
+        gauges["ready"] = 1.0 if self.ready and not self.draining and (self.scorer is None or self.scorer.usable) else 0.0
         return gauges
 
     def _start(self) -> None:
@@ -286,8 +288,16 @@ class ScoringApp:
         else:
             request_id = f"{self.id_prefix}{next(self.request_ids):x}"
         rid = request_id.encode()
-        status, body, extra, captured = await self._score_body(scope, receive, content_type, length, authorization, api_key, request_id)
-        await self._respond(send, status, body, rid, extra=extra)
+        try:
+            status, body, extra, captured = await self._score_body(scope, receive, content_type, length, authorization, api_key, request_id)
+        except _Disconnected:
+            status, body, extra, captured = CLIENT_CLOSED, b"", None, None  # nobody to answer; counted and logged
+        except Exception as exc:  # noqa: BLE001 - a bug here must still answer JSON, counted and logged
+            log_event("error", "scoring request failed in the server", request_id=request_id, error=f"{type(exc).__name__}: {exc}",
+                      traceback="".join(traceback.format_exception(exc)))
+            status, body, extra, captured = 500, error_body("internal", "the server failed on this request; its log has details under this request id", request_id), None, None
+        if status != CLIENT_CLOSED:
+            await self._respond(send, status, body, rid, extra=extra)
         seconds = time.perf_counter() - started
         self.metrics.count("score", status, seconds)
         if self.access_log is not None:
@@ -325,9 +335,9 @@ class ScoringApp:
         if scope["method"] != "POST":
             return 405, error_body("method_not_allowed", "use POST", request_id), [(b"allow", b"POST")], None
         if self.auth:
-            presented = api_key
+            presented = api_key.strip() if api_key is not None else None
             if authorization is not None:
-                scheme, _, token = authorization.partition(b" ")
+                scheme, _, token = authorization.strip().replace(b"\t", b" ").partition(b" ")
                 if scheme.lower() == b"bearer":
                     presented = token.strip()
             if not self.keys.check(presented):
@@ -343,29 +353,31 @@ class ScoringApp:
         limit = self.settings.max_body_bytes
         if length is not None and length.isdigit() and int(length) > limit:
             return 413, error_body("too_large", f"body over the limit of {limit} bytes", request_id), None, None
+        if scorer.pending + scorer.arriving >= scorer.capacity or scorer.stopping:
+            # answered before the body is read: memory holds at most `capacity` bodies, whatever the load
+            self.metrics.reject("queue_full")
+            return self.settings.reject_status, error_body("overloaded", "the queue is full; retry later", request_id), [(b"retry-after", self.retry_after)], None
         scorer.arriving += 1
         try:
-            raw = await _read_body(receive, limit)
+            try:
+                raw = await self._read_body_in_time(receive, limit)
+            except _TooSlow:
+                self.metrics.reject("body_timeout")
+                return 408, error_body("body_timeout", f"the body did not arrive within {self.settings.body_timeout:g} s", request_id), [(b"connection", b"close")], None
             if raw is None:
                 return 413, error_body("too_large", f"body over the limit of {limit} bytes", request_id), None, None
             if not raw:
                 return 400, error_body("empty_body", "the body is empty; send a JSON object of named inputs", request_id), None, None
-            try:
-                parsed = orjson.loads(raw)
-            except orjson.JSONDecodeError as exc:
-                try:
-                    parsed = _parse_slowly(raw)
-                except ValueError:
-                    return 400, _json_error(raw, exc, request_id), None, None
-            decoder = self.decoder
-            try:
-                if decoder is None:
-                    data: Any = parsed
-                else:
-                    inputs = decoder.decode(parsed)
-                    data = inputs[self.single_input] if self.single_input is not None and len(inputs) == 1 else inputs
-            except InputError as exc:
-                return exc.status, error_body("invalid_input", exc.message, request_id, field=exc.field, expected=exc.expected), None, None
+            if len(raw) > OFF_LOOP_BYTES:
+                # parsing megabytes holds the loop for tens of milliseconds: probes and the
+                # immediate 503s must not wait for it (a thread still lets the loop run between GIL hand-overs)
+                assert self.loop is not None
+                decoded = await self.loop.run_in_executor(None, self._decode, raw, request_id)
+            else:
+                decoded = self._decode(raw, request_id)
+            if isinstance(decoded, _Refusal):
+                return decoded.status, decoded.body, None, None
+            data = decoded.data
             try:
                 job: Job = scorer.submit(data, request_id)
             except Rejected:
@@ -379,6 +391,51 @@ class ScoringApp:
             return status, body, None, raw
         extra = [(b"retry-after", self.retry_after)] if status == 503 else None
         return status, body, extra, raw
+
+    def _decode(self, raw: bytes, request_id: str) -> "_Decoded | _Refusal":
+        """The body as run() takes it, or the 400/422 answer that names what did not fit."""
+        try:
+            parsed = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            try:
+                parsed = _parse_slowly(raw, exc)
+            except RecursionError:
+                return _Refusal(400, error_body("invalid_json", "the JSON nests too deeply", request_id))
+            except ValueError:
+                return _Refusal(400, _json_error(raw, exc, request_id))
+        decoder = self.decoder
+        if decoder is None:
+            return _Decoded(parsed)
+        try:
+            inputs = decoder.decode(parsed)
+        except InputError as exc:
+            return _Refusal(exc.status, error_body("invalid_input", exc.message, request_id, field=exc.field, expected=exc.expected))
+        return _Decoded(inputs[self.single_input] if self.single_input is not None and len(inputs) == 1 else inputs)
+
+    async def _read_body_in_time(self, receive: Receive, limit: int) -> bytes | None:
+        """_read_body with a deadline: _TooSlow for a client that stalls mid-upload (it gets 408)."""
+        task = asyncio.current_task()
+        assert self.loop is not None and task is not None
+        expired = False
+
+        def expire() -> None:
+            nonlocal expired
+            expired = True
+            task.cancel()
+
+        # a timer, not asyncio.wait_for: no extra task per request on the hot path
+        timer = self.loop.call_later(self.settings.body_timeout, expire)
+        try:
+            return await _read_body(receive, limit)
+        except asyncio.CancelledError:
+            if not expired:
+                raise
+            uncancel = getattr(task, "uncancel", None)
+            if uncancel is not None:
+                uncancel()
+            raise _TooSlow() from None
+        finally:
+            timer.cancel()
 
     async def _other(self, scope: Scope, path: str, send: Send) -> None:
         request_id = f"{self.id_prefix}{next(self.request_ids):x}".encode()
@@ -394,10 +451,11 @@ class ScoringApp:
             status = 200
             await self._respond(send, 200, b'{"status":"alive"}', request_id)
         elif route == "readyz":
-            if self.ready and not self.draining:
+            usable = self.scorer is None or self.scorer.usable
+            if self.ready and not self.draining and usable:
                 status, body = 200, b'{"status":"ready"}'
             else:
-                state = "draining" if self.draining else ("failed" if self.init_error else "starting")
+                state = "draining" if self.draining else ("failed" if self.init_error else ("stuck" if not usable else "starting"))
                 status, body = 503, orjson.dumps({"status": state, "error": self.init_error} if self.init_error else {"status": state})
             await self._respond(send, status, body, request_id)
         elif route == "metrics":
@@ -422,8 +480,11 @@ def _is_json_type(value: bytes) -> bool:
 
 
 async def _read_body(receive: Receive, limit: int) -> bytes | None:
-    """The whole body, or None once it passes `limit` (the rest is not buffered)."""
+    """The whole body, or None once it passes `limit` (the rest is not buffered); _Disconnected
+    when the client goes away first."""
     message = await receive()
+    if message["type"] != "http.request":
+        raise _Disconnected()
     body = message.get("body", b"")
     if not message.get("more_body"):
         return body if len(body) <= limit else None
@@ -431,7 +492,7 @@ async def _read_body(receive: Receive, limit: int) -> bytes | None:
     while True:
         message = await receive()
         if message["type"] != "http.request":
-            return b""
+            raise _Disconnected()
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
@@ -441,9 +502,12 @@ async def _read_body(receive: Receive, limit: int) -> bytes | None:
             return b"".join(chunks)
 
 
-def _parse_slowly(raw: bytes) -> Any:
+def _parse_slowly(raw: bytes, refused: orjson.JSONDecodeError) -> Any:
     """What orjson refuses but JSON allows: integers beyond 64 bits (read as floats, as JavaScript
-    does). NaN and Infinity stay refused: they are not JSON."""
+    does). Anything else orjson refused stays refused: NaN and Infinity are not JSON, and lone
+    surrogates are not text."""
+    if "integer" not in str(refused).lower() and not any(token in raw for token in _NAN_TOKENS):
+        raise ValueError(str(refused))
     return json.loads(raw, parse_int=_parse_int, parse_float=_parse_float, parse_constant=_refuse_constant)
 
 
@@ -468,6 +532,25 @@ def _json_error(raw: bytes, exc: orjson.JSONDecodeError, request_id: str) -> byt
         except ValueError:
             pass
     return error_body("invalid_json", f"malformed JSON: {exc}", request_id)
+
+
+class _Disconnected(Exception):
+    """The client closed the connection before its body arrived."""
+
+
+class _TooSlow(Exception):
+    """The body did not arrive within the body timeout."""
+
+
+@dataclass(frozen=True)
+class _Decoded:
+    data: Any
+
+
+@dataclass(frozen=True)
+class _Refusal:
+    status: int
+    body: bytes
 
 
 class _ConstantError(ValueError):

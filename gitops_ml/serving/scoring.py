@@ -92,7 +92,7 @@ class AdmissionLimits:
 class Job:
     """One admitted request: its decoded input, the future its handler awaits, and its timer."""
 
-    __slots__ = ("data", "request_id", "future", "enqueued", "started", "cancelled", "timer", "worker")
+    __slots__ = ("data", "request_id", "future", "enqueued", "started", "cancelled", "answered_early", "timer", "worker")
 
     def __init__(self, data: Any, request_id: str, future: asyncio.Future[Outcome], enqueued: float) -> None:
         self.data = data
@@ -101,6 +101,7 @@ class Job:
         self.enqueued = enqueued
         self.started = 0.0
         self.cancelled = False
+        self.answered_early = False  # answered 503/504 by a deadline before its worker handed it back
         self.timer: asyncio.TimerHandle | None = None
         self.worker: Worker | None = None
 
@@ -108,12 +109,14 @@ class Job:
 class Worker:
     """A thread that runs jobs; `retired` when a run overran its timeout (it exits when that run ends)."""
 
-    __slots__ = ("thread", "busy", "retired")
+    __slots__ = ("thread", "busy", "retired", "started", "jobs")
 
     def __init__(self) -> None:
         self.thread: threading.Thread | None = None
         self.busy = 0
         self.retired = False
+        self.started = 0.0  # when the running call began
+        self.jobs: list[Job] = []  # the jobs of the running call
 
 
 class Scorer:
@@ -129,6 +132,7 @@ class Scorer:
         self.queue: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
         self.outbox: list[Job] = []
         self.pending = 0  # jobs admitted and not yet handed back by a worker (loop thread only)
+        self.answered_early = 0  # of those, the ones a deadline already answered
         self.arriving = 0  # scoring requests being read/decoded; a batch waits only for these
         self.workers: list[Worker] = []
         self.spare_workers = limits.max_concurrent  # replacements allowed for workers stuck in run()
@@ -171,6 +175,7 @@ class Scorer:
             return
         if not job.started:
             job.cancelled = True  # the worker skips it; it stays counted until dequeued, so memory is bounded
+            self._answered_early(job)
             self.metrics.reject("queue_timeout")
             job.future.set_result((503, error_body("queue_timeout", f"waited {self.limits.queue_timeout:g} s in the queue", job.request_id)))
             return
@@ -183,6 +188,7 @@ class Scorer:
     def _run_deadline(self, job: Job) -> None:
         if job.future.done():
             return
+        self._answered_early(job)
         job.future.set_result((504, error_body("timeout", f"run() did not answer within {self.limits.request_timeout:g} s", job.request_id)))
         log_event("error", "run() timed out", request_id=job.request_id, timeout_seconds=self.limits.request_timeout)
         worker = job.worker
@@ -193,9 +199,16 @@ class Scorer:
             self.spare_workers -= 1
             self._spawn()
 
+    def _answered_early(self, job: Job) -> None:
+        if not job.answered_early:
+            job.answered_early = True
+            self.answered_early += 1
+
     def _deliver(self, jobs: list[Job], outcomes: list[Outcome | None], worker: Worker) -> None:
         self.pending -= len(jobs)
         for job, outcome in zip(jobs, outcomes):
+            if job.answered_early:
+                self.answered_early -= 1
             if job.timer is not None:
                 job.timer.cancel()
             if outcome is not None and not job.future.done():
@@ -205,8 +218,18 @@ class Scorer:
             self.spare_workers += 1
 
     def gauges(self) -> dict[str, float]:
-        running = sum(w.busy for w in self.workers)
-        return {"in_flight": running, "queue_depth": max(0, self.pending - running)}
+        """Requests being scored and waiting, not counting those a deadline already answered."""
+        running = sum(1 for w in self.workers for j in w.jobs if not j.future.done())
+        return {"in_flight": running, "queue_depth": max(0, self.pending - self.answered_early - running)}
+
+    @property
+    def usable(self) -> bool:
+        """False while every worker is stuck in a run() past its timeout and none can replace them:
+        then readiness goes false, so the Service sends requests to other replicas."""
+        if self.spare_workers > 0:
+            return True
+        deadline = time.monotonic() - self.limits.request_timeout
+        return any(not w.retired and not (w.busy and w.started < deadline) for w in self.workers)
 
     async def stop(self, timeout: float) -> None:
         """Let queued jobs finish, then end the workers (shutdown, after the server stopped accepting)."""
@@ -264,14 +287,14 @@ class Scorer:
         for j in live:
             j.worker = worker
             j.started = now
-        worker.busy = len(live)
+        worker.started, worker.jobs, worker.busy = now, live, len(live)
         try:
             if batch:
                 by_job = dict(zip(map(id, live), self._run_batch(live)))
                 return [by_job.get(id(j)) for j in jobs]
             return [self._run_one(jobs[0])]
         finally:
-            worker.busy = 0
+            worker.busy, worker.jobs = 0, []
 
     def _gather(self, first: Job) -> list[Job]:
         limits = self.limits
@@ -311,10 +334,13 @@ class Scorer:
             if not isinstance(results, (list, tuple)) or len(results) != len(jobs):
                 got = len(results) if isinstance(results, (list, tuple)) else type(results).__name__
                 raise TypeError(f"run() received a batch of {len(jobs)} inputs and must return a list of {len(jobs)} results, got {got}")
-        except BaseException as exc:  # noqa: BLE001
-            if len(jobs) > 1 and isinstance(exc, InputError):
-                # One bad input must not fail its neighbours: score each alone to find it.
+        except Exception as exc:  # noqa: BLE001
+            if len(jobs) > 1:
+                # One bad input (an InputError, or any exception its decoding raised inside run)
+                # must not fail its neighbours: score each alone, so only its own caller sees it.
                 return [self._run_batch([job])[0] for job in jobs]
+            return [self._failure(exc, j.request_id) for j in jobs]
+        except BaseException as exc:  # noqa: BLE001 - SystemExit and the like from user code
             return [self._failure(exc, j.request_id) for j in jobs]
         outcomes = []
         for job, result in zip(jobs, results):

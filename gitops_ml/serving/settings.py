@@ -44,6 +44,7 @@ class ServerSettings:
     queue_timeout: float = 5.0
     request_timeout: float = 5.0
     max_body_bytes: int = 10 * 1024 * 1024
+    body_timeout: float = 30.0  # seconds for a whole body to arrive after its headers (then 408)
     reject_status: int = 503
     batch_enabled: bool = False
     batch_max_size: int = 32

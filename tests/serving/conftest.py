@@ -156,3 +156,8 @@ def write_model(directory: Path, score: str, schema: str | None = None) -> Path:
     (directory / "schema.json").write_text(schema if schema is not None else (EXAMPLES / "iris" / "schema.json").read_text())
     (directory / "sample.json").write_text((EXAMPLES / "iris" / "sample.json").read_text())
     return directory
+
+
+@pytest.fixture(scope="module")
+def module_server_iris(module_servers: ServerPool) -> Server:
+    return module_servers.start(EXAMPLES / "iris")

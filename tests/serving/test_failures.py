@@ -142,3 +142,131 @@ def test_sigterm_drains_without_failing_accepted_requests(start_server, tmp_path
     assert {"request_id", "latency_ms", "model", "version", "time"} <= set(records[0])
     date, hour = files[0].parent.parent.name, files[0].parent.name
     assert len(date) == 10 and len(hour) == 2
+
+
+def _raw_post(url: str, body: bytes, *, key: str = "", declared: int | None = None, auth: str = "") -> bytes:
+    """One request over a plain socket (httpx refuses to send what these tests need to)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=30) as s:
+        auth = auth or f"Authorization: Bearer {key}"
+        head = (f"POST /score HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n{auth}\r\n"
+                f"Content-Length: {len(body) if declared is None else declared}\r\n\r\n").encode()
+        s.sendall(head + body)
+        chunks = []
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            if b"\r\n\r\n" in b"".join(chunks):
+                head_part, _, rest = b"".join(chunks).partition(b"\r\n\r\n")
+                length = next((int(line.split(b":")[1]) for line in head_part.split(b"\r\n") if line.lower().startswith(b"content-length")), 0)
+                if len(rest) >= length:
+                    break
+        return b"".join(chunks)
+
+
+def test_bodies_json_cannot_carry_are_answered_400_and_counted(module_server_iris) -> None:
+    server = module_server_iris
+    before = server.metric('gitops_ml_requests_total{route="score",status="400"}')
+    cases = [b"[" * 100_000, b'{"data":' + b"[" * 2000 + b"]" * 2000 + b"}", b'{"\\ud800":1}', b'{"data":[[1,2,3,4]],"x\\udfff":"a"}']
+    for body in cases:
+        response = server.post(content=body)
+        assert response.status_code == 400, (body[:40], response.text)
+        assert response.json()["error"] == "invalid_json"
+    assert server.metric('gitops_ml_requests_total{route="score",status="400"}') == before + len(cases)
+    assert "Exception in ASGI application" not in server.log()
+
+
+def test_full_queue_answers_before_reading_the_body(start_server, tmp_path: Path) -> None:
+    from tests.serving.conftest import KEY
+
+    server = start_server(write_model(tmp_path / "busy", FLAKY), max_concurrent=1, queue_size=0, request_timeout=30, queue_timeout=30)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        running = pool.submit(server.post, {"data": [[7, 0, 0, 0]]})
+        server.wait_until(lambda: server.metric("gitops_ml_in_flight") == 1, "the first run", deadline=10)
+        # 5 MB announced, none sent: a server that buffered first would wait for it
+        answer = _raw_post(server.url, b"", key=KEY, declared=5_000_000)
+        assert answer.startswith(b"HTTP/1.1 503"), answer[:200]
+        assert b"retry-after" in answer.lower() and b'"overloaded"' in answer
+        assert running.result(30).status_code == 200
+
+
+def test_a_stalled_upload_gets_408_and_a_vanished_client_is_counted_not_answered(start_server) -> None:
+    import socket
+    from urllib.parse import urlsplit
+
+    from tests.serving.conftest import KEY
+
+    server = start_server(EXAMPLES / "iris", body_timeout=1)
+    answer = _raw_post(server.url, b'{"data": [[1,', key=KEY, declared=1000)
+    assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+    assert b'"body_timeout"' in answer
+    assert server.metric('gitops_ml_rejected_total{reason="body_timeout"}') == 1
+
+    parts = urlsplit(server.url)
+    with socket.create_connection((parts.hostname, parts.port)) as s:
+        s.sendall(f"POST /score HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAuthorization: Bearer {KEY}\r\nContent-Length: 100\r\n\r\n{{".encode())
+    server.wait_until(lambda: server.metric('gitops_ml_requests_total{route="score",status="499"}') == 1, "the disconnect to be counted", deadline=10)
+    assert server.metric('gitops_ml_requests_total{route="score",status="400"}') == 0
+
+
+def test_hung_runs_make_the_replica_unready_until_a_worker_is_free(start_server, tmp_path: Path) -> None:
+    server = start_server(write_model(tmp_path / "hangs", HANGS_ONCE), request_timeout=1, queue_timeout=1, max_concurrent=1)
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        first = pool.submit(server.post, {"data": [[99, 0, 0, 0]]})
+        assert first.result(30).status_code == 504  # the spare worker replaces the stuck one
+        second = pool.submit(server.post, {"data": [[99, 0, 0, 0]]})
+        assert second.result(30).status_code == 504  # no spare left: every worker is stuck
+        readyz = server.get("/readyz")
+        assert readyz.status_code == 503 and readyz.json()["status"] == "stuck"
+        assert server.metric("gitops_ml_ready") == 0
+        assert server.metric("gitops_ml_in_flight") == 0 and server.metric("gitops_ml_queue_depth") == 0, "answered requests are not in flight"
+        (tmp_path / "hangs" / "release").write_text("")  # the hung runs end
+        server.wait_until(lambda: server.get("/readyz").status_code == 200, "readiness after the runs ended", deadline=30)
+    assert server.post({"data": [[1, 2, 3, 4]]}).status_code == 200
+
+
+HANGS_ONCE = '''
+import os, time
+RELEASE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "release")
+
+def run(data):
+    if float(data[0][0]) == 99:
+        deadline = time.monotonic() + 60
+        while not os.path.exists(RELEASE) and time.monotonic() < deadline:
+            time.sleep(0.02)
+    return {"n": len(data)}
+'''
+
+
+def test_one_failing_input_does_not_fail_its_batch_neighbours(start_server, tmp_path: Path) -> None:
+    model = write_model(tmp_path / "batched", BATCH_BOMB)
+    (model / "manifest.yaml").write_text("")  # the server reads batch settings from the environment
+    server = start_server(model, batch_enabled=True, batch_max_size=16, batch_max_wait_ms=50, max_concurrent=1, queue_size=64)
+    with concurrent.futures.ThreadPoolExecutor(12) as pool:
+        answers = list(pool.map(lambda i: server.post({"data": [[13 if i == 5 else i, 0, 0, 0]]}), range(12)))
+    statuses = [a.status_code for a in answers]
+    assert statuses[5] == 500 and statuses.count(200) == 11, statuses
+    assert server.metric("gitops_ml_batch_size_count") >= 1
+
+
+BATCH_BOMB = '''
+def run(batch):
+    for item in batch:
+        if float(item[0][0]) == 13:
+            raise MemoryError("a decompression bomb stands in here")
+    return [{"n": len(item)} for item in batch]
+'''
+
+
+def test_keys_tolerate_whitespace_around_them(module_server_iris) -> None:
+    from tests.serving.conftest import KEY
+
+    sample = (EXAMPLES / "iris" / "sample.json").read_bytes()
+    for auth in (f"Authorization: Bearer\t{KEY}", f"X-Api-Key:  {KEY}  ", f"Authorization:   bearer   {KEY}  "):
+        answer = _raw_post(module_server_iris.url, sample, auth=auth)
+        assert answer.startswith(b"HTTP/1.1 200"), (auth, answer[:300])
