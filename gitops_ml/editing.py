@@ -3,13 +3,15 @@
 Values are located with the parser's marks and spliced into the original text, so comments, key
 order, quoting, blank lines, anchors and flow style survive exactly; ruamel.yaml's round-trip loader
 then re-reads the result to prove that the document changed as intended and nowhere else.
-Never prints and never touches git; files are written atomically by `write_file_edits`.
+Never prints and never touches git; files are written atomically by `write_file_edits`, and put
+back by `undo_file_edits` and `DirectorySnapshot` when a later step fails.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,6 +91,67 @@ def write_file_edits(root: Path, edits: Sequence[FileEdit]) -> list[str]:
             write_atomic(Path(root) / edit.path, edit.after)
             written.append(edit.path)
     return written
+
+
+def undo_file_edits(root: Path, edits: Sequence[FileEdit]) -> None:
+    """Give the files their text from before the edits (for a failure after write_file_edits)."""
+    write_file_edits(root, [FileEdit(e.path, e.after, e.before) for e in edits])
+
+
+@dataclass(frozen=True)
+class DirectorySnapshot:
+    """The regular files under one directory, byte for byte, to put it back as it was after a
+    failure (a render that wrote half of its files, a commit or push that failed afterwards)."""
+
+    directory: Path
+    files: Mapping[str, bytes]  # path relative to directory -> content
+    links: Mapping[str, str]  # symbolic links: path -> target, never followed
+
+    @classmethod
+    def take(cls, directory: Path) -> "DirectorySnapshot":
+        files: dict[str, bytes] = {}
+        links: dict[str, str] = {}
+        for rel, full in _walk(Path(directory)):
+            if os.path.islink(full):
+                links[rel] = os.readlink(full)
+            elif os.path.isfile(full):
+                with open(full, "rb") as fh:
+                    files[rel] = fh.read()
+        return cls(Path(directory), files, links)
+
+    def restore(self) -> None:
+        """Make the directory hold exactly the snapshot's files again; files it did not have are
+        removed, and so are the directories that held only them."""
+        for rel, full in _walk(self.directory):
+            if rel not in self.files and rel not in self.links:
+                os.unlink(full)
+        for rel, target in self.links.items():
+            link = self.directory / rel
+            if not (link.is_symlink() and os.readlink(link) == target):
+                if os.path.lexists(link):
+                    link.unlink()
+                link.parent.mkdir(parents=True, exist_ok=True)
+                os.symlink(target, link)
+        for rel, data in self.files.items():
+            path = self.directory / rel
+            if path.is_symlink() or not path.is_file() or path.read_bytes() != data:
+                if path.is_symlink():
+                    path.unlink()
+                write_atomic(path, data)
+        kept = {str(Path(rel).parent) for rel in [*self.files, *self.links]}
+        for dirpath, _, _ in sorted(os.walk(self.directory), key=lambda entry: -len(entry[0])):
+            rel = os.path.relpath(dirpath, self.directory)
+            if rel != "." and not any(k == rel or k.startswith(rel + os.sep) for k in kept) and not os.listdir(dirpath):
+                os.rmdir(dirpath)
+
+
+def _walk(directory: Path) -> list[tuple[str, str]]:
+    """(path relative to directory, full path) of every non-directory entry, links not followed."""
+    out = []
+    for dirpath, dirnames, filenames in os.walk(directory):
+        out += [(os.path.relpath(os.path.join(dirpath, name), directory), os.path.join(dirpath, name))
+                for name in [*filenames, *(d for d in dirnames if os.path.islink(os.path.join(dirpath, d)))]]
+    return out
 
 
 # --- locating ----------------------------------------------------------------------------------

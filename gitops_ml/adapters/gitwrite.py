@@ -97,10 +97,11 @@ class GitWriter:
         except GitCommandError:
             return None
 
-    def commit_on_branch(self, branch: str, rels: Sequence[str], message: str) -> BranchCommit:
+    def commit_on_branch(self, branch: str, rels: Sequence[str], message: str, *, reuse: Sequence[str] = ()) -> BranchCommit:
         """Commit the working tree's version of rels on top of HEAD as `branch` (created or moved
-        there), then check the branch out. Re-running with the same content reuses the branch's
-        commit, so the same inputs give the same branch."""
+        there), without checking it out: HEAD, the index and the working tree stay as they are.
+        A commit of the branch (or one of `reuse`, e.g. origin's) with the same tree and parent is
+        reused, so the same inputs give the same branch."""
         base = self.current_branch()
         if base is None:
             raise EditError("HEAD is detached", hint="check out the branch the pull request should target, e.g. `git switch main`")
@@ -119,24 +120,38 @@ class GitWriter:
         finally:
             os.unlink(index.name)
         existing = self.branch_sha(branch)
-        if existing is not None:
-            same_tree = self.repo.git.rev_parse(f"{existing}^{{tree}}") == tree
-            parents = self.repo.git.rev_list("--parents", "-n", "1", existing).split()[1:]
-            if same_tree and parents == [head]:
-                self._switch(branch, paths)
-                return BranchCommit(branch, existing, base, created=False)
+        for candidate in dict.fromkeys(c for c in (existing, *reuse) if c):
+            if self._same_commit(candidate, tree, head):
+                if candidate != existing:
+                    self._set_branch(branch, candidate)
+                return BranchCommit(branch, candidate, base, created=False)
         try:
             sha = self.repo.git.commit_tree(tree, "-p", head, "-m", message)
-            self.repo.git.update_ref(f"refs/heads/{branch}", sha)
         except GitCommandError as exc:
             raise EditError(f"cannot commit on branch {branch!r}: {_stderr(exc)}") from None
-        self._switch(branch, paths)
+        self._set_branch(branch, sha)
         return BranchCommit(branch, sha, base, created=True)
 
-    def _switch(self, branch: str, paths: list[str]) -> None:
-        # the working tree already holds the branch's version of paths: staging them lets git switch
+    def _same_commit(self, sha: str, tree: str, parent: str) -> bool:
         try:
-            self.repo.git.add("-A", "--", *paths)
+            return bool(
+                self.repo.git.rev_parse(f"{sha}^{{tree}}") == tree
+                and self.repo.git.rev_list("--parents", "-n", "1", sha).split()[1:] == [parent]
+            )
+        except GitCommandError:
+            return False  # not in this clone (yet)
+
+    def _set_branch(self, branch: str, sha: str) -> None:
+        try:
+            self.repo.git.update_ref(f"refs/heads/{branch}", sha)
+        except GitCommandError as exc:
+            raise EditError(f"cannot move branch {branch!r}: {_stderr(exc)}") from None
+
+    def switch_to(self, branch: str, rels: Sequence[str]) -> None:
+        """Check out branch, whose commit holds the working tree's version of rels on top of HEAD."""
+        # the working tree already holds the branch's version of rels: staging them lets git switch
+        try:
+            self.repo.git.add("-A", "--", *[self.full(r) for r in rels])
             self.repo.git.checkout("-q", branch)
         except GitCommandError as exc:
             raise EditError(f"committed on {branch!r} but cannot check it out: {_stderr(exc)}") from None
@@ -148,7 +163,4 @@ class GitWriter:
         try:
             self.repo.git.push("--porcelain", "--force", remote, f"refs/heads/{branch}:refs/heads/{branch}")
         except GitCommandError as exc:
-            raise ExternalToolError(
-                f"{remote} rejected the push of {branch!r}: {_stderr(exc)}",
-                hint=f"the commit is kept on the local branch {branch!r}; fix the remote's complaint and push it again",
-            ) from None
+            raise ExternalToolError(f"{remote} rejected the push of {branch!r}: {_stderr(exc)}", hint="fix the remote's complaint") from None

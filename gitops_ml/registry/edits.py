@@ -23,8 +23,18 @@ from gitops_ml.adapters import git as gitx
 from gitops_ml.adapters.github import GitHubClient, GitHubSettings, PullRequest
 from gitops_ml.adapters.gitwrite import BranchCommit, GitWriter
 from gitops_ml.compat import schema_breaks
-from gitops_ml.editing import DeleteKey, Edit, FileEdit, SetValue, edit_text, plan_file_edit, write_file_edits
-from gitops_ml.errors import EditError, GitHubError, GitopsMlError, LoadError, UsageError, ValidationError
+from gitops_ml.editing import (
+    DeleteKey,
+    DirectorySnapshot,
+    Edit,
+    FileEdit,
+    SetValue,
+    edit_text,
+    plan_file_edit,
+    undo_file_edits,
+    write_file_edits,
+)
+from gitops_ml.errors import EditError, GitopsMlError, LoadError, UsageError, ValidationError
 from gitops_ml.loading import parse_json, parse_yaml
 from gitops_ml.types import DEPLOYMENTS_DIR, MODELS_DIR, REPOSITORY_FILE, Kind, ModelName, ModelPin, ModelSpec, Version
 from gitops_ml.validation import schema_findings
@@ -554,32 +564,78 @@ def deliver(
     make_body: BodyMaker | None = None,
     make_client: ClientMaker = GitHubClient,
 ) -> EditResult:
-    """Write the plan, then commit, push and open/update the pull request as delivery asks."""
+    """Write the plan, then commit, push and open/update the pull request as delivery asks.
+
+    All or nothing for the working tree: when any step fails (an unexpected exception too), every
+    file the edit wrote gets its old content back and the user stays on the branch they started
+    from; a commit already made is kept on its branch, so running the same command again finishes
+    the job. Only when every step succeeded is the edit's branch checked out."""
     delivery = delivery.normalized(plan)
     writer = preflight(plan, root, delivery, github)
     result = EditResult(plan)
     base_before = writer.repo.git.rev_parse("HEAD") if writer is not None and writer.has_commits() else ""
-    result.written = write_file_edits(root, plan.files)
-    rendered = rerender(root, plan)
-    result.written += rendered
-    if delivery.branch is None or writer is None:
-        return result
-    commit_paths = list(plan.commit_paths) + ([_render_root(root)] if rendered else [])
-    result.commit = writer.commit_on_branch(delivery.branch, commit_paths, commit_message(plan))
-    if delivery.push:
-        writer.push(delivery.branch)
-        result.pushed = True
-    if delivery.pr and github is not None:
-        body = make_body(plan, root, base_before) if make_body is not None else plan.title
-        try:
+    undo = _Undo(root, plan)
+    try:
+        result.written = write_file_edits(root, plan.files)
+        rendered = rerender(root, plan)
+        result.written += rendered
+        if delivery.branch is None or writer is None:
+            return result
+        commit_paths = list(plan.commit_paths) + ([_render_root(root)] if rendered else [])
+        result.commit = writer.commit_on_branch(delivery.branch, commit_paths, commit_message(plan))
+        if delivery.push:
+            writer.push(delivery.branch)
+            result.pushed = True
+        if delivery.pr and github is not None:
+            body = make_body(plan, root, base_before) if make_body is not None else plan.title
             with make_client(github) as client:
                 result.pull_request, result.pr_created = client.open_or_update(
                     head=delivery.branch, base=result.commit.base_branch, title=plan.title, body=body
                 )
-        except GitHubError as exc:
-            exc.hint = "; ".join(h for h in (exc.hint, f"branch {delivery.branch!r} was pushed and is kept: run the same command again to open the pull request") if h)
-            raise
+        writer.switch_to(delivery.branch, commit_paths)
+    except BaseException as exc:
+        undo.restore(exc)
+        if isinstance(exc, GitopsMlError) and result.commit is not None:
+            exc.hint = "; ".join(h for h in (exc.hint, _kept_hint(result, delivery)) if h)
+        raise
     return result
+
+
+def _kept_hint(result: EditResult, delivery: Delivery) -> str:
+    """Where a failure after the commit left the user, and what finishes the job."""
+    commit = result.commit
+    assert commit is not None
+    kept = f"branch {commit.branch!r} (pushed to origin)" if result.pushed else f"the local branch {commit.branch!r}"
+    if delivery.push and not result.pushed:
+        finish = "run the same command again to push it"
+    elif delivery.pr and result.pull_request is None:
+        finish = "run the same command again to open the pull request"
+    else:
+        finish = f"`git switch {commit.branch}` checks it out"
+    return f"you are still on {commit.base_branch!r} with your working tree as it was; the commit is kept on {kept}; {finish}"
+
+
+class _Undo:
+    """What an edit may write (its files and, when the render is committed, the render root),
+    as it was before; `restore` puts it back."""
+
+    def __init__(self, root: Path, plan: EditPlan) -> None:
+        self.root = root
+        self.plan = plan
+        render_root = committed_render_root(root)
+        self.render = DirectorySnapshot.take(root / render_root) if render_root is not None else None
+
+    def restore(self, cause: BaseException) -> None:
+        try:
+            undo_file_edits(self.root, self.plan.files)
+            if self.render is not None:
+                self.render.restore()
+        except Exception as exc:  # noqa: BLE001 - the first failure is the one to report
+            note = f"the edit could not be undone ({exc}); restore the files with `git restore` or `git checkout`"
+            if isinstance(cause, GitopsMlError):
+                cause.hint = "; ".join(h for h in (cause.hint, note) if h)
+            elif callable(add_note := getattr(cause, "add_note", None)):  # Python 3.11+
+                add_note(note)
 
 
 def _render_root(root: Path) -> str:
@@ -599,7 +655,7 @@ def committed_render_root(root: Path) -> str | None:
 
 def rerender(root: Path, plan: EditPlan) -> list[str]:
     """Re-render a repository that commits its render, so the edit's pull request passes
-    `render --check`; on a render failure the edited files get their old text back."""
+    `render --check`; the written paths, relative to root."""
     from gitops_ml.render_service import RenderRequest, render_repository  # noqa: PLC0415
 
     render_root = committed_render_root(root)
@@ -607,8 +663,7 @@ def rerender(root: Path, plan: EditPlan) -> list[str]:
         return []  # this repository does not commit a render: nothing to keep current
     try:
         result = render_repository(RenderRequest(root))
-    except GitopsMlError as exc:
-        write_file_edits(root, [FileEdit(e.path, e.after, e.before) for e in plan.files])
+    except GitopsMlError as exc:  # `deliver` undoes the edit
         exc.hint = "; ".join(h for h in (exc.hint, _undone_hint(exc)) if h)
         raise
     written = result.written

@@ -279,7 +279,8 @@ def test_github_5xx_fails_after_retries_and_keeps_the_pushed_branch(repo: GitRep
     result = invoke("bump", "iris", "--pr")
     assert result.exit_code == 5, result.output
     assert "GitHub failed 4 times" in result.stderr
-    assert "branch 'gitops-ml/bump-iris' was pushed and is kept" in result.stderr
+    assert "the commit is kept on branch 'gitops-ml/bump-iris' (pushed to origin); run the same command again" in result.stderr
+    assert repo.git("branch", "--show-current").strip() == "main"
     assert repo.git("--git-dir", str(repo.origin), "rev-parse", "--verify", "refs/heads/gitops-ml/bump-iris").strip()
     gh_env.assert_done()
 
