@@ -1,4 +1,5 @@
-"""The writing half of the git adapter, for edits: dirty checks, a commit on a branch, a push to origin.
+"""The writing half of the git adapter, for edits: dirty checks, a commit on a branch, the commits a
+branch holds, and a push to origin that never overwrites someone else's push.
 
 Kept apart from adapters.git (the reads) so the two sides evolve without touching each other; it
 goes through the same GitPython repository object. Git's failures become EditError (refused before
@@ -31,6 +32,17 @@ class BranchCommit:
     sha: str
     base_branch: str
     created: bool
+
+
+@dataclass(frozen=True)
+class CommitSummary:
+    """One commit as the ownership check of an edit's branch reads it."""
+
+    sha: str
+    author: str
+    subject: str
+    trailers: tuple[str, ...]  # values of the trailer asked for
+    message: str
 
 
 def _stderr(exc: GitCommandError) -> str:
@@ -156,11 +168,50 @@ class GitWriter:
         except GitCommandError as exc:
             raise EditError(f"committed on {branch!r} but cannot check it out: {_stderr(exc)}") from None
 
-    def push(self, branch: str, remote: str = ORIGIN) -> None:
-        """Push branch to the remote, replacing what an earlier run of the same edit pushed there."""
+    def commits_between(self, base: str, tip: str, trailer: str) -> list[CommitSummary]:
+        """Commits reachable from tip but not from base, newest first, with the values of one
+        message trailer (parsed by git, as `git interpret-trailers` does)."""
+        fmt = f"%H%x1f%an%x1f%s%x1f%(trailers:key={trailer},valueonly,separator=%x1d)%x1f%B%x1e"
+        try:
+            out = self.repo.git.log(f"--format={fmt}", f"{base}..{tip}", "--")
+        except GitCommandError as exc:
+            raise EditError(f"cannot read the commits of {tip[:12]}: {_stderr(exc)}") from None
+        commits = []
+        for record in out.split("\x1e"):
+            fields = record.strip("\n").split("\x1f")
+            if len(fields) == 5:
+                sha, author, subject, values, message = fields
+                commits.append(CommitSummary(sha, author, subject, tuple(v.strip() for v in values.split("\x1d") if v.strip()), message))
+        return commits
+
+    def fetch_branch(self, branch: str, remote: str = ORIGIN) -> str | None:
+        """The commit `branch` has on the remote now (fetched, so its history can be read), or
+        None when the remote has no such branch."""
+        try:
+            listed = str(self.repo.git.ls_remote("--heads", remote, f"refs/heads/{branch}"))
+            if not listed.strip():
+                return None
+            tracking = f"refs/remotes/{remote}/{branch}"
+            self.repo.git.fetch("--quiet", "--no-tags", remote, f"+refs/heads/{branch}:{tracking}")
+            return str(self.repo.git.rev_parse("--verify", "-q", f"{tracking}^{{commit}}"))
+        except GitCommandError as exc:
+            raise ExternalToolError(f"cannot read branch {branch!r} from {remote}: {_stderr(exc)}",
+                                    hint=f"check that `git fetch {remote}` works") from None
+
+    def push(self, branch: str, *, expected: str | None, remote: str = ORIGIN) -> None:
+        """Push branch to the remote, replacing what an earlier run of the same edit pushed there,
+        but only if the remote's branch is still `expected` (None: it must not exist): a push
+        someone made in the meantime is never overwritten."""
         if self.remote_url(remote) is None:
             raise EditError(f"there is no {remote!r} remote to push to", hint=f"add one with `git remote add {remote} URL`")
+        ref = f"refs/heads/{branch}"
         try:
-            self.repo.git.push("--porcelain", "--force", remote, f"refs/heads/{branch}:refs/heads/{branch}")
+            self.repo.git.push("--porcelain", f"--force-with-lease={ref}:{expected or ''}", remote, f"{ref}:{ref}")
         except GitCommandError as exc:
+            said = f"{exc.stdout or ''}\n{exc.stderr or ''}"
+            if "stale info" in said or "fetch first" in said or "already exists" in said:
+                raise ExternalToolError(
+                    f"branch {branch!r} changed on {remote} while gitops-ml was running; nothing was overwritten",
+                    hint="someone pushed to it: look at what they pushed, then run the same command again",
+                ) from None
             raise ExternalToolError(f"{remote} rejected the push of {branch!r}: {_stderr(exc)}", hint="fix the remote's complaint") from None

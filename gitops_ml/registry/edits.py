@@ -504,7 +504,16 @@ BodyMaker = Callable[[EditPlan, Path, str], str]
 ClientMaker = Callable[[GitHubSettings], GitHubClient]
 
 
-def preflight(plan: EditPlan, root: Path, delivery: Delivery, github: GitHubSettings | None) -> GitWriter | None:
+@dataclass(frozen=True)
+class Ready:
+    """What preflight found: the repository, and the commit the edit's branch has on origin
+    (None: origin has no such branch, or it was not asked because nothing is pushed)."""
+
+    writer: GitWriter | None
+    remote_tip: str | None = None
+
+
+def preflight(plan: EditPlan, root: Path, delivery: Delivery, github: GitHubSettings | None) -> Ready:
     """Refuse, before anything is written, what would fail half-way."""
     paths = [f.path for f in plan.files]
     try:
@@ -512,7 +521,7 @@ def preflight(plan: EditPlan, root: Path, delivery: Delivery, github: GitHubSett
     except GitopsMlError:
         if delivery.branch:
             raise EditError(f"{root} is not in a git repository; --branch needs one") from None
-        return None
+        return Ready(None)
     dirty = writer.dirty(paths)
     if dirty:
         raise EditError(f"uncommitted changes in {', '.join(dirty)}; the edit would overwrite them",
@@ -533,7 +542,41 @@ def preflight(plan: EditPlan, root: Path, delivery: Delivery, github: GitHubSett
         raise EditError("there is no 'origin' remote to push to", hint="add one with `git remote add origin URL`")
     if delivery.pr and github is None:
         raise EditError("--pr needs GitHub settings")  # the CLI always passes them; a guard for library use
-    return writer
+    remote_tip = None
+    if delivery.branch:
+        # the edit replaces what an earlier run committed on its branch, and nothing else
+        local_tip = writer.branch_sha(delivery.branch)
+        if local_tip is not None:
+            _refuse_foreign_commits(writer, delivery.branch, local_tip, on_origin=False)
+        if delivery.push:
+            remote_tip = writer.fetch_branch(delivery.branch)
+            if remote_tip is not None:
+                _refuse_foreign_commits(writer, delivery.branch, remote_tip, on_origin=True)
+    return Ready(writer, remote_tip)
+
+
+# the trailer that marks the commits an edit makes: only those are ever replaced by a later run
+TRAILER = "Gitops-ml-edit"
+# what commits made before the trailer existed end with
+_LEGACY_MARK = re.compile(r"\n\nMade by `gitops-ml (bump|promote|rollback)`\.\s*$")
+
+
+def _refuse_foreign_commits(writer: GitWriter, branch: str, tip: str, *, on_origin: bool) -> None:
+    """Refuse to move a branch that holds commits gitops-ml did not make (a reviewer's fix-up,
+    someone's own work on a branch of the same name): moving it would discard them."""
+    commits = writer.commits_between("HEAD", tip, TRAILER)
+    foreign = [c for c in commits if not c.trailers and not _LEGACY_MARK.search(c.message)]
+    if not foreign:
+        return
+    where = f"branch {branch!r} on origin" if on_origin else f"local branch {branch!r}"
+    listed = "; ".join(f"{c.sha[:12]} {c.subject} ({c.author})" for c in foreign[:3]) + ("; ..." if len(foreign) > 3 else "")
+    count = f"{len(foreign)} commit{'s' if len(foreign) > 1 else ''}"
+    delete = f"git push origin --delete {branch}" if on_origin else f"git branch -D {branch}"
+    raise EditError(
+        f"{where} has {count} that gitops-ml did not make: {listed}; running the edit again would discard them",
+        hint=f"keep that work: merge the pull request with it, or move it elsewhere; to start over, delete the branch "
+             f"(`{delete}`) or pass another --branch NAME",
+    )
 
 
 def _refuse_stray_render_inputs(plan: EditPlan, root: Path, writer: GitWriter) -> None:
@@ -571,7 +614,8 @@ def deliver(
     from; a commit already made is kept on its branch, so running the same command again finishes
     the job. Only when every step succeeded is the edit's branch checked out."""
     delivery = delivery.normalized(plan)
-    writer = preflight(plan, root, delivery, github)
+    ready = preflight(plan, root, delivery, github)
+    writer = ready.writer
     result = EditResult(plan)
     base_before = writer.repo.git.rev_parse("HEAD") if writer is not None and writer.has_commits() else ""
     undo = _Undo(root, plan)
@@ -582,9 +626,10 @@ def deliver(
         if delivery.branch is None or writer is None:
             return result
         commit_paths = list(plan.commit_paths) + ([_render_root(root)] if rendered else [])
-        result.commit = writer.commit_on_branch(delivery.branch, commit_paths, commit_message(plan))
+        reuse = [ready.remote_tip] if ready.remote_tip else []
+        result.commit = writer.commit_on_branch(delivery.branch, commit_paths, commit_message(plan), reuse=reuse)
         if delivery.push:
-            writer.push(delivery.branch)
+            writer.push(delivery.branch, expected=ready.remote_tip)
             result.pushed = True
         if delivery.pr and github is not None:
             body = make_body(plan, root, base_before) if make_body is not None else plan.title
@@ -688,7 +733,10 @@ def commit_message(plan: EditPlan) -> str:
         lines.append(f"{plan.model}{where}: {plan.old_version} -> {plan.new_version}")
     lines.extend(plan.notes)
     lines.append("")
-    lines.append(f"Made by `gitops-ml {plan.kind.value}`.")
+    lines.append(f"Made by `gitops-ml {plan.kind.value}`; running it again replaces this commit.")
+    lines.append("")
+    subject = " ".join(p for p in (plan.kind.value, plan.model, plan.environment) if p)
+    lines.append(f"{TRAILER}: {subject}")
     return "\n".join(lines).strip() + "\n"
 
 
