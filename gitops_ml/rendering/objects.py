@@ -187,7 +187,8 @@ def deployment_patch(ep: Endpoint) -> Obj:
         container["volumeMounts"] = mounts
     pod: Obj = {
         "containers": [container],
-        "terminationGracePeriodSeconds": int(srv.grace_seconds(dep)) + PRESTOP_SECONDS,
+        # the kubelet counts preStop, then SIGTERM: the server drains, stops gracefully, then flushes
+        "terminationGracePeriodSeconds": PRESTOP_SECONDS + int(srv.KUBERNETES_DRAIN_SECONDS + srv.grace_seconds(dep)) + srv.FLUSH_SECONDS,
     }
     if volumes:
         pod["volumes"] = volumes

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from gitops_ml.serving.app import ModelFiles
 from gitops_ml.serving.server import run_server
-from gitops_ml.serving.settings import MODEL_DIR, ServerSettings
+from gitops_ml.serving.settings import KUBERNETES_DRAIN_SECONDS, MODEL_DIR, ServerSettings
 
 
 def default_drain_seconds() -> float:
@@ -21,7 +21,7 @@ def default_drain_seconds() -> float:
         return float(raw)
     # Inside a cluster the Service keeps sending traffic for a few seconds after SIGTERM, until
     # the endpoint removal propagates; elsewhere nobody routes to us, so stop at once.
-    return 5.0 if os.environ.get("KUBERNETES_SERVICE_HOST") else 0.0
+    return KUBERNETES_DRAIN_SECONDS if os.environ.get("KUBERNETES_SERVICE_HOST") else 0.0
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

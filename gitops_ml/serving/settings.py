@@ -24,6 +24,10 @@ METRICS_PATH = "/metrics"
 SCORE_PATH = "/score"
 OPENAPI_PATH = "/swagger.json"
 DOCS_PATH = "/docs"
+# after SIGTERM inside a cluster: seconds of serving with readiness false while the endpoint removal propagates
+KUBERNETES_DRAIN_SECONDS = 5.0
+# what shutdown needs after the graceful stop: closing capture files and the access log
+FLUSH_SECONDS = 5
 # the gauge the server exports and an HPA on in-flight requests scales on (via a metrics adapter)
 IN_FLIGHT_METRIC = "gitops_ml_in_flight"
 

@@ -274,3 +274,23 @@ def test_wrong_method_and_unknown_route(iris: Server) -> None:
 def test_integers_beyond_64_bits_are_numbers(iris: Server) -> None:
     response = iris.post(content=b'{"data": [[100000000000000000000000, 3.5, 1.4, 0.2]]}')
     assert response.status_code == 200, response.text
+
+
+def test_digits_refuses_huge_images_and_decompression_bombs_alone(digits: Server) -> None:
+    from PIL import Image
+
+    def png_of(size: tuple[int, int]) -> str:
+        buffer = io.BytesIO()
+        Image.new("1", size).save(buffer, format="PNG", optimize=True)
+        return base64.b64encode(buffer.getvalue()).decode()
+
+    big = digits.post({"image": png_of((2000, 8)), "options": {"top_k": 1}})
+    assert big.status_code == 422 and "more than 1024 on a side" in big.json()["message"]
+    bomb = png_of((14000, 14000))  # ~25 KB of PNG, 196 million pixels
+    assert len(bomb) < 100_000
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda i: digits.post({"image": bomb, "options": {"top_k": 1}} if i == 0 else sample("digits")), range(8)))
+    assert answers[0].status_code == 422
+    assert [a.status_code for a in answers[1:]] == [200] * 7, "the neighbours of the bomb in its batch are scored"

@@ -19,10 +19,16 @@ def init():
     model = joblib.load(os.path.join(os.path.dirname(os.path.abspath(__file__)), "model.joblib"))
 
 
+MAX_SIDE = 1024  # digits are 8x8; anything far larger is a mistake or a decompression bomb
+
+
 def _pixels(png: bytes) -> np.ndarray:
     try:
-        image = Image.open(io.BytesIO(png)).convert("L")
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        image = Image.open(io.BytesIO(png))  # reads the header only: the size is known before decoding
+        if max(image.size) > MAX_SIDE:
+            raise InputError(f"image: {image.size[0]}x{image.size[1]} pixels, more than {MAX_SIDE} on a side", field="image", expected=f"a PNG of at most {MAX_SIDE}x{MAX_SIDE} pixels")
+        image = image.convert("L")
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
         raise InputError(f"image: not a readable PNG ({exc})", field="image", expected="a PNG image") from None
     if image.size != (8, 8):
         image = image.resize((8, 8))
