@@ -25,6 +25,7 @@ ERROR_SCHEMA: dict[str, Any] = {
 _ERRORS = {
     "400": "The body is not JSON, or is empty.",
     "401": "No key, or a wrong key.",
+    "408": "The body did not arrive within the body timeout (30 s by default) after its headers.",
     "413": "The body, or a binary input, is over the size limit.",
     "415": "The content type is not application/json.",
     "422": "The JSON does not fit the input schema; `field` names the input.",
@@ -59,7 +60,10 @@ def build_openapi(
     for status, text in _ERRORS.items():
         if status == "401" and not auth:
             continue
-        responses[status] = {"description": text, "headers": headers, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+        status_headers = dict(headers)
+        if status in ("429", "503"):
+            status_headers["Retry-After"] = {"description": "Seconds to wait before retrying.", "schema": {"type": "integer"}}
+        responses[status] = {"description": text, "headers": status_headers, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
     operation: dict[str, Any] = {
         "summary": f"Score with {model} {version}",
         "operationId": "score",
