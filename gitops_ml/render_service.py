@@ -222,6 +222,23 @@ def _label(root: Path, render_dir: Path) -> str:
         return str(render_dir)
 
 
+def _refuse_foreign_root(root: Path, render_dir: Path, from_option: bool) -> None:
+    """The render root is owned by the tool: a filesystem root, or a directory that holds the
+    repository itself, can never be one, and is refused before anything under it is read."""
+    target, repository = render_dir.resolve(), root.resolve()
+    if target == Path(target.anchor):
+        why = "is a filesystem root"
+    elif target == repository or target in repository.parents:
+        why = f"holds the repository {repository}"
+    else:
+        return
+    raise RenderError(
+        f"the render root {target} {why}; gitops-ml owns every file under its render root",
+        location=None if from_option else _locator(root)(REPOSITORY_FILE, ["renderRoot"]),
+        hint="render into a directory of its own, e.g. " + ("--out build/deploy" if from_option else "renderRoot: deploy"),
+    )
+
+
 def render_repository(request: RenderRequest) -> RenderResult:
     """Render (or with check=True, compare) the render root of the repository at request.root."""
     root = request.root
@@ -240,6 +257,7 @@ def render_repository(request: RenderRequest) -> RenderResult:
         )
     chosen = set(request.environments or repo.environments)
     render_dir = request.out if request.out is not None else root / repo.render_root
+    _refuse_foreign_root(root, render_dir, from_option=request.out is not None)
     label = _label(root, render_dir)
     previous = read_ownership(render_dir, label)
     input_cache = StatCache(root, "inputs")
@@ -369,7 +387,7 @@ def _run(
     expected[OWNERSHIP_FILE] = manifest
     # the full mode reads every file: a stat cache is one more thing it would have to trust
     cache = StatCache(render_dir) if request.incremental else None
-    changes = compare(render_dir, expected, previous, keep=frozenset(keep), cache=cache)
+    changes = compare(render_dir, expected, previous, keep=frozenset(keep), cache=cache, label=label)
     if request.check:
         _forgive_input_keys(render_dir, changes, manifest)
     result = RenderResult(label, render_dir, changes, None, len(rendered.units), reused, len(plan.endpoints))

@@ -13,7 +13,7 @@ import stat
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
+from typing import Callable, Iterator, Mapping
 
 import orjson
 
@@ -22,6 +22,7 @@ from gitops_ml.errors import LoadError, Location, RenderError
 
 OWNERSHIP_FILE = ".gitops-ml-render.json"
 FORMAT = 1
+FOREIGN_LIMIT = 100  # more unknown files than this: the directory is not a render root at all
 
 
 def sha256(data: bytes) -> str:
@@ -100,14 +101,42 @@ def read_ownership(render_dir: Path, label: str) -> Ownership | None:
 
 def list_files(render_dir: Path) -> list[str]:
     """Every file under the render root, as sorted POSIX paths relative to it."""
-    out: list[str] = []
-    top = str(render_dir)
-    cut = len(top) + 1
-    for dirpath, _dirnames, filenames in os.walk(top):
+    return sorted(_walk(render_dir))
+
+
+def _walk(render_dir: Path) -> Iterator[str]:
+    """Files under a directory in a stable order (directories and names sorted), relative to it."""
+    top = os.path.join(render_dir, "")  # "/" already ends with the separator
+    cut = len(top)
+    for dirpath, dirnames, filenames in os.walk(top):
+        dirnames.sort()
         rel_dir = dirpath[cut:].replace(os.sep, "/")
         prefix = rel_dir + "/" if rel_dir else ""
-        out.extend(prefix + name for name in filenames)
+        for name in sorted(filenames):
+            yield prefix + name
+
+
+def _files_of_render_root(render_dir: Path, known: Callable[[str], bool], label: str) -> list[str]:
+    """list_files, but a directory holding many files gitops-ml knows nothing of is refused as soon
+    as that is clear: `--out` at a home or system directory must not read the whole disk first."""
+    out, unknown = [], []
+    for path in _walk(render_dir):
+        out.append(path)
+        if not known(path):
+            unknown.append(path)
+            if len(unknown) > FOREIGN_LIMIT:
+                listed = ", ".join(_shown(label, p) for p in unknown[:5])
+                raise RenderError(
+                    f"{_shown(label, '')} holds more than {FOREIGN_LIMIT} files gitops-ml did not write ({listed}, ...); "
+                    "it is not a render root, and nothing was changed",
+                    hint=f"render into a new or empty directory, or one gitops-ml rendered before (it holds {OWNERSHIP_FILE})",
+                )
     return sorted(out)
+
+
+def _shown(label: str, path: str) -> str:
+    """A path under the render root as the user should read it."""
+    return label.rstrip("/") + "/" + path
 
 
 @dataclass
@@ -124,7 +153,7 @@ class Difference:
             "extra": "is no longer rendered and should be removed",
             "foreign": "was not written by gitops-ml (left untouched)",
         }
-        return f"{label}/{self.path}: {words[self.status]}"
+        return f"{_shown(label, self.path)}: {words[self.status]}"
 
 
 @dataclass
@@ -194,6 +223,7 @@ def compare(
     *,
     keep: frozenset[str] = frozenset(),
     cache: StatCache | None = None,
+    label: str = "",
 ) -> Changes:
     """Disk against the expected files (bytes, or sha256 for units that were not re-rendered).
 
@@ -201,10 +231,14 @@ def compare(
     units outside this render (other environments under --env).
     """
     owned = set(previous.files) if previous else set()
-    on_disk = list_files(render_dir) if render_dir.is_dir() else []
+
+    def known(path: str) -> bool:
+        return path in expected or path in owned or path in keep
+
+    on_disk = _files_of_render_root(render_dir, known, label) if render_dir.is_dir() else []
     present = set(on_disk)
     changes = Changes()
-    base = str(render_dir) + os.sep
+    base = os.path.join(render_dir, "")
     for path in sorted(expected):
         want = expected[path]
         if path not in present:
@@ -261,11 +295,11 @@ def apply(render_dir: Path, files: Mapping[str, bytes], changes: Changes, label:
     """Write missing and stale files and remove extra ones; refuse when foreign files are present."""
     foreign = changes.of("foreign")
     if foreign:
-        listed = ", ".join(f"{label}/{p}" for p in foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+        listed = ", ".join(_shown(label, p) for p in foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
         raise RenderError(
             f"the render root contains {len(foreign)} file(s) gitops-ml did not write: {listed}; nothing was changed",
-            location=Location(f"{label}/{foreign[0]}"),
-            hint=f"{label}/ is owned by `gitops-ml render`: move those files elsewhere (they were left untouched)",
+            location=Location(_shown(label, foreign[0])),
+            hint=f"{_shown(label, '')} is owned by `gitops-ml render`: move those files elsewhere (they were left untouched)",
         )
     result = WriteResult(unchanged=changes.unchanged)
     made: set[Path] = set()

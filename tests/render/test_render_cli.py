@@ -199,3 +199,41 @@ def test_application_set_generates_the_applications_it_replaces(example_repo: Ca
         generated = {"apiVersion": appset["apiVersion"], "kind": "Application", **yaml.safe_load(text)}
         generated["metadata"]["namespace"] = appset["metadata"]["namespace"]
         assert generated == applications[overlay.name]
+
+
+def test_a_filesystem_root_is_refused_as_render_root(example_repo: Callable[[], Repo]) -> None:
+    repo = example_repo()
+    for args in ((), ("--check",)):
+        result = run("render", repo.path, "--out", "/", *args)
+        assert result.exit_code == 1
+        assert "error: the render root / is a filesystem root" in result.stderr
+        assert "//" not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_the_repository_itself_is_refused_as_render_root(example_repo: Callable[[], Repo]) -> None:
+    repo = example_repo()
+    for out in (repo.path, repo.path.parent):
+        result = run("render", repo.path, "--out", out)
+        assert result.exit_code == 1
+        assert f"error: the render root {out} holds the repository {repo.path}" in result.stderr
+    repo.edit("gitops-ml.yaml", "renderRoot: deploy", "renderRoot: .")
+    result = run("render", repo.path, "--check")
+    assert result.exit_code == 1
+    assert f"error: gitops-ml.yaml:13:13: the render root {repo.path} holds the repository {repo.path}" in result.stderr
+    assert not (repo.path / ".gitops-ml-render.json").exists()
+
+
+def test_a_directory_of_other_files_is_refused_without_listing_them_all(example_repo: Callable[[], Repo], tmp_path: Path) -> None:
+    repo = example_repo()
+    out = tmp_path / "elsewhere"
+    for i in range(300):
+        (out / f"d{i // 100}").mkdir(parents=True, exist_ok=True)
+        (out / f"d{i // 100}" / f"f{i:03d}.txt").write_text("mine\n")
+    for args in ((), ("--check",)):
+        result = run("render", repo.path, "--out", out, *args)
+        assert result.exit_code == 1
+        assert result.stderr.startswith(
+            f"error: {out}/ holds more than 100 files gitops-ml did not write ({out}/d0/f000.txt, {out}/d0/f001.txt, "
+        ), result.stderr
+        assert result.stderr.count(f"{out}/d") == 5
+    assert sorted(p.name for p in out.iterdir()) == ["d0", "d1", "d2"] and len(list(out.rglob("*.txt"))) == 300
