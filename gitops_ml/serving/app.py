@@ -325,7 +325,8 @@ class ScoringApp:
                     "latency_ms": round(seconds * 1000, 3),
                     "input": orjson.Fragment(captured),
                     "output": orjson.Fragment(body) if status == 200 else orjson.loads(body),
-                }
+                },
+                len(captured) + len(body),
             )
 
     async def _score_body(

@@ -149,12 +149,20 @@ class AccessLog:
 class Capture:
     """Samples requests into JSONL files under DIR/model/version/YYYY-MM-DD/HH/, rotated by size."""
 
-    def __init__(self, directory: str, model: str, version: str, *, sampling: float, max_file_bytes: int, metrics: Metrics, max_pending: int = 10000) -> None:
+    def __init__(
+        self, directory: str, model: str, version: str, *, sampling: float, max_file_bytes: int, metrics: Metrics,
+        max_pending: int = 10000, max_pending_bytes: int = 64 * 1024 * 1024,
+    ) -> None:
         self.root = Path(directory) / model / version
         self.sampling = sampling
         self.max_file_bytes = max_file_bytes
         self.metrics = metrics
-        self.queue: queue.Queue[dict[str, Any] | None] = queue.Queue(maxsize=max_pending)
+        self.queue: queue.Queue[tuple[dict[str, Any], int] | None] = queue.Queue(maxsize=max_pending)
+        # a slow or hung capture volume must not hold request bodies without bound: records wait
+        # within a byte budget, and beyond it they are dropped (and counted)
+        self.max_pending_bytes = max_pending_bytes
+        self.pending_bytes = 0
+        self.budget = threading.Lock()
         self.prefix = f"{socket.gethostname()}-{os.getpid()}"
         self.thread = threading.Thread(target=self._write_loop, name="gitops-ml-capture", daemon=True)
         self.file: IO[bytes] | None = None
@@ -166,10 +174,18 @@ class Capture:
     def start(self) -> None:
         self.thread.start()
 
-    def offer(self, record: dict[str, Any]) -> None:
+    def offer(self, record: dict[str, Any], size: int) -> None:
+        """Queue a record of about `size` bytes for writing, or drop it when the budget is spent."""
+        with self.budget:
+            if self.pending_bytes + size > self.max_pending_bytes:
+                self.metrics.capture_dropped += 1
+                return
+            self.pending_bytes += size
         try:
-            self.queue.put_nowait(record)
+            self.queue.put_nowait((record, size))
         except queue.Full:
+            with self.budget:
+                self.pending_bytes -= size
             self.metrics.capture_dropped += 1
 
     def close(self, timeout: float = 10.0) -> None:
@@ -180,10 +196,14 @@ class Capture:
 
     def _write_loop(self) -> None:
         while True:
-            record = self.queue.get()
-            if record is None:
+            item = self.queue.get()
+            if item is None:
                 break
+            record, size = item
             self._write(record)
+            del record, item
+            with self.budget:
+                self.pending_bytes -= size
             if self.queue.empty() and self.file is not None:
                 self._guard(self.file.flush)
         if self.file is not None:
