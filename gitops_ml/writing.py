@@ -306,16 +306,25 @@ def apply(render_dir: Path, files: Mapping[str, bytes], changes: Changes, label:
     # the ownership file goes last: until it is replaced, the old one still describes the tree
     for diff in sorted(changes.differences, key=lambda d: d.path == OWNERSHIP_FILE):
         target = render_dir / diff.path
-        if diff.status in ("missing", "stale"):
-            if target.parent not in made:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                made.add(target.parent)
-            _write(target, files[diff.path], replace=diff.status == "stale")
-            result.written.append(diff.path)
-        elif diff.status == "extra":
-            target.unlink(missing_ok=True)
-            result.removed.append(diff.path)
-            _prune_empty_dirs(target.parent, render_dir)
+        try:
+            if diff.status in ("missing", "stale"):
+                if target.parent not in made:
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    made.add(target.parent)
+                _write(target, files[diff.path], replace=diff.status == "stale")
+                result.written.append(diff.path)
+            elif diff.status == "extra":
+                target.unlink(missing_ok=True)
+                result.removed.append(diff.path)
+                _prune_empty_dirs(target.parent, render_dir)
+        except OSError as exc:
+            # e.g. a directory, or a file where a directory must go: the user must move it
+            why = "a directory is in the way" if target.is_dir() else exc.strerror or str(exc)
+            raise RenderError(
+                f"cannot be written: {why}; {len(result.written)} file(s) were written before this one",
+                location=Location(_shown(label, diff.path)),
+                hint="move what is in the way; the next `gitops-ml render` completes the render root",
+            ) from exc
     return result
 
 

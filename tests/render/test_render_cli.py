@@ -237,3 +237,16 @@ def test_a_directory_of_other_files_is_refused_without_listing_them_all(example_
         ), result.stderr
         assert result.stderr.count(f"{out}/d") == 5
     assert sorted(p.name for p in out.iterdir()) == ["d0", "d1", "d2"] and len(list(out.rglob("*.txt"))) == 300
+
+
+def test_a_directory_where_a_rendered_file_goes_is_a_located_error(example_repo: Callable[[], Repo]) -> None:
+    repo = example_repo()
+    assert run("render", repo.path).exit_code == 0
+    target = repo.path / "deploy/apps/prod/iris/pdb.yaml"
+    target.unlink()
+    target.mkdir()
+    result = run("render", repo.path)
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: deploy/apps/prod/iris/pdb.yaml: cannot be written: a directory is in the way;"), result.stderr
+    target.rmdir()
+    assert run("render", repo.path).exit_code == 0 and target.is_file()
