@@ -33,7 +33,12 @@ def _text(result: ShowResult) -> None:
     if spec.description:
         click.echo(f"  {spec.description}")
     click.echo(f"  commit     {short(record.commit.sha)}  {record.commit.date}  {record.commit.author} <{record.commit.email}>")
-    click.echo(f"  tag        {model}@v{record.version}" if record.tagged else "  tag        none (create it with `gitops-ml tag`)")
+    if record.tagged:
+        click.echo(f"  tag        {model}@v{record.version}")
+    elif record.tag_commit:
+        click.echo(f"  tag        none: {model}@v{record.version} is on {short(record.tag_commit)}, which did not register this version here (see `gitops-ml tag`)")
+    else:
+        click.echo("  tag        none (create it with `gitops-ml tag`)")
     click.echo(f"  image      {result.image_ref}" if result.image_ref else f"  image      unknown: {result.image_problem}")
     if spec.framework:
         click.echo(f"  framework  {spec.framework} {spec.framework_version}".rstrip())

@@ -23,7 +23,8 @@ def command(repo: Path, rev: str, push: bool, remote: str, dry_run: bool, fmt: s
     tag on the commit that set it (GTO's grammar, so `gto show` reads the repository too).
 
     Idempotent: tags already in place are left alone. A tag that points at another commit is never
-    moved: the command fails (exit 4) and creates nothing.
+    moved: the command fails (exit 4) and creates nothing. Tag names carry no path, so two gitops-ml
+    repositories in one git repository that both have a model of the same name cannot both tag it.
     """
     with handle_errors():
         result = create_missing_tags(repo, rev, push=remote if push else None, dry_run=dry_run)

@@ -9,6 +9,7 @@ as a version if it names one. Nothing here prints.
 from __future__ import annotations
 
 import posixpath
+import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from gitops_ml.registry.tags import format_tag, parse_tag, tag_pattern
 from gitops_ml.types import (
     DEPLOYMENTS_DIR,
     MODELS_DIR,
+    REPOSITORY_FILE,
     EnvironmentName,
     ModelName,
     ModelPin,
@@ -109,6 +111,61 @@ def model_tags(reg: RegistryRepo, model: str | None = None) -> dict[ModelName, d
         if parsed is not None and (model is None or parsed.model == model):
             tags[parsed.model][parsed.version] = ref.commit
     return tags
+
+
+# the top-level `version:` line of a model.yaml as people and gitops-ml write it; anything else is parsed
+_VERSION_LINE = re.compile(rb"^version:[ \t]*[\"']?([^\s\"'#]+)[\"']?[ \t]*(?:#.*)?$", re.MULTILINE)
+
+
+def _carries(path: str, raw: bytes | None, version: Version) -> bool:
+    """Whether a model.yaml (None: no such file) carries version."""
+    if raw is None:
+        return False
+    lines = _VERSION_LINE.findall(raw)
+    if len(lines) == 1:
+        return bool(lines[0].decode("utf-8", "replace") == str(version))
+    spec = read_model_spec(path, raw)
+    return spec is not None and spec.version == version
+
+
+def registration_tags(reg: RegistryRepo, tags: dict[ModelName, dict[Version, str]]) -> dict[ModelName, dict[Version, str]]:
+    """The tags that mark a version of *this* repository: the tagged commit registered it here
+    (its model.yaml at this repository's path carries the version, its first parent's does not).
+
+    Two gitops-ml repositories in one git repository share GTO's tag namespace, so `iris@v1.0.0`
+    may mark the other repository's iris; this is the check `history` and `show` make by comparing
+    the tag with the registering commit, done with one `git cat-file --batch` and no history."""
+    names = {(model, version): (f"{sha}:{reg.model_file(model)}", f"{sha}^:{reg.model_file(model)}")
+             for model, versions in tags.items() for version, sha in versions.items()}
+    raw = gitx.read_objects(reg.repo, (name for pair in names.values() for name in pair))
+    out: dict[ModelName, dict[Version, str]] = defaultdict(dict)
+    for (model, version), (at, before) in names.items():
+        path = reg.model_file(model)
+        if _carries(path, raw.get(at), version) and not _carries(path, raw.get(before), version):
+            out[model][version] = tags[model][version]
+    return out
+
+
+def shares_git_repository(reg: RegistryRepo) -> bool:
+    """Whether the git repository holds, at the registry's commit, a gitops-ml repository other than this one."""
+    ours = reg.full(REPOSITORY_FILE)
+    return any(p != ours and posixpath.basename(p) == REPOSITORY_FILE for p in gitx.list_tree(reg.repo, reg.rev, []))
+
+
+def carries_at(reg: RegistryRepo, model: ModelName, version: Version, sha: str) -> bool:
+    """Whether commit sha's model.yaml of model, at this repository's path, carries version."""
+    name = f"{sha}:{reg.model_file(model)}"
+    return _carries(reg.model_file(model), gitx.read_objects(reg.repo, [name]).get(name), version)
+
+
+def other_registrations(reg: RegistryRepo, model: ModelName, version: Version, sha: str) -> list[str]:
+    """Directories ("" for the top level) of the other gitops-ml repositories in this git
+    repository whose model.yaml of model carries version at commit sha (asked only to explain a
+    tag collision: it lists the commit's whole tree)."""
+    suffix = f"{MODELS_DIR}/{model}/{MODEL_FILE}"
+    paths = [p for p in gitx.list_tree(reg.repo, sha, []) if (p == suffix or p.endswith("/" + suffix)) and p != reg.model_file(model)]
+    raw = gitx.read_objects(reg.repo, [f"{sha}:{p}" for p in paths])
+    return sorted(p[: -len(suffix)] for p in paths if _carries(p, raw.get(f"{sha}:{p}"), version))
 
 
 def model_history(reg: RegistryRepo, model: ModelName) -> ModelHistory:

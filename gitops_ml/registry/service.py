@@ -11,6 +11,7 @@ import difflib
 import json
 import math
 import re
+from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,13 +23,17 @@ from gitops_ml.loading import parse_yaml
 from gitops_ml.registry.reading import (
     RegistryRepo,
     all_model_histories,
+    carries_at,
     model_history,
     model_tags,
     models_at,
     open_registry,
+    other_registrations,
     read_at,
     read_model_spec,
     read_pin,
+    registration_tags,
+    shares_git_repository,
 )
 from gitops_ml.registry.state import ModelHistory, Run, VersionRecord
 from gitops_ml.registry.tags import VersionTag
@@ -104,14 +109,19 @@ def list_models(root: Path, rev: str = "HEAD") -> ModelsResult:
         env = EnvironmentName(rel.split("/")[1])
         environments.add(env)
         deployed.setdefault(pin.model, []).append(EnvironmentState(env, pin, pin.version or newest[pin.model]))
-    tags = model_tags(reg)
+    named = {model: found for model, found in model_tags(reg).items() if model in newest}
+    # a tag counts when its commit registered the version at this repository's path: checked for
+    # the newest versions always, and for every tag only when another gitops-ml repository shares
+    # this git repository (a path lookup per tag costs a second on ten thousand tags)
+    newest_tags = registration_tags(reg, {m: {v: found[v]} for m, found in named.items() if (v := newest[m]) is not None and v in found})
+    counted = registration_tags(reg, named) if shares_git_repository(reg) else named
     summaries = tuple(
         ModelSummary(
             model,
             version,
-            version is not None and version in tags.get(model, {}),
+            version is not None and version in newest_tags.get(model, {}),
             tuple(deployed.get(model, [])),
-            len(tags.get(model, {})),
+            len(counted.get(model, {})),
         )
         for model, version in sorted(newest.items())
     )
@@ -351,6 +361,20 @@ def compare(root: Path, model: str, old: Version, new: Version, rev: str = "HEAD
 # --- tag -----------------------------------------------------------------------------------------
 
 
+def _collided(collisions: dict[tuple[str, str], list[str]]) -> list[str]:
+    """`a and b point at C, where one/ registered them`, per tagged commit and other repository."""
+    return [
+        f"{' and '.join(names)} {'point' if len(names) > 1 else 'points'} at {sha[:12]}, where {_repository_name(other)} "
+        f"registered {'them' if len(names) > 1 else 'it'}"
+        for (sha, other), names in sorted(collisions.items())
+    ]
+
+
+def _repository_name(prefix: str) -> str:
+    """A gitops-ml repository by its directory in the git work tree ("" is the top level)."""
+    return prefix if prefix else "the top-level repository (./)"
+
+
 @dataclass(frozen=True)
 class PlannedTag:
     tag: VersionTag
@@ -380,6 +404,7 @@ def create_missing_tags(root: Path, rev: str = "HEAD", *, push: str | None = Non
     histories = all_model_histories(reg)
     planned: list[PlannedTag] = []
     conflicts: list[str] = []
+    collisions: dict[tuple[str, str], list[str]] = defaultdict(list)  # (tagged commit, other repository) -> tags
     in_place: list[str] = []
     for found in histories.values():
         for record in found.versions:
@@ -389,11 +414,27 @@ def create_missing_tags(root: Path, rev: str = "HEAD", *, push: str | None = Non
             elif record.tagged:
                 in_place.append(tag.name)
             else:
-                conflicts.append(f"{tag.name} points at {record.tag_commit[:12]}, but {record.commit.sha[:12]} registered that version")
+                others = [] if carries_at(reg, found.model, record.version, record.tag_commit) else \
+                    other_registrations(reg, found.model, record.version, record.tag_commit)
+                if others:
+                    collisions[(record.tag_commit, others[0])].append(tag.name)
+                else:
+                    conflicts.append(f"{tag.name} points at {record.tag_commit[:12]}, but {record.commit.sha[:12]} registered that version")
     if conflicts:
+        conflicts += _collided(collisions)
         raise RegistryError(
             f"{len(conflicts)} tag(s) point at the wrong commit; refusing to move them: " + "; ".join(conflicts[:5]),
             hint="tags are never moved; if a tag is wrong, delete it (`git tag -d NAME` and `git push origin :refs/tags/NAME`) and run `gitops-ml tag` again",
+        )
+    if collisions:
+        count = sum(len(names) for names in collisions.values())
+        where = "; ".join(_collided(collisions))
+        here = _repository_name(reg.prefix + "/" if reg.prefix else "")
+        raise RegistryError(
+            f"{count} tag(s) already mark another gitops-ml repository's versions in this git repository: {where}; refusing to move them",
+            hint=f"gitops-ml repositories in one git repository share GTO's tag namespace (`<model>@v<version>`), so these versions of "
+                 f"{here} cannot be tagged; give models names that are unique across the repositories, or keep each gitops-ml repository "
+                 f"in a git repository of its own; without tags, versions still resolve from git history",
         )
     if not dry_run:
         gitx.create_annotated_tags(reg.repo, [(p.tag.name, p.commit, p.tag.message) for p in planned])

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
+from pathlib import Path
 
 import pytest
 
@@ -206,3 +208,39 @@ def test_tag_push_after_a_failed_push_still_delivers_the_tags(iris_repo, invoke)
     assert again.stdout.splitlines() == ["0 tag(s) created and pushed to origin, 4 already in place"]
     remote = iris_repo.git("ls-remote", "--tags", "origin")
     assert sum("refs/tags/" in line and "^{}" not in line for line in remote.splitlines()) == 4
+
+
+def test_two_gitops_ml_repositories_in_one_git_repository_do_not_share_tags(git_repo, invoke):
+    """`one/` and `two/` both have iris 1.0.0, registered in different commits; `<model>@v<version>`
+    tags cannot tell them apart, so a tag is only this repository's when its commit registered
+    the version at this repository's path."""
+    example = Path(__file__).resolve().parents[2] / "examples" / "repo-layout"
+    repo = git_repo(example=False)
+    shutil.copytree(example, repo.path / "one")
+    one = repo.commit("add one")
+    shutil.copytree(example, repo.path / "two")
+    two = repo.commit("add two")
+    created = invoke("tag", repo.path / "one")
+    assert created.exit_code == 0, created.output
+    assert repo.tags()["iris@v1.0.0"] == one
+
+    models = json.loads(invoke("models", repo.path / "two", "--format", "json").stdout)
+    assert {m["name"]: (m["tagged"], m["taggedVersions"]) for m in models["models"]} == {"digits": (False, 0), "iris": (False, 0)}
+    assert "iris    1.0.0   no" in invoke("models", repo.path / "two").stdout
+    shown = json.loads(invoke("show", "iris@1.0.0", "--repo", repo.path / "two", "--format", "json").stdout)
+    assert (shown["commit"]["sha"], shown["tag"]) == (two, None)
+    text = invoke("show", "iris@1.0.0", "--repo", repo.path / "two").stdout
+    assert f"  tag        none: iris@v1.0.0 is on {one[:12]}, which did not register this version here (see `gitops-ml tag`)" in text
+    # `one` still sees its own tags
+    ours = json.loads(invoke("models", repo.path / "one", "--format", "json").stdout)
+    assert {m["name"]: m["tagged"] for m in ours["models"]} == {"digits": True, "iris": True}
+
+    refused = invoke("tag", repo.path / "two")
+    assert refused.exit_code == 4
+    lines = refused.stderr.splitlines()
+    assert lines[0] == (
+        f"error: 2 tag(s) already mark another gitops-ml repository's versions in this git repository: digits@v1.0.0 "
+        f"and iris@v1.0.0 point at {one[:12]}, where one/ registered them; refusing to move them"
+    )
+    assert lines[1].startswith("hint: gitops-ml repositories in one git repository share GTO's tag namespace (`<model>@v<version>`)")
+    assert set(repo.tags()) == {"digits@v1.0.0", "iris@v1.0.0"}
