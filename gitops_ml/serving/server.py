@@ -3,12 +3,16 @@
 SIGTERM: readiness turns false at once; after `drain_seconds` (time for the endpoint to leave the
 Service's endpoints) uvicorn stops accepting, finishes accepted and queued requests within the
 grace period, the app flushes capture, and the process exits 0. A second signal stops at once.
+
+Connections are bounded (`ConnectionLimits`): request line + headers in bytes, the time a head may
+take to arrive, and how long a connection may sit idle; httptools gets them from protocol.py.
 """
 
 from __future__ import annotations
 
 import asyncio
 import importlib.util
+from dataclasses import dataclass
 from types import FrameType
 from typing import Any, Iterable
 
@@ -18,6 +22,19 @@ from gitops_ml.serving.app import ModelFiles, ScoringApp
 from gitops_ml.serving.settings import ServerSettings
 from gitops_ml.serving.telemetry import log_event
 
+MAX_HEAD_BYTES = 64 * 1024  # request line + headers: 431 above it (h11: its incomplete-event limit)
+HEADER_TIMEOUT = 10.0  # from a request's first byte to the end of its headers, then the connection is closed
+IDLE_TIMEOUT = 75.0  # keep-alive, and a new connection's wait for a request: above load balancers' idle timeouts
+
+
+@dataclass(frozen=True)
+class ConnectionLimits:
+    """Per-connection limits of the HTTP/1.1 server, in bytes and seconds."""
+
+    max_head_bytes: int = MAX_HEAD_BYTES
+    header_timeout: float = HEADER_TIMEOUT
+    idle_timeout: float = IDLE_TIMEOUT
+
 
 def best_loop() -> str:
     return "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
@@ -25,6 +42,15 @@ def best_loop() -> str:
 
 def best_http() -> str:
     return "httptools" if importlib.util.find_spec("httptools") else "h11"
+
+
+def http_protocol(limits: ConnectionLimits) -> type[asyncio.Protocol] | str:
+    """httptools bounded by `limits` when it is installed, else h11 (bounded by its own setting)."""
+    if best_http() != "httptools":
+        return "h11"
+    from gitops_ml.serving.protocol import limited_protocol  # noqa: PLC0415 - imports httptools
+
+    return limited_protocol(max_head_bytes=limits.max_head_bytes, header_timeout=limits.header_timeout)
 
 
 class DrainingServer(uvicorn.Server):
@@ -68,6 +94,7 @@ def run_server(
     api_keys: Iterable[str] = (),
     drain_seconds: float = 0.0,
     loop: str | None = None,
+    limits: ConnectionLimits = ConnectionLimits(),
 ) -> None:
     """Serve until signalled. Blocks; returns after a graceful stop."""
     app = ScoringApp(settings, files=files, api_keys=api_keys)
@@ -76,16 +103,16 @@ def run_server(
         host=settings.host,
         port=settings.port,
         loop=loop or best_loop(),
-        http=best_http(),
+        http=http_protocol(limits),
         lifespan="on",
         access_log=False,  # the app writes its own JSON access log
         proxy_headers=False,  # the app never reads the client address; the middleware cost ~10 %
         log_level="warning",
         timeout_graceful_shutdown=max(1, int(settings.grace_seconds)),
-        timeout_keep_alive=75,  # above common load-balancer idle timeouts, so they close first
+        timeout_keep_alive=limits.idle_timeout,  # type: ignore[arg-type]  # uvicorn annotates int, uses it as seconds
         server_header=False,
         date_header=False,
-        h11_max_incomplete_event_size=64 * 1024,
+        h11_max_incomplete_event_size=limits.max_head_bytes,
     )
     server = DrainingServer(config, app, drain_seconds)
     log_event(

@@ -1,0 +1,191 @@
+"""Connection limits that uvicorn's httptools protocol lacks: a cap on the request head (431), a
+deadline for the head once its first byte arrives, and an idle timeout for a connection that has not
+started a request. Below the ASGI app: it never looks at paths, bodies or keys.
+
+Imports httptools: server.py imports it only when httptools is installed (h11 has its own limit)
+and owns the numbers (`ConnectionLimits`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from asyncio import TimerHandle
+from typing import Any, ClassVar
+
+import httptools
+import orjson
+from uvicorn.config import Config
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.server import ServerState
+
+from gitops_ml.serving.telemetry import log_event
+
+# After a 431 the client may still be sending: read and drop a little of it before closing, so the
+# close is not a reset that makes the client's kernel discard the 431 before the client reads it.
+LINGER_SECONDS = 2.0
+LINGER_BYTES = 1024 * 1024
+
+
+class _HeadTooLarge(Exception):
+    """Raised inside the parser's on_headers_complete to stop it: the head is over the limit."""
+
+
+def limited_protocol(*, max_head_bytes: int, header_timeout: float) -> type[asyncio.Protocol]:
+    """uvicorn's httptools protocol with these limits, as the class `uvicorn.Config(http=...)` takes.
+
+    The idle timeout is uvicorn's `timeout_keep_alive`, applied from the connection's start too.
+    """
+    attributes = {"max_head_bytes": max_head_bytes, "header_timeout": header_timeout}
+    return type("LimitedHttpToolsProtocol", (LimitedHttpToolsProtocol,), attributes)
+
+
+class LimitedHttpToolsProtocol(HttpToolsProtocol):
+    """HttpToolsProtocol that bounds each request head in bytes and time, and idle connections.
+
+    The head is counted per received chunk, not per parser callback: httptools accumulates a header
+    that has not ended yet, so one endless header line would otherwise grow without bound. The
+    common request (a whole head in one chunk) costs a length comparison and no timer.
+    """
+
+    max_head_bytes: ClassVar[int]  # set by limited_protocol()
+    header_timeout: ClassVar[float]
+
+    def __init__(self, config: Config, server_state: ServerState, app_state: dict[str, Any], _loop: asyncio.AbstractEventLoop | None = None) -> None:
+        super().__init__(config, server_state, app_state, _loop)
+        self._in_message = False  # between on_message_begin and on_message_complete
+        self._in_head = False  # between on_message_begin and on_headers_complete
+        self._begun = 0  # requests begun within the chunk being parsed
+        self._chunk_bytes = 0
+        self._head_bytes = 0  # of the current head, up to the last chunk (never more than were sent)
+        self._head_timer: TimerHandle | None = None
+        self._too_large = False
+        self._refused = False  # answered 431: what still arrives is dropped
+        self._dropped = 0
+        self._linger: TimerHandle | None = None
+
+    # --- connection ------------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        # uvicorn arms keep-alive only after a response: a connection that never sends would stay
+        self.timeout_keep_alive_task = self.loop.call_later(self.timeout_keep_alive, self.timeout_keep_alive_handler)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_head_timer()
+        self._unset_keepalive_if_required()
+        if self._linger is not None:
+            self._linger.cancel()
+            self._linger = None
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self._refused:
+            self._dropped += len(data)
+            if self._dropped > LINGER_BYTES:
+                self.transport.close()
+            return
+        self._unset_keepalive_if_required()
+        was_in_message = self._in_message
+        self._begun = 0
+        self._chunk_bytes = len(data)
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError:
+            if self._too_large:
+                self._refuse_head()
+                return
+            msg = "Invalid HTTP request received."
+            self.logger.warning(msg)
+            self.send_400_response(msg)
+            return
+        except httptools.HttpParserUpgrade:
+            if self._should_upgrade():
+                self.handle_websocket_upgrade()
+            else:
+                self._unsupported_upgrade_warning()
+            return
+        if self._in_head:
+            if not self._begun:  # the whole chunk is more of this head
+                self._head_bytes += len(data)
+            elif self._begun == 1 and not was_in_message:  # the head began this chunk and had it to itself
+                self._head_bytes = len(data)
+            else:  # it began after another request in this chunk: count what the parser handed over
+                self._head_bytes = self._parsed_head_bytes()
+            if self._head_bytes > self.max_head_bytes:
+                self._refuse_head()
+                return
+            if self._head_timer is None:
+                self._head_timer = self.loop.call_later(self.header_timeout, self._head_timed_out)
+        elif (self.cycle is None or self.cycle.response_complete) and not self.transport.is_closing():
+            # nothing is being answered (blank lines, or the rest of a body already answered): still idle
+            self.timeout_keep_alive_task = self.loop.call_later(self.timeout_keep_alive, self.timeout_keep_alive_handler)
+
+    # --- parser callbacks (per request: the base is called directly, a little cheaper than super()) --
+
+    def on_message_begin(self) -> None:
+        HttpToolsProtocol.on_message_begin(self)
+        self._in_message = self._in_head = True
+        self._head_bytes = 0
+        self._begun += 1
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        self._cancel_head_timer()
+        limit = self.max_head_bytes
+        # a head that began in this chunk is at most the chunk; only a longer one is counted exactly
+        if (self._chunk_bytes > limit or not self._begun) and self._parsed_head_bytes() > limit:
+            self._too_large = True
+            raise _HeadTooLarge
+        HttpToolsProtocol.on_headers_complete(self)
+
+    def on_message_complete(self) -> None:
+        self._in_message = False
+        HttpToolsProtocol.on_message_complete(self)
+
+    # --- limits ------------------------------------------------------------------------------
+
+    def _parsed_head_bytes(self) -> int:
+        # the request line and header lines as sent, give or take optional whitespace
+        return len(self.url) + 16 + sum(len(name) + len(value) + 4 for name, value in self.headers)
+
+    def _cancel_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_timed_out(self) -> None:
+        self._head_timer = None
+        if self.transport.is_closing():
+            return
+        if self.flow.read_paused:  # we stopped reading (earlier pipelined requests wait): not the client's delay
+            self._head_timer = self.loop.call_later(self.header_timeout, self._head_timed_out)
+            return
+        self.transport.close()
+
+    def _refuse_head(self) -> None:
+        self._cancel_head_timer()
+        self._refused = True
+        if self.transport.is_closing():
+            return
+        if self.cycle is not None and not self.cycle.response_complete:
+            # an earlier pipelined request is still being answered: a 431 now would cut into its response
+            self.transport.close()
+            return
+        request_id = secrets.token_hex(8)
+        limit = self.max_head_bytes
+        body = orjson.dumps(
+            {
+                "error": "headers_too_large",
+                "message": f"the request line and headers are over the limit of {limit} bytes",
+                "request_id": request_id,
+            }
+        )
+        self.transport.write(
+            b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\n"
+            b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (len(body), body)
+        )
+        log_event("warning", "request head over the limit: answered 431 and closed", request_id=request_id, limit_bytes=limit)
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        self._linger = self.loop.call_later(LINGER_SECONDS, self.transport.close)
