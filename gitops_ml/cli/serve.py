@@ -2,7 +2,9 @@
 
 Settings come from the manifest, the environment's deployment file (--env), GITOPS_ML_* variables
 and flags, in that order. On 127.0.0.1 auth is off unless a key is given; elsewhere it follows
-the deployment file and needs a key.
+the deployment file and needs a key. Capture (when the deployment file enables it) goes to the
+user's cache, ~/.cache/gitops-ml/capture, unless --capture-dir says otherwise: the deployment file's
+path is the image's volume, never written to from a workstation.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ class ServeRequest:
     keys_dir: Path | None
     no_auth: bool
     batch: bool | None
+    capture_dir: Path | None = None  # None: the user's cache
 
 
 def _spec(path: Path, kind: Kind) -> dict[str, object]:
@@ -64,7 +67,12 @@ def make_settings(request: ServeRequest):  # type: ignore[no-untyped-def]
         raise LoadError(f"{model_dir}: invalid model files ({exc})", hint="run `gitops-ml validate` on the repository") from exc
     settings = ServerSettings.from_specs(model, manifest, deployment)
     settings = ServerSettings.from_env(**dataclasses.asdict(settings))
-    overrides: dict[str, object] = {"model_dir": str(model_dir.resolve()), "host": request.host, "port": request.port}
+    overrides: dict[str, object] = {
+        "model_dir": str(model_dir.resolve()),
+        "host": request.host,
+        "port": request.port,
+        "capture_dir": str(request.capture_dir or local_capture_dir()),
+    }
     if request.keys_dir:
         overrides["keys_dir"] = str(request.keys_dir)
     if request.batch is not None:
@@ -92,6 +100,13 @@ def make_settings(request: ServeRequest):  # type: ignore[no-untyped-def]
     return settings, files
 
 
+def local_capture_dir() -> Path:
+    """Where local serving captures when not told: the user's cache (XDG_CACHE_HOME honoured)."""
+    from gitops_ml.adapters.artifacts import cache_root  # noqa: PLC0415 - imports httpx
+
+    return cache_root() / "capture"
+
+
 @click.command("serve")
 @click.argument("model_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--env", "env", help="Environment whose deployments/<env>/<model>.yaml sets limits, auth and telemetry.")
@@ -101,17 +116,27 @@ def make_settings(request: ServeRequest):  # type: ignore[no-untyped-def]
 @click.option("--keys-dir", type=click.Path(file_okay=False, path_type=Path), help="Directory with key files primary/secondary, reloaded when they change.")
 @click.option("--no-auth", is_flag=True, help="Require no key, whatever the deployment file says.")
 @click.option("--batch/--no-batch", default=None, help="Override the manifest's scoring.batch.enabled.")
+@click.option(
+    "--capture-dir", type=click.Path(file_okay=False, path_type=Path), envvar="GITOPS_ML_CAPTURE_DIR",
+    help="Where capture writes when the deployment file enables it (or $GITOPS_ML_CAPTURE_DIR; default ~/.cache/gitops-ml/capture).",
+)
 @click.option("--drain-seconds", type=float, default=0.0, show_default=True, help="After SIGTERM, keep serving this long with readiness false.")
-def command(model_dir: Path, env: str | None, host: str, port: int, api_keys: tuple[str, ...], keys_dir: Path | None, no_auth: bool, batch: bool | None, drain_seconds: float) -> None:
+def command(
+    model_dir: Path, env: str | None, host: str, port: int, api_keys: tuple[str, ...], keys_dir: Path | None, no_auth: bool,
+    batch: bool | None, capture_dir: Path | None, drain_seconds: float,
+) -> None:
     """Serve MODEL_DIR (models/<model>) locally with the same server as the image. Ctrl+C stops it."""
     with handle_errors():
-        request = ServeRequest(model_dir, env, host, port, tuple(k for k in api_keys if k), keys_dir, no_auth, batch)
+        request = ServeRequest(model_dir, env, host, port, tuple(k for k in api_keys if k), keys_dir, no_auth, batch, capture_dir)
         settings, files = make_settings(request)
         from gitops_ml.serving.server import run_server
 
+        capture = ""
+        if settings.capture_enabled and settings.capture_sampling > 0:
+            capture = f"; capture to {settings.capture_dir} (sampling {settings.capture_sampling:g})"
         echo_err(
             f"serving {settings.model_name} {settings.model_version} on http://{host}:{port}"
-            f" (auth {'on' if settings.auth_enabled else 'off'}; POST /score; docs at http://{host}:{port}/docs, OpenAPI at /swagger.json)"
+            f" (auth {'on' if settings.auth_enabled else 'off'}{capture}; POST /score; docs at http://{host}:{port}/docs, OpenAPI at /swagger.json)"
         )
         try:
             run_server(settings, files=files, api_keys=request.api_keys, drain_seconds=drain_seconds)
