@@ -43,9 +43,12 @@ def test_python_dash_m_runs_the_cli() -> None:
 
 
 def test_missing_repository_directory_is_a_usage_error(tmp_path: Path) -> None:
-    for verb in ("validate", "render", "models", "tag", "diff", "build"):
-        result = CliRunner().invoke(cli, [verb, str(tmp_path / "nope")])
-        assert result.exit_code == 2, verb
+    calls = [[verb, str(tmp_path / "nope")] for verb in ("validate", "render", "models", "tag", "diff", "build")]
+    calls += [["history", "iris", "-C", str(tmp_path / "nope")], ["bump", "iris", "--repo", str(tmp_path / "nope")],
+              ["promote", "iris", "--to", "prod", "--repo", str(tmp_path / "nope")]]
+    for args in calls:
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code == 2, args
         assert f"directory {tmp_path / 'nope'} does not exist" in result.output, result.output
 
 

@@ -39,7 +39,8 @@ def discover_repository(path: Path) -> Path:
     return path
 
 
-def _discover(ctx: click.Context, param: click.Parameter, value: Path) -> Path:
+def discover(ctx: click.Context, param: click.Parameter, value: Path) -> Path:
+    """Click callback of REPO arguments and options: an existing directory, then discover_repository."""
     if not value.is_dir():
         raise click.BadParameter(f"{value} is not a directory" if value.exists() else f"directory {value} does not exist", ctx=ctx, param=param)
     return discover_repository(value)
@@ -47,7 +48,7 @@ def _discover(ctx: click.Context, param: click.Parameter, value: Path) -> Path:
 
 def repo_argument(func: Any) -> Any:
     return click.argument(
-        "repo", required=False, default=".", type=click.Path(file_okay=False, path_type=Path), callback=_discover
+        "repo", required=False, default=".", type=click.Path(file_okay=False, path_type=Path), callback=discover
     )(func)
 
 
@@ -99,7 +100,8 @@ def handle_errors() -> Iterator[None]:
 
 
 def print_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
+    # allow_nan=False: a NaN that slipped through is a loud bug, never output strict parsers refuse
+    click.echo(json.dumps(data, indent=2, sort_keys=True, default=str, allow_nan=False))
 
 
 def finding_dict(f: Finding) -> dict[str, Any]:

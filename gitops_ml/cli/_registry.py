@@ -12,12 +12,12 @@ from typing import Any
 
 import click
 
-from gitops_ml.cli._common import print_json
+from gitops_ml.cli._common import discover, print_json
 from gitops_ml.registry.state import CommitInfo, Run, VersionRecord
 
 REPO_OPTION = click.option(
-    "--repo", "-C", "repo", default=".", show_default=True, type=click.Path(file_okay=False, path_type=Path),
-    help="Repository directory (its gitops-ml.yaml); may be a sub-directory of a git work tree.",
+    "--repo", "-C", "repo", default=".", show_default=True, type=click.Path(file_okay=False, path_type=Path), callback=discover,
+    help="Repository directory (its gitops-ml.yaml, found upwards as git finds .git); may be a sub-directory of a git work tree.",
 )
 REV_OPTION = click.option(
     "--rev", default="HEAD", show_default=True, metavar="REF",

@@ -8,12 +8,13 @@ import click
 
 from gitops_ml.cli._common import handle_errors
 from gitops_ml.cli._edit_common import delivery_options, report, run_edit
+from gitops_ml.cli._registry import REPO_OPTION
 from gitops_ml.registry.edits import BumpRequest, Part, plan_bump
 
 
 @click.command("bump")
 @click.argument("model")
-@click.option("--repo", type=click.Path(file_okay=False, path_type=Path), default=".", show_default=True, help="Repository root.")
+@REPO_OPTION
 @click.option("--artifact", metavar="URI", help="New artifact: a path in the model directory or an https://, s3://, oci:// URI (default: keep the URI).")
 @click.option("--sha256", metavar="HEX", help="SHA-256 of the artifact; computed (and checked) for a path in the repository.")
 @click.option("--metrics", "metrics_file", type=click.Path(dir_okay=False, path_type=Path), help="JSON or YAML file of metric name -> number; replaces the metrics.")

@@ -8,6 +8,7 @@ import click
 
 from gitops_ml.cli._common import handle_errors
 from gitops_ml.cli._edit_common import delivery_options, report, run_edit
+from gitops_ml.cli._registry import REPO_OPTION
 from gitops_ml.registry.edits import PromoteRequest, plan_promote
 
 
@@ -16,7 +17,7 @@ from gitops_ml.registry.edits import PromoteRequest, plan_promote
 @click.option("--to", "to", required=True, metavar="ENV", help="Environment whose deployment file is moved.")
 @click.option("--version", metavar="V", help="Version to run (default: the newest).")
 @click.option("--from", "from_env", metavar="ENV", help="Run the version that this environment runs.")
-@click.option("--repo", type=click.Path(file_okay=False, path_type=Path), default=".", show_default=True, help="Repository root.")
+@REPO_OPTION
 @delivery_options
 def command(model: str, to: str, version: str | None, from_env: str | None, repo: Path, branch: str | None, push: bool, pr: bool, fmt: str) -> None:
     """Pin MODEL in environment ENV to a newer version: deployments/ENV/MODEL.yaml gets `model: MODEL@V`.

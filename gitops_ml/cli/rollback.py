@@ -8,6 +8,7 @@ import click
 
 from gitops_ml.cli._common import handle_errors
 from gitops_ml.cli._edit_common import delivery_options, report, run_edit
+from gitops_ml.cli._registry import REPO_OPTION
 from gitops_ml.registry.edits import RollbackRequest, plan_rollback
 
 
@@ -15,7 +16,7 @@ from gitops_ml.registry.edits import RollbackRequest, plan_rollback
 @click.argument("model")
 @click.option("--env", "env", required=True, metavar="ENV", help="Environment to roll back.")
 @click.option("--to", "to", metavar="V", help="Version to go back to (default: the one ENV ran before).")
-@click.option("--repo", type=click.Path(file_okay=False, path_type=Path), default=".", show_default=True, help="Repository root.")
+@REPO_OPTION
 @delivery_options
 def command(model: str, env: str, to: str | None, repo: Path, branch: str | None, push: bool, pr: bool, fmt: str) -> None:
     """Pin MODEL in ENV back to the version it ran before (or --to V), as a reviewable change.
