@@ -59,7 +59,7 @@ def execute(request: RunRequest) -> RunResult:
 @click.option("--version", metavar="V", help="Run this version (default: the pin of --env, else the working tree's).")
 @click.option("--registry", envvar="GITOPS_ML_REGISTRY", default="", metavar="R", help="Registry override, as given to `build`.")
 @click.option("--base-image", envvar="GITOPS_ML_BASE_IMAGE", default="", metavar="IMAGE", help="Base image override, as given to `build`.")
-@click.option("--keep", is_flag=True, help="Leave the container running (and print how to stop it).")
+@click.option("--keep", is_flag=True, help="Leave the container running; print a curl command to call it and how to stop it.")
 @click.option("--port", type=int, help="Host port on 127.0.0.1 (default: a free one).")
 @click.option("--timeout", type=float, default=180.0, show_default=True, help="Seconds to wait for readiness.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True, help="Output format.")
@@ -70,7 +70,8 @@ def command(
     """Run MODEL's built image locally, score its sample and stop it (the "test containers locally" step).
 
     The container gets the runtime settings of --env (or the defaults) and a freshly generated API key;
-    exits 1 when the sample is not scored with HTTP 200.
+    exits 1 when the sample is not scored with HTTP 200. With --keep it stays running and the curl
+    command to call it again is printed (in JSON, `curl` is null without --keep).
     """
     with handle_errors():
         try:
@@ -82,13 +83,16 @@ def command(
             registry, base_image, keep, port, timeout,
         )
         result = execute(request)
+        # the curl command carries the container's key: offered only while the container runs
         if fmt == "json":
-            print_json(dataclasses.asdict(result))
+            print_json({**dataclasses.asdict(result), "curl": result.curl if result.kept else None})
         else:
             click.echo(f"{result.ref}: POST {result.url} -> HTTP {result.status}")
             click.echo(result.body)
-            click.echo(f"repeat: {result.curl}")
             if result.kept:
+                click.echo(f"repeat: {result.curl}")
                 click.echo(f"running as {result.container}; stop it with: docker rm -f {result.container} && rm -r {result.keys_dir}")
+            else:
+                click.echo(f"the container {result.container} was removed; run again with --keep to leave it running and get a curl command to repeat the call")
         if result.status != 200:
             click.get_current_context().exit(1)
