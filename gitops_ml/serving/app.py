@@ -323,7 +323,8 @@ class ScoringApp:
                     "version": self.settings.model_version,
                     "status": status,
                     "latency_ms": round(seconds * 1000, 3),
-                    "input": orjson.Fragment(captured),
+                    # one record per line: a newline in valid JSON is whitespace between tokens, never inside a string
+                    "input": orjson.Fragment(captured.replace(b"\n", b" ").replace(b"\r", b" ") if b"\n" in captured or b"\r" in captured else captured),
                     "output": orjson.Fragment(body) if status == 200 else orjson.loads(body),
                 },
                 len(captured) + len(body),
@@ -408,7 +409,7 @@ class ScoringApp:
         if decoder is None:
             return _Decoded(parsed)
         try:
-            inputs = decoder.decode(parsed)
+            inputs = decoder.decode(parsed, raw=raw)
         except InputError as exc:
             return _Refusal(exc.status, error_body("invalid_input", exc.message, request_id, field=exc.field, expected=exc.expected))
         return _Decoded(inputs[self.single_input] if self.single_input is not None and len(inputs) == 1 else inputs)

@@ -31,12 +31,12 @@ class _HeadTooLarge(Exception):
     """Raised inside the parser's on_headers_complete to stop it: the head is over the limit."""
 
 
-def limited_protocol(*, max_head_bytes: int, header_timeout: float) -> type[asyncio.Protocol]:
+def limited_protocol(*, max_head_bytes: int, header_timeout: float, max_connections: int = 2048) -> type[asyncio.Protocol]:
     """uvicorn's httptools protocol with these limits, as the class `uvicorn.Config(http=...)` takes.
 
     The idle timeout is uvicorn's `timeout_keep_alive`, applied from the connection's start too.
     """
-    attributes = {"max_head_bytes": max_head_bytes, "header_timeout": header_timeout}
+    attributes = {"max_head_bytes": max_head_bytes, "header_timeout": header_timeout, "max_connections": max_connections}
     return type("LimitedHttpToolsProtocol", (LimitedHttpToolsProtocol,), attributes)
 
 
@@ -50,6 +50,8 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
 
     max_head_bytes: ClassVar[int]  # set by limited_protocol()
     header_timeout: ClassVar[float]
+    max_connections: ClassVar[int]
+    _refusals: ClassVar[int] = 0
 
     def __init__(self, config: Config, server_state: ServerState, app_state: dict[str, Any], _loop: asyncio.AbstractEventLoop | None = None) -> None:
         super().__init__(config, server_state, app_state, _loop)
@@ -68,6 +70,13 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        if len(self.connections) > self.max_connections:
+            # closed before a byte is read: the cap bounds what unfinished heads can hold
+            if LimitedHttpToolsProtocol._refusals % 1000 == 0:
+                log_event("warning", "too many open connections: new ones are closed at once", limit=self.max_connections)
+            LimitedHttpToolsProtocol._refusals += 1
+            transport.close()
+            return
         # uvicorn arms keep-alive only after a response: a connection that never sends would stay
         self.timeout_keep_alive_task = self.loop.call_later(self.timeout_keep_alive, self.timeout_keep_alive_handler)
 

@@ -25,6 +25,9 @@ from gitops_ml.serving.telemetry import log_event
 MAX_HEAD_BYTES = 64 * 1024  # request line + headers: 431 above it (h11: its incomplete-event limit)
 HEADER_TIMEOUT = 10.0  # from a request's first byte to the end of its headers, then the connection is closed
 IDLE_TIMEOUT = 75.0  # keep-alive, and a new connection's wait for a request: above load balancers' idle timeouts
+# open connections per process: beyond it a new one is closed at once, so unfinished heads can hold
+# at most MAX_CONNECTIONS x MAX_HEAD_BYTES (128 MiB) for HEADER_TIMEOUT
+MAX_CONNECTIONS = 2048
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,7 @@ class ConnectionLimits:
     max_head_bytes: int = MAX_HEAD_BYTES
     header_timeout: float = HEADER_TIMEOUT
     idle_timeout: float = IDLE_TIMEOUT
+    max_connections: int = MAX_CONNECTIONS
 
 
 def best_loop() -> str:
@@ -50,7 +54,7 @@ def http_protocol(limits: ConnectionLimits) -> type[asyncio.Protocol] | str:
         return "h11"
     from gitops_ml.serving.protocol import limited_protocol  # noqa: PLC0415 - imports httptools
 
-    return limited_protocol(max_head_bytes=limits.max_head_bytes, header_timeout=limits.header_timeout)
+    return limited_protocol(max_head_bytes=limits.max_head_bytes, header_timeout=limits.header_timeout, max_connections=limits.max_connections)
 
 
 class DrainingServer(uvicorn.Server):

@@ -270,3 +270,15 @@ def test_keys_tolerate_whitespace_around_them(module_server_iris) -> None:
     for auth in (f"Authorization: Bearer\t{KEY}", f"X-Api-Key:  {KEY}  ", f"Authorization:   bearer   {KEY}  "):
         answer = _raw_post(module_server_iris.url, sample, auth=auth)
         assert answer.startswith(b"HTTP/1.1 200"), (auth, answer[:300])
+
+
+def test_a_pretty_printed_body_is_captured_as_one_jsonl_record(start_server) -> None:
+    server = start_server(EXAMPLES / "iris", capture_enabled=True, capture_sampling=1.0)
+    pretty = json.dumps({"data": [[5.1, 3.5, 1.4, 0.2]], "note": None}, indent=2).encode() + b"\r\n"
+    assert server.post(content=pretty).status_code == 422  # "note" is not an input: refused, not captured
+    assert server.post(content=json.dumps({"data": [[5.1, 3.5, 1.4, 0.2]]}, indent=2).encode() + b"\n").status_code == 200
+    assert server.stop() == 0
+    files = sorted((server.keys_dir.parent / "capture-0" / "iris" / "1.2.3").glob("*/*/*.jsonl"))
+    lines = [line for f in files for line in f.read_text().splitlines()]
+    assert len(lines) == 1, lines
+    assert json.loads(lines[0])["input"] == {"data": [[5.1, 3.5, 1.4, 0.2]]}

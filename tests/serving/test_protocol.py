@@ -25,9 +25,10 @@ import sys
 from gitops_ml.serving.server import ConnectionLimits, run_server
 from gitops_ml.serving.settings import ServerSettings
 
-model_dir, port, header_timeout, idle_timeout = sys.argv[1:5]
+model_dir, port, header_timeout, idle_timeout, max_connections = sys.argv[1:6]
 settings = ServerSettings(model_name="echo", model_dir=model_dir, host="127.0.0.1", port=int(port), auth_enabled=False)
-run_server(settings, limits=ConnectionLimits(header_timeout=float(header_timeout), idle_timeout=float(idle_timeout)))
+limits = ConnectionLimits(header_timeout=float(header_timeout), idle_timeout=float(idle_timeout), max_connections=int(max_connections))
+run_server(settings, limits=limits)
 """
 SCORE = "def run(data):\n    return {'rows': len(data)}\n"
 LIMIT = 64 * 1024
@@ -39,13 +40,13 @@ BIG = 32 * 1024 * 1024  # more than loopback socket buffers hold: a server that 
 def start_limited(tmp_path: Path) -> Iterator[Callable[..., Server]]:
     started: list[Server] = []
 
-    def start(*, header_timeout: float = 10.0, idle_timeout: float = 75.0) -> Server:
+    def start(*, header_timeout: float = 10.0, idle_timeout: float = 75.0, max_connections: int = 2048) -> Server:
         model = write_model(tmp_path / f"model-{len(started)}", SCORE)
         port = free_port()
         out, err = tmp_path / f"server-{len(started)}.out", tmp_path / f"server-{len(started)}.err"
         with out.open("wb") as stdout, err.open("wb") as stderr:
             process = subprocess.Popen(
-                [sys.executable, "-c", LAUNCH, str(model), str(port), str(header_timeout), str(idle_timeout)], stdout=stdout, stderr=stderr
+                [sys.executable, "-c", LAUNCH, str(model), str(port), str(header_timeout), str(idle_timeout), str(max_connections)], stdout=stdout, stderr=stderr
             )
         server = Server(process, f"http://127.0.0.1:{port}", out, err, tmp_path)
         started.append(server)
@@ -232,3 +233,31 @@ def test_keep_alive_and_pipelining_still_work(start_limited) -> None:
         # kept alive for the next request, well within the idle timeout
         sock.sendall(HEAD + b"\r\n")
         assert read_response(sock.recv, buffer)[0] == 200
+
+
+def test_connections_beyond_the_cap_are_closed_at_once(start_limited: Callable[..., Server]) -> None:
+    server = start_limited(max_connections=3)
+    held = [connect(server) for _ in range(2)]  # with the readiness poller's, at most 3 are open
+    try:
+        for sock in held:
+            sock.sendall(HEAD)  # unfinished heads, as a flood would hold them
+        server.wait_until(lambda: _refused(server), "a connection over the cap to be closed", deadline=10)
+    finally:
+        for sock in held:
+            sock.close()
+    server.wait_until(lambda: server.get("/healthz").status_code == 200, "service once connections are free", deadline=10)
+    assert "too many open connections" in server.log()
+
+
+def _refused(server: Server) -> bool:
+    extra = [connect(server) for _ in range(2)]
+    try:
+        answers = []
+        for sock in extra:
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            got, closed = read_until_closed(sock, 2)
+            answers.append((got, closed))
+        return any(closed and not got for got, closed in answers)
+    finally:
+        for sock in extra:
+            sock.close()
