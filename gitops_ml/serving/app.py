@@ -46,6 +46,7 @@ Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 JSON = b"application/json"
+_SEVERAL = b"\x00several"  # a header that came more than once (NUL cannot occur in a header value)
 CLIENT_CLOSED = 499  # nginx's code for a client that left before its answer; never sent, only counted
 OFF_LOOP_BYTES = 256 * 1024  # bodies larger than this are parsed and decoded on a thread
 SCORE_PATHS = frozenset((SCORE_PATH, VERSIONED_SCORE_PATH))
@@ -278,9 +279,9 @@ class ScoringApp:
             elif name == b"content-length":
                 length = value
             elif name == b"authorization":
-                authorization = value
+                authorization = value if authorization is None else _SEVERAL
             elif name == b"x-api-key":
-                api_key = value
+                api_key = value if api_key is None else _SEVERAL
             elif name == b"x-request-id":
                 given_id = value
         if given_id is not None and len(given_id) <= 128 and _SAFE_ID.fullmatch(given_id):
@@ -337,6 +338,10 @@ class ScoringApp:
         if scope["method"] != "POST":
             return 405, error_body("method_not_allowed", "use POST", request_id), [(b"allow", b"POST")], None
         if self.auth:
+            if authorization == _SEVERAL or api_key == _SEVERAL:
+                # which one would count is a guess a proxy and this server could make differently
+                self.metrics.reject("unauthorized")
+                return 401, error_body("unauthorized", "send one key: several Authorization or X-Api-Key headers came", request_id), [(b"www-authenticate", b'Bearer realm="gitops-ml"')], None
             presented = api_key.strip() if api_key is not None else None
             if authorization is not None:
                 scheme, _, token = authorization.strip().replace(b"\t", b" ").partition(b" ")

@@ -282,3 +282,13 @@ def test_a_pretty_printed_body_is_captured_as_one_jsonl_record(start_server) -> 
     lines = [line for f in files for line in f.read_text().splitlines()]
     assert len(lines) == 1, lines
     assert json.loads(lines[0])["input"] == {"data": [[5.1, 3.5, 1.4, 0.2]]}
+
+
+def test_two_keys_in_one_request_are_refused_not_guessed(module_server_iris) -> None:
+    from tests.serving.conftest import KEY, SECOND_KEY
+
+    sample = (EXAMPLES / "iris" / "sample.json").read_bytes()
+    for auth in (f"Authorization: Bearer {KEY}\r\nAuthorization: Bearer nope", f"X-Api-Key: {KEY}\r\nX-Api-Key: {SECOND_KEY}"):
+        answer = _raw_post(module_server_iris.url, sample, auth=auth)
+        assert answer.startswith(b"HTTP/1.1 401"), answer[:200]
+        assert b"several Authorization or X-Api-Key headers" in answer
