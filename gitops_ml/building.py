@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 
 from gitops_ml import __version__, catalog
 from gitops_ml.adapters.docker import DockerEngine
-from gitops_ml.errors import ConfigError, DockerError, ExternalToolError, Location, ValidationError
+from gitops_ml.errors import ConfigError, DockerError, ExternalToolError, GitopsMlError, Location, ValidationError
 from gitops_ml.types import Finding, ImageRef, ModelName, RepositorySpec, Version
 from gitops_ml.validation import Specs
 from gitops_ml.versions import ModelVersion, resolve_model_version
@@ -677,7 +677,7 @@ def run_image(
         container = engine.run(plan.ref, env=settings.to_env(), port=settings.port, host_port=host_port, mounts={str(keys): settings.keys_dir}, tmpfs=tmpfs)
         base = f"http://127.0.0.1:{container.host_port}"
         progress(f"started {container.name} ({plan.ref}) on {base}; waiting for {serving.READINESS_PATH}")
-        _wait_ready(engine, container.id, base + serving.READINESS_PATH, timeout)
+        _wait_ready(engine, container.id, base + serving.READINESS_PATH, timeout, script=Location(f"{plan.model_dir}/{manifest.script}"))
         headers = {"Content-Type": "application/json"}
         if settings.auth_enabled:
             headers["Authorization"] = f"Bearer {key}"
@@ -696,7 +696,8 @@ def run_image(
         engine.close()
 
 
-def _wait_ready(engine: DockerEngine, container_id: str, url: str, timeout: float) -> None:
+def _wait_ready(engine: DockerEngine, container_id: str, url: str, timeout: float, *, script: Location) -> None:
+    """Until /readyz answers 200; a failed init() (the server says so at once) stops the wait."""
     import httpx  # noqa: PLC0415
 
     deadline = time.monotonic() + timeout
@@ -706,9 +707,17 @@ def _wait_ready(engine: DockerEngine, container_id: str, url: str, timeout: floa
             logs = engine.container_logs(container_id)
             raise DockerError(f"the container exited with code {code} before it was ready", hint="its last output:\n" + logs.strip()[-2000:])
         try:
-            if httpx.get(url, timeout=2.0).status_code == 200:
+            answer = httpx.get(url, timeout=2.0)
+            if answer.status_code == 200:
                 return
-        except httpx.HTTPError:
+            state = answer.json() if answer.headers.get("content-type", "").startswith("application/json") else {}
+            if isinstance(state, dict) and state.get("status") == "failed":
+                raise GitopsMlError(
+                    f"init() failed in the container, which stays unready: {state.get('error', 'no reason given')}",
+                    location=script,
+                    hint="`gitops-ml serve` on the model directory shows the same failure with its traceback",
+                )
+        except (httpx.HTTPError, ValueError):
             pass
         if time.monotonic() > deadline:
             logs = engine.container_logs(container_id)

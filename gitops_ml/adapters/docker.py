@@ -224,10 +224,11 @@ class DockerEngine:
     ) -> Container:
         """Start ref detached with `port` published on 127.0.0.1 (a free port unless host_port)."""
         volumes = {src: {"bind": dst, "mode": "ro"} for src, dst in (mounts or {}).items()}
+        container = None
         try:
-            container = self._client.containers.run(
+            # created, then started: a start that fails (a port already taken) leaves no container behind
+            container = self._client.containers.create(
                 ref,
-                detach=True,
                 environment=dict(env),
                 ports={f"{port}/tcp": ("127.0.0.1", host_port)},
                 volumes=volumes,
@@ -236,10 +237,14 @@ class DockerEngine:
                 name=name,
                 auto_remove=False,
             )
+            container.start()
             container.reload()
             binding = container.attrs["NetworkSettings"]["Ports"][f"{port}/tcp"][0]
         except docker.errors.APIError as exc:
-            raise DockerError(f"cannot start a container of {ref}: {_short(exc)}") from exc
+            if container is not None:
+                self.remove_container(container.id)
+            hint = "another process or container holds that port; pick another with --port" if "port is already allocated" in str(exc) else ""
+            raise DockerError(f"cannot start a container of {ref}: {_short(exc)}", hint=hint) from exc
         return Container(container.id, container.name, int(binding["HostPort"]))
 
     def container_state(self, container_id: str) -> tuple[str, int]:

@@ -248,3 +248,31 @@ def test_push_to_a_registry_that_wants_credentials(repo: Path, locked_registry: 
 
     again = gitops_ml("build", "--model", "iris", "--push", "--registry", target, "--format", "json", env={"DOCKER_CONFIG": str(good)}, cwd=repo)
     assert again.returncode == 0 and json.loads(again.stdout)["images"][0]["status"] == "exists", again.stderr
+
+
+def test_run_image_stops_waiting_when_init_fails_and_leaves_no_container(repo: Path, tmp_path: Path) -> None:
+    """A model whose init() fails is reported at once, located at its score.py; a port that is taken
+    is a clear error, and neither leaves a container behind."""
+    broken = tmp_path / "broken"
+    shutil.copytree(repo, broken)
+    score = broken / "models" / "iris" / "score.py"
+    score.write_text(score.read_text().replace("def init():", "def init():\n    raise RuntimeError('cannot load weights')\n\n\ndef _unused():", 1))
+    _git(broken, "commit", "-qam", "init fails")
+    built = gitops_ml("build", "--model", "iris", "--format", "json", cwd=broken)
+    assert built.returncode == 0, built.stderr
+    ref = json.loads(built.stdout)["images"][0]["ref"]
+
+    started = time.monotonic()
+    failed = gitops_ml("run-image", "iris", "--env", "staging", "--timeout", "120", cwd=broken)
+    assert failed.returncode == 1, failed.stderr
+    assert time.monotonic() - started < 60, "the failure is seen at once, not at the readiness timeout"
+    assert "models/iris/score.py: init() failed in the container" in failed.stderr and "cannot load weights" in failed.stderr
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        busy = gitops_ml("run-image", "iris", "--env", "staging", "--port", str(port), cwd=broken)
+    assert busy.returncode == 5 and "cannot start a container" in busy.stderr, busy.stderr
+    left = subprocess.run(["docker", "ps", "-aq", "--filter", f"ancestor={ref}"], capture_output=True, text=True, check=True).stdout.split()
+    assert left == [], "no container is left behind"
