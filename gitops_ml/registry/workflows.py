@@ -11,6 +11,7 @@ from typing import Callable
 
 import jinja2
 
+from gitops_ml import __version__
 from gitops_ml.catalog import data_dir
 from gitops_ml.errors import UsageError
 
@@ -29,12 +30,23 @@ def _registry_host(registry: str) -> str:
     return head if ("." in head or ":" in head or head == "localhost") else ""
 
 
+# Image tags carry the gitops-ml version (imageref's runtime_version): CI must run the release that
+# rendered deploy/, or `render --check` fails and `build --push` pushes tags nothing references.
+PIN_NOTE = (
+    "        # pinned: image tags include the gitops-ml version, so CI must run the one that rendered deploy/.\n"
+    "        # Upgrading is a deliberate change: bump the pin (in every gitops-ml workflow), re-render with\n"
+    "        # the new version (`gitops-ml render`), and commit both in one pull request.\n"
+)
+
+
 def _setup(reusable: bool, persist: bool) -> str:
     python = "${{ inputs.python-version }}" if reusable else '"{python}"'
     install = (
-        "        env:\n          INSTALL: ${{ inputs.install }}\n        run: python -m pip install \"$INSTALL\"\n"
+        PIN_NOTE
+        + "        env:\n          VERSION: ${{ inputs.gitops-ml-version }}\n          INSTALL: ${{ inputs.install }}\n"
+        '        run: python -m pip install "${INSTALL:-gitops-ml==$VERSION}"\n'
         if reusable
-        else '        run: python -m pip install "{package}"\n'
+        else PIN_NOTE + '        run: python -m pip install "{package}"\n'
     )
     why = "this job pushes with the checkout's credentials" if persist else "no later step needs the token"
     return (
@@ -80,13 +92,15 @@ def render_workflows(
     registry: str,
     *,
     python: str = "3.11",
-    package: str = "gitops-ml",
+    package: str | None = None,
     branch: str = "main",
     training_command: str = "python training/train.py",
     schedule: str = "17 3 * * 1",
     reusable: bool = False,
 ) -> dict[str, str]:
-    """Repository-relative path -> text of each workflow file."""
+    """Repository-relative path -> text of each workflow file. `package` is the pip requirement the
+    workflows install; by default exactly this gitops-ml release (`gitops-ml==<version>`)."""
+    package = package or f"gitops-ml=={__version__}"
     if engine not in ENGINES:
         raise UsageError(f"unknown GitOps engine {engine!r}; expected one of {', '.join(ENGINES)}")
     if not registry or any(c.isspace() for c in registry):
@@ -113,6 +127,7 @@ def render_workflows(
         "ghcr": reusable or _registry_host(registry) == "ghcr.io",
         "python": python,
         "package": package,
+        "version": __version__,
         "branch": branch,
         "training_command": training_command.replace('"', '\\"') if reusable else training_command,
         "schedule": schedule,
