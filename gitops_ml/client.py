@@ -12,7 +12,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 import orjson
 
-from gitops_ml.errors import ExternalToolError
+from gitops_ml.errors import ExternalToolError, UsageError
 from gitops_ml.serving.settings import SCORE_PATH
 
 
@@ -37,9 +37,13 @@ class ScoreResult:
 
 def score_url(url: str) -> str:
     """`http://host:port` (no path) means the endpoint's scoring route; any other path is kept."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - parses the port: a bad one raises here, not inside httpx
+    except ValueError as exc:
+        raise UsageError(f"not a valid URL: {url!r} ({exc})", hint="e.g. http://127.0.0.1:8080") from None
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ScoringError(f"not an http(s) URL: {url!r}", hint="e.g. http://127.0.0.1:8080")
+        raise UsageError(f"not an http(s) URL: {url!r}", hint="e.g. http://127.0.0.1:8080")
     path = parts.path if parts.path not in ("", "/") else SCORE_PATH
     return urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))
 
@@ -53,6 +57,9 @@ def score(url: str, data: Any, *, key: str | None = None, timeout: float = 30.0,
     target = score_url(url)
     try:
         response = httpx.post(target, content=body, headers=headers, timeout=timeout)
+    except httpx.TimeoutException as exc:
+        what = "no connection" if isinstance(exc, httpx.ConnectTimeout) else "no answer"
+        raise ScoringError(f"{what} from {target} within {timeout:g} s", hint="a slow model needs a longer --timeout; a hung one, its server's log") from exc
     except httpx.HTTPError as exc:
         raise ScoringError(f"cannot reach {target}: {exc}", hint="is the server running and the URL right?") from exc
     try:
@@ -60,11 +67,15 @@ def score(url: str, data: Any, *, key: str | None = None, timeout: float = 30.0,
     except orjson.JSONDecodeError:
         answer = response.text
     if response.status_code >= 400:
-        message = answer.get("message", "") if isinstance(answer, dict) else str(answer)[:500]
+        message = (answer.get("message", "") if isinstance(answer, dict) else str(answer or "")[:500]) or response.reason_phrase or "no message"
         field = answer.get("field") if isinstance(answer, dict) else None
         detail = f" (field {field})" if field else ""
         hint = "pass --key or set GITOPS_ML_API_KEY" if response.status_code == 401 else ""
         raise ScoringError(f"{target} answered {response.status_code}: {message}{detail}", status=response.status_code, body=answer, hint=hint)
+    if not isinstance(answer, (dict, list)) and not response.headers.get("content-type", "").startswith("application/json"):
+        kind = response.headers.get("content-type", "no content type")
+        raise ScoringError(f"{target} answered {response.status_code} with {kind}, not JSON: {str(answer or '')[:200]!r}",
+                           status=response.status_code, body=answer, hint="is this URL a gitops-ml scoring endpoint?")
     return ScoreResult(
         status=response.status_code,
         data=answer,

@@ -251,8 +251,12 @@ def parse_json(path: str, raw: bytes) -> Document:
             out[k] = v
         return out
 
+    def not_json(constant: str) -> Any:
+        # Python's json reads NaN and Infinity; JSON has neither, and the server refuses them
+        raise json.JSONDecodeError(f"{constant} is not JSON (numbers must be finite)", text, _constant_at(text, constant))
+
     try:
-        data = json.loads(text, object_pairs_hook=no_duplicates)
+        data = json.loads(text, object_pairs_hook=no_duplicates, parse_constant=not_json)
     except json.JSONDecodeError as exc:
         raise LoadError(f"JSON syntax error: {exc.msg}", location=Location(path, exc.lineno, exc.colno)) from None
     except ValueError as exc:
@@ -260,6 +264,12 @@ def parse_json(path: str, raw: bytes) -> Document:
     except RecursionError:
         raise LoadError("JSON nesting is too deep", location=Location(path, 1, 1)) from None
     return Document(path, data, text, is_json=True)
+
+
+def _constant_at(text: str, constant: str) -> int:
+    """Offset of a bare NaN/Infinity token (the first one: parse_constant is not told where)."""
+    found = re.search(rf"(?<![\w\"]){re.escape(constant)}(?![\w\"])", text)
+    return found.start() if found else 0
 
 
 def _locate_json(text: str, json_path: JsonPath) -> tuple[int, int]:

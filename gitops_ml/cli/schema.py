@@ -34,15 +34,17 @@ def generate(sample: Path, output: Path | None, max_binary_bytes: int) -> None:
     """Infer the request schema from a sample: NumPy arrays, DataFrames, base64 binaries, plain JSON."""
     import json
 
-    from gitops_ml.errors import LoadError, Location
+    from gitops_ml.errors import LoadError, Location, UsageError
     from gitops_ml.loading import parse_json
     from gitops_ml.serving.inference import infer_schema
 
     with handle_errors():
+        if output is not None and output.resolve() == sample.resolve():
+            raise UsageError(f"-o {output} is the sample itself: the schema would replace it", hint="write the schema to schema.json")
         try:
             raw = sample.read_bytes()
         except OSError as exc:
-            raise LoadError(f"cannot read {sample}: {exc.strerror}") from exc
+            raise UsageError(f"cannot read {sample}: {exc.strerror}") from exc
         try:
             schema = infer_schema(parse_json(str(sample), raw).data, max_binary_bytes=max_binary_bytes)
         except LoadError as exc:

@@ -95,3 +95,63 @@ def test_image_entrypoint_help_and_errors(tmp_path: Path) -> None:
     assert "--model-dir" in helped.stdout
     missing = subprocess.run([sys.executable, "-m", "gitops_ml.serving", "--model-dir", str(tmp_path / "none")], capture_output=True, text=True)
     assert missing.returncode == 2 and "does not exist" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_call_says_what_went_wrong_with_odd_urls_and_odd_servers(tmp_path: Path) -> None:
+    import http.server
+    import threading
+
+    class Odd(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - stdlib name
+            self.rfile.read(int(self.headers["Content-Length"]))
+            if self.path == "/html/score":
+                body = b"<html>hi</html>"
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html")
+            elif self.path == "/slow/score":
+                threading.Event().wait(3)
+                body = b"{}"
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+            else:
+                body = b""
+                self.send_response(404)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Odd)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        def call(url: str, *extra: str) -> tuple[int, str]:
+            result = CliRunner().invoke(cli, ["call", url, "--data", "{}", *extra])
+            return result.exit_code, result.output
+
+        for url in ("http://[::1", "127.0.0.1:8080", "ftp://example.com/x"):
+            code, out = call(url)
+            assert code == 2 and "Traceback" not in out and "internal error" not in out, (url, out)
+        code, out = call(base + "/html/score")
+        assert code == 5 and "with text/html, not JSON" in out
+        code, out = call(base + "/slow/score", "--timeout", "0.5")
+        assert code == 5 and "no answer from" in out and "within 0.5 s" in out
+        code, out = call(base + "/missing/score")
+        assert code == 5 and "answered 404: Not Found" in out and "None" not in out
+    finally:
+        server.shutdown()
+
+
+def test_schema_generate_guards_its_sample(tmp_path: Path) -> None:
+    sample = tmp_path / "sample.json"
+    sample.write_text('{"data": [[1.0, 2.0]]}\n')
+    same = CliRunner().invoke(cli, ["schema", "generate", "--sample", str(sample), "-o", str(sample)])
+    assert same.exit_code == 2 and "is the sample itself" in same.output
+    assert sample.read_text() == '{"data": [[1.0, 2.0]]}\n'
+    missing = CliRunner().invoke(cli, ["schema", "generate", "--sample", str(tmp_path / "nope.json")])
+    assert missing.exit_code == 2 and "cannot read" in missing.output
+    sample.write_text('{"data": [[1.0, NaN]]}\n')
+    nan = CliRunner().invoke(cli, ["schema", "generate", "--sample", str(sample)])
+    assert nan.exit_code == 1 and f"{sample}:1:17: JSON syntax error: NaN is not JSON" in nan.output
