@@ -20,7 +20,10 @@ from gitops_ml.sources import FileSource
 from gitops_ml.types import Finding
 from gitops_ml.validation import Specs, validate_tree
 
-MAX_LINES_PER_MODEL = 400  # keeps a PR body under GitHub's 65,536-character limit for big changes
+MAX_LINES_PER_MODEL = 400  # one model's diff in a PR comment; more is for `gitops-ml diff` locally
+# GitHub refuses a comment or PR body over 65,536 characters (422); the margin leaves room for the
+# marker that pr-comment adds and for the header a pull request body puts around the diff
+MAX_MARKDOWN_CHARS = 60_000
 
 
 @dataclass
@@ -167,37 +170,75 @@ def format_text(result: DiffResult) -> str:
     return "".join(out)
 
 
+def _size(text: str) -> int:
+    # UTF-8 bytes are never fewer than characters, so this bound holds however GitHub counts
+    return len(text.encode("utf-8"))
+
+
+def _table_row(c: EndpointChange) -> str:
+    image = _arrow(c.image_before.rsplit(":", 1)[-1] if c.image_before else "", c.image_after.rsplit(":", 1)[-1] if c.image_after else "")
+    return f"| {c.environment} | {c.model} | {c.status} | {image} | {_arrow(c.replicas_before, c.replicas_after)} |"
+
+
+def _section(c: EndpointChange, base: str, room: int) -> str | None:
+    """One collapsed section, its diff cut to MAX_LINES_PER_MODEL lines and to `room` bytes;
+    None when not even its frame and a few lines fit."""
+    body = [line.rstrip("\n").replace("```", "`\u200b``") for f in c.files for line in f.lines]
+    head = f"<details><summary><code>{c.title}</code>: {c.status}, {len(c.files)} file(s)</summary>\n\n```diff\n"
+    tail = "```\n\n</details>\n\n"
+    more = f"... {len(body)} more line(s); run `gitops-ml diff --base {base}`\n"  # longest such note
+    used = _size(head) + _size(tail)
+    shown: list[str] = []
+    for line in body[:MAX_LINES_PER_MODEL]:
+        cost = _size(line) + 1
+        if used + cost + (_size(more) if len(shown) + 1 < len(body) else 0) > room:
+            break
+        shown.append(line)
+        used += cost
+    if len(shown) < len(body):
+        if len(shown) < min(len(body), 5) or used + _size(more) > room:
+            return None
+        shown.append(f"... {len(body) - len(shown)} more line(s); run `gitops-ml diff --base {base}`")
+    return head + "".join(line + "\n" for line in shown) + tail
+
+
 def format_markdown(result: DiffResult) -> str:
-    """A PR-comment body: a summary table, then one collapsed section per model."""
+    """A PR-comment body: a summary table, then one collapsed section per model, all within
+    MAX_MARKDOWN_CHARS; what does not fit is counted in a closing note."""
     if result.empty:
         return f"**gitops-ml**: no changes to the rendered manifests since `{result.base}`.\n"
-    lines = [
-        f"### Rendered manifest changes since `{result.base}`",
-        "",
-        "| Environment | Model | Change | Image | Replicas |",
-        "| --- | --- | --- | --- | --- |",
-    ]
-    for c in result.changes:
-        if not c.model:
-            continue
-        image = _arrow(c.image_before.rsplit(":", 1)[-1] if c.image_before else "", c.image_after.rsplit(":", 1)[-1] if c.image_after else "")
-        lines.append(f"| {c.environment} | {c.model} | {c.status} | {image} | {_arrow(c.replicas_before, c.replicas_after)} |")
-    lines.append("")
-    for c in result.changes:
-        body = [line for f in c.files for line in f.lines]
-        files = len(c.files)
-        lines.append(f"<details><summary><code>{c.title}</code>: {c.status}, {files} file(s)</summary>")
-        lines.append("")
-        lines.append("```diff")
-        shown = body[:MAX_LINES_PER_MODEL]
-        lines.extend(line.rstrip("\n").replace("```", "`\u200b``") for line in shown)
-        if len(body) > len(shown):
-            lines.append(f"... {len(body) - len(shown)} more line(s); run `gitops-ml diff --base {result.base}`")
-        lines.append("```")
-        lines.append("")
-        lines.append("</details>")
-        lines.append("")
-    return "\n".join(lines)
+    base = result.base
+    changes = result.changes
+    omitted_note = f"_{len(changes)} more sections omitted; run `gitops-ml diff --base {base}` locally._\n"
+    out = (
+        f"### Rendered manifest changes since `{base}`\n\n"
+        "| Environment | Model | Change | Image | Replicas |\n"
+        "| --- | --- | --- | --- | --- |\n"
+    )
+    rows = [_table_row(c) for c in changes if c.model]
+    # the table may take up to half of the room; the sections get the rest
+    used, listed = _size(out), 0
+    for row in rows:
+        if used + _size(row) + 1 > MAX_MARKDOWN_CHARS // 2:
+            break
+        out += row + "\n"
+        used += _size(row) + 1
+        listed += 1
+    out += "\n"
+    if listed < len(rows):
+        left = len(rows) - listed
+        out += f"_… and {left} more changed model{'s' if left != 1 else ''} not listed._\n\n"
+    shown = 0
+    for c in changes:
+        room = MAX_MARKDOWN_CHARS - _size(out) - _size(omitted_note)
+        section = _section(c, base, room)
+        if section is None:
+            break
+        out += section
+        shown += 1
+    if shown < len(changes):
+        out += f"_{len(changes) - shown} more sections omitted; run `gitops-ml diff --base {base}` locally._\n"
+    return out
 
 
 def _arrow(before: str, after: str) -> str:
