@@ -173,7 +173,11 @@ def check_plan(plans: Sequence[ImagePlan]) -> None:
         except ValidationError as exc:
             findings.extend(f for f in exc.findings if isinstance(f, Finding))
     if findings:
-        raise ValidationError(findings, f"{len(findings)} problem(s) in the scoring code or its dependencies")
+        # the command line prints the error's hint, not each finding's: say how to proceed once per kind
+        hint = "; ".join(dict.fromkeys(f.hint for f in findings if f.hint))
+        error = ValidationError(findings, f"{len(findings)} problem(s) in the scoring code or its dependencies")
+        error.hint = hint
+        raise error
 
 
 @dataclass(frozen=True)
@@ -183,27 +187,119 @@ class Requirements:
     lines: tuple[str, ...]
     path: str
     text: str
+    numbers: tuple[int, ...] = ()  # the source line of each entry of `lines` (0: not known)
+
+    def line_of(self, index: int) -> int:
+        return self.numbers[index] if 0 <= index < len(self.numbers) else 0
 
 
 def requirements_of(plan: ImagePlan) -> Requirements:
+    """The model's pip requirements, each line checked: ValidationError with every located finding."""
     manifest = plan.version.entry.manifest
     files = plan.version.files()
     if manifest.requirements:
         rel = posixpath.normpath(manifest.requirements)
+        path = f"{plan.model_dir}/{rel}"
         text = files[rel].decode("utf-8")
-        lines = tuple(_requirement_lines(text))
-        return Requirements(lines, f"{plan.model_dir}/{rel}", text)
+        numbered = list(_requirement_lines(text))
+        findings = [f for number, line in numbered if (f := check_requirement_line(line, Location(path, number, 1)))]
+        if findings:
+            raise ValidationError(findings)
+        return Requirements(tuple(line for _, line in numbered), path, text, tuple(number for number, _ in numbered))
     if manifest.conda:
         rel = posixpath.normpath(manifest.conda)
         return _conda_requirements(f"{plan.model_dir}/{rel}", files[rel].decode("utf-8"))
     return Requirements((), "", "")
 
 
-def _requirement_lines(text: str) -> Iterable[str]:
-    for raw in text.splitlines():
-        line = raw.split(" #", 1)[0].strip()
-        if line and not line.startswith("#"):
-            yield line
+# pip's own comment rule: `#` at the start of a line or after whitespace
+_COMMENT = re.compile(r"(^|\s+)#.*$")
+
+
+def _requirement_lines(text: str) -> Iterable[tuple[int, str]]:
+    """(line number, requirement) for every non-empty line, with backslash continuations joined."""
+    pending, start = "", 0
+    for number, raw in enumerate(text.splitlines(), start=1):
+        if not pending:
+            start = number
+        if raw.endswith("\\") and not _COMMENT.search(raw):
+            pending += raw[:-1]
+            continue
+        line = _COMMENT.sub("", pending + raw).strip()
+        pending = ""
+        if line:
+            yield start, line
+    if pending.strip():
+        yield start, pending.strip()
+
+
+# options a requirements file may carry: where to look for wheels (the URLs are the user's)
+_INDEX_OPTIONS = {"-i", "--index-url", "--extra-index-url", "--trusted-host", "--pre", "--prefer-binary", "--no-index"}
+_INCLUDE_OPTIONS = {"-r", "--requirement", "-c", "--constraint"}
+_EDITABLE_OPTIONS = {"-e", "--editable"}
+_FIND_LINKS_OPTIONS = {"-f", "--find-links"}
+# options that follow a requirement on its line (`pkg==1.0 --hash=sha256:...`)
+_PER_REQUIREMENT = re.compile(r"\s--?[A-Za-z]")
+_LOCAL_OR_URL = re.compile(r"^(\.|/|~|[A-Za-z]:\\)|://|\\|/|\.(whl|zip|tar\.gz|tar\.bz2|tgz)$")
+PUBLISH_HINT = (
+    "images install wheels resolved from the package index on this machine; publish the package to an index "
+    "(and name it with --index-url/--extra-index-url in this file), or put its source in the model directory "
+    "and list it under `include:` in manifest.yaml (score.py's directory is importable in the image)"
+)
+
+
+def _option(line: str) -> tuple[str, str]:
+    """(`--name`, value) of an option line; `-iURL`, `-i URL` and `--index-url=URL` alike."""
+    if line.startswith("--"):
+        name = re.split(r"[=\s]", line, maxsplit=1)[0]
+        return name, line[len(name):].lstrip("= \t")
+    return line[:2], line[2:].lstrip("= \t")
+
+
+def check_requirement_line(line: str, where: Location) -> Finding | None:
+    """Why pip must not be given this requirements line, located; None when it is fine.
+
+    pip would resolve local paths, `-r`/`-c` files and `file:` links against the temporary
+    directory the wheelhouse is resolved in, and clone `-e` requirements into gitops-ml's own
+    environment, so those are refused here rather than failing (or succeeding) somewhere else.
+    """
+    from packaging.requirements import InvalidRequirement, Requirement  # noqa: PLC0415 - only builds parse requirements
+
+    if line.startswith("-"):
+        name, value = _option(line)
+        if name in _INDEX_OPTIONS:
+            return None
+        if name in _FIND_LINKS_OPTIONS and re.match(r"https?://", value):
+            return None
+        if name in _INCLUDE_OPTIONS:
+            return Finding(where, f"{name} {value}: a requirements file cannot include another file here",
+                           hint="list those requirements in this file (it is the only one the image build reads)")
+        if name in _EDITABLE_OPTIONS:
+            return Finding(where, f"editable requirement {value!r}: images are built from the package index (a wheelhouse), not from source checkouts",
+                           hint=PUBLISH_HINT)
+        if name in _FIND_LINKS_OPTIONS:
+            return Finding(where, f"{name} {value}: a local wheel directory is not available to the image build",
+                           hint=PUBLISH_HINT)
+        return Finding(where, f"unsupported option {name} in a requirements file",
+                       hint="requirements files may name packages and --index-url/--extra-index-url/--trusted-host/--pre/--prefer-binary")
+    match = _PER_REQUIREMENT.search(line)
+    spec = line[: match.start()].strip() if match else line
+    if match and "--hash" in line[match.start():]:
+        # one --hash turns on pip's hash-checking mode for every requirement, and the server's own
+        # requirements added to the wheelhouse carry no hashes, so pip would always refuse
+        return Finding(where, f"--hash on {spec!r}: hash-checking is not supported for image dependencies",
+                       hint="remove the --hash options; pin the version with == (the wheelhouse is resolved once per requirement set and cached)")
+    try:
+        req = Requirement(spec)
+    except InvalidRequirement as exc:
+        if _LOCAL_OR_URL.search(spec.split(";", 1)[0].strip()):
+            return Finding(where, f"{spec!r} is a local path or URL: images are built from the package index (a wheelhouse)", hint=PUBLISH_HINT)
+        return Finding(where, f"invalid requirement {spec!r}: {str(exc).splitlines()[0]}",
+                       hint="a line names a package with optional extras, version and marker, e.g. `numpy>=1.26`")
+    if req.url:
+        return Finding(where, f"{req.name} @ {req.url}: URL and VCS requirements are not installed; images are built from the package index (a wheelhouse)",
+                       hint=PUBLISH_HINT)
+    return None
 
 
 def _conda_requirements(path: str, text: str) -> Requirements:
@@ -288,7 +384,7 @@ def resolve_wheelhouse(plan: ImagePlan, cache: Path, progress: Progress) -> Path
                *platform_args, "--dest", str(work), "-r", str(req_file)]
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if proc.returncode != 0:
-            raise _resolver_error(plan, reqs, proc.stderr or proc.stdout)
+            raise _resolver_error(plan, reqs, proc.stdout + proc.stderr)
         (work / "requirements.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
         try:
             os.replace(work, target)
@@ -299,29 +395,46 @@ def resolve_wheelhouse(plan: ImagePlan, cache: Path, progress: Progress) -> Path
 
 
 def _resolver_error(plan: ImagePlan, reqs: Requirements, output: str) -> ExternalToolError:
+    """pip's failure in the user's terms: located to the requirements line, naming the index(es) asked."""
+    location = Location(reqs.path) if reqs.path else None
+    # pip names lines of the temporary file it was given; the model's lines come first, in order
+    failure = output[output.find("ERROR:"):] if "ERROR:" in output else ""
+    line = re.search(r"\(line (\d+)\)|from line (\d+) of", failure)
+    number = reqs.line_of(int(line.group(1) or line.group(2)) - 1) if line else 0
+    if number and reqs.path:
+        location = Location(reqs.path, number, 1)
+    looked = re.search(r"^Looking in indexes: (.+)$", output, re.M)
+    indexes = looked.group(1).strip() if looked else "https://pypi.org/simple"
+    unreachable = re.search(r"Retrying \(Retry\(|NewConnectionError|Could not fetch URL|Connection refused|Name or service not known", output)
     match = re.search(r"No matching distribution found for ([^\s]+)", output) or re.search(
         r"Could not find a version that satisfies the requirement ([^\s]+)", output
     )
-    location = Location(reqs.path) if reqs.path else None
     if match:
         wanted = match.group(1)
         name = _canonical(re.split(r"[<>=!~\[;]", wanted, maxsplit=1)[0])
-        for number, line in enumerate(reqs.text.splitlines(), start=1):
-            head = re.split(r"[\s<>=!~\[;]", line.strip(), maxsplit=1)[0]
-            if head and _canonical(head) == name:
-                location = Location(reqs.path, number, 1)
-                break
+        if location is None or not location.line:
+            for number, text in enumerate(reqs.text.splitlines(), start=1):
+                head = re.split(r"[\s<>=!~\[;]", text.strip(), maxsplit=1)[0]
+                if head and _canonical(head) == name:
+                    location = Location(reqs.path, number, 1)
+                    break
+        if "from versions: none" in output:
+            why = f"not found on the package index(es) used ({indexes})"
+            why += ": pip could not reach at least one of them" if unreachable else ", which may not have it or may be unreachable"
+        else:
+            versions = re.search(r"\(from versions: ([^)]*)\)", output)
+            why = f"no binary release matches (versions on the index: {versions.group(1)})" if versions else "no matching binary release"
         return ExternalToolError(
-            f"model {plan.model}: no wheel of {wanted} for CPython {plan.python} on Linux "
-            f"({'the package does not exist or ' if 'from versions: none' in output else ''}no matching binary release)",
+            f"model {plan.model}: no wheel of {wanted} for CPython {plan.python} on Linux: {why}",
             location=location,
-            hint="check the name and version on the package index; images install wheels only (no source builds)",
+            hint="check the name and version on the index; images install wheels only (no source builds); "
+                 "PIP_INDEX_URL, PIP_EXTRA_INDEX_URL or --index-url lines in the requirements file choose the index",
         )
-    tail = "\n".join(line for line in output.strip().splitlines()[-6:])
+    tail = "\n".join(output.strip().splitlines()[-6:])
     return ExternalToolError(
         f"model {plan.model}: resolving dependencies with pip failed:\n{tail}",
         location=location,
-        hint="pip on the build host must reach the package index (PIP_INDEX_URL, PIP_CERT and proxies are honoured)",
+        hint=f"pip on the build host must reach the package index(es) ({indexes}; PIP_INDEX_URL, PIP_CERT and proxies are honoured)",
     )
 
 
