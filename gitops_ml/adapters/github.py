@@ -98,6 +98,8 @@ class GitHubClient:
     ) -> None:
         self.settings = settings
         self._sleep = sleep
+        self._login: str | None = None
+        self._login_asked = False
         self._http = httpx.Client(
             base_url=settings.api_url,
             headers={
@@ -206,10 +208,33 @@ class GitHubClient:
 
     # --- the one comment -----------------------------------------------------------------------
 
+    def token_login(self) -> str | None:
+        """The login the token acts as, or None when GitHub will not say: GitHub Actions
+        installation tokens get 403 on GET /user."""
+        if not self._login_asked:
+            response = self._request("GET", "/user", ok=(200, 403, 404))
+            data = response.json() if response.status_code == 200 else {}
+            login = data.get("login") if isinstance(data, dict) else None
+            self._login = str(login) if login else None
+            self._login_asked = True
+        return self._login
+
+    def _is_own(self, item: Mapping[str, Any], marker: str, login: str | None) -> bool:
+        # a person quoting or pasting the comment also has the marker in the body: only a comment
+        # that starts with it and that this token's identity wrote is ours; with no identity
+        # (an Actions token) only a bot can have written it
+        if not str(item.get("body") or "").startswith(marker):
+            return False
+        author = item.get("user") or {}
+        if login is not None:
+            return bool(author.get("login") == login)
+        return bool(author.get("type") == "Bot")
+
     def upsert_comment(self, number: int, marker: str, body: str) -> tuple[Comment, bool]:
-        """Create or update the single comment on issue/PR `number` whose body holds `marker`;
-        (comment, created). The marker is an HTML comment, invisible on GitHub."""
-        text = body if marker in body else f"{marker}\n{body}"
+        """Create or update the single comment on issue/PR `number` that starts with `marker` and
+        that this token wrote; (comment, created). The marker is an HTML comment, invisible on GitHub."""
+        text = body if body.startswith(marker) else f"{marker}\n{body}"
+        login = self.token_login()
         page = 1
         while True:
             response = self._request(
@@ -217,7 +242,7 @@ class GitHubClient:
             )
             items = response.json()
             for item in items:
-                if marker in (item.get("body") or ""):
+                if self._is_own(item, marker, login):
                     updated = self._request(
                         "PATCH", f"{self._repo_path}/issues/comments/{item['id']}", json={"body": text}
                     )

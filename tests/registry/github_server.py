@@ -125,3 +125,17 @@ def pull(number: int, head: str, base: str = "main") -> dict[str, Any]:
         "head": {"ref": head, "label": f"acme:{head}"},
         "base": {"ref": base},
     }
+
+
+def user(login: str, kind: str = "User") -> dict[str, Any]:
+    """A user object as GitHub embeds it in a comment and answers for GET /user; kind is User or Bot."""
+    return {"login": login, "id": abs(hash(login)) % 10**8, "type": kind}
+
+
+def comment(number: int, body: str, author: dict[str, Any]) -> dict[str, Any]:
+    """An issue comment as GitHub lists it."""
+    return {"id": number, "body": body, "user": author, "html_url": f"https://github.com/{REPO}/pull/1#issuecomment-{number}"}
+
+
+# what GET /user answers to a GitHub Actions installation token
+INTEGRATION_403 = {"message": "Resource not accessible by integration", "documentation_url": "https://docs.github.com/rest/users/users#get-the-authenticated-user", "status": "403"}

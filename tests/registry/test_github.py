@@ -6,7 +6,7 @@ import pytest
 
 from gitops_ml.adapters.github import GitHubClient, GitHubSettings, repository_from_remote, settings_from_env
 from gitops_ml.errors import ConfigError, GitHubError
-from tests.registry.github_server import REPO, TOKEN, GitHubServer, github, pull  # noqa: F401
+from tests.registry.github_server import INTEGRATION_403, REPO, TOKEN, GitHubServer, comment, github, pull, user  # noqa: F401
 
 PULLS = f"/repos/{REPO}/pulls"
 OPEN_QUERY = {"head": "acme:gitops-ml/bump-iris", "state": "open", "per_page": "100"}
@@ -101,9 +101,11 @@ def test_unreachable_api_is_a_clear_error() -> None:
 def test_one_comment_is_created_then_updated(github: GitHubServer) -> None:
     marker = "<!-- gitops-ml:render-diff -->"
     comments = f"/repos/{REPO}/issues/5/comments"
-    github.expect("GET", comments, 200, [{"id": 1, "body": "LGTM"}], query={"per_page": "100", "page": "1"})
+    bot = user("github-actions[bot]", "Bot")
+    github.expect("GET", "/user", 403, INTEGRATION_403)  # asked once per client
+    github.expect("GET", comments, 200, [comment(1, "LGTM", user("alice"))], query={"per_page": "100", "page": "1"})
     github.expect("POST", comments, 201, {"id": 11, "html_url": "u"}, body={"body": f"{marker}\ndiff one"})
-    github.expect("GET", comments, 200, [{"id": 1, "body": "LGTM"}, {"id": 11, "body": f"{marker}\ndiff one"}],
+    github.expect("GET", comments, 200, [comment(1, "LGTM", user("alice")), comment(11, f"{marker}\ndiff one", bot)],
                   query={"per_page": "100", "page": "1"})
     github.expect("PATCH", f"/repos/{REPO}/issues/comments/11", 200, {"id": 11, "html_url": "u"}, body={"body": f"{marker}\ndiff two"})
     with client(github) as gh:
@@ -153,6 +155,7 @@ def test_pr_comment_command_posts_then_updates_one_comment(github: GitHubServer,
     body.write_text("```diff\n-a\n+b\n```\n")
     marker = "<!-- gitops-ml:rendered-diff -->"
     comments = f"/repos/{REPO}/issues/4/comments"
+    github.expect("GET", "/user", 403, INTEGRATION_403)
     github.expect("GET", comments, 200, [], query={"per_page": "100", "page": "1"})
     github.expect("POST", comments, 201, {"id": 3, "html_url": "https://github.com/acme/models/pull/4#issuecomment-3"},
                   body={"body": f"{marker}\n```diff\n-a\n+b\n```"})
