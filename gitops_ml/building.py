@@ -622,23 +622,37 @@ def prepare_context(plan: ImagePlan, dest: Path, cache: Path, progress: Progress
 
 
 def write_contexts(plans: Sequence[ImagePlan], out: Path, progress: Progress, cache: Path | None = None) -> list[ImageResult]:
-    """--context-only: one directory per model under out; a failure leaves no partial directory."""
+    """--context-only: one directory per model under out, all of them or none.
+
+    Every target is checked before anything is written, the contexts are prepared in a temporary
+    sibling and moved into place only when all of them are ready; a failure leaves out as it was
+    (and does not leave out behind when this call created it).
+    """
     cache = cache or _cache_root()
-    results = []
+    taken = [str(out / plan.model) for plan in plans if (out / plan.model).exists() or (out / plan.model).is_symlink()]
+    if taken:
+        raise ConfigError(f"{', '.join(taken)} already exist{'s' if len(taken) == 1 else ''}; remove {'it' if len(taken) == 1 else 'them'} or choose another --context-only directory")
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=out, prefix=".gitops-ml-contexts-"))
+    results, moved = [], []
+    try:
+        for plan in plans:
+            timings = prepare_context(plan, staging / plan.model, cache, _prefixed(progress, plan.model))
+            results.append(ImageResult(plan.model, str(plan.version.version), plan.ref, "context", context=str(out / plan.model), timings=timings))
+        for plan in plans:
+            os.rename(staging / plan.model, out / plan.model)  # a non-empty directory that appeared meanwhile makes this fail, never merges
+            moved.append(out / plan.model)
+    except BaseException:
+        for path in moved:
+            shutil.rmtree(path, ignore_errors=True)
+        shutil.rmtree(staging, ignore_errors=True)
+        if created:
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+    shutil.rmtree(staging, ignore_errors=True)
     for plan in plans:
-        say = _prefixed(progress, plan.model)
-        final = out / plan.model
-        if final.exists():
-            raise ConfigError(f"{final} already exists; remove it or choose another --context-only directory")
-        tmp = Path(tempfile.mkdtemp(dir=out, prefix=f".{plan.model}-"))
-        try:
-            timings = prepare_context(plan, tmp / "context", cache, say)
-            os.replace(tmp / "context", final)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-        say(f"wrote {final} (docker build -t {plan.ref} {final})")
-        results.append(ImageResult(plan.model, str(plan.version.version), plan.ref, "context", context=str(final), timings=timings))
+        progress(f"{plan.model}: wrote {out / plan.model} (docker build -t {plan.ref} {out / plan.model})")
     return results
 
 
