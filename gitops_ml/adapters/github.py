@@ -21,6 +21,9 @@ from gitops_ml.errors import ConfigError, GitHubError
 DEFAULT_API_URL = "https://api.github.com"
 API_VERSION = "2022-11-28"
 ACCEPT = "application/vnd.github+json"
+# GitHub answers 422 "body is too long (maximum is 65536 characters)" to a longer comment
+MAX_COMMENT_CHARS = 65_536
+CUT_NOTE = "_… cut to fit GitHub's 65,536-character limit; run `gitops-ml diff --base <base branch>` locally for the rest._"
 
 # matches the `origin` forms GitHub hands out: https://github.com/o/r(.git), git@github.com:o/r(.git), ssh://git@github.com/o/r
 _REMOTE = re.compile(r"^(?:https?://(?:[^@/]+@)?[^/]+/|ssh://(?:[^@/]+@)?[^/]+/|[^@/]+@[^:/]+:)(?P<owner>[^/]+)/(?P<name>[^/]+?)(?:\.git)?/?$")
@@ -84,6 +87,34 @@ class PullRequest:
 class Comment:
     id: int
     url: str
+    cut: bool = False  # the body was over MAX_COMMENT_CHARS and only its first part was sent
+
+
+def _size(text: str) -> int:
+    # UTF-8 bytes are never fewer than characters, so this bound holds however GitHub counts
+    return len(text.encode("utf-8"))
+
+
+def fit_comment(text: str, limit: int = MAX_COMMENT_CHARS) -> tuple[str, bool]:
+    """`text`, or its first lines with open code fences and <details> closed and CUT_NOTE after
+    them, within `limit`; (text, cut)."""
+    if _size(text) <= limit:
+        return text, False
+    kept: list[str] = []
+    used = 0
+    fence = False
+    details = 0
+    for line in text.splitlines():
+        after_fence = fence != line.lstrip().startswith("```")
+        after_details = details + line.count("<details>") - line.count("</details>")
+        closing_after = ("```\n" if after_fence else "") + "</details>\n" * max(0, after_details)
+        if used + _size(line) + 1 + _size(closing_after) + _size(CUT_NOTE) + 2 > limit:
+            break
+        kept.append(line)
+        used += _size(line) + 1
+        fence, details = after_fence, max(0, after_details)
+    closing = ("```\n" if fence else "") + "</details>\n" * details
+    return "\n".join(kept) + "\n" + closing + "\n" + CUT_NOTE, True
 
 
 class GitHubClient:
@@ -233,7 +264,7 @@ class GitHubClient:
     def upsert_comment(self, number: int, marker: str, body: str) -> tuple[Comment, bool]:
         """Create or update the single comment on issue/PR `number` that starts with `marker` and
         that this token wrote; (comment, created). The marker is an HTML comment, invisible on GitHub."""
-        text = body if body.startswith(marker) else f"{marker}\n{body}"
+        text, cut = fit_comment(body if body.startswith(marker) else f"{marker}\n{body}")
         login = self.token_login()
         page = 1
         while True:
@@ -249,7 +280,7 @@ class GitHubClient:
                     if updated.status_code == 422:
                         raise self._error("PATCH", f"{self._repo_path}/issues/comments/{item['id']}", updated)
                     data = updated.json()
-                    return Comment(int(data["id"]), data.get("html_url", "")), False
+                    return Comment(int(data["id"]), data.get("html_url", ""), cut), False
             if len(items) < 100:
                 break
             page += 1
@@ -257,7 +288,7 @@ class GitHubClient:
         if created.status_code != 201:
             raise self._error("POST", f"{self._repo_path}/issues/{number}/comments", created)
         data = created.json()
-        return Comment(int(data["id"]), data.get("html_url", "")), True
+        return Comment(int(data["id"]), data.get("html_url", ""), cut), True
 
 
 def _pull(item: Mapping[str, Any]) -> PullRequest:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from gitops_ml.adapters.github import GitHubClient, settings_from_env
+from gitops_ml.adapters.github import MAX_COMMENT_CHARS, GitHubClient, settings_from_env
 from gitops_ml.cli._common import handle_errors
 from gitops_ml.errors import UsageError
 
@@ -42,3 +42,9 @@ def command(number: int | None, body_file: Path, marker: str) -> None:
         with GitHubClient(settings_from_env(os.environ)) as client:
             comment, created = client.upsert_comment(number, f"<!-- gitops-ml:{marker} -->", body)
         click.echo(f"{'posted' if created else 'updated'} comment {comment.url or comment.id} on #{number}")
+        if comment.cut:
+            click.echo(
+                f"note: {body_file} is {len(body):,} characters; the comment was cut to fit GitHub's"
+                f" {MAX_COMMENT_CHARS:,}-character limit (run `gitops-ml diff` locally for the whole diff)",
+                err=True,
+            )
