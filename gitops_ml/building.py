@@ -28,7 +28,15 @@ from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 
 from gitops_ml import __version__, catalog
 from gitops_ml.adapters.docker import DockerEngine
-from gitops_ml.errors import ConfigError, DockerError, ExternalToolError, GitopsMlError, Location, ValidationError
+from gitops_ml.errors import (
+    ConfigError,
+    DockerError,
+    ExternalToolError,
+    GitopsMlError,
+    Location,
+    RegistryError,
+    ValidationError,
+)
 from gitops_ml.types import Finding, ImageRef, ModelName, RepositorySpec, Version
 from gitops_ml.validation import Specs
 from gitops_ml.versions import ModelVersion, resolve_model_version
@@ -63,6 +71,7 @@ class BuildOptions:
     cache: Path | None = None
     rebuild: bool = False  # ignore an existing image with the same reference (runtime development)
     no_cache: bool = False  # and the engine's layer cache (benchmarks, suspect caches)
+    allow_dirty: bool = False  # push a model whose files differ from HEAD (labelled <sha>-dirty)
 
 
 @dataclass(frozen=True)
@@ -74,6 +83,7 @@ class ImagePlan:
     base_image: str
     python: str
     labels: dict[str, str]
+    dirty: tuple[str, ...] = ()  # repository paths of the model that differ from HEAD (or are untracked)
 
     @property
     def model(self) -> ModelName:
@@ -100,6 +110,7 @@ class ImageResult:
     seconds: float = 0.0
     context: str = ""
     timings: dict[str, float] = field(default_factory=dict)
+    dirty: list[str] = field(default_factory=list)
 
 
 # --- plan ----------------------------------------------------------------------------------
@@ -735,17 +746,79 @@ def current_revision(root: Path) -> str:
         return ""
 
 
+REVISION_LABEL = "org.opencontainers.image.revision"
+
+
+def mark_dirty(root: Path, plans: Sequence[ImagePlan]) -> list[ImagePlan]:
+    """Plans of the working tree whose model files differ from HEAD get `dirty` and a `<sha>-dirty` revision.
+
+    HEAD's commit does not hold the code such an image carries, and its content tag is not the one
+    the committed deploy/ references. Versions read from history, and trees outside git, are left as they are.
+    """
+    if not any(plan.version.commit is None for plan in plans):
+        return list(plans)
+    try:
+        from gitops_ml.adapters import git as gitx  # noqa: PLC0415 - git is optional for a build
+
+        repo = gitx.open_repo(root)
+        prefix = gitx.repo_prefix(repo, root)
+        if not repo.head.is_valid():
+            return list(plans)
+    except GitopsMlError:
+        return list(plans)
+    out = []
+    for plan in plans:
+        if plan.version.commit is not None:
+            out.append(plan)
+            continue
+        spec = posixpath.join(prefix, plan.model_dir) if prefix else plan.model_dir
+        status = gitx.run_git(repo, "status", "--porcelain=v1", "-z", "--untracked-files=all", "--", spec)
+        paths = sorted({entry[3:] for entry in status.decode("utf-8", "replace").split("\0") if len(entry) > 3 and entry[2] == " "})
+        rel = [p[len(prefix) + 1:] if prefix and p.startswith(prefix + "/") else p for p in paths]
+        if not rel:
+            out.append(plan)
+            continue
+        labels = dict(plan.labels)
+        if labels.get(REVISION_LABEL):
+            labels[REVISION_LABEL] += "-dirty"
+        out.append(dataclasses.replace(plan, labels=labels, dirty=tuple(rel)))
+    return out
+
+
+def _dirty_list(paths: Sequence[str], limit: int = 5) -> str:
+    shown = ", ".join(paths[:limit])
+    return shown + (f" and {len(paths) - limit} more" if len(paths) > limit else "")
+
+
 def build_images(root: Path, specs: Specs, options: BuildOptions, progress: Progress) -> list[ImageResult]:
-    """The use case behind `gitops-ml build`: plan, check, then build/push (or write contexts)."""
-    plans = plan_images(root, specs, options, revision=current_revision(root))
+    """The use case behind `gitops-ml build`: plan, check, then build/push (or write contexts).
+
+    A push of a model whose files differ from HEAD is refused (RegistryError) unless allow_dirty;
+    otherwise such a model is built with a warning and a `<sha>-dirty` revision label.
+    """
+    plans = mark_dirty(root, plan_images(root, specs, options, revision=current_revision(root)))
+    dirty = [plan for plan in plans if plan.dirty]
+    if options.push and dirty and not options.allow_dirty and options.context_only is None:
+        raise RegistryError(
+            "; ".join(f"model {plan.model}: {_dirty_list(plan.dirty)} differ from HEAD" for plan in dirty)
+            + ": the pushed image would carry code no commit holds, under a tag the committed deploy/ does not reference",
+            hint="commit the changes first (CI builds from the commit), or pass --allow-dirty to push anyway",
+        )
+    for plan in dirty:
+        progress(f"{plan.model}: warning: {_dirty_list(plan.dirty)} differ from HEAD; the image is labelled revision "
+                 f"{plan.labels.get(REVISION_LABEL, '(none)')} and its tag is not the one the committed deploy/ references")
     check_plan(plans)
     if options.context_only is not None:
-        return write_contexts(plans, options.context_only, progress, options.cache)
-    engine = DockerEngine.connect()
-    try:
-        return [build_image(engine, plan, options, progress) for plan in plans]
-    finally:
-        engine.close()
+        results = write_contexts(plans, options.context_only, progress, options.cache)
+    else:
+        engine = DockerEngine.connect()
+        try:
+            results = [build_image(engine, plan, options, progress) for plan in plans]
+        finally:
+            engine.close()
+    for plan, result in zip(plans, results):
+        result.dirty = list(plan.dirty)
+    return results
 
 
 # --- run an image locally (`gitops-ml run-image`) ------------------------------------------

@@ -50,7 +50,7 @@ class _Progress:
             progress_line(line)
             return
         # steps and layer events stay on screen; noisy intermediate lines only update the status
-        if line.split(": ", 1)[-1].startswith(("Step ", "pushed", "pushing", "building", "resolving", "fetching", "Successfully")):
+        if line.split(": ", 1)[-1].startswith(("warning:", "Step ", "pushed", "pushing", "building", "resolving", "fetching", "Successfully")):
             self._status.console.print(line, markup=False, highlight=False)
         self._status.update(line[:120])
 
@@ -81,10 +81,11 @@ def _result_dict(r: ImageResult) -> dict[str, object]:
 @click.option("--context-only", type=click.Path(file_okay=False, path_type=Path), metavar="DIR", help="Write DIR/<model>/ build contexts (for docker/build-push-action) instead of building.")
 @click.option("--rebuild", is_flag=True, help="Build and push even when the reference already exists (e.g. after changing gitops-ml itself).")
 @click.option("--no-cache", is_flag=True, help="Like --rebuild, and without the Docker engine's layer cache.")
+@click.option("--allow-dirty", is_flag=True, help="With --push, push a model whose files differ from HEAD (its revision label gets -dirty).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True, help="json prints one object per model on stdout.")
 def command(
     repo: Path, models: tuple[str, ...], version: str | None, push: bool, registry: str | None, base_image: str | None,
-    context_only: Path | None, rebuild: bool, no_cache: bool, fmt: str,
+    context_only: Path | None, rebuild: bool, no_cache: bool, allow_dirty: bool, fmt: str,
 ) -> None:
     """Build one image per model of REPO (default: .) through the Docker engine.
 
@@ -102,6 +103,7 @@ def command(
         options = BuildOptions(
             models=tuple(ModelName(m) for m in models), version=parsed, registry=registry or "",
             base_image=base_image or "", push=push, context_only=context_only, rebuild=rebuild, no_cache=no_cache,
+            allow_dirty=allow_dirty,
         )
         with _Progress() as progress:
             results = execute(BuildRequest(repo, options, fmt), progress)
