@@ -162,6 +162,7 @@ def test_retrained_model_pushes_only_its_last_layer(repo: Path) -> None:
     text = (model_dir / "model.yaml").read_text()
     text = re.sub(r"sha256: \w+", f"sha256: {digest}", text).replace("version: 1.0.0", "version: 1.1.0")
     (model_dir / "model.yaml").write_text(text)
+    _git(repo, "commit", "-qam", "retrain iris")  # as CI does: a push of uncommitted model files is refused
     second = gitops_ml("build", "--model", "iris", "--push", "--format", "json", cwd=repo)
     assert second.returncode == 0, second.stderr
     image = json.loads(second.stdout)["images"][0]
