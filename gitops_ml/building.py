@@ -787,7 +787,8 @@ def mark_dirty(root: Path, plans: Sequence[ImagePlan]) -> list[ImagePlan]:
 
 def _dirty_list(paths: Sequence[str], limit: int = 5) -> str:
     shown = ", ".join(paths[:limit])
-    return shown + (f" and {len(paths) - limit} more" if len(paths) > limit else "")
+    shown += f" and {len(paths) - limit} more" if len(paths) > limit else ""
+    return shown + (" differs" if len(paths) == 1 else " differ")
 
 
 def build_images(root: Path, specs: Specs, options: BuildOptions, progress: Progress) -> list[ImageResult]:
@@ -800,12 +801,12 @@ def build_images(root: Path, specs: Specs, options: BuildOptions, progress: Prog
     dirty = [plan for plan in plans if plan.dirty]
     if options.push and dirty and not options.allow_dirty and options.context_only is None:
         raise RegistryError(
-            "; ".join(f"model {plan.model}: {_dirty_list(plan.dirty)} differ from HEAD" for plan in dirty)
+            "; ".join(f"model {plan.model}: {_dirty_list(plan.dirty)} from HEAD" for plan in dirty)
             + ": the pushed image would carry code no commit holds, under a tag the committed deploy/ does not reference",
             hint="commit the changes first (CI builds from the commit), or pass --allow-dirty to push anyway",
         )
     for plan in dirty:
-        progress(f"{plan.model}: warning: {_dirty_list(plan.dirty)} differ from HEAD; the image is labelled revision "
+        progress(f"{plan.model}: warning: {_dirty_list(plan.dirty)} from HEAD; the image is labelled revision "
                  f"{plan.labels.get(REVISION_LABEL, '(none)')} and its tag is not the one the committed deploy/ references")
     check_plan(plans)
     if options.context_only is not None:
