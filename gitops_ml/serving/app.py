@@ -447,6 +447,10 @@ class ScoringApp:
     async def _other(self, scope: Scope, path: str, send: Send) -> None:
         request_id = f"{self.id_prefix}{next(self.request_ids):x}".encode()
         method = scope["method"]
+        # these routes never read a body: one that was sent closes the connection after the answer,
+        # so a client cannot hold it open by trickling a body nobody waits for
+        if any(name == b"transfer-encoding" or (name == b"content-length" and value not in (b"0", b"")) for name, value in scope["headers"]):
+            send = _closing(send)
         route = {LIVENESS_PATH: "healthz", READINESS_PATH: "readyz", METRICS_PATH: "metrics", OPENAPI_PATH: "openapi", "/openapi.json": "openapi", DOCS_PATH: "docs", "/": "index"}.get(path)
         if route is None:
             status = 404
@@ -479,6 +483,17 @@ class ScoringApp:
             index = {"model": self.settings.model_name, "version": self.settings.model_version, "score": SCORE_PATH, "openapi": OPENAPI_PATH, "docs": DOCS_PATH}
             await self._respond(send, 200, orjson.dumps(index), request_id)
         self.metrics.count(route or "unknown", status, 0.0)
+
+
+def _closing(send: Send) -> Send:
+    """send, with `connection: close` on the response."""
+
+    async def closing(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message["headers"], (b"connection", b"close")]}
+        await send(message)
+
+    return closing
 
 
 def _is_json_type(value: bytes) -> bool:
@@ -527,7 +542,12 @@ def _parse_float(text: str) -> float:
 
 def _parse_int(text: str) -> int | float:
     value = int(text)
-    return value if -(2**63) <= value < 2**64 else float(value)
+    if -(2**63) <= value < 2**64:
+        return value
+    try:
+        return float(value)
+    except OverflowError:
+        raise ValueError(f"{text[:20]}... is beyond the range of a double") from None
 
 
 def _json_error(raw: bytes, exc: orjson.JSONDecodeError, request_id: str) -> bytes:

@@ -25,6 +25,9 @@ from gitops_ml.serving.telemetry import log_event
 # close is not a reset that makes the client's kernel discard the 431 before the client reads it.
 LINGER_SECONDS = 2.0
 LINGER_BYTES = 1024 * 1024
+# requests parsed ahead of their answers on one connection: real clients pipeline a few at most, and
+# each parsed request holds a cycle in memory, so a connection that sends more is closed
+MAX_PIPELINED = 64
 
 
 class _HeadTooLarge(Exception):
@@ -65,20 +68,35 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._refused = False  # answered 431: what still arrives is dropped
         self._dropped = 0
         self._linger: TimerHandle | None = None
+        self._abusive = False  # too many pipelined requests, or trailers over the head limit: close
+        self._trailer_bytes = 0
+        self._idle_deadline = 0.0
 
     # --- connection ------------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         if len(self.connections) > self.max_connections:
+            # an idle connection makes room (so probes still get in); with none idle, the new one is
             # closed before a byte is read: the cap bounds what unfinished heads can hold
+            idle = next((c for c in self.connections if c is not self and isinstance(c, LimitedHttpToolsProtocol) and c._idle()), None)
             if LimitedHttpToolsProtocol._refusals % 1000 == 0:
-                log_event("warning", "too many open connections: new ones are closed at once", limit=self.max_connections)
+                log_event("warning", "too many open connections: idle ones are closed, or new ones", limit=self.max_connections)
             LimitedHttpToolsProtocol._refusals += 1
-            transport.close()
-            return
+            if idle is not None:
+                idle.transport.close()
+            else:
+                transport.close()
+                return
         # uvicorn arms keep-alive only after a response: a connection that never sends would stay
-        self.timeout_keep_alive_task = self.loop.call_later(self.timeout_keep_alive, self.timeout_keep_alive_handler)
+        self._arm_idle(self.timeout_keep_alive)
+
+    def _idle(self) -> bool:
+        return not self._in_message and (self.cycle is None or self.cycle.response_complete) and not self.transport.is_closing()
+
+    def _arm_idle(self, seconds: float) -> None:
+        self._idle_deadline = self.loop.time() + seconds
+        self.timeout_keep_alive_task = self.loop.call_later(max(0.0, seconds), self.timeout_keep_alive_handler)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_head_timer()
@@ -101,6 +119,9 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserError:
+            if self._abusive:
+                self.transport.close()
+                return
             if self._too_large:
                 self._refuse_head()
                 return
@@ -127,16 +148,25 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             if self._head_timer is None:
                 self._head_timer = self.loop.call_later(self.header_timeout, self._head_timed_out)
         elif (self.cycle is None or self.cycle.response_complete) and not self.transport.is_closing():
-            # nothing is being answered (blank lines, or the rest of a body already answered): still idle
-            self.timeout_keep_alive_task = self.loop.call_later(self.timeout_keep_alive, self.timeout_keep_alive_handler)
+            # nothing is being answered (blank lines, or the rest of a body already answered): still
+            # idle, and the idle deadline does not move, so trickled bytes cannot hold the connection
+            self._arm_idle(self._idle_deadline - self.loop.time())
 
     # --- parser callbacks (per request: the base is called directly, a little cheaper than super()) --
 
     def on_message_begin(self) -> None:
         HttpToolsProtocol.on_message_begin(self)
         self._in_message = self._in_head = True
-        self._head_bytes = 0
+        self._head_bytes = self._trailer_bytes = 0
         self._begun += 1
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if not self._in_head:  # a trailer, after a chunked body: bounded like the head
+            self._trailer_bytes += len(name) + len(value) + 4
+            if self._trailer_bytes > self.max_head_bytes:
+                self._abusive = True
+                raise _HeadTooLarge
+        HttpToolsProtocol.on_header(self, name, value)
 
     def on_headers_complete(self) -> None:
         self._in_head = False
@@ -147,6 +177,14 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             self._too_large = True
             raise _HeadTooLarge
         HttpToolsProtocol.on_headers_complete(self)
+        if len(self.pipeline) > MAX_PIPELINED:
+            self._abusive = True
+            raise _HeadTooLarge
+
+    def on_response_complete(self) -> None:
+        HttpToolsProtocol.on_response_complete(self)
+        if self.timeout_keep_alive_task is not None:  # uvicorn armed keep-alive: its deadline is ours too
+            self._idle_deadline = self.loop.time() + self.timeout_keep_alive
 
     def on_message_complete(self) -> None:
         self._in_message = False

@@ -234,7 +234,8 @@ class Scorer:
     async def stop(self, timeout: float) -> None:
         """Let queued jobs finish, then end the workers (shutdown, after the server stopped accepting)."""
         deadline = time.monotonic() + timeout
-        while self.pending and time.monotonic() < deadline:
+        # jobs a deadline already answered (a hung run's 504) have nobody left to wait for
+        while self.pending - self.answered_early > 0 and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
         self.stopping = True
         for _ in self.workers:

@@ -142,6 +142,7 @@ def test_call_says_what_went_wrong_with_odd_urls_and_odd_servers(tmp_path: Path)
         assert code == 5 and "answered 404: Not Found" in out and "None" not in out
     finally:
         server.shutdown()
+        server.server_close()
 
 
 def test_schema_generate_guards_its_sample(tmp_path: Path) -> None:

@@ -292,3 +292,36 @@ def test_two_keys_in_one_request_are_refused_not_guessed(module_server_iris) -> 
         answer = _raw_post(module_server_iris.url, sample, auth=auth)
         assert answer.startswith(b"HTTP/1.1 401"), answer[:200]
         assert b"several Authorization or X-Api-Key headers" in answer
+
+
+def test_a_huge_integer_beside_a_nan_looking_string_is_400(module_server_iris) -> None:
+    body = b'{"data": [[1' + b"0" * 400 + b', 1, 1, 1]], "note": "NaN"}'
+    answer = module_server_iris.post(content=body)
+    assert answer.status_code == 400 and answer.json()["error"] == "invalid_json", answer.text
+    assert "infinity" in answer.json()["message"]
+
+
+def test_a_body_sent_to_a_route_that_reads_none_closes_the_connection(module_server_iris) -> None:
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(module_server_iris.url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as s:
+        s.sendall(b"POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000000\r\n\r\nab")
+        got = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break  # the server closed it: the trickle cannot hold the connection
+            got += chunk
+    assert got.startswith(b"HTTP/1.1 405") and b"connection: close" in got.lower()
+
+
+def test_sigterm_does_not_wait_for_a_hung_run_already_answered(start_server, tmp_path: Path) -> None:
+    import time
+
+    server = start_server(write_model(tmp_path / "hangs", FLAKY), request_timeout=1, queue_timeout=1)
+    assert server.post({"data": [[99, 0, 0, 0]]}).status_code == 504
+    started = time.monotonic()
+    assert server.stop(timeout=60) == 0
+    assert time.monotonic() - started < 15, "shutdown does not wait out the grace period for a 504'd run"

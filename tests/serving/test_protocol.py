@@ -261,3 +261,63 @@ def _refused(server: Server) -> bool:
     finally:
         for sock in extra:
             sock.close()
+
+
+def test_trailers_count_against_the_head_limit(start_limited: Callable[..., Server]) -> None:
+    server = start_limited()
+    sock = connect(server)
+    before = rss_kib(server)
+    sock.sendall(b"POST /healthz HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\n")
+    sent = 0
+    line = b"X-Trailer: " + b"a" * 1000 + b"\r\n"
+    try:
+        while sent < 8 * 1024 * 1024:
+            sock.sendall(line * 64)
+            sent += len(line) * 64
+    except OSError:
+        pass  # closed by the server: what this test wants
+    _, closed = read_until_closed(sock, 10)
+    sock.close()
+    assert closed, "a connection sending endless trailers is closed"
+    assert sent < 8 * 1024 * 1024 and rss_kib(server) - before < 16 * 1024
+
+
+def test_deep_pipelining_without_reading_answers_closes_the_connection(start_limited: Callable[..., Server]) -> None:
+    server = start_limited()
+    sock = connect(server)
+    try:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n" * 500)
+    except OSError:
+        pass
+    got, closed = read_until_closed(sock, 10)
+    sock.close()
+    assert closed and got.count(b"HTTP/1.1 200") < 500
+    assert server.get("/healthz").status_code == 200
+
+
+def test_at_the_cap_an_idle_connection_makes_room_for_a_new_one(start_limited: Callable[..., Server]) -> None:
+    server = start_limited(max_connections=3)
+    idle = [connect(server) for _ in range(3)]
+    try:
+        for sock in idle:  # one finished request each: idle keep-alive connections, as a flood would hold
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+        assert server.get("/healthz").status_code == 200, "a probe still gets in"
+    finally:
+        for sock in idle:
+            sock.close()
+
+
+def test_blank_lines_do_not_keep_an_idle_connection_open(start_limited: Callable[..., Server]) -> None:
+    server = start_limited(idle_timeout=1.5)
+    sock = connect(server)
+    started = time.monotonic()
+    try:
+        while time.monotonic() - started < 6:
+            sock.sendall(b"\r\n")
+            time.sleep(0.3)  # the trickle under test, not a wait for the server
+    except OSError:
+        pass
+    _, closed = read_until_closed(sock, 2)
+    sock.close()
+    assert closed and time.monotonic() - started < 6, "closed at the idle deadline, not kept open by blank lines"
