@@ -321,7 +321,12 @@ def _conda_requirements(path: str, text: str) -> Requirements:
     findings = []
     for i, dep in enumerate((doc.data or {}).get("dependencies") or []):
         if isinstance(dep, dict) and "pip" in dep:
-            pip.extend(str(p) for p in dep["pip"] or [])
+            for j, entry in enumerate(dep["pip"] or []):
+                # the same rules as a requirements.txt line, located at the entry
+                found = check_requirement_line(str(entry).strip(), doc.locate(["dependencies", i, "pip", j]))
+                if found is not None:
+                    findings.append(found)
+                pip.append(str(entry))
         elif isinstance(dep, str) and not _CONDA_PYTHON.match(dep):
             findings.append(
                 Finding(

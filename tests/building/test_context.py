@@ -110,6 +110,19 @@ def test_conda_only_package_is_refused(example_repo: Path, tmp_path: Path) -> No
     assert "models/iris/conda.yaml:4:" in result.stderr and "cudatoolkit" in result.stderr
 
 
+def test_conda_pip_entries_follow_the_requirements_rules(example_repo: Path, tmp_path: Path) -> None:
+    model = example_repo / "models" / "iris"
+    (model / "requirements.txt").unlink()
+    (model / "conda.yaml").write_text("name: iris\ndependencies:\n  - python=3.11\n  - pip:\n    - joblib\n    - -e git+https://example.com/x/y#egg=y\n    - this is not valid!!\n")
+    manifest = model / "manifest.yaml"
+    manifest.write_text(manifest.read_text().replace("requirements: requirements.txt", "conda: conda.yaml"))
+    result = CliRunner().invoke(cli, ["build", str(example_repo), "--model", "iris", "--context-only", str(tmp_path / "c")])
+    assert result.exit_code == 1, result.output
+    assert "models/iris/conda.yaml:6:7: editable requirement" in result.stderr
+    assert "models/iris/conda.yaml:7:7: invalid requirement 'this is not valid!!'" in result.stderr
+    assert not (tmp_path / "c").exists()
+
+
 def test_nonexistent_requirement_is_located(example_repo: Path, tmp_path: Path, http_dir: tuple[Path, str], monkeypatch: pytest.MonkeyPatch) -> None:
     root, base = http_dir
     (root / "simple").mkdir()
