@@ -7,6 +7,7 @@ and any commit of history. Paths are repository-relative POSIX strings.
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 from typing import Protocol
 
@@ -34,11 +35,17 @@ class FileSource(Protocol):
 
 
 class WorkTree:
-    """The files on disk under a root directory."""
+    """The files on disk under a root directory; inside a git work tree, without what git ignores.
+
+    A model version is what git would commit: an ignored `.env`, notebook checkpoint or local venv in a
+    model directory must neither change the image tag (CI's clean checkout would compute another) nor
+    go into the image.
+    """
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self.label = "working tree"
+        self._ignored: tuple[frozenset[str], tuple[str, ...]] | None = None
 
     def path(self, rel: str) -> Path:
         return self.root / rel if rel else self.root
@@ -73,7 +80,27 @@ class WorkTree:
                 # regular files only: a dangling link (an editor's lock file) or a FIFO is not content
                 if os.path.isfile(full):
                     out.append(full.relative_to(self.root).as_posix())
+        files, dirs = self.ignored()
+        if files or dirs:
+            out = [p for p in out if p not in files and not p.startswith(dirs)]
         return sorted(out)
+
+    def ignored(self) -> tuple[frozenset[str], tuple[str, ...]]:
+        """(files, directory prefixes ending in '/') git ignores under the root; empty outside git.
+        One `git ls-files` per tree, whatever the number of models."""
+        if self._ignored is None:
+            self._ignored = (frozenset(), ())
+            try:
+                proc = subprocess.run(
+                    ["git", "-C", str(self.root), "ls-files", "-z", "--others", "--ignored", "--exclude-standard", "--directory"],
+                    capture_output=True, check=False, timeout=60,
+                )
+            except (OSError, subprocess.TimeoutExpired):
+                return self._ignored
+            if proc.returncode == 0:
+                paths = [p for p in proc.stdout.decode("utf-8", "surrogateescape").split("\0") if p]
+                self._ignored = (frozenset(p for p in paths if not p.endswith("/")), tuple(p for p in paths if p.endswith("/")))
+        return self._ignored
 
     def links_outside(self, rel: str) -> list[tuple[str, str]]:
         base = self.path(rel).resolve()

@@ -84,3 +84,38 @@ def test_a_repository_without_commits_says_so(tmp_path: Path) -> None:
         result = subprocess.run([sys.executable, "-m", "gitops_ml", *args], cwd=repo, capture_output=True, text=True, check=False)
         assert result.returncode != 0
         assert "has no commits yet" in result.stderr and "commit the repository first" in result.stderr, result.stderr
+
+
+def test_files_git_ignores_are_not_part_of_a_model_version(tmp_path: Path) -> None:
+    """An ignored `.env` or checkpoint directory in a model directory changes neither the image tag nor
+    the build context: CI's clean checkout would not have it."""
+    import yaml
+
+    repo = tmp_path / "repo"
+    shutil.copytree(EXAMPLE, repo)
+    (repo / ".gitignore").write_text(".env\n.ipynb_checkpoints/\n")
+    _git(repo, "init", "-q", "-b", "main")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-qm", "example")
+
+    def tag() -> str:
+        result = _gitops_ml(repo, "render")
+        assert result.returncode == 0, result.stderr
+        doc = yaml.safe_load((repo / "deploy/apps/staging/iris/kustomization.yaml").read_text())
+        return str(doc["images"][0]["newTag"])
+
+    clean = tag()
+    iris = repo / "models" / "iris"
+    (iris / ".env").write_text("API_TOKEN=secret\n")
+    (iris / ".ipynb_checkpoints").mkdir()
+    (iris / ".ipynb_checkpoints" / "score-checkpoint.py").write_text("# scratch\n")
+    assert tag() == clean
+    context = tmp_path / "ctx"
+    built = subprocess.run([sys.executable, "-m", "gitops_ml", "build", str(repo), "--model", "iris", "--context-only", str(context)],
+                           capture_output=True, text=True, check=False)
+    assert built.returncode == 0, built.stderr
+    shipped = {p.name for p in context.rglob("*") if p.is_file()}
+    assert ".env" not in shipped and "score-checkpoint.py" not in shipped and "score.py" in shipped
+    # a new file git does not ignore is part of the next version, committed or not
+    (iris / "notes.txt").write_text("v2\n")
+    assert tag() != clean
