@@ -37,6 +37,7 @@ from gitops_ml.errors import (
     RegistryError,
     ValidationError,
 )
+from gitops_ml.sources import WorkTree
 from gitops_ml.types import Finding, ImageRef, ModelName, RepositorySpec, Version
 from gitops_ml.validation import Specs
 from gitops_ml.versions import ModelVersion, resolve_model_version
@@ -137,8 +138,9 @@ def plan_images(root: Path, specs: Specs, options: BuildOptions, *, revision: st
     repo = effective_repository(specs.repository, options)
     names = options.models or tuple(sorted(specs.models))
     plans = []
+    worktree = WorkTree(root)
     for name in names:
-        mv = resolve_model_version(root, specs, name, options.version)
+        mv = resolve_model_version(root, specs, name, options.version, worktree=worktree)
         if options.base_image:
             mv = _override_base(mv, options.base_image)
         manifest, spec = mv.entry.manifest, mv.entry.spec

@@ -14,6 +14,7 @@ from typing import Callable, Iterable, Mapping, Optional
 from gitops_ml.adapters.git import CommitTree
 from gitops_ml.errors import Location, RegistryError, RenderError, ValidationError
 from gitops_ml.serving.settings import ServerSettings
+from gitops_ml.sources import WorkTree
 from gitops_ml.types import (
     DeploymentSpec,
     Environment,
@@ -116,6 +117,7 @@ def resolve_versions(
     `source` is the commit the specs were read from (for `diff --base`); None means the working tree.
     """
     out: dict[PinKey, ResolvedVersion] = {}
+    worktree = WorkTree(root)
     for dep in deployments:
         key = (dep.model, dep.pin.version)
         if key in out:
@@ -125,7 +127,7 @@ def resolve_versions(
             if source is not None and current is not None and dep.pin.version in (None, current.spec.version):
                 mv = ModelVersion(current, source, source.commit.hexsha)
             else:
-                mv = resolve_model_version(root, specs, dep.model, dep.pin.version)
+                mv = resolve_model_version(root, specs, dep.model, dep.pin.version, worktree=worktree)
         except RegistryError as exc:
             if exc.location is None:
                 path = specs.deployment_files.get((dep.environment, dep.model), f"deployments/{dep.environment}/{dep.model}.yaml")

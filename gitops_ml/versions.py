@@ -104,7 +104,7 @@ def entry_at(source: FileSource, model: ModelName) -> ModelEntry | None:
     return _check_models(tree, source, out).get(model)
 
 
-def resolve_model_version(root: Path, specs: Specs, model: ModelName, version: Version | None) -> ModelVersion:
+def resolve_model_version(root: Path, specs: Specs, model: ModelName, version: Version | None, *, worktree: WorkTree | None = None) -> ModelVersion:
     """The files of model@version; version None means the working tree's newest.
 
     A version other than the working tree's is found by its `<model>@v<version>` tag when the tag
@@ -115,7 +115,8 @@ def resolve_model_version(root: Path, specs: Specs, model: ModelName, version: V
     if current is None:
         raise RegistryError(f"unknown model {model!r}", hint=f"models are the directories under {MODELS_DIR}/")
     if version is None or current.spec.version == version:
-        return ModelVersion(current, WorkTree(root), None)
+        # one WorkTree for many models: it asks git once which files are ignored
+        return ModelVersion(current, worktree or WorkTree(root), None)
     reg = reading.open_registry(root)
     sha = reading.tagged_commit(reg, model, version)
     if sha is None:
