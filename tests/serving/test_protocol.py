@@ -18,8 +18,6 @@ import pytest
 
 from tests.serving.conftest import START_DEADLINE, Server, free_port, write_model
 
-pytest.importorskip("httptools")
-
 LAUNCH = """
 import sys
 from gitops_ml.serving.server import ConnectionLimits, run_server
