@@ -45,3 +45,15 @@ def http_dir(tmp_path: Path) -> Iterator[tuple[Path, str]]:
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+@pytest.fixture
+def empty_index(http_dir: tuple[Path, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A local package index with no packages, which pip (and the build) is pointed at; its URL."""
+    root, base = http_dir
+    (root / "simple").mkdir()
+    (root / "simple" / "index.html").write_text("<html><body></body></html>")
+    monkeypatch.setenv("PIP_INDEX_URL", f"{base}/simple/")
+    monkeypatch.setenv("PIP_NO_CACHE_DIR", "1")
+    monkeypatch.setenv("GITOPS_ML_CACHE_DIR", str(tmp_path / "cache"))
+    return f"{base}/simple/"

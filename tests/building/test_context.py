@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from gitops_ml.building import CONTEXT_MTIME, BuildOptions, plan_images, render_dockerfile
 from gitops_ml.cli.main import cli
@@ -99,37 +99,32 @@ def test_syntax_error_in_score_py_is_located_before_any_build(example_repo: Path
     assert not out.exists() or list(out.iterdir()) == []
 
 
-def test_conda_only_package_is_refused(example_repo: Path, tmp_path: Path) -> None:
+def _build_with_conda(example_repo: Path, context: Path, conda: str) -> Result:
+    """iris with a conda file instead of requirements.txt, built as a context."""
     model = example_repo / "models" / "iris"
     (model / "requirements.txt").unlink()
-    (model / "conda.yaml").write_text("name: iris\ndependencies:\n  - python=3.11\n  - cudatoolkit=11.8\n  - pip:\n    - joblib\n")
+    (model / "conda.yaml").write_text(conda)
     manifest = model / "manifest.yaml"
     manifest.write_text(manifest.read_text().replace("requirements: requirements.txt", "conda: conda.yaml"))
-    result = CliRunner().invoke(cli, ["build", str(example_repo), "--model", "iris", "--context-only", str(tmp_path / "c")])
+    return CliRunner().invoke(cli, ["build", str(example_repo), "--model", "iris", "--context-only", str(context)])
+
+
+def test_conda_only_package_is_refused(example_repo: Path, tmp_path: Path) -> None:
+    result = _build_with_conda(example_repo, tmp_path / "c", "name: iris\ndependencies:\n  - python=3.11\n  - cudatoolkit=11.8\n  - pip:\n    - joblib\n")
     assert result.exit_code == 1, result.output
     assert "models/iris/conda.yaml:4:" in result.stderr and "cudatoolkit" in result.stderr
 
 
 def test_conda_pip_entries_follow_the_requirements_rules(example_repo: Path, tmp_path: Path) -> None:
-    model = example_repo / "models" / "iris"
-    (model / "requirements.txt").unlink()
-    (model / "conda.yaml").write_text("name: iris\ndependencies:\n  - python=3.11\n  - pip:\n    - joblib\n    - -e git+https://example.com/x/y#egg=y\n    - this is not valid!!\n")
-    manifest = model / "manifest.yaml"
-    manifest.write_text(manifest.read_text().replace("requirements: requirements.txt", "conda: conda.yaml"))
-    result = CliRunner().invoke(cli, ["build", str(example_repo), "--model", "iris", "--context-only", str(tmp_path / "c")])
+    conda = "name: iris\ndependencies:\n  - python=3.11\n  - pip:\n    - joblib\n    - -e git+https://example.com/x/y#egg=y\n    - this is not valid!!\n"
+    result = _build_with_conda(example_repo, tmp_path / "c", conda)
     assert result.exit_code == 1, result.output
     assert "models/iris/conda.yaml:6:7: editable requirement" in result.stderr
     assert "models/iris/conda.yaml:7:7: invalid requirement 'this is not valid!!'" in result.stderr
     assert not (tmp_path / "c").exists()
 
 
-def test_nonexistent_requirement_is_located(example_repo: Path, tmp_path: Path, http_dir: tuple[Path, str], monkeypatch: pytest.MonkeyPatch) -> None:
-    root, base = http_dir
-    (root / "simple").mkdir()
-    (root / "simple" / "index.html").write_text("<html><body></body></html>")
-    monkeypatch.setenv("PIP_INDEX_URL", f"{base}/simple/")
-    monkeypatch.setenv("PIP_NO_CACHE_DIR", "1")
-    monkeypatch.setenv("GITOPS_ML_CACHE_DIR", str(tmp_path / "cache"))
+def test_nonexistent_requirement_is_located(example_repo: Path, tmp_path: Path, empty_index: str) -> None:
     req = example_repo / "models" / "iris" / "requirements.txt"
     req.write_text("gitops-ml-no-such-package==9.9.9\n" + req.read_text())
     result = CliRunner().invoke(cli, ["build", str(example_repo), "--model", "iris", "--context-only", str(tmp_path / "c")])

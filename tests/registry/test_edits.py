@@ -12,6 +12,7 @@ import pytest
 from click.testing import Result
 
 from tests.registry.conftest import GitRepo
+from tests.registry.edit_support import gh_env  # noqa: F401 - a fixture
 from tests.registry.github_server import REPO, TOKEN, GitHubServer, github, pull  # noqa: F401
 
 IRIS = "models/iris/model.yaml"
@@ -224,15 +225,6 @@ def test_pr_without_a_token_is_refused_before_anything_is_written(repo: GitRepo,
 
 
 # --- pull requests -------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def gh_env(github: GitHubServer, monkeypatch: pytest.MonkeyPatch) -> GitHubServer:
-    monkeypatch.setenv("GITHUB_TOKEN", TOKEN)
-    monkeypatch.setenv("GITHUB_API_URL", github.url)
-    monkeypatch.setenv("GITHUB_REPOSITORY", REPO)
-    monkeypatch.setenv("GITOPS_ML_GITHUB_BACKOFF", "0")
-    return github
 
 
 def _body_says(*parts: str) -> Callable[[Any], None]:
