@@ -11,7 +11,6 @@ import asyncio
 import gc
 import itertools
 import json
-import math
 import os
 import random
 import re
@@ -402,14 +401,9 @@ class ScoringApp:
     def _decode(self, raw: bytes, request_id: str) -> "_Decoded | _Refusal":
         """The body as run() takes it, or the 400/422 answer that names what did not fit."""
         try:
-            parsed = orjson.loads(raw)
+            parsed = orjson.loads(raw)  # integers beyond 64 bits come back as floats, as in JavaScript
         except orjson.JSONDecodeError as exc:
-            try:
-                parsed = _parse_slowly(raw, exc)
-            except RecursionError:
-                return _Refusal(400, error_body("invalid_json", "the JSON nests too deeply", request_id))
-            except ValueError:
-                return _Refusal(400, _json_error(raw, exc, request_id))
+            return _Refusal(400, _json_error(raw, exc, request_id))
         decoder = self.decoder
         if decoder is None:
             return _Decoded(parsed)
@@ -524,39 +518,14 @@ async def _read_body(receive: Receive, limit: int) -> bytes | None:
             return b"".join(chunks)
 
 
-def _parse_slowly(raw: bytes, refused: orjson.JSONDecodeError) -> Any:
-    """What orjson refuses but JSON allows: integers beyond 64 bits (read as floats, as JavaScript
-    does). Anything else orjson refused stays refused: NaN and Infinity are not JSON, and lone
-    surrogates are not text."""
-    if "integer" not in str(refused).lower() and not any(token in raw for token in _NAN_TOKENS):
-        raise ValueError(str(refused))
-    return json.loads(raw, parse_int=_parse_int, parse_float=_parse_float, parse_constant=_refuse_constant)
-
-
-def _parse_float(text: str) -> float:
-    value = float(text)
-    if math.isinf(value):
-        raise ValueError(f"{text} is beyond the range of a double")
-    return value
-
-
-def _parse_int(text: str) -> int | float:
-    value = int(text)
-    if -(2**63) <= value < 2**64:
-        return value
-    try:
-        return float(value)
-    except OverflowError:
-        raise ValueError(f"{text[:20]}... is beyond the range of a double") from None
-
-
 def _json_error(raw: bytes, exc: orjson.JSONDecodeError, request_id: str) -> bytes:
+    """The 400 body for what orjson refused; a bare NaN or Infinity is named as such."""
     if any(token in raw for token in _NAN_TOKENS):
         try:
             json.loads(raw, parse_constant=_refuse_constant)
         except _ConstantError as found:
             return error_body("invalid_json", f"{found.constant} is not allowed: JSON numbers must be finite", request_id, field=found.constant)
-        except ValueError:
+        except (ValueError, RecursionError):
             pass
     return error_body("invalid_json", f"malformed JSON: {exc}", request_id)
 
