@@ -323,6 +323,11 @@ def _check_repository(doc: Document, repo: RepositorySpec) -> list[Finding]:
     ]
 
 
+def older_pins(specs: Specs) -> list[DeploymentSpec]:
+    """Deployments pinned to a version other than the working tree's: only history can vouch for those."""
+    return [d for d in specs.deployments if d.pin.version is not None and d.pin.version != specs.models[d.model].spec.version]
+
+
 def validate_tree(tree: RepositoryTree) -> Report:
     """Schema and cross-file findings of a loaded tree; specs when clean."""
     out = list(tree.findings)

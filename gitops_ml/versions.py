@@ -26,7 +26,7 @@ from gitops_ml.types import (
     RepositorySpec,
     Version,
 )
-from gitops_ml.validation import ModelEntry, Specs, validate_tree
+from gitops_ml.validation import ModelEntry, Specs, older_pins, validate_tree
 
 
 @dataclass(frozen=True)
@@ -134,7 +134,7 @@ def missing_pins(root: Path, tree: RepositoryTree, specs: Specs) -> list[Finding
     Only pins other than the working tree's version cost anything (a tag lookup, else one `git log`
     per model); outside a git repository, or before the first commit, there is no history to ask.
     """
-    pinned = [d for d in specs.deployments if d.pin.version is not None and d.pin.version != specs.models[d.model].spec.version]
+    pinned = older_pins(specs)
     if not pinned:
         return []
     try:

@@ -12,7 +12,7 @@ from gitops_ml.cli._common import handle_errors, repo_argument, report_findings
 from gitops_ml.errors import UsageError
 from gitops_ml.loading import load_tree
 from gitops_ml.sources import WorkTree
-from gitops_ml.validation import Report, validate_tree, version_findings
+from gitops_ml.validation import Report, older_pins, validate_tree, version_findings
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ def execute(request: ValidateRequest) -> Report:
     tree = load_tree(WorkTree(request.repo))
     report = validate_tree(tree)
     specs = report.specs
-    if specs is not None and any(d.pin.version not in (None, specs.models[d.model].spec.version) for d in specs.deployments):
+    if specs is not None and older_pins(specs):
         from gitops_ml.versions import missing_pins  # noqa: PLC0415 - GitPython only when a pin names an older version
 
         report.findings = sorted(set(report.findings) | set(missing_pins(request.repo, tree, specs)))
