@@ -64,6 +64,9 @@ def print_error(exc: GitopsMlError) -> None:
     if isinstance(exc, ValidationError) and exc.findings:
         for finding in exc.findings:
             echo_err(f"error: {finding}")
+            hint = getattr(finding, "hint", "")  # findings are typed `object` in errors.py, which imports no types
+            if hint and hint not in str(finding) and hint != exc.hint:
+                echo_err(f"  hint: {hint}")
     else:
         echo_err(f"error: {exc}")
     if exc.hint:
