@@ -21,8 +21,9 @@ import time
 from pathlib import Path
 
 from gitops_ml.adapters import kustomize
-from gitops_ml.render_service import RenderRequest, render_repository
-from gitops_ml.verification import kustomization_dirs
+from gitops_ml.render.service import RenderRequest, render_repository
+from gitops_ml.render.verify import kustomization_dirs
+from gitops_ml.repo.handle import Repository
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "repo-layout"
 ENVIRONMENTS = ("dev", "staging", "prod")
@@ -64,24 +65,28 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="gitops-ml-bench-") as tmp:
         root = Path(tmp) / "repo"
         _, _ = timed(f"generate {args.models} models x {len(ENVIRONMENTS)} environments", lambda: make_repository(root, args.models))
-        result, full = timed("render (cold: nothing rendered yet)", lambda: render_repository(RenderRequest(root)))
+        result, full = timed("render (cold: nothing rendered yet)", lambda: render_repository(RenderRequest(Repository(root))))
         assert result.written is not None
         print(f"  {result.endpoints} endpoints, {len(result.written.written)} files written")
-        full_check = RenderRequest(root, check=True)
-        quick_check = RenderRequest(root, check=True, incremental=True)
-        result, _ = timed("render --check (nothing changed)", lambda: render_repository(full_check))
+        # a fresh handle per run, as each command line opens its own
+        def full_check() -> RenderRequest:
+            return RenderRequest(Repository(root), check=True)
+
+        def quick_check() -> RenderRequest:
+            return RenderRequest(Repository(root), check=True, incremental=True)
+        result, _ = timed("render --check (nothing changed)", lambda: render_repository(full_check()))
         assert not result.changes.differences
-        result, _ = timed("render --check --incremental (nothing changed)", lambda: render_repository(quick_check))
+        result, _ = timed("render --check --incremental (nothing changed)", lambda: render_repository(quick_check()))
         assert not result.changes.differences
         score = root / "models" / f"model-{args.models // 2:04d}" / "score.py"
         score.write_text(score.read_text() + "\n# retrained\n")
-        result, check = timed("render --check after a change to one model", lambda: render_repository(full_check))
+        result, check = timed("render --check after a change to one model", lambda: render_repository(full_check()))
         print(f"  {len(result.changes.differences)} stale file(s) found; {result.rendered_units} unit(s) re-rendered, {result.reused_units} reused")
-        result, quick = timed("render --check --incremental after a change to one model", lambda: render_repository(quick_check))
+        result, quick = timed("render --check --incremental after a change to one model", lambda: render_repository(quick_check()))
         print(f"  {len(result.changes.differences)} stale file(s) found; {result.rendered_units} unit(s) re-rendered, {result.reused_units} reused")
-        _, write = timed("render after a change to one model", lambda: render_repository(RenderRequest(root)))
+        _, write = timed("render after a change to one model", lambda: render_repository(RenderRequest(Repository(root))))
         score.write_text(score.read_text() + "# retrained again\n")
-        _, quick_write = timed("render --incremental after a change to one model", lambda: render_repository(RenderRequest(root, incremental=True)))
+        _, quick_write = timed("render --incremental after a change to one model", lambda: render_repository(RenderRequest(Repository(root), incremental=True)))
         score.write_text(score.read_text() + "# retrained once more\n")
         cli = [str(Path(sys.executable).with_name("gitops-ml")), "render", str(root), "--check"]
         proc, process = timed("`gitops-ml render --check` process, one model changed", lambda: subprocess.run(cli, capture_output=True))

@@ -1,8 +1,8 @@
 """gitops-ml: model management for teams that run Kubernetes with GitOps.
 
-The package is layered so that data flows one way (see README, "Layout"):
-loading -> validation -> planning -> rendering -> writing, with building, registry
-and serving beside them. Importing it has no side effects.
+Data flows one way, down these layers (README, "Layout"; enforced by import-linter in CI):
+cli -> edits | build | scaffold -> render -> registry -> validate -> history -> repo
+-> adapters | serving -> errors, types. Importing any module has no side effects.
 """
 
 __version__ = "0.1.0"

@@ -78,7 +78,7 @@ def test_schema_export_writes_the_four_schemas(tmp_path: Path) -> None:
 
 
 def test_every_schema_property_has_a_description() -> None:
-    from gitops_ml import catalog
+    from gitops_ml.repo import catalog
     from gitops_ml.types import Kind
 
     missing = []

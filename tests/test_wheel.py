@@ -36,5 +36,5 @@ def test_wheel_installs_and_validates_the_example(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     result = subprocess.run([exe, "validate", str(tmp_path / "new")], cwd=tmp_path, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    where = subprocess.run([str(venv / "bin/python"), "-c", "import gitops_ml.catalog as c; print(c.data_dir('schemas'))"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    where = subprocess.run([str(venv / "bin/python"), "-c", "import gitops_ml.repo.catalog as c; print(c.data_dir('schemas'))"], cwd=tmp_path, env=env, capture_output=True, text=True)
     assert str(venv) in where.stdout

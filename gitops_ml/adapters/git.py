@@ -31,6 +31,44 @@ def open_repo(path: Path) -> git.Repo:
         ) from None
 
 
+@dataclass(frozen=True)
+class Checkout:
+    """A git repository and where a gitops-ml repository sits in its work tree ('' at the top)."""
+
+    repo: git.Repo
+    prefix: str
+
+
+def open_checkout(root: Path) -> Checkout:
+    """The git repository holding root, and root's path inside its work tree."""
+    repo = open_repo(root)
+    return Checkout(repo, repo_prefix(repo, root))
+
+
+def ignored_paths(root: Path) -> tuple[frozenset[str], tuple[str, ...]]:
+    """(files, directory prefixes ending in '/') git ignores under root; empty outside git.
+    One `git ls-files` whatever the number of models."""
+    try:
+        proc = subprocess.run(
+            ["git", "-C", str(root), "ls-files", "-z", "--others", "--ignored", "--exclude-standard", "--directory"],
+            capture_output=True, check=False, timeout=60,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return frozenset(), ()
+    if proc.returncode != 0:
+        return frozenset(), ()
+    paths = [p for p in proc.stdout.decode("utf-8", "surrogateescape").split("\0") if p]
+    return frozenset(p for p in paths if not p.endswith("/")), tuple(p for p in paths if p.endswith("/"))
+
+
+def head_commit(repo: git.Repo) -> str | None:
+    """HEAD's commit id; None before the first commit."""
+    try:
+        return str(repo.head.commit.hexsha) if repo.head.is_valid() else None
+    except (ValueError, GitCommandError):
+        return None
+
+
 def is_shallow(repo: git.Repo) -> bool:
     return Path(repo.git_dir, "shallow").exists()
 

@@ -12,13 +12,12 @@ import os
 import re
 import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Sequence
 
 import git
 from git.exc import GitCommandError
 
-from gitops_ml.adapters.git import open_repo
+from gitops_ml.adapters.git import Checkout
 from gitops_ml.errors import EditError, ExternalToolError
 
 ORIGIN = "origin"
@@ -54,12 +53,9 @@ def _stderr(exc: GitCommandError) -> str:
 class GitWriter:
     """One repository's working tree, as the edits see it."""
 
-    def __init__(self, root: Path) -> None:
-        self.repo: git.Repo = open_repo(root)
-        self.top = Path(self.repo.working_tree_dir or root).resolve()
-        self.prefix = Path(root).resolve().relative_to(self.top).as_posix()
-        if self.prefix == ".":
-            self.prefix = ""
+    def __init__(self, checkout: Checkout) -> None:
+        self.repo: git.Repo = checkout.repo
+        self.prefix = checkout.prefix
 
     def full(self, rel: str) -> str:
         """Repository-relative path of a path relative to the gitops-ml root."""

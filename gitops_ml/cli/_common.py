@@ -12,38 +12,29 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import click
 
 from gitops_ml.errors import GitopsMlError, ValidationError
 from gitops_ml.types import Finding
 
+if TYPE_CHECKING:
+    from gitops_ml.repo.handle import Repository
+
 FORMAT_OPTION = click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True, help="Output format."
 )
 
 
-def discover_repository(path: Path) -> Path:
-    """The directory holding gitops-ml.yaml: `path` itself, or the nearest parent up to the root of the
-    git work tree (as git finds .git), so every verb works from a model's directory too. When there is
-    none, `path` unchanged, and the verb reports what is missing there."""
-    from gitops_ml.types import REPOSITORY_FILE  # noqa: PLC0415 - keeps `gitops-ml --help` light
+def discover(ctx: click.Context, param: click.Parameter, value: Path) -> "Repository":
+    """Click callback of REPO arguments and options: an existing directory, then the repository
+    handle opened there (gitops-ml.yaml found upwards, as git finds .git)."""
+    from gitops_ml.repo.handle import Repository  # noqa: PLC0415 - keeps `gitops-ml --help` light
 
-    start = path.absolute()
-    for candidate in (start, *start.parents):
-        if (candidate / REPOSITORY_FILE).is_file():
-            return path if candidate == start else candidate
-        if (candidate / ".git").exists():
-            break
-    return path
-
-
-def discover(ctx: click.Context, param: click.Parameter, value: Path) -> Path:
-    """Click callback of REPO arguments and options: an existing directory, then discover_repository."""
     if not value.is_dir():
         raise click.BadParameter(f"{value} is not a directory" if value.exists() else f"directory {value} does not exist", ctx=ctx, param=param)
-    return discover_repository(value)
+    return Repository.open(value)
 
 
 def repo_argument(func: Any) -> Any:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any, Callable
 
 import click
@@ -11,9 +10,11 @@ import click
 from gitops_ml.adapters.github import GitHubSettings, settings_from_env
 from gitops_ml.adapters.gitwrite import GitWriter
 from gitops_ml.cli._registry import print_strict_json
+from gitops_ml.edits.delivery import Delivery, EditResult, deliver
+from gitops_ml.edits.plans import EditPlan
+from gitops_ml.edits.prbody import make_body
 from gitops_ml.errors import GitopsMlError
-from gitops_ml.registry.edits import Delivery, EditPlan, EditResult, deliver
-from gitops_ml.registry.prbody import make_body
+from gitops_ml.repo.handle import Repository
 
 
 def delivery_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -24,17 +25,17 @@ def delivery_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
-def run_edit(root: Path, plan: EditPlan, branch: str | None, push: bool, pr: bool) -> EditResult:
+def run_edit(repo: Repository, plan: EditPlan, branch: str | None, push: bool, pr: bool) -> EditResult:
     """Check the GitHub settings (before anything is written), then deliver the plan."""
     settings: GitHubSettings | None = None
     if pr:
         origin = None
         try:
-            origin = GitWriter(root).remote_url()
+            origin = GitWriter(repo.checkout()).remote_url()
         except GitopsMlError:
             origin = None
         settings = settings_from_env(os.environ, origin)
-    return deliver(plan, root, Delivery(branch, push, pr), github=settings, make_body=make_body)
+    return deliver(plan, repo, Delivery(branch, push, pr), github=settings, make_body=make_body)
 
 
 def report(result: EditResult, fmt: str) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from gitops_ml.cli._common import discover, print_json
-from gitops_ml.registry.state import CommitInfo, Run, VersionRecord
+from gitops_ml.history.fold import CommitInfo, Run, VersionRecord
 
 REPO_OPTION = click.option(
     "--repo", "-C", "repo", default=".", show_default=True, type=click.Path(file_okay=False, path_type=Path), callback=discover,

@@ -10,32 +10,30 @@ from typing import Any, Callable, Iterator
 
 import click
 
-from gitops_ml.building import BuildOptions, ImageResult, build_images
+from gitops_ml.build.plan import BuildOptions, ImageResult
+from gitops_ml.build.service import build_images
 from gitops_ml.cli._common import handle_errors, in_ci, print_json, progress_line, repo_argument
-from gitops_ml.errors import UsageError, ValidationError
-from gitops_ml.loading import load_tree
-from gitops_ml.sources import WorkTree
+from gitops_ml.errors import UsageError
+from gitops_ml.repo.handle import Repository
 from gitops_ml.types import ModelName, Version
-from gitops_ml.validation import validate_tree
+from gitops_ml.validate.rules import require_specs
 
 
 @dataclass(frozen=True)
 class BuildRequest:
-    repo: Path
+    repo: Repository
     options: BuildOptions
     fmt: str
 
 
 def execute(request: BuildRequest, progress: Callable[[str], None]) -> list[ImageResult]:
-    if not request.repo.is_dir():
-        raise UsageError(f"{request.repo} is not a directory")
-    report = validate_tree(load_tree(WorkTree(request.repo)))
-    if report.specs is None:
-        raise ValidationError(report.findings, "the repository does not validate; run `gitops-ml validate`")
-    unknown = [m for m in request.options.models if m not in report.specs.models]
+    if not request.repo.root.is_dir():
+        raise UsageError(f"{request.repo.root} is not a directory")
+    specs = require_specs(request.repo, "the repository does not validate; run `gitops-ml validate`")
+    unknown = [m for m in request.options.models if m not in specs.models]
     if unknown:
-        raise UsageError(f"unknown model(s): {', '.join(unknown)} (known: {', '.join(sorted(report.specs.models))})")
-    return build_images(request.repo, report.specs, request.options, progress)
+        raise UsageError(f"unknown model(s): {', '.join(unknown)} (known: {', '.join(sorted(specs.models))})")
+    return build_images(request.repo, specs, request.options, progress)
 
 
 class _Progress:
@@ -84,7 +82,7 @@ def _result_dict(r: ImageResult) -> dict[str, object]:
 @click.option("--allow-dirty", is_flag=True, help="With --push, push a model whose files differ from HEAD (its revision label gets -dirty).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True, help="json prints one object per model on stdout.")
 def command(
-    repo: Path, models: tuple[str, ...], version: str | None, push: bool, registry: str | None, base_image: str | None,
+    repo: Repository, models: tuple[str, ...], version: str | None, push: bool, registry: str | None, base_image: str | None,
     context_only: Path | None, rebuild: bool, no_cache: bool, allow_dirty: bool, fmt: str,
 ) -> None:
     """Build one image per model of REPO (default: .) through the Docker engine.

@@ -9,7 +9,8 @@ import click
 from gitops_ml.cli._common import handle_errors
 from gitops_ml.cli._edit_common import delivery_options, report, run_edit
 from gitops_ml.cli._registry import REPO_OPTION
-from gitops_ml.registry.edits import BumpRequest, Part, plan_bump
+from gitops_ml.edits.plans import BumpRequest, Part, plan_bump
+from gitops_ml.repo.handle import Repository
 
 
 @click.command("bump")
@@ -24,7 +25,7 @@ from gitops_ml.registry.edits import BumpRequest, Part, plan_bump
 @click.option("--patch", is_flag=True, help="Serving code or configuration only.")
 @click.option("--version", "version", metavar="V", help="Set this exact version (must be newer).")
 @delivery_options
-def command(model: str, repo: Path, artifact: str | None, sha256: str | None, metrics_file: Path | None, major: bool, minor: bool,
+def command(model: str, repo: Repository, artifact: str | None, sha256: str | None, metrics_file: Path | None, major: bool, minor: bool,
             patch: bool, version: str | None, branch: str | None, push: bool, pr: bool, fmt: str) -> None:
     """Register a new version of MODEL: bump model.yaml's version (MINOR by default, MAJOR when the
     input schema broke), set the artifact URI and sha256 and the metrics.

@@ -39,7 +39,7 @@ def read_data(spec: str) -> bytes:
 @click.option("--verbose", "-v", is_flag=True, help="Also print the status, request id and model version on stderr.")
 def command(url: str, data: str, key: str | None, timeout: float, verbose: bool) -> None:
     """Send a scoring request to URL (http://host:port scores at /score) and print the JSON answer."""
-    from gitops_ml.client import score
+    from gitops_ml.adapters.endpoint import score
 
     with handle_errors():
         result = score(url, None, key=key, timeout=timeout, raw=read_data(data))

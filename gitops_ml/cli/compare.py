@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 from gitops_ml.cli._common import FORMAT_OPTION, handle_errors
 from gitops_ml.cli._registry import REPO_OPTION, REV_OPTION, number, print_strict_json
 from gitops_ml.errors import UsageError
 from gitops_ml.registry.service import CompareResult, compare, parse_model_version
+from gitops_ml.repo.handle import Repository
 
 
 def _json(result: CompareResult) -> dict[str, object]:
@@ -71,7 +70,7 @@ def _text(result: CompareResult) -> None:
 @REPO_OPTION
 @REV_OPTION
 @FORMAT_OPTION
-def command(old: str, new: str, repo: Path, rev: str, fmt: str) -> None:
+def command(old: str, new: str, repo: Repository, rev: str, fmt: str) -> None:
     """Compare two versions of one model: metrics delta, input schema changes (and whether they
     break old requests), dependency changes, artifact and file changes.
 

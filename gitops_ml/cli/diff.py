@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from gitops_ml.cli._common import handle_errors, repo_argument
-from gitops_ml.diffing import format_markdown, format_text, render_diff
 from gitops_ml.errors import UsageError
+from gitops_ml.render.diff import format_markdown, format_text, render_diff
+
+if TYPE_CHECKING:
+    from gitops_ml.repo.handle import Repository
 
 
 @click.command("diff")
@@ -19,12 +22,12 @@ from gitops_ml.errors import UsageError
     help="text for terminals, markdown for a pull-request comment (collapsed section per model).",
 )
 @click.option("--exit-code", is_flag=True, help="Exit 1 when the rendered manifests differ (like `git diff --exit-code`).")
-def command(repo: Path, base: str, fmt: str, exit_code: bool) -> None:
+def command(repo: Repository, base: str, fmt: str, exit_code: bool) -> None:
     """Render --base REF and the working tree of REPO (default: .) and show what changes, per
     environment and model: images, replicas and every manifest line."""
     with handle_errors():
-        if not repo.is_dir():
-            raise UsageError(f"{repo} is not a directory")
+        if not repo.root.is_dir():
+            raise UsageError(f"{repo.root} is not a directory")
         result = render_diff(repo, base)
         click.echo(format_markdown(result) if fmt == "markdown" else format_text(result), nl=False)
         if exit_code and not result.empty:

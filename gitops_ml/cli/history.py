@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import click
 
@@ -19,8 +18,9 @@ from gitops_ml.cli._registry import (
     run_text,
     short,
 )
+from gitops_ml.history.fold import ModelHistory
 from gitops_ml.registry.service import history
-from gitops_ml.registry.state import ModelHistory
+from gitops_ml.repo.handle import Repository
 
 
 def _text(found: ModelHistory) -> None:
@@ -59,7 +59,7 @@ def _text(found: ModelHistory) -> None:
 @REPO_OPTION
 @REV_OPTION
 @FORMAT_OPTION
-def command(model: str, repo: Path, rev: str, fmt: str) -> None:
+def command(model: str, repo: Repository, rev: str, fmt: str) -> None:
     """Show every version of MODEL, newest first: commit, date, author, artifact, metrics, and the
     environments that ran it and when (from the history of deployments/<env>/MODEL.yaml).
 

@@ -12,7 +12,7 @@ import click
 
 from gitops_ml.cli._common import handle_errors
 from gitops_ml.errors import ConfigError, UsageError
-from gitops_ml.scaffolding import InitRequest, scaffold
+from gitops_ml.scaffold.repository import InitRequest, scaffold
 from gitops_ml.types import Engine
 
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 from gitops_ml.cli._common import FORMAT_OPTION, handle_errors, repo_argument
 from gitops_ml.cli._registry import REV_OPTION, print_strict_json, short
 from gitops_ml.registry.service import ModelsResult, list_models
+from gitops_ml.repo.handle import Repository
 
 
 def _json(result: ModelsResult) -> dict[str, object]:
@@ -53,7 +52,7 @@ def _text(result: ModelsResult) -> None:
 @repo_argument
 @REV_OPTION
 @FORMAT_OPTION
-def command(repo: Path, rev: str, fmt: str) -> None:
+def command(repo: Repository, rev: str, fmt: str) -> None:
     """List the models of REPO (default: .) with their newest version and what each environment runs.
 
     Read from git at --rev: model.yaml files, deployments/<env>/<model>.yaml pins and

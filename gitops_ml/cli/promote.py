@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 from gitops_ml.cli._common import handle_errors
 from gitops_ml.cli._edit_common import delivery_options, report, run_edit
 from gitops_ml.cli._registry import REPO_OPTION
-from gitops_ml.registry.edits import PromoteRequest, plan_promote
+from gitops_ml.edits.plans import PromoteRequest, plan_promote
+from gitops_ml.repo.handle import Repository
 
 
 @click.command("promote")
@@ -19,7 +18,7 @@ from gitops_ml.registry.edits import PromoteRequest, plan_promote
 @click.option("--from", "from_env", metavar="ENV", help="Run the version that this environment runs.")
 @REPO_OPTION
 @delivery_options
-def command(model: str, to: str, version: str | None, from_env: str | None, repo: Path, branch: str | None, push: bool, pr: bool, fmt: str) -> None:
+def command(model: str, to: str, version: str | None, from_env: str | None, repo: Repository, branch: str | None, push: bool, pr: bool, fmt: str) -> None:
     """Pin MODEL in environment ENV to a newer version: deployments/ENV/MODEL.yaml gets `model: MODEL@V`.
 
     The version must exist in git history and be newer than what ENV runs (use rollback to go back).

@@ -9,15 +9,16 @@ import click
 
 from gitops_ml.cli._common import echo_err, handle_errors, repo_argument
 from gitops_ml.errors import CheckFailed, UsageError
-from gitops_ml.render_service import RenderRequest, RenderResult, render_repository
-from gitops_ml.verification import VerifyReport, crd_directories, verify_render
+from gitops_ml.render.service import RenderRequest, RenderResult, render_repository
+from gitops_ml.render.verify import VerifyReport, crd_directories, verify_render
+from gitops_ml.repo.handle import Repository
 
 MAX_LISTED = 200
 
 
 @dataclass(frozen=True)
 class RenderOptions:
-    repo: Path
+    repo: Repository
     out: Path | None
     environments: tuple[str, ...]
     check: bool
@@ -62,8 +63,8 @@ def _report_verify(report: VerifyReport) -> None:
 
 
 def execute(options: RenderOptions) -> int:
-    if not options.repo.is_dir():
-        raise UsageError(f"{options.repo} is not a directory")
+    if not options.repo.root.is_dir():
+        raise UsageError(f"{options.repo.root} is not a directory")
     result = render_repository(RenderRequest(options.repo, options.out, options.environments, options.check, options.incremental))
     _report_render(result, options.check)
     if options.check and result.changes.differences:
@@ -100,7 +101,7 @@ def execute(options: RenderOptions) -> int:
     help="Directory of CustomResourceDefinitions (Argo CD, Flux) to validate engine objects with under --verify; default $GITOPS_ML_CRDS.",
 )
 def command(
-    repo: Path, out: Path | None, environments: tuple[str, ...], check: bool, incremental: bool, verify: bool, crds: tuple[Path, ...]
+    repo: Repository, out: Path | None, environments: tuple[str, ...], check: bool, incremental: bool, verify: bool, crds: tuple[Path, ...]
 ) -> None:
     """Render Kustomize bases, overlays and the Argo CD / Flux objects of REPO (default: .).
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 from gitops_ml.cli._common import handle_errors
 from gitops_ml.cli._edit_common import delivery_options, report, run_edit
 from gitops_ml.cli._registry import REPO_OPTION
-from gitops_ml.registry.edits import RollbackRequest, plan_rollback
+from gitops_ml.edits.plans import RollbackRequest, plan_rollback
+from gitops_ml.repo.handle import Repository
 
 
 @click.command("rollback")
@@ -18,7 +17,7 @@ from gitops_ml.registry.edits import RollbackRequest, plan_rollback
 @click.option("--to", "to", metavar="V", help="Version to go back to (default: the one ENV ran before).")
 @REPO_OPTION
 @delivery_options
-def command(model: str, env: str, to: str | None, repo: Path, branch: str | None, push: bool, pr: bool, fmt: str) -> None:
+def command(model: str, env: str, to: str | None, repo: Repository, branch: str | None, push: bool, pr: bool, fmt: str) -> None:
     """Pin MODEL in ENV back to the version it ran before (or --to V), as a reviewable change.
 
     Nothing undoes a rollback behind your back: it is a commit like any other.

@@ -7,14 +7,14 @@ from pathlib import Path
 
 import click
 
-from gitops_ml.building import BuildOptions, RunResult, plan_images, run_image
+from gitops_ml.build.plan import BuildOptions, plan_images
+from gitops_ml.build.run_image import RunResult, run_image
 from gitops_ml.cli._common import handle_errors, print_json, progress_line
-from gitops_ml.errors import UsageError, ValidationError
-from gitops_ml.loading import load_tree
+from gitops_ml.errors import UsageError
+from gitops_ml.repo.handle import Repository
 from gitops_ml.serving.settings import ServerSettings
-from gitops_ml.sources import WorkTree
 from gitops_ml.types import EnvironmentName, ModelName, Version
-from gitops_ml.validation import validate_tree
+from gitops_ml.validate.rules import require_specs
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,10 +31,8 @@ class RunRequest:
 
 
 def execute(request: RunRequest) -> RunResult:
-    report = validate_tree(load_tree(WorkTree(request.repo)))
-    if report.specs is None:
-        raise ValidationError(report.findings, "the repository does not validate; run `gitops-ml validate`")
-    specs = report.specs
+    repository = Repository(request.repo)
+    specs = require_specs(repository, "the repository does not validate; run `gitops-ml validate`")
     if request.model not in specs.models:
         raise UsageError(f"unknown model {request.model!r} (known: {', '.join(sorted(specs.models))})")
     deployment = None
@@ -46,7 +44,7 @@ def execute(request: RunRequest) -> RunResult:
         deployment = found[0]
         version = version or deployment.pin.version
     options = BuildOptions(models=(request.model,), version=version, registry=request.registry, base_image=request.base_image)
-    plan = plan_images(request.repo, specs, options)[0]
+    plan = plan_images(repository, specs, options)[0]
     entry = plan.version.entry
     settings = ServerSettings.from_specs(entry.spec, entry.manifest, deployment)
     return run_image(plan, settings, progress=progress_line, keep=request.keep, host_port=request.port, timeout=request.timeout)

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import click
 
-from gitops_ml import catalog
 from gitops_ml.cli._common import handle_errors
-from gitops_ml.writing_atomic import write_atomic
+from gitops_ml.repo import catalog
+from gitops_ml.repo.atomic import write_atomic
 
 
 @click.group("schema")
@@ -35,7 +35,7 @@ def generate(sample: Path, output: Path | None, max_binary_bytes: int) -> None:
     import json
 
     from gitops_ml.errors import LoadError, Location, UsageError
-    from gitops_ml.loading import parse_json
+    from gitops_ml.repo.loading import parse_json
     from gitops_ml.serving.inference import infer_schema
 
     with handle_errors():

@@ -17,7 +17,7 @@ import click
 
 from gitops_ml.cli._common import echo_err, handle_errors
 from gitops_ml.errors import LoadError, UsageError
-from gitops_ml.loading import parse_yaml
+from gitops_ml.repo.loading import parse_yaml
 from gitops_ml.types import DEPLOYMENTS_DIR, DeploymentSpec, Kind, ManifestSpec, ModelSpec
 
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 from gitops_ml.cli._common import FORMAT_OPTION, handle_errors
 from gitops_ml.cli._registry import REPO_OPTION, REV_OPTION, number, print_strict_json, record_json, run_json, short
 from gitops_ml.registry.service import ShowResult, parse_model_version, show
+from gitops_ml.repo.handle import Repository
 
 
 def _json(result: ShowResult) -> dict[str, object]:
@@ -57,7 +56,7 @@ def _text(result: ShowResult) -> None:
 @REPO_OPTION
 @REV_OPTION
 @FORMAT_OPTION
-def command(model_version: str, repo: Path, rev: str, fmt: str) -> None:
+def command(model_version: str, repo: Repository, rev: str, fmt: str) -> None:
     """Show MODEL@VERSION (e.g. iris@1.2.0): its commit and tag, content-addressed image reference,
     artifact, metrics, lineage, files, and the environments running it.
 

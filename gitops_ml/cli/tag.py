@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 from gitops_ml.cli._common import FORMAT_OPTION, handle_errors, repo_argument
 from gitops_ml.cli._registry import REV_OPTION, print_strict_json, short
 from gitops_ml.registry.service import create_missing_tags
+from gitops_ml.repo.handle import Repository
 
 
 @click.command("tag")
@@ -18,7 +17,7 @@ from gitops_ml.registry.service import create_missing_tags
 @click.option("--remote", default="origin", show_default=True, help="Remote that --push pushes to.")
 @click.option("--dry-run", is_flag=True, help="List the tags that would be created; create nothing.")
 @FORMAT_OPTION
-def command(repo: Path, rev: str, push: bool, remote: str, dry_run: bool, fmt: str) -> None:
+def command(repo: Repository, rev: str, push: bool, remote: str, dry_run: bool, fmt: str) -> None:
     """Tag every version registered in the history of --rev with an annotated `<model>@v<version>`
     tag on the commit that set it (GTO's grammar, so `gto show` reads the repository too).
 

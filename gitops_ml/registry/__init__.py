@@ -1,20 +1,7 @@
-"""Git as the model registry: the tag grammar (`tags`), the pure fold (`state`), reading from git
-(`reading`) and the use cases (`service`: models, history, show, compare, tag).
+"""Git as the model registry, the read side users see: `model@version` resolved to the files and
+image of that version (`versions`, `imageref`), and the models, history, show, compare and tag
+use cases (`service`), each returning a result object.
 
-Only the pure modules are re-exported here; `service` imports `versions`, which imports `reading`,
-so importing it from this package's top would make a cycle.
+Built on history/ (events from git) and validate/ (a version's files must validate); never
+renders, never edits a file, never prints.
 """
-
-from gitops_ml.registry.state import CommitInfo, ModelHistory, Run, VersionRecord, fold_history
-from gitops_ml.registry.tags import VersionTag, format_tag, parse_tag
-
-__all__ = [
-    "CommitInfo",
-    "ModelHistory",
-    "Run",
-    "VersionRecord",
-    "VersionTag",
-    "fold_history",
-    "format_tag",
-    "parse_tag",
-]

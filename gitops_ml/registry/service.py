@@ -13,14 +13,12 @@ import math
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gitops_ml.adapters import git as gitx
-from gitops_ml.compat import schema_breaks
 from gitops_ml.errors import GitopsMlError, RegistryError, UsageError
-from gitops_ml.loading import parse_yaml
-from gitops_ml.registry.reading import (
+from gitops_ml.history.fold import ModelHistory, Run, VersionRecord
+from gitops_ml.history.reading import (
     RegistryRepo,
     all_model_histories,
     carries_at,
@@ -35,8 +33,9 @@ from gitops_ml.registry.reading import (
     registration_tags,
     shares_git_repository,
 )
-from gitops_ml.registry.state import ModelHistory, Run, VersionRecord
-from gitops_ml.registry.tags import VersionTag
+from gitops_ml.history.tags import VersionTag
+from gitops_ml.repo.handle import Repository
+from gitops_ml.repo.loading import parse_yaml
 from gitops_ml.types import (
     DEPLOYMENTS_DIR,
     MODELS_DIR,
@@ -48,9 +47,10 @@ from gitops_ml.types import (
     RepositorySpec,
     Version,
 )
+from gitops_ml.validate.compat import schema_breaks
 
 if TYPE_CHECKING:
-    from gitops_ml.versions import ModelVersion
+    from gitops_ml.registry.versions import ModelVersion
 
 # --- models ------------------------------------------------------------------------------------
 
@@ -84,13 +84,13 @@ class ModelsResult:
     models: tuple[ModelSummary, ...]
 
 
-def list_models(root: Path, rev: str = "HEAD") -> ModelsResult:
+def list_models(repository: Repository, rev: str = "HEAD") -> ModelsResult:
     """Each model at rev with its newest version and the version each environment runs.
 
     Reads only the tree of rev and the tag list, so its cost grows with the number of models, not
     with the length of history.
     """
-    reg = open_registry(root, rev)
+    reg = open_registry(repository, rev)
     files = gitx.list_tree(reg.repo, reg.rev, [reg.full(MODELS_DIR), reg.full(DEPLOYMENTS_DIR)])
     rels = [reg.rel(p) for p in files]
     model_files = [r for r in rels if r.startswith(f"{MODELS_DIR}/") and r.count("/") == 2 and r.endswith("/model.yaml")]
@@ -147,9 +147,9 @@ def _history(reg: RegistryRepo, model: str) -> ModelHistory:
     return replace(found, complete=not gitx.is_shallow(reg.repo))
 
 
-def history(root: Path, model: str, rev: str = "HEAD") -> ModelHistory:
+def history(repository: Repository, model: str, rev: str = "HEAD") -> ModelHistory:
     """Every version of model with its commit, model.yaml and where it ran, oldest first."""
-    return _history(open_registry(root, rev), model)
+    return _history(open_registry(repository, rev), model)
 
 
 # --- show ----------------------------------------------------------------------------------------
@@ -198,12 +198,12 @@ def _locate(reg: RegistryRepo, model: ModelName, version: Version) -> tuple[Mode
     return found, record, record.commit.sha
 
 
-def _model_version(reg: RegistryRepo, model: ModelName, version: Version, commit: str) -> ModelVersion:
+def _model_version(repository: Repository, reg: RegistryRepo, model: ModelName, version: Version, commit: str) -> ModelVersion:
     # imported here: versions pulls in validation and jsonschema, which `models` and `history`
     # never need, and their import is a third of a `history` run
-    from gitops_ml.versions import version_at
+    from gitops_ml.registry.versions import version_at
 
-    return version_at(reg, model, version, commit)
+    return version_at(repository, reg, model, version, commit)
 
 
 def _repository_spec(reg: RegistryRepo) -> RepositorySpec:
@@ -218,11 +218,11 @@ def _repository_spec(reg: RegistryRepo) -> RepositorySpec:
         raise RegistryError(f"{REPOSITORY_FILE} at {reg.rev_name} cannot be read: {exc}", hint="run `gitops-ml validate`") from None
 
 
-def show(root: Path, model: str, version: Version, rev: str = "HEAD") -> ShowResult:
+def show(repository: Repository, model: str, version: Version, rev: str = "HEAD") -> ShowResult:
     """Files, artifact, metrics, lineage, image reference and environments of model@version."""
-    reg = open_registry(root, rev)
+    reg = open_registry(repository, rev)
     found, record, commit = _locate(reg, ModelName(model), version)
-    mv = _model_version(reg, ModelName(model), version, commit)
+    mv = _model_version(repository, reg, ModelName(model), version, commit)
     files = tuple(FileInfo(path, len(data)) for path, data in sorted(mv.files().items()))
     ref: ImageRef | None = None
     problem = ""
@@ -317,9 +317,9 @@ def _schema(mv: ModelVersion) -> Any:
         return None
 
 
-def compare(root: Path, model: str, old: Version, new: Version, rev: str = "HEAD") -> CompareResult:
+def compare(repository: Repository, model: str, old: Version, new: Version, rev: str = "HEAD") -> CompareResult:
     """What changed from model@old to model@new: metrics, input schema, dependencies, artifact, files."""
-    reg = open_registry(root, rev)
+    reg = open_registry(repository, rev)
     found = _history(reg, model)
     records = []
     for version in (old, new):
@@ -327,7 +327,7 @@ def compare(root: Path, model: str, old: Version, new: Version, rev: str = "HEAD
         if record is None:
             raise _unknown_version(reg, found, version)
         records.append(record)
-    mv_old, mv_new = (_model_version(reg, ModelName(model), r.version, r.commit.sha) for r in records)
+    mv_old, mv_new = (_model_version(repository, reg, ModelName(model), r.version, r.commit.sha) for r in records)
     a, b = records[0].spec, records[1].spec
     metrics = tuple(MetricDelta(name, a.metrics.get(name), b.metrics.get(name)) for name in sorted(set(a.metrics) | set(b.metrics)))
     schema_a, schema_b = _schema(mv_old), _schema(mv_new)
@@ -391,13 +391,13 @@ class TagResult:
 PUSH_BATCH = 2000  # refspecs per `git push`, far below the kernel's argument-length limit
 
 
-def create_missing_tags(root: Path, rev: str = "HEAD", *, push: str | None = None, dry_run: bool = False) -> TagResult:
+def create_missing_tags(repository: Repository, rev: str = "HEAD", *, push: str | None = None, dry_run: bool = False) -> TagResult:
     """Create the `<model>@v<version>` annotated tag of every version registered in rev's history.
 
     Idempotent. A tag that exists on another commit is never moved: the whole run is refused and
     nothing is created, so CI fails loudly instead of tagging half the versions.
     """
-    reg = open_registry(root, rev)
+    reg = open_registry(repository, rev)
     if gitx.is_shallow(reg.repo):
         # the oldest commit of a shallow clone looks as if it registered every version it carries
         raise RegistryError("refusing to tag in a shallow clone: the commits that registered versions may be missing", hint=gitx.SHALLOW_HINT)

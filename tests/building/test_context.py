@@ -10,14 +10,17 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from gitops_ml.building import CONTEXT_MTIME, BuildOptions, plan_images, render_dockerfile
+from gitops_ml.build.dockerfile import render_dockerfile
+from gitops_ml.build.plan import BuildOptions, plan_images
+from gitops_ml.build.wheelhouse import CONTEXT_MTIME
 from gitops_ml.cli.main import cli
-from gitops_ml.loading import load_tree
+from gitops_ml.registry.versions import resolve_model_version
+from gitops_ml.repo.handle import Repository
+from gitops_ml.repo.loading import load_tree
+from gitops_ml.repo.sources import WorkTree
 from gitops_ml.serving.settings import MODEL_DIR, READINESS_PATH
-from gitops_ml.sources import WorkTree
 from gitops_ml.types import ModelName
-from gitops_ml.validation import validate_tree
-from gitops_ml.versions import resolve_model_version
+from gitops_ml.validate.rules import validate_tree
 
 
 def _specs(repo: Path):  # type: ignore[no-untyped-def]
@@ -28,25 +31,25 @@ def _specs(repo: Path):  # type: ignore[no-untyped-def]
 
 def test_image_reference_is_the_rendered_one(example_repo: Path) -> None:
     specs = _specs(example_repo)
-    plans = plan_images(example_repo, specs, BuildOptions())
+    plans = plan_images(Repository(example_repo), specs, BuildOptions())
     assert [p.model for p in plans] == ["digits", "iris"]
     for plan in plans:
-        expected = resolve_model_version(example_repo, specs, plan.model, None).image_ref(specs.repository)
+        expected = resolve_model_version(Repository(example_repo), specs, plan.model, None).image_ref(specs.repository)
         assert plan.ref == expected
         assert plan.ref.startswith("registry.example.com/ml/")
 
 
 def test_overrides_change_the_reference(example_repo: Path) -> None:
     specs = _specs(example_repo)
-    default = plan_images(example_repo, specs, BuildOptions(models=(ModelName("iris"),)))[0]
-    other = plan_images(example_repo, specs, BuildOptions(models=(ModelName("iris"),), registry="127.0.0.1:5000/x", base_image="gitops-ml-base:bookworm"))[0]
+    default = plan_images(Repository(example_repo), specs, BuildOptions(models=(ModelName("iris"),)))[0]
+    other = plan_images(Repository(example_repo), specs, BuildOptions(models=(ModelName("iris"),), registry="127.0.0.1:5000/x", base_image="gitops-ml-base:bookworm"))[0]
     assert other.ref.startswith("127.0.0.1:5000/x/iris:1.0.0-")
     assert other.ref.rsplit("-", 1)[1] != default.ref.rsplit("-", 1)[1]
     assert other.base_image == "gitops-ml-base:bookworm"
 
 
 def test_dockerfile_orders_layers_and_keeps_wheels_out(example_repo: Path) -> None:
-    plan = plan_images(example_repo, _specs(example_repo), BuildOptions(models=(ModelName("iris"),)))[0]
+    plan = plan_images(Repository(example_repo), _specs(example_repo), BuildOptions(models=(ModelName("iris"),)))[0]
     text = render_dockerfile(plan)
     final = text[text.rindex("\nFROM "):]
     copies = re.findall(r"^COPY (.*)$", final, re.M)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from gitops_ml import building
+from gitops_ml.build import context as building
 from gitops_ml.cli.main import cli
 from gitops_ml.errors import ArtifactError
 

@@ -9,8 +9,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from gitops_ml import building
+from gitops_ml.adapters.docker import DockerEngine
+from gitops_ml.build import dirty, service
+from gitops_ml.build.plan import BuildOptions, ImagePlan, ImageResult, Progress, plan_images
 from gitops_ml.cli.main import cli
+from gitops_ml.repo.handle import Repository
+from gitops_ml.types import ModelName
 
 
 def _head(repo: Path) -> str:
@@ -24,7 +28,7 @@ def no_engine(monkeypatch: pytest.MonkeyPatch) -> None:
     def connect() -> object:
         raise AssertionError("the Docker engine was contacted")
 
-    monkeypatch.setattr(building.DockerEngine, "connect", staticmethod(connect))
+    monkeypatch.setattr(DockerEngine, "connect", staticmethod(connect))
 
 
 def test_push_of_an_edited_model_is_refused_naming_the_files(example_repo: Path, no_engine: None) -> None:
@@ -41,8 +45,8 @@ def test_push_of_an_edited_model_is_refused_naming_the_files(example_repo: Path,
 def test_a_dirty_file_of_another_model_does_not_stop_this_push(example_repo: Path, no_engine: None) -> None:
     score = example_repo / "models" / "digits" / "score.py"
     score.write_text(score.read_text() + "# dirty\n")
-    plans = building.plan_images(example_repo, _specs(example_repo), building.BuildOptions(models=(building.ModelName("iris"),)))
-    assert building.mark_dirty(example_repo, plans)[0].dirty == ()
+    plans = plan_images(Repository(example_repo), _specs(example_repo), BuildOptions(models=(ModelName("iris"),)))
+    assert dirty.mark_dirty(Repository(example_repo), plans)[0].dirty == ()
 
 
 def test_local_context_of_a_dirty_model_warns_and_labels_the_revision_dirty(example_repo: Path, tmp_path: Path) -> None:
@@ -69,18 +73,18 @@ def test_a_clean_model_is_labelled_with_head_and_no_warning(example_repo: Path, 
 def test_allow_dirty_lets_the_push_through_with_a_warning(example_repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     score = example_repo / "models" / "iris" / "score.py"
     score.write_text(score.read_text() + "# dirty\n")
-    seen: list[building.ImagePlan] = []
+    seen: list[ImagePlan] = []
 
-    def build_image(engine: object, plan: building.ImagePlan, options: building.BuildOptions, progress: building.Progress) -> building.ImageResult:
+    def build_image(engine: object, plan: ImagePlan, options: BuildOptions, progress: Progress) -> ImageResult:
         seen.append(plan)
-        return building.ImageResult(plan.model, str(plan.version.version), plan.ref, "built", pushed=True)
+        return ImageResult(plan.model, str(plan.version.version), plan.ref, "built", pushed=True)
 
     class Engine:
         def close(self) -> None:
             pass
 
-    monkeypatch.setattr(building.DockerEngine, "connect", staticmethod(lambda: Engine()))
-    monkeypatch.setattr(building, "build_image", build_image)
+    monkeypatch.setattr(DockerEngine, "connect", staticmethod(lambda: Engine()))
+    monkeypatch.setattr(service, "build_image", build_image)
     result = CliRunner().invoke(cli, ["build", str(example_repo), "--model", "iris", "--push", "--allow-dirty"])
     assert result.exit_code == 0, result.output
     assert "warning:" in result.stderr and "models/iris/score.py" in result.stderr
@@ -88,9 +92,9 @@ def test_allow_dirty_lets_the_push_through_with_a_warning(example_repo: Path, mo
 
 
 def _specs(repo: Path):  # type: ignore[no-untyped-def]
-    from gitops_ml.loading import load_tree  # noqa: PLC0415
-    from gitops_ml.sources import WorkTree  # noqa: PLC0415
-    from gitops_ml.validation import validate_tree  # noqa: PLC0415
+    from gitops_ml.repo.loading import load_tree  # noqa: PLC0415
+    from gitops_ml.repo.sources import WorkTree  # noqa: PLC0415
+    from gitops_ml.validate.rules import validate_tree  # noqa: PLC0415
 
     report = validate_tree(load_tree(WorkTree(repo)))
     assert report.specs is not None

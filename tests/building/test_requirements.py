@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from gitops_ml.building import check_requirement_line
+from gitops_ml.build.requirements import check_requirement_line
 from gitops_ml.cli.main import cli
 from gitops_ml.errors import Location
 

@@ -9,7 +9,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from gitops_ml.building import RunResult
+from gitops_ml.build.run_image import RunResult
 from gitops_ml.cli import run_image
 from gitops_ml.cli.main import cli
 

@@ -82,6 +82,6 @@ def test_bump_refuses_non_finite_metrics(repo: GitRepo, invoke: Callable[..., Re
 
 
 def test_an_edit_of_a_file_holding_nan_is_not_mistaken_for_a_bug() -> None:
-    from gitops_ml.editing import SetValue, edit_text
+    from gitops_ml.repo.editing import SetValue, edit_text
 
     assert edit_text("version: 1.0.0\nmetrics:\n  f1: .nan\n", [SetValue(("version",), "1.0.1")]) == "version: 1.0.1\nmetrics:\n  f1: .nan\n"

@@ -10,8 +10,8 @@ from typing import Callable
 import pytest
 from click.testing import Result
 
-from gitops_ml.editing import DeleteKey, SetValue, edit_text
 from gitops_ml.errors import EditError
+from gitops_ml.repo.editing import DeleteKey, SetValue, edit_text
 from tests.registry.conftest import GitRepo
 
 NASTY_MODEL = """\

@@ -15,7 +15,7 @@ from tests.registry.github_server import GitHubServer, github, pull  # noqa: F40
 
 
 def test_an_unexpected_crash_in_render_undoes_the_edit(repo: GitRepo, invoke: Callable[..., Result], monkeypatch: pytest.MonkeyPatch) -> None:
-    import gitops_ml.render_service as render_service
+    import gitops_ml.render.service as render_service
 
     def crash(request: Any) -> Any:
         # half-way through writing the render root, then a bug
@@ -36,7 +36,7 @@ def test_an_unexpected_crash_in_render_undoes_the_edit(repo: GitRepo, invoke: Ca
 
 
 def test_a_render_error_names_the_render_and_undoes_the_edit(repo: GitRepo, invoke: Callable[..., Result], monkeypatch: pytest.MonkeyPatch) -> None:
-    import gitops_ml.render_service as render_service
+    import gitops_ml.render.service as render_service
     from gitops_ml.errors import RenderError
 
     def refuse(request: Any) -> Any:

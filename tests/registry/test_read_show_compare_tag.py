@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from gitops_ml.loading import load_tree
-from gitops_ml.sources import WorkTree
+from gitops_ml.registry.versions import resolve_model_version
+from gitops_ml.repo.handle import Repository
+from gitops_ml.repo.loading import load_tree
+from gitops_ml.repo.sources import WorkTree
 from gitops_ml.types import ModelName, Version
-from gitops_ml.validation import validate_tree
-from gitops_ml.versions import resolve_model_version
+from gitops_ml.validate.rules import validate_tree
 
 NEW_SCHEMA = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -57,7 +58,7 @@ def test_show_image_reference_is_the_one_render_and_build_compute(iris_repo, inv
     data = json.loads(invoke("show", "iris@1.0.0", "--repo", iris_repo.path, "--format", "json").stdout)
     specs = validate_tree(load_tree(WorkTree(iris_repo.path))).specs
     assert specs is not None
-    mv = resolve_model_version(iris_repo.path, specs, ModelName("iris"), Version.parse("1.0.0"))
+    mv = resolve_model_version(Repository(iris_repo.path), specs, ModelName("iris"), Version.parse("1.0.0"))
     assert mv.commit == iris_repo.shas[0]
     assert data["image"] == mv.image_ref(specs.repository)
     assert [r["environment"] for r in data["running"]] == ["prod"]
@@ -172,7 +173,7 @@ def test_tag_refuses_to_move_a_tag_that_points_elsewhere(iris_repo, invoke):
 def test_resolve_prefers_a_tag_and_falls_back_to_history(iris_repo):
     specs = validate_tree(load_tree(WorkTree(iris_repo.path))).specs
     assert specs is not None
-    by_history = resolve_model_version(iris_repo.path, specs, ModelName("iris"), Version.parse("1.1.0"))
+    by_history = resolve_model_version(Repository(iris_repo.path), specs, ModelName("iris"), Version.parse("1.1.0"))
     assert by_history.commit == iris_repo.shas[1]
     assert by_history.files()["model.joblib"] == b"weights-1.1"
     # a tag on a later commit that still carries 1.1.0 content (a re-tag after a squash) is honoured
@@ -181,9 +182,9 @@ def test_resolve_prefers_a_tag_and_falls_back_to_history(iris_repo):
     side = iris_repo.commit("side commit")
     iris_repo.git("tag", "-a", "iris@v1.1.0", side, "-m", "tagged on a side branch")
     iris_repo.git("checkout", "-q", "main")
-    assert resolve_model_version(iris_repo.path, specs, ModelName("iris"), Version.parse("1.1.0")).commit == side
+    assert resolve_model_version(Repository(iris_repo.path), specs, ModelName("iris"), Version.parse("1.1.0")).commit == side
     with pytest.raises(Exception, match="version 1.5.0 of model 'iris' does not exist in git history"):
-        resolve_model_version(iris_repo.path, specs, ModelName("iris"), Version.parse("1.5.0"))
+        resolve_model_version(Repository(iris_repo.path), specs, ModelName("iris"), Version.parse("1.5.0"))
 
 
 def test_history_and_show_work_without_any_tag_and_mark_tagged_versions(iris_repo, invoke):

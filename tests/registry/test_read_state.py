@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from gitops_ml.registry.state import (
+from gitops_ml.history.fold import (
     CommitEvents,
     CommitInfo,
     ModelChanged,
     PinChanged,
     fold_history,
 )
-from gitops_ml.registry.tags import VersionTag, format_tag, parse_tag
+from gitops_ml.history.tags import VersionTag, format_tag, parse_tag
 from gitops_ml.types import Artifact, EnvironmentName, ModelName, ModelPin, ModelSpec, Version
 
 IRIS = ModelName("iris")

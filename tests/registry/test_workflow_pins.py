@@ -8,7 +8,7 @@ import re
 import yaml
 
 from gitops_ml import __version__
-from gitops_ml.registry.workflows import render_workflows
+from gitops_ml.scaffold.workflows import render_workflows
 
 
 def _install_steps(text: str) -> list[dict[str, object]]:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gitops_ml.registry.workflows import render_workflows
+from gitops_ml.scaffold.workflows import render_workflows
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -102,4 +102,4 @@ def test_bad_parameters_are_refused() -> None:
 def test_this_projects_reusable_workflows_are_current() -> None:
     for rel, text in render_workflows(engine="argocd", registry="ghcr.io/acme/models", reusable=True).items():
         path = ROOT / rel
-        assert path.is_file() and path.read_text() == text, f"{rel} is stale: run `python -m gitops_ml.registry.workflows`"
+        assert path.is_file() and path.read_text() == text, f"{rel} is stale: run `python -m gitops_ml.scaffold.workflows`"

@@ -6,7 +6,8 @@ from typing import Callable
 
 from render.render_helpers import Repo, run
 
-from gitops_ml.diffing import format_markdown, render_diff
+from gitops_ml.render.diff import format_markdown, render_diff
+from gitops_ml.repo.handle import Repository
 
 
 def test_retrain_shows_image_and_replica_changes(example_repo: Callable[[], Repo]) -> None:
@@ -14,7 +15,7 @@ def test_retrain_shows_image_and_replica_changes(example_repo: Callable[[], Repo
     repo.commit("initial")
     repo.edit("models/iris/model.yaml", "version: 1.0.0", "version: 1.1.0")
     repo.edit("deployments/prod/digits.yaml", "maxReplicas: 20", "maxReplicas: 30")
-    result = render_diff(repo.path, "HEAD")
+    result = render_diff(Repository(repo.path), "HEAD")
     titles = {c.title: c for c in result.changes}
     assert set(titles) == {"staging/iris", "prod/digits"}  # prod/iris is pinned to 1.0.0: unchanged
     iris = titles["staging/iris"]

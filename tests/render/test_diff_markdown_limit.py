@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from gitops_ml.diffing import MAX_MARKDOWN_CHARS, DiffResult, EndpointChange, FileDiff, format_markdown
+from gitops_ml.render.diff import MAX_MARKDOWN_CHARS, DiffResult, EndpointChange, FileDiff, format_markdown
 
 GITHUB_LIMIT = 65_536
 

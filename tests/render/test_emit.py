@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from gitops_ml.rendering.emit import scalar, to_yaml
+from gitops_ml.render.emit import scalar, to_yaml
 
 TRICKY = [
     "yes", "No", "on", "OFF", "y", "N", "true", "False", "null", "~", "", "1.0", "1e3", "0x1F", "0o17",

@@ -15,8 +15,8 @@ import yaml
 from render.render_helpers import EXAMPLE, run
 from support import require
 
-from gitops_ml.verification import verify_render
-from gitops_ml.writing import list_files
+from gitops_ml.render.verify import verify_render
+from gitops_ml.render.writing import list_files
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 CRDS = Path(__file__).resolve().parents[3] / "shared" / "reference" / "crds"

@@ -43,7 +43,7 @@ def test_check_with_verify_still_names_the_hand_edited_file(example_repo: Callab
 @pytest.mark.kustomize
 def test_verify_finds_schema_errors_in_built_output(tmp_path: Path) -> None:
     _need_kustomize()
-    from gitops_ml.verification import verify_render
+    from gitops_ml.render.verify import verify_render
 
     overlay = tmp_path / "apps" / "prod" / "m"
     overlay.mkdir(parents=True)

@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
+from gitops_ml.adapters.endpoint import ScoringError, score
 from gitops_ml.cli.main import cli
-from gitops_ml.client import ScoringError, score
 from gitops_ml.serving import infer_schema
 from tests.serving.conftest import EXAMPLES, KEY
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gitops_ml.compat import schema_breaks
+from gitops_ml.validate.compat import schema_breaks
 
 BASE = {
     "type": "object",

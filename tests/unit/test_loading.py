@@ -7,7 +7,7 @@ import time
 import pytest
 
 from gitops_ml.errors import LoadError
-from gitops_ml.loading import parse_json, parse_yaml
+from gitops_ml.repo.loading import parse_json, parse_yaml
 
 
 def test_yaml_12_scalars_no_norway_problem() -> None:

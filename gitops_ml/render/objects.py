@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gitops_ml.planning import Endpoint
+from gitops_ml.render.planning import Endpoint
 from gitops_ml.serving import settings as srv
 from gitops_ml.types import ModelName, Probe, RepositorySpec
 

@@ -7,19 +7,17 @@ rendered-manifest diff and says why when it cannot. Nothing here prints.
 
 from __future__ import annotations
 
-import importlib
 import math
-from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from gitops_ml.registry.edits import Change, EditKind, EditPlan
+from gitops_ml.edits.plans import Change, EditKind, EditPlan
+from gitops_ml.render import diff as manifest_diff
+from gitops_ml.repo.handle import Repository
 
 MARKER = "<!-- gitops-ml:edit -->"
 # GitHub refuses bodies over 65,536 characters; the rendered diff is cut to fit
 MAX_BODY = 65_000
 
-# where the render stage may expose "rendered-manifest diff against a git ref, as markdown"
-_RENDER_DIFF_CANDIDATES = (("gitops_ml.rendering.diff", "render_diff_markdown"),)
 
 
 def _fmt(value: Any) -> str:
@@ -92,46 +90,17 @@ def render_body(plan: EditPlan, render_diff: str) -> str:
     return head + "\n" + diff + footer + "\n"
 
 
-def _diffing_markdown() -> Callable[..., str] | None:
-    try:
-        from gitops_ml import diffing  # noqa: PLC0415 - the render stage is optional for edits
-    except ImportError:
-        return None
-    render, fmt = getattr(diffing, "render_diff", None), getattr(diffing, "format_markdown", None)
-    if not (callable(render) and callable(fmt)):
-        return None
-    return lambda root, base_ref: fmt(render(root, base_ref))
-
-
-def find_render_diff() -> Callable[..., str] | None:
-    """`(root, base_ref) -> markdown` of the rendered-manifest diff, when the render stage has one."""
-    found = _diffing_markdown()
-    if found is not None:
-        return found
-    for module, name in _RENDER_DIFF_CANDIDATES:
-        try:
-            candidate = getattr(importlib.import_module(module), name, None)
-        except ImportError:
-            continue
-        if callable(candidate):
-            return candidate  # type: ignore[no-any-return]
-    return None
-
-
-def render_diff_section(root: Path, base_ref: str) -> str:
+def render_diff_section(repository: Repository, base_ref: str) -> str:
     """The rendered-manifest diff between base_ref and the working tree, or why it is missing."""
-    function = find_render_diff()
-    if function is None:
-        return "_(render diff unavailable: this gitops-ml has no rendered-manifest diff)_"
     if not base_ref:
         return "_(render diff unavailable: no base commit)_"
     try:
-        return str(function(root, base_ref))
+        return manifest_diff.format_markdown(manifest_diff.render_diff(repository, base_ref))
     except Exception as exc:  # noqa: BLE001 - the PR is still worth opening without the diff
         message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
         return f"_(render diff unavailable: {message})_"
 
 
-def make_body(plan: EditPlan, root: Path, base_ref: str) -> str:
+def make_body(plan: EditPlan, repository: Repository, base_ref: str) -> str:
     """The BodyMaker that `edits.deliver` calls once the files are written."""
-    return render_body(plan, render_diff_section(root, base_ref))
+    return render_body(plan, render_diff_section(repository, base_ref))

@@ -8,17 +8,17 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
-from gitops_ml.adapters import git as gitx
+from gitops_ml.adapters.git import CommitTree
 from gitops_ml.errors import GitopsMlError, Location, ValidationError
-from gitops_ml.loading import load_tree
-from gitops_ml.planning import Endpoint, Plan, make_plan, resolve_versions
-from gitops_ml.render_service import plan_repository
-from gitops_ml.rendering import Rendered, render_plan
-from gitops_ml.sources import FileSource
+from gitops_ml.render.files import Rendered, render_plan
+from gitops_ml.render.planning import Endpoint, Plan, make_plan, resolve_versions
+from gitops_ml.render.service import plan_repository
+from gitops_ml.repo.handle import Repository
+from gitops_ml.repo.loading import load_tree
+from gitops_ml.repo.sources import FileSource
 from gitops_ml.types import Finding
-from gitops_ml.validation import Specs, validate_tree
+from gitops_ml.validate.rules import Specs, validate_tree
 
 MAX_LINES_PER_MODEL = 400  # one model's diff in a PR comment; more is for `gitops-ml diff` locally
 # GitHub refuses a comment or PR body over 65,536 characters (422); the margin leaves room for the
@@ -69,9 +69,9 @@ def _replicas(ep: Endpoint | None) -> str:
     return f"{auto.min_replicas}-{auto.max_replicas} (autoscaled)" if auto.enabled else str(ep.deployment.replicas)
 
 
-def _plan_of_commit(root: Path, source: gitx.CommitTree) -> Plan:
+def _plan_of_commit(repository: Repository, source: CommitTree) -> Plan:
     specs = load_and_validate(source)
-    versions = resolve_versions(root, specs, specs.deployments, source=source)
+    versions = resolve_versions(repository, specs, specs.deployments, source=source)
     return make_plan(specs, versions)
 
 
@@ -142,15 +142,15 @@ def _locate_at_base(exc: GitopsMlError, base_ref: str) -> None:
         exc.args = (exc.message,)
 
 
-def render_diff(root: Path, base_ref: str) -> DiffResult:
-    """Rendered manifests of base_ref against those of the working tree at root."""
-    source = gitx.commit_tree(root, base_ref)
+def render_diff(repository: Repository, base_ref: str) -> DiffResult:
+    """Rendered manifests of base_ref against those of the working tree."""
+    source = repository.at(base_ref)
     try:
-        old_plan = _plan_of_commit(root, source)
+        old_plan = _plan_of_commit(repository, source)
     except GitopsMlError as exc:
         _locate_at_base(exc, base_ref)
         raise
-    new_plan = plan_repository(root)
+    new_plan = plan_repository(repository)
     return compare_renders(base_ref, new_plan.repository.render_root, (old_plan, render_plan(old_plan)), (new_plan, render_plan(new_plan)))
 
 

@@ -13,15 +13,13 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import git
 
 from gitops_ml.adapters import git as gitx
 from gitops_ml.errors import GitopsMlError
-from gitops_ml.loading import parse_yaml
-from gitops_ml.registry.state import (
+from gitops_ml.history.fold import (
     CommitEvents,
     CommitInfo,
     Event,
@@ -30,7 +28,9 @@ from gitops_ml.registry.state import (
     PinChanged,
     fold_history,
 )
-from gitops_ml.registry.tags import format_tag, parse_tag, tag_pattern
+from gitops_ml.history.tags import format_tag, parse_tag, tag_pattern
+from gitops_ml.repo.handle import Repository
+from gitops_ml.repo.loading import parse_yaml
 from gitops_ml.types import (
     DEPLOYMENTS_DIR,
     MODELS_DIR,
@@ -65,9 +65,10 @@ class RegistryRepo:
         return self.full(f"{MODELS_DIR}/{model}/{MODEL_FILE}")
 
 
-def open_registry(root: Path, rev: str = "HEAD") -> RegistryRepo:
-    repo = gitx.open_repo(root)
-    return RegistryRepo(repo, gitx.repo_prefix(repo, root), gitx.rev_parse(repo, rev), rev)
+def open_registry(repository: Repository, rev: str = "HEAD") -> RegistryRepo:
+    """The registry of a repository at rev (HEAD by default), through the handle's git checkout."""
+    checkout = repository.checkout()
+    return RegistryRepo(checkout.repo, checkout.prefix, gitx.rev_parse(checkout.repo, rev), rev)
 
 
 def _data(path: str, raw: bytes) -> Any:

@@ -1,7 +1,7 @@
-"""Documents -> findings: JSON Schema, then cross-file rules, then version rules against a base.
+"""Cross-file rules over a loaded tree, after each document passed its JSON Schema; the typed specs
+of a tree without errors.
 
-Every finding is collected (never only the first) and located to file:line:col. When a tree has no
-errors the typed specs are built for the stages after this one. Nothing here prints or writes.
+Every finding is collected (never only the first) and located to file:line:col. Nothing here prints or writes.
 """
 
 from __future__ import annotations
@@ -12,17 +12,15 @@ import math
 import posixpath
 import re
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Iterable
 
 from jsonschema import Draft202012Validator
-from jsonschema import ValidationError as SchemaError
 from jsonschema.exceptions import SchemaError as BadSchema
 
-from gitops_ml import catalog
-from gitops_ml.compat import schema_breaks
-from gitops_ml.errors import LoadError, Location
-from gitops_ml.loading import Document, RepositoryTree, load_tree
-from gitops_ml.sources import FileSource
+from gitops_ml.errors import LoadError, Location, ValidationError
+from gitops_ml.repo.handle import Repository
+from gitops_ml.repo.loading import Document, RepositoryTree, load_tree
+from gitops_ml.repo.sources import FileSource, ModelSubset
 from gitops_ml.types import (
     DEPLOYMENTS_DIR,
     REPOSITORY_FILE,
@@ -34,8 +32,8 @@ from gitops_ml.types import (
     ModelName,
     ModelSpec,
     RepositorySpec,
-    Version,
 )
+from gitops_ml.validate.schema import kind_findings, schema_findings
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
@@ -72,87 +70,6 @@ class Report:
         return not any(f.severity == "error" for f in self.findings)
 
 
-# --- schema findings ---------------------------------------------------------------------------
-
-
-def _first_sentence(text: str) -> str:
-    """The description up to its first full stop or semicolon ("e.g." and "i.e." are not full stops)."""
-    return re.split(r"(?<!e\.g)(?<!i\.e)\. |; ", text, maxsplit=1)[0].rstrip(".")
-
-
-def _describe(error: SchemaError) -> tuple[list[str | int], str, bool, str]:
-    """(json path, message, point at key?, hint) for one jsonschema error."""
-    path: list[str | int] = list(error.absolute_path)
-    where = ".".join(str(p) for p in path) or "document"
-    v = error.validator
-    hint = ""
-    if v == "additionalProperties":
-        allowed = list((error.schema.get("properties") or {}).keys())
-        extras = [k for k in error.instance if k not in allowed] if isinstance(error.instance, dict) else []
-        key = extras[0] if extras else ""
-        close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
-        if close:
-            hint = f"did you mean {close[0]!r}?"
-        msg = f"unknown field {key!r}" + (f" in {where}" if path else "")
-        if close:
-            msg += f"; did you mean {close[0]!r}?"
-        elif allowed:
-            msg += f" (allowed: {', '.join(allowed)})"
-        return path + [key], msg, True, hint
-    if v == "required":
-        missing = re.findall(r"'([^']+)' is a required property", error.message)
-        name = missing[0] if missing else str(error.validator_value)
-        return path, f"missing required field {name!r}" + (f" in {where}" if path else ""), bool(path), hint
-    if v == "type":
-        expected = error.validator_value
-        expected_s = " or ".join(expected) if isinstance(expected, list) else expected
-        got = type(error.instance).__name__
-        got = {"str": "string", "int": "integer", "float": "number", "bool": "boolean", "dict": "mapping", "list": "list", "NoneType": "null"}.get(got, got)
-        if expected_s == "string" and got in {"number", "integer", "boolean"}:
-            hint = "quote the value so YAML reads it as a string"
-        return path, f"{where}: expected {expected_s}, got {got} {error.instance!r}", False, hint
-    if v == "pattern":
-        desc = error.schema.get("description", "")
-        return path, f"{where}: {error.instance!r} is not valid: {_first_sentence(desc) or 'must match ' + repr(error.validator_value)}", False, hint
-    if v in ("enum", "const"):
-        allowed = error.validator_value if v == "enum" else [error.validator_value]
-        close = difflib.get_close_matches(str(error.instance), [str(a) for a in allowed], n=1)
-        hint = f"did you mean {close[0]!r}?" if close else ""
-        return path, f"{where}: {error.instance!r} is not one of {', '.join(repr(a) for a in allowed)}", False, hint
-    if v in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
-        return path, f"{where}: {error.instance!r} is out of range ({v} {error.validator_value})", False, hint
-    if v == "not" and "required" in (error.validator_value or {}):
-        return path, f"{where}: give only one of {', '.join(error.validator_value['required'])}", False, hint
-    if v == "propertyNames":
-        return path, f"{where}: invalid name {error.instance!r}: {_first_sentence(error.schema.get('description', '')) or error.message}", False, hint
-    if v in ("oneOf", "anyOf") and error.context:
-        best = min(error.context, key=lambda e: len(list(e.absolute_path)))
-        return path, f"{where}: {best.message}", False, hint
-    return path, f"{where}: {error.message}", False, hint
-
-
-def schema_findings(doc: Document, kind: Kind) -> list[Finding]:
-    """Every schema violation of one document, located."""
-    if catalog.is_valid(kind, doc.data):
-        return []
-    validator = catalog.validator(kind)
-    out = []
-    for error in sorted(validator.iter_errors(doc.data), key=lambda e: list(map(str, e.absolute_path))):
-        path, message, at_key, hint = _describe(error)
-        location = doc.locate(path, key=at_key)
-        out.append(Finding(location, message, hint=hint))
-    return sorted(set(out))
-
-
-def _kind_findings(doc: Document, expected: Kind) -> list[Finding]:
-    if not isinstance(doc.data, dict):
-        return [Finding(doc.locate(), f"expected a mapping with `kind: {expected.value}`, got {type(doc.data).__name__}")]
-    kind = doc.data.get("kind")
-    if kind is not None and kind != expected.value:
-        return [Finding(doc.locate(["kind"]), f"this file must have kind {expected.value!r}, not {kind!r}")]
-    return []
-
-
 # --- cross-file rules ----------------------------------------------------------------------------
 
 
@@ -166,7 +83,7 @@ def _inside(model_dir: str, rel: str) -> str | None:
     return joined
 
 
-def _check_models(tree: RepositoryTree, source: FileSource, out: list[Finding]) -> dict[ModelName, ModelEntry]:
+def check_models(tree: RepositoryTree, source: FileSource, out: list[Finding]) -> dict[ModelName, ModelEntry]:
     entries: dict[ModelName, ModelEntry] = {}
     for name, files in sorted(tree.models.items()):
         ok = True
@@ -178,7 +95,7 @@ def _check_models(tree: RepositoryTree, source: FileSource, out: list[Finding]) 
             if doc is None:
                 ok = False
                 continue
-            found = _kind_findings(doc, kind) or schema_findings(doc, kind)
+            found = kind_findings(doc, kind) or schema_findings(doc, kind)
             out.extend(found)
             ok = ok and not found
         if not ok or model_doc is None or manifest_doc is None:
@@ -260,7 +177,7 @@ def _check_deployments(
     seen: dict[tuple[str, str], str] = {}
     for dep in tree.deployments:
         doc = dep.document
-        found = _kind_findings(doc, Kind.DEPLOYMENT) or schema_findings(doc, Kind.DEPLOYMENT)
+        found = kind_findings(doc, Kind.DEPLOYMENT) or schema_findings(doc, Kind.DEPLOYMENT)
         if found:
             out.extend(found)
             continue
@@ -333,12 +250,12 @@ def validate_tree(tree: RepositoryTree) -> Report:
     out = list(tree.findings)
     repo: RepositorySpec | None = None
     if tree.repository is not None:
-        found = _kind_findings(tree.repository, Kind.REPOSITORY) or schema_findings(tree.repository, Kind.REPOSITORY)
+        found = kind_findings(tree.repository, Kind.REPOSITORY) or schema_findings(tree.repository, Kind.REPOSITORY)
         out.extend(found)
         if not found:
             repo = RepositorySpec.from_doc(tree.repository.data)
             out.extend(_check_repository(tree.repository, repo))
-    models = _check_models(tree, tree.source, out)
+    models = check_models(tree, tree.source, out)
     deployments, files = _check_deployments(tree, repo, models, out)
     n_files = (1 if tree.repository else 0) + sum(bool(m.model) + bool(m.manifest) for m in tree.models.values()) + len(tree.deployments)
     report = Report(sorted(set(out)), n_files)
@@ -351,70 +268,22 @@ def validate_source(source: FileSource) -> Report:
     return validate_tree(load_tree(source))
 
 
-# --- version rules against a base ---------------------------------------------------------------
+def validate_repository(repo: Repository, models: set[str] | None = None) -> Report:
+    """Schema and cross-file findings of the working tree (only `models` and their deployment files
+    when given), built once per repository handle however many stages ask."""
+    if models is None:
+        return repo.remember(Report, lambda: validate_tree(repo.tree()))
+    return repo.remember((Report, frozenset(models)), lambda: validate_tree(load_tree(ModelSubset(repo.worktree, models))))
 
 
-def _model_fingerprint(source: FileSource, model_dir: str) -> dict[str, bytes]:
-    return {p: source.read(p) for p in source.walk_files(model_dir)}
-
-
-def version_findings(head: RepositoryTree, head_report: Report, base: FileSource, base_label: str) -> list[Finding]:
-    """Findings of the version rules (design §3) between base and head."""
-    out: list[Finding] = []
-    base_tree = load_tree(base)
-    for name, files in sorted(head.models.items()):
-        if files.model is None or not isinstance(files.model.data, dict):
-            continue
-        base_files = base_tree.models.get(name)
-        if base_files is None or base_files.model is None or not isinstance(base_files.model.data, dict):
-            continue  # a new model starts at any version
-        head_v, base_v = files.model.data.get("version"), base_files.model.data.get("version")
-        if not (Version.is_valid(str(head_v)) and Version.is_valid(str(base_v))):
-            continue
-        hv, bv = Version.parse(str(head_v)), Version.parse(str(base_v))
-        where = files.model.locate(["version"])
-        if hv < bv:
-            out.append(Finding(where, f"version of {name} went down from {bv} ({base_label}) to {hv}"))
-            continue
-        changed = _model_fingerprint(head.source, files.dir) != _model_fingerprint(base, base_files.dir)
-        manifest, base_manifest = files.manifest, base_files.manifest
-        if not changed or manifest is None or base_manifest is None:
-            breaks = []
-        else:
-            breaks = _schema_breaks(head, files.dir, manifest, base_tree, base_files.dir, base_manifest)
-        if changed and hv == bv:
-            # the hint names the version that satisfies every rule, a schema break's MAJOR included
-            needed = hv.bump("major") if breaks else hv.bump("patch")
-            why = f" (the input schema changed incompatibly: {'; '.join(breaks[:3])})" if breaks else ""
-            out.append(
-                Finding(where, f"models/{name}/ changed since {base_label} but its version is still {hv}{why}", hint=f"bump it: `gitops-ml bump {name}` or set version to {needed} or higher")
-            )
-            continue
-        if breaks and hv.major == bv.major:
-            out.append(
-                Finding(
-                    where,
-                    f"input schema of {name} changed incompatibly since {base_label} ({'; '.join(breaks[:3])}) but the version went from {bv} to {hv} without a MAJOR bump",
-                    hint=f"set version to {bv.bump('major')}: old requests may fail",
-                )
-            )
-    return out
-
-
-def _schema_breaks(head: RepositoryTree, head_dir: str, manifest: Document, base: RepositoryTree, base_dir: str, base_manifest: Document) -> list[str]:
-    def schema_of(tree: RepositoryTree, model_dir: str, doc: Document) -> Any:
-        rel = doc.data.get("schema") if isinstance(doc.data, dict) else None
-        if not rel:
-            return None
-        try:
-            return tree.read_document(f"{model_dir}/{rel}", json_doc=True).data
-        except (LoadError, OSError):
-            return None
-
-    old, new = schema_of(base, base_dir, base_manifest), schema_of(head, head_dir, manifest)
-    if old is None or new is None:
-        return []
-    return schema_breaks(old, new)
+def require_specs(repo: Repository, message: str, *, models: set[str] | None = None) -> Specs:
+    """The typed specs of the working tree; ValidationError with every finding when it has errors.
+    `message` may name the count of errors as {errors}."""
+    report = validate_repository(repo, models)
+    errors = [f for f in report.findings if f.severity == "error"]
+    if errors or report.specs is None:
+        raise ValidationError(errors or report.findings, message.format(errors=len(errors)))
+    return report.specs
 
 
 def iter_errors(findings: Iterable[Finding]) -> Iterable[Finding]:

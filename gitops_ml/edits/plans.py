@@ -1,8 +1,7 @@
-"""Edits that become pull requests: bump (retraining), promote and rollback (an environment's pin).
-
-Each use case checks everything first and returns an EditPlan (new file texts, commit message,
-facts for the PR body); `deliver` then writes atomically and, as asked, commits on a branch, pushes
-to origin and opens or updates the pull request. A refused edit writes nothing. Nothing here prints.
+"""Edits that become pull requests, planned: bump (retraining), promote and rollback (an
+environment's pin). Each use case checks everything against the working tree and git history first
+and returns an EditPlan (new file texts, facts for the PR body); a refused edit writes nothing.
+Nothing here writes or prints.
 """
 
 from __future__ import annotations
@@ -13,33 +12,30 @@ import json
 import math
 import posixpath
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from gitops_ml import catalog
-from gitops_ml.adapters import git as gitx
-from gitops_ml.adapters.github import GitHubClient, GitHubSettings, PullRequest
-from gitops_ml.adapters.gitwrite import BranchCommit, GitWriter
-from gitops_ml.compat import schema_breaks
-from gitops_ml.editing import (
+from gitops_ml.errors import EditError, GitopsMlError, LoadError, UsageError, ValidationError
+from gitops_ml.history.fold import ModelHistory
+from gitops_ml.registry.service import history
+from gitops_ml.repo import catalog
+from gitops_ml.repo.editing import (
     DeleteKey,
-    DirectorySnapshot,
     Edit,
     FileEdit,
     SetValue,
-    edit_text,
     plan_file_edit,
-    undo_file_edits,
-    write_file_edits,
 )
-from gitops_ml.errors import EditError, GitopsMlError, LoadError, UsageError, ValidationError
-from gitops_ml.loading import parse_json, parse_yaml
-from gitops_ml.types import DEPLOYMENTS_DIR, MODELS_DIR, REPOSITORY_FILE, Kind, ModelName, ModelPin, ModelSpec, Version
-from gitops_ml.validation import schema_findings
+from gitops_ml.repo.handle import Repository
+from gitops_ml.repo.loading import parse_json, parse_yaml
+from gitops_ml.types import DEPLOYMENTS_DIR, MODELS_DIR, Kind, ModelName, ModelPin, ModelSpec, Version
+from gitops_ml.validate.compat import schema_breaks
+from gitops_ml.validate.schema import schema_findings
 
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
 
 
 class EditKind(str, Enum):
@@ -83,35 +79,11 @@ class EditPlan:
     schema_diff: str = ""
 
 
-@dataclass(frozen=True)
-class Delivery:
-    """How far an edit goes: the working tree only, a branch, a push, a pull request."""
-
-    branch: str | None = None
-    push: bool = False
-    pr: bool = False
-
-    def normalized(self, plan: EditPlan) -> "Delivery":
-        # a pull request needs a pushed branch; a push needs a branch
-        push = self.push or self.pr
-        branch = self.branch or (plan.default_branch if push else None)
-        return Delivery(branch, push, self.pr)
-
-
-@dataclass
-class EditResult:
-    plan: EditPlan
-    written: list[str] = field(default_factory=list)
-    commit: BranchCommit | None = None
-    pushed: bool = False
-    pull_request: PullRequest | None = None
-    pr_created: bool = False
-
-
 # --- reading the working tree ------------------------------------------------------------------
 
 
-def _read_spec(root: Path, model: str) -> tuple[str, ModelSpec]:
+def _read_spec(repository: Repository, model: str) -> tuple[str, ModelSpec]:
+    root = repository.root
     if not re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", model):
         raise UsageError(f"{model!r} is not a model name")
     rel = f"{MODELS_DIR}/{model}/model.yaml"
@@ -151,9 +123,9 @@ def _changed_text_doc(rel: str, text: str, kind: Kind) -> None:
         raise error
 
 
-def _committed(root: Path, rel: str) -> bytes | None:
+def _committed(repository: Repository, rel: str) -> bytes | None:
     try:
-        return gitx.commit_tree(root, "HEAD").read(rel)
+        return repository.at("HEAD").read(rel)
     except (GitopsMlError, FileNotFoundError):
         return None
 
@@ -163,7 +135,7 @@ def _committed(root: Path, rel: str) -> bytes | None:
 
 @dataclass(frozen=True)
 class BumpRequest:
-    root: Path
+    repo: Repository
     model: str
     artifact: str | None = None
     sha256: str | None = None
@@ -222,7 +194,7 @@ def _check_artifact_option(model_dir: str, uri: str) -> None:
                          hint=f"copy the artifact into {model_dir}/ (the version is that directory), or upload it and pass its URI")
 
 
-def _schema_of(root: Path, model: str, raw_manifest: bytes | None, read: Callable[[str], bytes | None]) -> Any:
+def _schema_of(model: str, raw_manifest: bytes | None, read: Callable[[str], bytes | None]) -> Any:
     if raw_manifest is None:
         return None
     try:
@@ -241,7 +213,8 @@ def _schema_of(root: Path, model: str, raw_manifest: bytes | None, read: Callabl
         return None
 
 
-def _schema_change(root: Path, model: str) -> tuple[list[str], str]:
+def _schema_change(repository: Repository, model: str) -> tuple[list[str], str]:
+    root = repository.root
     """Breaking changes and a unified diff between the committed input schema and the working tree's."""
     manifest_rel = f"{MODELS_DIR}/{model}/manifest.yaml"
 
@@ -250,10 +223,10 @@ def _schema_change(root: Path, model: str) -> tuple[list[str], str]:
         return path.read_bytes() if path.is_file() else None
 
     def committed(rel: str) -> bytes | None:
-        return _committed(root, rel)
+        return _committed(repository, rel)
 
-    old = _schema_of(root, model, committed(manifest_rel), committed)
-    new = _schema_of(root, model, work(manifest_rel), work)
+    old = _schema_of(model, committed(manifest_rel), committed)
+    new = _schema_of(model, work(manifest_rel), work)
     if old is None or new is None or old == new:
         return [], ""
     old_text = json.dumps(old, indent=2, sort_keys=True).splitlines(keepends=True)
@@ -263,8 +236,9 @@ def _schema_change(root: Path, model: str) -> tuple[list[str], str]:
 
 
 def plan_bump(request: BumpRequest) -> EditPlan:
-    root = Path(request.root)
-    rel, spec = _read_spec(root, request.model)
+    repository = request.repo
+    root = repository.root
+    rel, spec = _read_spec(repository, request.model)
     model_dir = f"{MODELS_DIR}/{request.model}"
     if request.artifact is not None:
         _check_artifact_option(model_dir, request.artifact)
@@ -287,7 +261,7 @@ def plan_bump(request: BumpRequest) -> EditPlan:
         raise UsageError(f"--sha256 is required for the remote artifact {uri}")
     metrics = _load_metrics(request.metrics_file) if request.metrics_file is not None else None
 
-    breaks, schema_diff = _schema_change(root, request.model)
+    breaks, schema_diff = _schema_change(repository, request.model)
     notes: list[str] = []
     if request.version is not None:
         if not Version.is_valid(request.version):
@@ -344,7 +318,8 @@ def plan_bump(request: BumpRequest) -> EditPlan:
 # --- promote and rollback -------------------------------------------------------------------------
 
 
-def _deployment(root: Path, model: str, environment: str) -> tuple[str, ModelPin]:
+def _deployment(repository: Repository, model: str, environment: str) -> tuple[str, ModelPin]:
+    root = repository.root
     if not re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", environment):
         raise UsageError(f"{environment!r} is not an environment name")
     rel = f"{DEPLOYMENTS_DIR}/{environment}/{model}.yaml"
@@ -361,18 +336,16 @@ def _deployment(root: Path, model: str, environment: str) -> tuple[str, ModelPin
     return rel, pin
 
 
-def _history(root: Path, model: str) -> Any:
-    from gitops_ml.registry.service import history  # noqa: PLC0415 - service imports versions; keep import light
-
+def _history(repository: Repository, model: str) -> ModelHistory:
     try:
-        return history(root, model)
+        return history(repository, model)
     except GitopsMlError as exc:
         raise EditError(exc.message, hint=exc.hint) from None
 
 
-def _registered(root: Path, spec: ModelSpec) -> dict[Version, ModelSpec]:
+def _registered(repository: Repository, spec: ModelSpec) -> dict[Version, ModelSpec]:
     """Versions of the model known to git, plus the working tree's (it may not be committed yet)."""
-    found = _history(root, spec.name)
+    found = _history(repository, spec.name)
     versions = {record.version: record.spec for record in found.versions}
     versions.setdefault(spec.version, spec)
     return versions
@@ -388,9 +361,9 @@ def _require(versions: Mapping[Version, ModelSpec], model: str, version: Version
         raise EditError(f"version {version} of {model} does not exist", hint=f"known versions: {known}")
 
 
-def _pin_plan(root: Path, kind: EditKind, model: str, environment: str, rel: str, old: Version, new: Version,
+def _pin_plan(repository: Repository, kind: EditKind, model: str, environment: str, rel: str, old: Version, new: Version,
               versions: Mapping[Version, ModelSpec], notes: tuple[str, ...] = ()) -> EditPlan:
-    file_edit = plan_file_edit(root, rel, [SetValue(("model",), f"{model}@{new}")])
+    file_edit = plan_file_edit(repository.root, rel, [SetValue(("model",), f"{model}@{new}")])
     _changed_text_doc(rel, file_edit.after, Kind.DEPLOYMENT)
     old_spec, new_spec = versions.get(old), versions[new]
     artifact: tuple[Change, ...] = ()
@@ -417,7 +390,7 @@ def _pin_plan(root: Path, kind: EditKind, model: str, environment: str, rel: str
 
 @dataclass(frozen=True)
 class PromoteRequest:
-    root: Path
+    repo: Repository
     model: str
     to: str
     version: str | None = None
@@ -425,12 +398,12 @@ class PromoteRequest:
 
 
 def plan_promote(request: PromoteRequest) -> EditPlan:
-    root = Path(request.root)
+    repository = request.repo
     if request.version and request.from_env:
         raise UsageError("give --version or --from, not both")
-    _, spec = _read_spec(root, request.model)
-    rel, pin = _deployment(root, request.model, request.to)
-    versions = _registered(root, spec)
+    _, spec = _read_spec(repository, request.model)
+    rel, pin = _deployment(repository, request.model, request.to)
+    versions = _registered(repository, spec)
     if request.version:
         text = request.version[1:] if request.version.startswith("v") else request.version
         if not Version.is_valid(text):
@@ -439,7 +412,7 @@ def plan_promote(request: PromoteRequest) -> EditPlan:
     elif request.from_env:
         if request.from_env == request.to:
             raise UsageError("--from and --to name the same environment")
-        _, source = _deployment(root, request.model, request.from_env)
+        _, source = _deployment(repository, request.model, request.from_env)
         target = _running(source, spec)
     else:
         target = spec.version
@@ -450,22 +423,22 @@ def plan_promote(request: PromoteRequest) -> EditPlan:
     if target < current:
         raise EditError(f"{target} is older than the {current} that {request.to} runs", hint=f"moving back is `gitops-ml rollback {request.model} --env {request.to} --to {target}`")
     notes = () if pin.version else (f"{request.to} tracked the newest version; it is now pinned",)
-    return _pin_plan(root, EditKind.PROMOTE, request.model, request.to, rel, current, target, versions, notes)
+    return _pin_plan(repository, EditKind.PROMOTE, request.model, request.to, rel, current, target, versions, notes)
 
 
 @dataclass(frozen=True)
 class RollbackRequest:
-    root: Path
+    repo: Repository
     model: str
     env: str
     to: str | None = None
 
 
 def plan_rollback(request: RollbackRequest) -> EditPlan:
-    root = Path(request.root)
-    _, spec = _read_spec(root, request.model)
-    rel, pin = _deployment(root, request.model, request.env)
-    versions = _registered(root, spec)
+    repository = request.repo
+    _, spec = _read_spec(repository, request.model)
+    rel, pin = _deployment(repository, request.model, request.env)
+    versions = _registered(repository, spec)
     current = _running(pin, spec)
     if request.to:
         text = request.to[1:] if request.to.startswith("v") else request.to
@@ -477,270 +450,21 @@ def plan_rollback(request: RollbackRequest) -> EditPlan:
             raise EditError(f"{target} is not older than the {current} that {request.env} runs",
                             hint=f"moving forward is `gitops-ml promote {request.model} --to {request.env} --version {target}`")
     else:
-        target = _previous(root, request.model, request.env, current, versions)
-    return _pin_plan(root, EditKind.ROLLBACK, request.model, request.env, rel, current, target, versions)
+        target = _previous(repository, request.model, request.env, current, versions)
+    return _pin_plan(repository, EditKind.ROLLBACK, request.model, request.env, rel, current, target, versions)
 
 
-def _previous(root: Path, model: str, environment: str, current: Version, versions: Mapping[Version, ModelSpec]) -> Version:
+def _previous(repository: Repository, model: str, environment: str, current: Version, versions: Mapping[Version, ModelSpec]) -> Version:
     """The version the environment ran before `current` (from the deployment file's history), or
     else the newest registered version older than current."""
-    found = _history(root, model)
+    found = _history(repository, model)
     ran = sorted(
         (run for record in found.versions for run in record.runs if run.environment == environment and run.version < current),
         key=lambda run: (run.since.date, run.since.sha),
     )
     if ran:
-        return ran[-1].version  # type: ignore[no-any-return]
+        return ran[-1].version
     older = [v for v in versions if v < current]
     if not older:
         raise EditError(f"{environment} runs {model}@{current} and no older version exists to roll back to")
     return max(older)
-
-
-# --- delivering -------------------------------------------------------------------------------------
-
-
-BodyMaker = Callable[[EditPlan, Path, str], str]
-ClientMaker = Callable[[GitHubSettings], GitHubClient]
-
-
-@dataclass(frozen=True)
-class Ready:
-    """What preflight found: the repository, and the commit the edit's branch has on origin
-    (None: origin has no such branch, or it was not asked because nothing is pushed)."""
-
-    writer: GitWriter | None
-    remote_tip: str | None = None
-
-
-def preflight(plan: EditPlan, root: Path, delivery: Delivery, github: GitHubSettings | None) -> Ready:
-    """Refuse, before anything is written, what would fail half-way."""
-    paths = [f.path for f in plan.files]
-    try:
-        writer = GitWriter(root)
-    except GitopsMlError:
-        if delivery.branch:
-            raise EditError(f"{root} is not in a git repository; --branch needs one") from None
-        return Ready(None)
-    dirty = writer.dirty(paths)
-    if dirty:
-        raise EditError(f"uncommitted changes in {', '.join(dirty)}; the edit would overwrite them",
-                        hint="commit or stash them first")
-    if delivery.branch:
-        writer.check_branch_name(delivery.branch)
-        if not writer.has_commits():
-            raise EditError("the repository has no commits yet; commit first")
-        current = writer.current_branch()
-        if current is None:
-            raise EditError("HEAD is detached; --branch needs a branch to start from",
-                            hint="check out the branch the pull request should target, e.g. `git switch main`")
-        if current == delivery.branch:
-            raise EditError(f"already on {delivery.branch!r}; run the edit from the branch it should target",
-                            hint="e.g. `git switch main`, then run it again: the branch is updated, not duplicated")
-        _refuse_stray_render_inputs(plan, root, writer)
-    if delivery.push and writer.remote_url() is None:
-        raise EditError("there is no 'origin' remote to push to", hint="add one with `git remote add origin URL`")
-    if delivery.pr and github is None:
-        raise EditError("--pr needs GitHub settings")  # the CLI always passes them; a guard for library use
-    remote_tip = None
-    if delivery.branch:
-        # the edit replaces what an earlier run committed on its branch, and nothing else
-        local_tip = writer.branch_sha(delivery.branch)
-        if local_tip is not None:
-            _refuse_foreign_commits(writer, delivery.branch, local_tip, on_origin=False)
-        if delivery.push:
-            remote_tip = writer.fetch_branch(delivery.branch)
-            if remote_tip is not None:
-                _refuse_foreign_commits(writer, delivery.branch, remote_tip, on_origin=True)
-    return Ready(writer, remote_tip)
-
-
-# the trailer that marks the commits an edit makes: only those are ever replaced by a later run
-TRAILER = "Gitops-ml-edit"
-# what commits made before the trailer existed end with
-_LEGACY_MARK = re.compile(r"\n\nMade by `gitops-ml (bump|promote|rollback)`\.\s*$")
-
-
-def _refuse_foreign_commits(writer: GitWriter, branch: str, tip: str, *, on_origin: bool) -> None:
-    """Refuse to move a branch that holds commits gitops-ml did not make (a reviewer's fix-up,
-    someone's own work on a branch of the same name): moving it would discard them."""
-    commits = writer.commits_between("HEAD", tip, TRAILER)
-    foreign = [c for c in commits if not c.trailers and not _LEGACY_MARK.search(c.message)]
-    if not foreign:
-        return
-    where = f"branch {branch!r} on origin" if on_origin else f"local branch {branch!r}"
-    listed = "; ".join(f"{c.sha[:12]} {c.subject} ({c.author})" for c in foreign[:3]) + ("; ..." if len(foreign) > 3 else "")
-    count = f"{len(foreign)} commit{'s' if len(foreign) > 1 else ''}"
-    delete = f"git push origin --delete {branch}" if on_origin else f"git branch -D {branch}"
-    raise EditError(
-        f"{where} has {count} that gitops-ml did not make: {listed}; running the edit again would discard them",
-        hint=f"keep that work: merge the pull request with it, or move it elsewhere; to start over, delete the branch "
-             f"(`{delete}`) or pass another --branch NAME",
-    )
-
-
-def _refuse_stray_render_inputs(plan: EditPlan, root: Path, writer: GitWriter) -> None:
-    """The edit re-renders the render root from the working tree and commits it: an uncommitted
-    change to anything render reads, outside what the edit commits, would leak into that commit
-    as rendered output whose source is not in it (and the branch would fail `render --check`)."""
-    render_root = committed_render_root(root)
-    if render_root is None:
-        return
-    dirty = writer.dirty([REPOSITORY_FILE, MODELS_DIR, DEPLOYMENTS_DIR, render_root])
-    stray = [path for path in dirty if not any(_within(path, p) for p in plan.commit_paths)]
-    if stray:
-        names = ", ".join(stray[:5]) + (f" and {len(stray) - 5} more" if len(stray) > 5 else "")
-        raise EditError(f"uncommitted changes in {names}: the edit re-renders {render_root}/ from the working tree, so its commit would carry them",
-                        hint="commit or stash them first (`git stash push --include-untracked`), then run the edit again")
-
-
-def _within(path: str, parent: str) -> bool:
-    return path == parent or path.startswith(parent.rstrip("/") + "/")
-
-
-def deliver(
-    plan: EditPlan,
-    root: Path,
-    delivery: Delivery,
-    *,
-    github: GitHubSettings | None = None,
-    make_body: BodyMaker | None = None,
-    make_client: ClientMaker = GitHubClient,
-) -> EditResult:
-    """Write the plan, then commit, push and open/update the pull request as delivery asks.
-
-    All or nothing for the working tree: when any step fails (an unexpected exception too), every
-    file the edit wrote gets its old content back and the user stays on the branch they started
-    from; a commit already made is kept on its branch, so running the same command again finishes
-    the job. Only when every step succeeded is the edit's branch checked out."""
-    delivery = delivery.normalized(plan)
-    ready = preflight(plan, root, delivery, github)
-    writer = ready.writer
-    result = EditResult(plan)
-    base_before = writer.repo.git.rev_parse("HEAD") if writer is not None and writer.has_commits() else ""
-    undo = _Undo(root, plan)
-    try:
-        result.written = write_file_edits(root, plan.files)
-        rendered = rerender(root, plan)
-        result.written += rendered
-        if delivery.branch is None or writer is None:
-            return result
-        commit_paths = list(plan.commit_paths) + ([_render_root(root)] if rendered else [])
-        reuse = [ready.remote_tip] if ready.remote_tip else []
-        result.commit = writer.commit_on_branch(delivery.branch, commit_paths, commit_message(plan), reuse=reuse)
-        if delivery.push:
-            writer.push(delivery.branch, expected=ready.remote_tip)
-            result.pushed = True
-        if delivery.pr and github is not None:
-            body = make_body(plan, root, base_before) if make_body is not None else plan.title
-            with make_client(github) as client:
-                result.pull_request, result.pr_created = client.open_or_update(
-                    head=delivery.branch, base=result.commit.base_branch, title=plan.title, body=body
-                )
-        writer.switch_to(delivery.branch, commit_paths)
-    except BaseException as exc:
-        undo.restore(exc)
-        if isinstance(exc, GitopsMlError) and result.commit is not None:
-            exc.hint = "; ".join(h for h in (exc.hint, _kept_hint(result, delivery)) if h)
-        raise
-    return result
-
-
-def _kept_hint(result: EditResult, delivery: Delivery) -> str:
-    """Where a failure after the commit left the user, and what finishes the job."""
-    commit = result.commit
-    assert commit is not None
-    kept = f"branch {commit.branch!r} (pushed to origin)" if result.pushed else f"the local branch {commit.branch!r}"
-    if delivery.push and not result.pushed:
-        finish = "run the same command again to push it"
-    elif delivery.pr and result.pull_request is None:
-        finish = "run the same command again to open the pull request"
-    else:
-        finish = f"`git switch {commit.branch}` checks it out"
-    return f"you are still on {commit.base_branch!r} with your working tree as it was; the commit is kept on {kept}; {finish}"
-
-
-class _Undo:
-    """What an edit may write (its files and, when the render is committed, the render root),
-    as it was before; `restore` puts it back."""
-
-    def __init__(self, root: Path, plan: EditPlan) -> None:
-        self.root = root
-        self.plan = plan
-        render_root = committed_render_root(root)
-        self.render = DirectorySnapshot.take(root / render_root) if render_root is not None else None
-
-    def restore(self, cause: BaseException) -> None:
-        try:
-            undo_file_edits(self.root, self.plan.files)
-            if self.render is not None:
-                self.render.restore()
-        except Exception as exc:  # noqa: BLE001 - the first failure is the one to report
-            note = f"the edit could not be undone ({exc}); restore the files with `git restore` or `git checkout`"
-            if isinstance(cause, GitopsMlError):
-                cause.hint = "; ".join(h for h in (cause.hint, note) if h)
-            elif callable(add_note := getattr(cause, "add_note", None)):  # Python 3.11+
-                add_note(note)
-
-
-def _render_root(root: Path) -> str:
-    from gitops_ml.render_service import render_root_of  # noqa: PLC0415 - the render stage loads on use
-
-    return render_root_of(root)
-
-
-def committed_render_root(root: Path) -> str | None:
-    """The render root when this repository commits its render (an ownership file is there),
-    else None: then an edit has no render to keep current."""
-    from gitops_ml.writing import OWNERSHIP_FILE  # noqa: PLC0415 - the render stage loads on use
-
-    render_root = _render_root(root)
-    return render_root if (root / render_root / OWNERSHIP_FILE).is_file() else None
-
-
-def rerender(root: Path, plan: EditPlan) -> list[str]:
-    """Re-render a repository that commits its render, so the edit's pull request passes
-    `render --check`; the written paths, relative to root."""
-    from gitops_ml.render_service import RenderRequest, render_repository  # noqa: PLC0415
-
-    render_root = committed_render_root(root)
-    if render_root is None:
-        return []  # this repository does not commit a render: nothing to keep current
-    try:
-        result = render_repository(RenderRequest(root))
-    except GitopsMlError as exc:  # `deliver` undoes the edit
-        exc.hint = "; ".join(h for h in (exc.hint, _undone_hint(exc)) if h)
-        raise
-    written = result.written
-    if written is None:
-        return []
-    return [f"{render_root}/{p}" for p in [*written.written, *written.removed]]
-
-
-def _undone_hint(exc: GitopsMlError) -> str:
-    """What to fix, named by the kind of problem the re-render ran into."""
-    if isinstance(exc, ValidationError):
-        return "the edit was undone: the repository does not validate with it; fix the errors above (`gitops-ml validate`) and run it again"
-    if isinstance(exc, LoadError):
-        return "the edit was undone: fix the file that cannot be read and run it again"
-    return "the edit was undone: fix the render error and run it again"
-
-
-def commit_message(plan: EditPlan) -> str:
-    lines = [plan.title, ""]
-    if plan.old_version is not None:
-        where = f" in {plan.environment}" if plan.environment else ""
-        lines.append(f"{plan.model}{where}: {plan.old_version} -> {plan.new_version}")
-    lines.extend(plan.notes)
-    lines.append("")
-    lines.append(f"Made by `gitops-ml {plan.kind.value}`; running it again replaces this commit.")
-    lines.append("")
-    subject = " ".join(p for p in (plan.kind.value, plan.model, plan.environment) if p)
-    lines.append(f"{TRAILER}: {subject}")
-    return "\n".join(lines).strip() + "\n"
-
-
-__all__ = [
-    "BumpRequest", "Change", "Delivery", "EditKind", "EditPlan", "EditResult", "Part", "PromoteRequest",
-    "RollbackRequest", "commit_message", "deliver", "edit_text", "plan_bump", "plan_promote", "plan_rollback",
-]

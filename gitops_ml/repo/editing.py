@@ -22,7 +22,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError as RuamelError
 
 from gitops_ml.errors import EditError, Location
-from gitops_ml.writing_atomic import write_atomic
+from gitops_ml.repo.atomic import write_atomic
 
 Scalar = Union[str, int, float, bool]
 Value = Union[Scalar, Mapping[str, Any]]

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from gitops_ml.planning import Endpoint
-from gitops_ml.rendering.objects import ENV_LABEL, MANAGED_BY
+from gitops_ml.render.objects import ENV_LABEL, MANAGED_BY
+from gitops_ml.render.planning import Endpoint
 from gitops_ml.types import Environment, ModelName, RepositorySpec
 
 Obj = dict[str, Any]

@@ -1,20 +1,20 @@
 """Validated specs + resolved versions -> the render plan: one Endpoint per (environment, model).
 
 `make_plan` is pure: it reads no files and no git. `resolve_versions` is the one step that asks
-the registry (git, through gitops_ml.versions) which files each pin means. Cross-environment rules
+the registry (git, through gitops_ml.registry.versions) which files each pin means. Cross-environment rules
 that only matter for rendering (a host used twice on one cluster) are checked here.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable, Iterable, Mapping, Optional
 
 from gitops_ml.adapters.git import CommitTree
 from gitops_ml.errors import Location, RegistryError, RenderError, ValidationError
+from gitops_ml.registry.versions import ModelVersion, resolve_model_version
+from gitops_ml.repo.handle import Repository
 from gitops_ml.serving.settings import ServerSettings
-from gitops_ml.sources import WorkTree
 from gitops_ml.types import (
     DeploymentSpec,
     Environment,
@@ -27,8 +27,7 @@ from gitops_ml.types import (
     RepositorySpec,
     Version,
 )
-from gitops_ml.validation import Specs
-from gitops_ml.versions import ModelVersion, resolve_model_version
+from gitops_ml.validate.rules import Specs
 
 Locate = Callable[[str, list[str | int]], Location]
 
@@ -106,7 +105,7 @@ PinKey = tuple[ModelName, Optional[Version]]
 
 
 def resolve_versions(
-    root: Path,
+    repository: Repository,
     specs: Specs,
     deployments: Iterable[DeploymentSpec],
     locate: "Locate | None" = None,
@@ -117,7 +116,6 @@ def resolve_versions(
     `source` is the commit the specs were read from (for `diff --base`); None means the working tree.
     """
     out: dict[PinKey, ResolvedVersion] = {}
-    worktree = WorkTree(root)
     for dep in deployments:
         key = (dep.model, dep.pin.version)
         if key in out:
@@ -127,7 +125,7 @@ def resolve_versions(
             if source is not None and current is not None and dep.pin.version in (None, current.spec.version):
                 mv = ModelVersion(current, source, source.commit.hexsha)
             else:
-                mv = resolve_model_version(root, specs, dep.model, dep.pin.version, worktree=worktree)
+                mv = resolve_model_version(repository, specs, dep.model, dep.pin.version)
         except RegistryError as exc:
             if exc.location is None:
                 path = specs.deployment_files.get((dep.environment, dep.model), f"deployments/{dep.environment}/{dep.model}.yaml")

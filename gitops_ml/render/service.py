@@ -16,24 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from gitops_ml import __version__, catalog
-from gitops_ml.errors import LoadError, Location, RenderError, ValidationError
-from gitops_ml.loading import load_tree, parse_yaml
-from gitops_ml.planning import Plan, Route, make_plan, resolve_versions
-from gitops_ml.rendering import Rendered, check_layout, render_base, render_endpoint, render_environment, unit_of
-from gitops_ml.sources import FileSource, WorkTree
-from gitops_ml.types import (
-    DEPLOYMENTS_DIR,
-    MODELS_DIR,
-    REPOSITORY_FILE,
-    EnvironmentName,
-    Kind,
-    ModelName,
-    RepositorySpec,
-)
-from gitops_ml.validation import Specs, validate_tree
-from gitops_ml.writing import (
-    OWNERSHIP_FILE,
+from gitops_ml import __version__
+from gitops_ml.errors import LoadError, Location, RenderError
+from gitops_ml.render.files import Rendered, check_layout, render_base, render_endpoint, render_environment, unit_of
+from gitops_ml.render.planning import Plan, Route, make_plan, resolve_versions
+from gitops_ml.render.writing import (
     Changes,
     Ownership,
     StatCache,
@@ -43,9 +30,19 @@ from gitops_ml.writing import (
     compare,
     differs_in_input_keys_only,
     read_ownership,
-    read_regular,
     sha256,
 )
+from gitops_ml.repo.handle import OWNERSHIP_FILE, Repository
+from gitops_ml.repo.sources import read_regular
+from gitops_ml.types import (
+    DEPLOYMENTS_DIR,
+    MODELS_DIR,
+    REPOSITORY_FILE,
+    EnvironmentName,
+    ModelName,
+    RepositorySpec,
+)
+from gitops_ml.validate.rules import Specs, require_specs
 
 # bump when rendering changes for the same inputs, so that recorded unit keys stop matching
 RENDERER_REVISION = "1"
@@ -53,7 +50,7 @@ RENDERER_REVISION = "1"
 
 @dataclass(frozen=True)
 class RenderRequest:
-    root: Path
+    repo: Repository
     out: Path | None = None
     environments: tuple[str, ...] = ()
     check: bool = False
@@ -142,77 +139,8 @@ def _file_digest(full: str, rel: str, cache: StatCache | None) -> str | None:
         raise LoadError(f"cannot be read: {exc.strerror or exc}", location=Location(rel)) from exc
 
 
-class _Subset:
-    """A FileSource that shows only some models and the deployment files of those models."""
-
-    def __init__(self, source: FileSource, models: set[str]) -> None:
-        self.source = source
-        self.models = models
-        self.label = source.label
-
-    def read(self, rel: str) -> bytes:
-        return self.source.read(rel)
-
-    def is_file(self, rel: str) -> bool:
-        return self.source.is_file(rel)
-
-    def is_dir(self, rel: str) -> bool:
-        return self.source.is_dir(rel)
-
-    def listdir(self, rel: str) -> list[str]:
-        names = self.source.listdir(rel)
-        if rel == MODELS_DIR:
-            return [n for n in names if n in self.models]
-        if rel.startswith(DEPLOYMENTS_DIR + "/"):
-            return [n for n in names if n.rsplit(".", 1)[0] in self.models]
-        return names
-
-    def walk_files(self, rel: str) -> list[str]:
-        return self.source.walk_files(rel)
-
-    def links_outside(self, rel: str) -> list[tuple[str, str]]:
-        return self.source.links_outside(rel)
-
-
-def _repository_spec(root: Path) -> RepositorySpec | None:
-    """The repository settings when gitops-ml.yaml is valid on its own; None lets validation report."""
-    raw = read_regular(root / REPOSITORY_FILE)
-    if raw is None:
-        return None
-    try:
-        doc = parse_yaml(REPOSITORY_FILE, raw, Kind.REPOSITORY)
-    except LoadError:
-        return None
-    if not isinstance(doc.data, dict) or not catalog.validator(Kind.REPOSITORY).is_valid(doc.data):
-        return None
-    return RepositorySpec.from_doc(doc.data)
-
-
-def render_root_of(root: Path) -> str:
-    """The repository's render root, relative to root ("deploy" when gitops-ml.yaml cannot say)."""
-    repo = _repository_spec(root)
-    return repo.render_root if repo is not None else "deploy"
-
-
-def _locator(root: Path):  # type: ignore[no-untyped-def]
-    def locate(path: str, json_path: list[str | int]) -> Location:
-        try:
-            return parse_yaml(path, (root / path).read_bytes()).locate(json_path)
-        except (OSError, LoadError):
-            return Location(path)
-
-    return locate
-
-
-def _validate(root: Path, models: set[str] | None) -> Specs:
-    source: FileSource = WorkTree(root)
-    if models is not None:
-        source = _Subset(source, models)
-    report = validate_tree(load_tree(source))
-    errors = [f for f in report.findings if f.severity == "error"]
-    if errors or report.specs is None:
-        raise ValidationError(errors or report.findings, f"{len(errors)} problem(s) in the repository; nothing was rendered")
-    return report.specs
+def _require_specs(repository: Repository, models: set[str] | None) -> Specs:
+    return require_specs(repository, "{errors} problem(s) in the repository; nothing was rendered", models=models)
 
 
 def _label(root: Path, render_dir: Path) -> str:
@@ -222,31 +150,32 @@ def _label(root: Path, render_dir: Path) -> str:
         return str(render_dir)
 
 
-def _refuse_foreign_root(root: Path, render_dir: Path, from_option: bool) -> None:
+def _refuse_foreign_root(repository: Repository, render_dir: Path, from_option: bool) -> None:
     """The render root is owned by the tool: a filesystem root, or a directory that holds the
     repository itself, can never be one, and is refused before anything under it is read."""
-    target, repository = render_dir.resolve(), root.resolve()
+    target, root = render_dir.resolve(), repository.root.resolve()
     if target == Path(target.anchor):
         why = "is a filesystem root"
-    elif target == repository or target in repository.parents:
-        why = f"holds the repository {repository}"
+    elif target == root or target in root.parents:
+        why = f"holds the repository {root}"
     else:
         return
     raise RenderError(
         f"the render root {target} {why}; gitops-ml owns every file under its render root",
-        location=None if from_option else _locator(root)(REPOSITORY_FILE, ["renderRoot"]),
+        location=None if from_option else repository.locate(REPOSITORY_FILE, ["renderRoot"]),
         hint="render into a directory of its own, e.g. " + ("--out build/deploy" if from_option else "renderRoot: deploy"),
     )
 
 
 def render_repository(request: RenderRequest) -> RenderResult:
-    """Render (or with check=True, compare) the render root of the repository at request.root."""
-    root = request.root
+    """Render (or with check=True, compare) the render root of the repository."""
+    repository = request.repo
+    root = repository.root
     if not root.is_dir():
         raise RenderError(f"{root} is not a directory")
-    repo = _repository_spec(root)
+    repo = repository.config
     if repo is None:
-        _validate(root, None)  # raises with located findings
+        _require_specs(repository, None)  # raises with located findings
         raise RenderError(f"{REPOSITORY_FILE} cannot be read", location=Location(REPOSITORY_FILE))
     check_layout(repo)
     unknown = sorted(set(request.environments) - set(repo.environments))
@@ -256,8 +185,8 @@ def render_repository(request: RenderRequest) -> RenderResult:
             location=Location(REPOSITORY_FILE),
         )
     chosen = set(request.environments or repo.environments)
-    render_dir = request.out if request.out is not None else root / repo.render_root
-    _refuse_foreign_root(root, render_dir, from_option=request.out is not None)
+    render_dir = request.out if request.out is not None else repository.render_dir
+    _refuse_foreign_root(repository, render_dir, from_option=request.out is not None)
     label = _label(root, render_dir)
     previous = read_ownership(render_dir, label)
     input_cache = StatCache(root, "inputs")
@@ -290,11 +219,11 @@ def render_repository(request: RenderRequest) -> RenderResult:
 
     stale_units = {u for u, k in keys.items() if old is None or u not in old.units or old.units[u].key != k}
     models = None if old is None else dirty_models(stale_units)
-    result = _run(root, repo, request, render_dir, label, chosen, keys, endpoint_models, models, old, previous, digests, inputs)
+    result = _run(repository, repo, request, render_dir, label, chosen, keys, endpoint_models, models, old, previous, digests, inputs)
     if not request.check and old is not None and result.written is None:
         # files of reused units were edited or deleted by hand: render those units too, then write
         redo = _units_of_paths(old, result.changes)
-        result = _run(root, repo, request, render_dir, label, chosen, keys, endpoint_models, (models or set()) | dirty_models(redo), old, previous, digests, inputs, force=redo)
+        result = _run(repository, repo, request, render_dir, label, chosen, keys, endpoint_models, (models or set()) | dirty_models(redo), old, previous, digests, inputs, force=redo)
     return result
 
 
@@ -304,7 +233,7 @@ def _units_of_paths(old: Ownership, changes: Changes) -> set[str]:
 
 
 def _run(
-    root: Path,
+    repository: Repository,
     repo: RepositorySpec,
     request: RenderRequest,
     render_dir: Path,
@@ -319,10 +248,10 @@ def _run(
     inputs: str,
     force: set[str] = frozenset(),  # type: ignore[assignment]
 ) -> RenderResult:
-    specs = _validate(root, models)
-    locate = _locator(root)
+    specs = _require_specs(repository, models)
+    locate = repository.locate
     in_scope = [d for d in specs.deployments if d.environment in chosen]
-    versions = resolve_versions(root, specs, in_scope, locate)
+    versions = resolve_versions(repository, specs, in_scope, locate)
     fresh_units = {unit_of("endpoint", d.environment, d.model) for d in in_scope}
     # routes of endpoints that are not re-planned come from the record of the previous render
     other_routes = []
@@ -422,9 +351,9 @@ def _forgive_input_keys(render_dir: Path, changes: Changes, manifest: bytes) -> 
         changes.unchanged += 1
 
 
-def plan_repository(root: Path, environments: Iterable[str] | None = None) -> Plan:
+def plan_repository(repository: Repository, environments: Iterable[str] | None = None) -> Plan:
     """The full plan of a repository's working tree, without touching any render root."""
-    specs = _validate(root, None)
-    locate = _locator(root)
-    versions = resolve_versions(root, specs, specs.deployments, locate)
+    specs = _require_specs(repository, None)
+    locate = repository.locate
+    versions = resolve_versions(repository, specs, specs.deployments, locate)
     return make_plan(specs, versions, environments=environments, locate=locate)

@@ -17,7 +17,7 @@ from jsonschema import Draft202012Validator
 
 from gitops_ml.types import Kind
 
-_SOURCE_ROOT = Path(__file__).resolve().parent.parent
+_SOURCE_ROOT = Path(__file__).resolve().parents[2]
 
 
 def data_dir(name: str) -> Path:

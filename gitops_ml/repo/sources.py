@@ -7,9 +7,11 @@ and any commit of history. Paths are repository-relative POSIX strings.
 from __future__ import annotations
 
 import os
-import subprocess
+import stat
 from pathlib import Path
 from typing import Protocol
+
+from gitops_ml.types import DEPLOYMENTS_DIR, MODELS_DIR
 
 
 class FileSource(Protocol):
@@ -89,17 +91,9 @@ class WorkTree:
         """(files, directory prefixes ending in '/') git ignores under the root; empty outside git.
         One `git ls-files` per tree, whatever the number of models."""
         if self._ignored is None:
-            self._ignored = (frozenset(), ())
-            try:
-                proc = subprocess.run(
-                    ["git", "-C", str(self.root), "ls-files", "-z", "--others", "--ignored", "--exclude-standard", "--directory"],
-                    capture_output=True, check=False, timeout=60,
-                )
-            except (OSError, subprocess.TimeoutExpired):
-                return self._ignored
-            if proc.returncode == 0:
-                paths = [p for p in proc.stdout.decode("utf-8", "surrogateescape").split("\0") if p]
-                self._ignored = (frozenset(p for p in paths if not p.endswith("/")), tuple(p for p in paths if p.endswith("/")))
+            from gitops_ml.adapters.git import ignored_paths  # noqa: PLC0415 - only trees with models ask
+
+            self._ignored = ignored_paths(self.root)
         return self._ignored
 
     def links_outside(self, rel: str) -> list[tuple[str, str]]:
@@ -114,3 +108,74 @@ class WorkTree:
                     if target != base and base not in target.parents:
                         out.append((full.relative_to(self.root).as_posix(), os.readlink(full)))
         return sorted(out)
+
+def read_regular(path: Path | str) -> bytes | None:
+    """Bytes of a regular file (a link is followed); None when there is none. A FIFO, a socket or a
+    device is never opened: reading a FIFO waits for a writer that never comes."""
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return None
+        with open(path, "rb") as fh:
+            return fh.read()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
+
+class ModelSubset:
+    """A FileSource that shows only some models and the deployment files of those models (for a
+    render that re-validates only what changed)."""
+
+    def __init__(self, source: FileSource, models: set[str]) -> None:
+        self.source = source
+        self.models = models
+        self.label = source.label
+
+    def read(self, rel: str) -> bytes:
+        return self.source.read(rel)
+
+    def is_file(self, rel: str) -> bool:
+        return self.source.is_file(rel)
+
+    def is_dir(self, rel: str) -> bool:
+        return self.source.is_dir(rel)
+
+    def listdir(self, rel: str) -> list[str]:
+        names = self.source.listdir(rel)
+        if rel == MODELS_DIR:
+            return [n for n in names if n in self.models]
+        if rel.startswith(DEPLOYMENTS_DIR + "/"):
+            return [n for n in names if n.rsplit(".", 1)[0] in self.models]
+        return names
+
+    def walk_files(self, rel: str) -> list[str]:
+        return self.source.walk_files(rel)
+
+    def links_outside(self, rel: str) -> list[tuple[str, str]]:
+        return self.source.links_outside(rel)
+
+
+class WithoutDeployments:
+    """A FileSource that hides deployments/: validating one model of an old commit must not
+    parse and validate every deployment file of that commit (thousands in a large repository)."""
+
+    def __init__(self, source: FileSource) -> None:
+        self._source = source
+        self.label = source.label
+
+    def read(self, rel: str) -> bytes:
+        return self._source.read(rel)
+
+    def is_file(self, rel: str) -> bool:
+        return self._source.is_file(rel)
+
+    def is_dir(self, rel: str) -> bool:
+        return rel != DEPLOYMENTS_DIR and self._source.is_dir(rel)
+
+    def listdir(self, rel: str) -> list[str]:
+        return [] if rel == DEPLOYMENTS_DIR else self._source.listdir(rel)
+
+    def walk_files(self, rel: str) -> list[str]:
+        return self._source.walk_files(rel)
+
+    def links_outside(self, rel: str) -> list[tuple[str, str]]:
+        return self._source.links_outside(rel)

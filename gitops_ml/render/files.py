@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 from gitops_ml.errors import Location, RenderError
-from gitops_ml.planning import Endpoint, Plan
-from gitops_ml.rendering import engines, objects
-from gitops_ml.rendering.emit import to_yaml
+from gitops_ml.render import engines, objects
+from gitops_ml.render.emit import to_yaml
+from gitops_ml.render.planning import Endpoint, Plan
 from gitops_ml.types import REPOSITORY_FILE, Engine, Environment, ModelName, RepositorySpec
 
 __all__ = ["Rendered", "render_plan", "render_base", "render_endpoint", "render_environment", "unit_of"]

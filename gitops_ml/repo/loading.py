@@ -16,7 +16,7 @@ from typing import Any, Iterable, Sequence
 import yaml
 
 from gitops_ml.errors import LoadError, Location
-from gitops_ml.sources import FileSource
+from gitops_ml.repo.sources import FileSource
 from gitops_ml.types import (
     DEPLOYMENTS_DIR,
     MODELS_DIR,

@@ -12,8 +12,8 @@ from typing import Callable
 import jinja2
 
 from gitops_ml import __version__
-from gitops_ml.catalog import data_dir
 from gitops_ml.errors import UsageError
+from gitops_ml.repo.catalog import data_dir
 
 CHECKOUT = "actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683 # v4.2.2"
 SETUP_PYTHON = "actions/setup-python@a26af69be951a213d495a4c3e4e4022e16d87065 # v5.6.0"
@@ -152,7 +152,7 @@ def write_reusable(root: str = ".") -> list[str]:
     """Write this project's reusable workflows (.github/workflows) from the templates."""
     from pathlib import Path  # noqa: PLC0415 - only this maintenance entry point writes
 
-    from gitops_ml.writing_atomic import write_atomic  # noqa: PLC0415
+    from gitops_ml.repo.atomic import write_atomic  # noqa: PLC0415
 
     out = []
     for rel, text in render_workflows(engine="argocd", registry="ghcr.io/acme/models", reusable=True).items():

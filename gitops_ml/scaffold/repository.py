@@ -13,8 +13,8 @@ from pathlib import Path
 
 import jinja2
 
-from gitops_ml import catalog
 from gitops_ml.errors import GitopsMlError, UsageError
+from gitops_ml.repo import catalog
 from gitops_ml.types import Engine
 
 _INIT = "init"
@@ -88,7 +88,7 @@ def scaffold(request: InitRequest) -> dict[str, bytes]:
 def _workflows(engine: str, registry: str) -> dict[str, bytes]:
     """GitHub Actions workflows, when the registry package that renders them is present."""
     try:
-        from gitops_ml.registry.workflows import render_workflows  # noqa: PLC0415 - optional stage
+        from gitops_ml.scaffold.workflows import render_workflows  # noqa: PLC0415 - optional stage
     except ImportError:
         return {}
     return {path: text.encode() for path, text in render_workflows(engine=engine, registry=registry).items()}

@@ -19,8 +19,9 @@ import orjson
 
 from gitops_ml import __version__
 from gitops_ml.errors import LoadError, Location, RenderError
+from gitops_ml.repo.handle import OWNERSHIP_FILE
+from gitops_ml.repo.sources import read_regular
 
-OWNERSHIP_FILE = ".gitops-ml-render.json"
 FORMAT = 1
 FOREIGN_LIMIT = 100  # more unknown files than this: the directory is not a render root at all
 
@@ -60,18 +61,6 @@ class Ownership:
             },
         }
         return orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
-
-
-def read_regular(path: Path | str) -> bytes | None:
-    """Bytes of a regular file (a link is followed); None when there is none. A FIFO, a socket or a
-    device is never opened: reading a FIFO waits for a writer that never comes."""
-    try:
-        if not stat.S_ISREG(os.stat(path).st_mode):
-            return None
-        with open(path, "rb") as fh:
-            return fh.read()
-    except (FileNotFoundError, NotADirectoryError):
-        return None
 
 
 def read_ownership(render_dir: Path, label: str) -> Ownership | None:

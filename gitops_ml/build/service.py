@@ -1,0 +1,107 @@
+"""The use case behind `gitops-ml build`: plan every requested model, check them all before any
+build starts, then build and push (or write contexts).
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import hashlib
+import importlib.metadata
+import os
+import platform
+import posixpath
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Iterable, Sequence
+
+from gitops_ml import __version__
+from gitops_ml.repo import catalog
+from gitops_ml.adapters.docker import DockerEngine
+from gitops_ml.errors import (
+    ConfigError,
+    DockerError,
+    ExternalToolError,
+    GitopsMlError,
+    Location,
+    RegistryError,
+    ValidationError,
+)
+from gitops_ml.repo.handle import Repository
+from gitops_ml.types import Finding, ImageRef, ModelName, RepositorySpec, Version
+from gitops_ml.validate.rules import Specs
+from gitops_ml.registry.versions import ModelVersion, resolve_model_version
+
+from gitops_ml.build.context import write_contexts
+from gitops_ml.build.dirty import REVISION_LABEL, _dirty_list, current_revision, mark_dirty
+from gitops_ml.build.image import build_image
+from gitops_ml.build.plan import BuildOptions, ImagePlan, ImageResult, Progress, plan_images
+from gitops_ml.build.requirements import requirements_of
+
+if TYPE_CHECKING:
+    from gitops_ml.serving.settings import ServerSettings
+
+
+def check_plan(plans: Sequence[ImagePlan]) -> None:
+    """Compile every Python file of the scoring code and read the dependency list, for all plans.
+
+    Raises ValidationError with every finding (file:line:col) so that nothing fails later inside
+    a container build where the message would be buried in build output.
+    """
+    findings: list[Finding] = []
+    for plan in plans:
+        for rel, data in sorted(plan.version.files().items()):
+            if rel.endswith(".py"):
+                path = f"{plan.model_dir}/{rel}"
+                try:
+                    ast.parse(data, filename=path)
+                except SyntaxError as exc:
+                    findings.append(Finding(Location(path, exc.lineno or 1, exc.offset or 1), f"syntax error: {exc.msg}"))
+        try:
+            requirements_of(plan)
+        except ValidationError as exc:
+            findings.extend(f for f in exc.findings if isinstance(f, Finding))
+    if findings:
+        # the command line prints the error's hint, not each finding's: say how to proceed once per kind
+        hint = "; ".join(dict.fromkeys(f.hint for f in findings if f.hint))
+        error = ValidationError(findings, f"{len(findings)} problem(s) in the scoring code or its dependencies")
+        error.hint = hint
+        raise error
+
+
+def build_images(repository: Repository, specs: Specs, options: BuildOptions, progress: Progress) -> list[ImageResult]:
+    """The use case behind `gitops-ml build`: plan, check, then build/push (or write contexts).
+
+    A push of a model whose files differ from HEAD is refused (RegistryError) unless allow_dirty;
+    otherwise such a model is built with a warning and a `<sha>-dirty` revision label.
+    """
+    plans = mark_dirty(repository, plan_images(repository, specs, options, revision=current_revision(repository)))
+    dirty = [plan for plan in plans if plan.dirty]
+    if options.push and dirty and not options.allow_dirty and options.context_only is None:
+        raise RegistryError(
+            "; ".join(f"model {plan.model}: {_dirty_list(plan.dirty)} from HEAD" for plan in dirty)
+            + ": the pushed image would carry code no commit holds, under a tag the committed deploy/ does not reference",
+            hint="commit the changes first (CI builds from the commit), or pass --allow-dirty to push anyway",
+        )
+    for plan in dirty:
+        progress(f"{plan.model}: warning: {_dirty_list(plan.dirty)} from HEAD; the image is labelled revision "
+                 f"{plan.labels.get(REVISION_LABEL, '(none)')} and its tag is not the one the committed deploy/ references")
+    check_plan(plans)
+    if options.context_only is not None:
+        results = write_contexts(plans, options.context_only, progress, options.cache)
+    else:
+        engine = DockerEngine.connect()
+        try:
+            results = [build_image(engine, plan, options, progress) for plan in plans]
+        finally:
+            engine.close()
+    for plan, result in zip(plans, results):
+        result.dirty = list(plan.dirty)
+    return results
