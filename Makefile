@@ -25,6 +25,8 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check gitops_ml tests benchmarks
 	$(BIN)/mypy gitops_ml
+	$(BIN)/lint-imports
+	$(BIN)/deptry gitops_ml
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/validate.py

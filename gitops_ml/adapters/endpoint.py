@@ -82,3 +82,31 @@ def score(url: str, data: Any, *, key: str | None = None, timeout: float = 30.0,
         request_id=response.headers.get("x-request-id", ""),
         model_version=response.headers.get("x-model-version", ""),
     )
+
+
+class EndpointUnreachable(ExternalToolError):
+    """Raised when an endpoint gives no HTTP answer at all (refused, reset, timed out)."""
+
+
+def post_bytes(url: str, body: bytes, headers: dict[str, str], *, timeout: float) -> tuple[int, str]:
+    """POST raw bytes as they are; (status, text) of whatever the endpoint answers."""
+    try:
+        response = httpx.post(url, content=body, headers=headers, timeout=timeout)
+    except httpx.HTTPError as exc:
+        raise EndpointUnreachable(str(exc)) from exc
+    return response.status_code, response.text
+
+
+def probe(url: str, *, timeout: float) -> tuple[int, Any] | None:
+    """GET a health route: (status, its JSON or None); None when nothing answered."""
+    try:
+        response = httpx.get(url, timeout=timeout)
+    except httpx.HTTPError:
+        return None
+    data = None
+    if response.headers.get("content-type", "").startswith("application/json"):
+        try:
+            data = response.json()
+        except ValueError:
+            data = None
+    return response.status_code, data

@@ -18,6 +18,9 @@ from git.exc import BadName, GitCommandError, InvalidGitRepositoryError, NoSuchP
 
 from gitops_ml.errors import RegistryError
 
+# the GitPython repository type, for modules that hold one without importing GitPython
+GitRepo = git.Repo
+
 SHALLOW_HINT = "this is a shallow clone; fetch full history (actions/checkout with `fetch-depth: 0`, or `git fetch --unshallow`)"
 
 

@@ -15,8 +15,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-import git
-
 from gitops_ml.adapters import git as gitx
 from gitops_ml.errors import GitopsMlError
 from gitops_ml.history.fold import (
@@ -49,7 +47,7 @@ MODEL_FILE = "model.yaml"
 class RegistryRepo:
     """A gitops-ml repository (possibly a sub-directory of a git work tree) read at one commit."""
 
-    repo: git.Repo
+    repo: gitx.GitRepo
     prefix: str
     rev: str  # the commit id questions are answered at
     rev_name: str  # what the user asked for, for messages

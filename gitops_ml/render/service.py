@@ -85,7 +85,8 @@ class InputDigests:
     deployments: dict[tuple[str, str], str] = field(default_factory=dict)  # (env, stem) -> digest
 
     @classmethod
-    def read(cls, root: Path, cache: StatCache | None = None) -> "InputDigests":
+    def read(cls, repository: Repository, cache: StatCache | None = None) -> "InputDigests":
+        root = repository.root
         out = cls(read_regular(root / REPOSITORY_FILE) or b"")
         top = os.path.join(root, "")
         cut = len(top)
@@ -190,7 +191,7 @@ def render_repository(request: RenderRequest) -> RenderResult:
     label = _label(root, render_dir)
     previous = read_ownership(render_dir, label)
     input_cache = StatCache(root, "inputs")
-    digests = InputDigests.read(root, input_cache)
+    digests = InputDigests.read(repository, input_cache)
     input_cache.save()
     inputs = _digest("gitops-ml", __version__, RENDERER_REVISION, digests.repository)
     # only the incremental mode reuses what the (committed, hence editable) ownership file records

@@ -1,6 +1,6 @@
 """The scoring server: runs inside the image and locally as `gitops-ml serve`.
 
-Uses starlette/uvicorn, numpy and pandas only; never click or GitPython. Importing it loads no model.
+A raw ASGI app under uvicorn (httptools, uvloop), numpy and pandas; never click or GitPython. Importing it loads no model.
 score.py may raise `InputError` to refuse an input with a 422 naming the field.
 """
 
