@@ -121,13 +121,11 @@ def read_regular(path: Path | str) -> bytes | None:
         return None
 
 
-class ModelSubset:
-    """A FileSource that shows only some models and the deployment files of those models (for a
-    render that re-validates only what changed)."""
+class _View:
+    """A FileSource that shows another one, minus what a subclass hides from listings."""
 
-    def __init__(self, source: FileSource, models: set[str]) -> None:
+    def __init__(self, source: FileSource) -> None:
         self.source = source
-        self.models = models
         self.label = source.label
 
     def read(self, rel: str) -> bytes:
@@ -140,12 +138,7 @@ class ModelSubset:
         return self.source.is_dir(rel)
 
     def listdir(self, rel: str) -> list[str]:
-        names = self.source.listdir(rel)
-        if rel == MODELS_DIR:
-            return [n for n in names if n in self.models]
-        if rel.startswith(DEPLOYMENTS_DIR + "/"):
-            return [n for n in names if n.rsplit(".", 1)[0] in self.models]
-        return names
+        return self.source.listdir(rel)
 
     def walk_files(self, rel: str) -> list[str]:
         return self.source.walk_files(rel)
@@ -154,28 +147,29 @@ class ModelSubset:
         return self.source.links_outside(rel)
 
 
-class WithoutDeployments:
-    """A FileSource that hides deployments/: validating one model of an old commit must not
-    parse and validate every deployment file of that commit (thousands in a large repository)."""
+class ModelSubset(_View):
+    """Only some models and the deployment files of those models (for a render that re-validates
+    only what changed)."""
 
-    def __init__(self, source: FileSource) -> None:
-        self._source = source
-        self.label = source.label
-
-    def read(self, rel: str) -> bytes:
-        return self._source.read(rel)
-
-    def is_file(self, rel: str) -> bool:
-        return self._source.is_file(rel)
-
-    def is_dir(self, rel: str) -> bool:
-        return rel != DEPLOYMENTS_DIR and self._source.is_dir(rel)
+    def __init__(self, source: FileSource, models: set[str]) -> None:
+        super().__init__(source)
+        self.models = models
 
     def listdir(self, rel: str) -> list[str]:
-        return [] if rel == DEPLOYMENTS_DIR else self._source.listdir(rel)
+        names = self.source.listdir(rel)
+        if rel == MODELS_DIR:
+            return [n for n in names if n in self.models]
+        if rel.startswith(DEPLOYMENTS_DIR + "/"):
+            return [n for n in names if n.rsplit(".", 1)[0] in self.models]
+        return names
 
-    def walk_files(self, rel: str) -> list[str]:
-        return self._source.walk_files(rel)
 
-    def links_outside(self, rel: str) -> list[tuple[str, str]]:
-        return self._source.links_outside(rel)
+class WithoutDeployments(_View):
+    """No deployments/: validating one model of an old commit must not parse and validate every
+    deployment file of that commit (thousands in a large repository)."""
+
+    def is_dir(self, rel: str) -> bool:
+        return rel != DEPLOYMENTS_DIR and self.source.is_dir(rel)
+
+    def listdir(self, rel: str) -> list[str]:
+        return [] if rel == DEPLOYMENTS_DIR else self.source.listdir(rel)

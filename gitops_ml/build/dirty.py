@@ -1,0 +1,98 @@
+"""Working-tree models whose files differ from HEAD: their images carry a `<sha>-dirty` revision
+label, and a push of them is refused unless asked.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import hashlib
+import importlib.metadata
+import os
+import platform
+import posixpath
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Iterable, Sequence
+
+from gitops_ml import __version__
+from gitops_ml.repo import catalog
+from gitops_ml.adapters.docker import DockerEngine
+from gitops_ml.adapters import git as gitx
+from gitops_ml.errors import (
+    ConfigError,
+    DockerError,
+    ExternalToolError,
+    GitopsMlError,
+    Location,
+    RegistryError,
+    ValidationError,
+)
+from gitops_ml.repo.handle import Repository
+from gitops_ml.types import Finding, ImageRef, ModelName, RepositorySpec, Version
+from gitops_ml.validate.rules import Specs
+from gitops_ml.registry.versions import ModelVersion, resolve_model_version
+
+from gitops_ml.build.plan import ImagePlan
+
+if TYPE_CHECKING:
+    from gitops_ml.serving.settings import ServerSettings
+
+
+def current_revision(repository: Repository) -> str:
+    """HEAD's commit, for the revision label of images built from the working tree ("" without git)."""
+    try:
+        checkout = repository.checkout()
+    except GitopsMlError:
+        return ""  # not a git repository: git is optional for a build
+    return gitx.head_commit(checkout.repo) or ""
+
+
+REVISION_LABEL = "org.opencontainers.image.revision"
+
+
+def mark_dirty(repository: Repository, plans: Sequence[ImagePlan]) -> list[ImagePlan]:
+    """Plans of the working tree whose model files differ from HEAD get `dirty` and a `<sha>-dirty` revision.
+
+    HEAD's commit does not hold the code such an image carries, and its content tag is not the one
+    the committed deploy/ references. Versions read from history, and trees outside git, are left as they are.
+    """
+    if not any(plan.version.commit is None for plan in plans):
+        return list(plans)
+    try:
+        checkout = repository.checkout()
+    except GitopsMlError:
+        return list(plans)  # not a git repository: git is optional for a build
+    repo, prefix = checkout.repo, checkout.prefix
+    if gitx.head_commit(repo) is None:
+        return list(plans)
+    out = []
+    for plan in plans:
+        if plan.version.commit is not None:
+            out.append(plan)
+            continue
+        spec = posixpath.join(prefix, plan.model_dir) if prefix else plan.model_dir
+        status = gitx.run_git(repo, "status", "--porcelain=v1", "-z", "--untracked-files=all", "--", spec)
+        paths = sorted({entry[3:] for entry in status.decode("utf-8", "replace").split("\0") if len(entry) > 3 and entry[2] == " "})
+        rel = [p[len(prefix) + 1:] if prefix and p.startswith(prefix + "/") else p for p in paths]
+        if not rel:
+            out.append(plan)
+            continue
+        labels = dict(plan.labels)
+        if labels.get(REVISION_LABEL):
+            labels[REVISION_LABEL] += "-dirty"
+        out.append(dataclasses.replace(plan, labels=labels, dirty=tuple(rel)))
+    return out
+
+
+def _dirty_list(paths: Sequence[str], limit: int = 5) -> str:
+    shown = ", ".join(paths[:limit])
+    shown += f" and {len(paths) - limit} more" if len(paths) > limit else ""
+    return shown + (" differs" if len(paths) == 1 else " differ")

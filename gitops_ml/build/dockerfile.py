@@ -1,0 +1,93 @@
+"""The Dockerfile of an image, from the Jinja2 template: layers ordered by how often they change
+(base, dependencies, runtime, scoring code, artifact).
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import hashlib
+import importlib.metadata
+import os
+import platform
+import posixpath
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Iterable, Sequence
+
+from gitops_ml import __version__
+from gitops_ml.repo import catalog
+from gitops_ml.adapters.docker import DockerEngine
+from gitops_ml.errors import (
+    ConfigError,
+    DockerError,
+    ExternalToolError,
+    GitopsMlError,
+    Location,
+    RegistryError,
+    ValidationError,
+)
+from gitops_ml.repo.sources import WorkTree
+from gitops_ml.types import Finding, ImageRef, ModelName, RepositorySpec, Version
+from gitops_ml.validate.rules import Specs
+from gitops_ml.registry.versions import ModelVersion, resolve_model_version
+
+from gitops_ml.build.plan import ImagePlan
+
+if TYPE_CHECKING:
+    from gitops_ml.serving.settings import ServerSettings
+
+
+VENV = "/opt/gitops-ml/venv"
+RUNTIME_DIR = "/opt/gitops-ml/runtime"
+USER, UID = "gitops-ml", 10001
+TEMPLATE = "Dockerfile.j2"
+
+
+def _docker_quote(value: object) -> str:
+    text = str(value)
+    if "\n" in text or "\r" in text:
+        text = " ".join(text.split())
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$") + '"'
+
+
+def render_dockerfile(plan: ImagePlan) -> str:
+    """Dockerfile text from templates/Dockerfile.j2 (StrictUndefined: a missing value is an error)."""
+    import jinja2  # noqa: PLC0415 - imported on use: `build --push` of an unchanged model must start fast
+
+    from gitops_ml.serving import settings as serving  # noqa: PLC0415 - the serving package imports numpy
+
+    directory = catalog.data_dir("templates")
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(directory)), undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
+        autoescape=False,
+    )
+    env.filters["docker_quote"] = _docker_quote
+    manifest = plan.version.entry.manifest
+    try:
+        return env.get_template(TEMPLATE).render(
+            runtime_version=__version__,
+            model=plan.model,
+            version=str(plan.version.version),
+            base_image=plan.base_image,
+            venv=VENV,
+            runtime_dir=RUNTIME_DIR,
+            user=USER,
+            uid=UID,
+            model_dir=serving.MODEL_DIR,
+            port=serving.PORT,
+            readiness_path=serving.READINESS_PATH,
+            env=dict(manifest.env),
+            labels=plan.labels,
+        )
+    except jinja2.TemplateSyntaxError as exc:
+        raise ConfigError(f"{directory / TEMPLATE}:{exc.lineno}: template error: {exc.message}") from exc
+    except jinja2.UndefinedError as exc:
+        raise ConfigError(f"{directory / TEMPLATE}: template error: {exc.message}") from exc
