@@ -64,6 +64,11 @@ def ignored_paths(root: Path) -> tuple[frozenset[str], tuple[str, ...]]:
     return frozenset(p for p in paths if not p.endswith("/")), tuple(p for p in paths if p.endswith("/"))
 
 
+def private_dir(repo: git.Repo) -> Path:
+    """A directory inside .git for gitops-ml's own state: never part of the work tree, never committed."""
+    return Path(repo.git_dir) / "gitops-ml"
+
+
 def head_commit(repo: git.Repo) -> str | None:
     """HEAD's commit id; None before the first commit."""
     try:

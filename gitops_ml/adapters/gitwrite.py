@@ -87,6 +87,16 @@ class GitWriter:
                 paths.append(path[len(self.prefix) + 1 :] if self.prefix else path)
         return sorted(paths)
 
+    def restore_from_head(self, rel: str) -> None:
+        """Make a directory what HEAD has: tracked files restored, untracked (not ignored) ones removed."""
+        full = self.full(rel)
+        try:
+            if self.repo.git.ls_tree("HEAD", "--", full):
+                self.repo.git.checkout("HEAD", "--", full)
+            self.repo.git.clean("-fdq", "--", full)
+        except GitCommandError as exc:
+            raise EditError(f"cannot restore {rel} from HEAD: {_stderr(exc)}") from None
+
     def check_branch_name(self, name: str) -> None:
         try:
             self.repo.git.check_ref_format("--branch", name)

@@ -16,7 +16,9 @@ from kubernetes_validate import utils as kv_utils
 
 from gitops_ml.errors import ConfigError
 
-KUBERNETES_VERSION = "1.31"
+# the oldest Kubernetes the rendered objects run on: the Deployment's preStop `sleep` action is
+# on by default from 1.30 (beta), so objects are checked against 1.30's schemas
+KUBERNETES_VERSION = "1.30"
 
 
 class NoSchema(Exception):

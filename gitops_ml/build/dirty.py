@@ -4,46 +4,19 @@ label, and a push of them is refused unless asked.
 
 from __future__ import annotations
 
-import ast
 import dataclasses
-import hashlib
-import importlib.metadata
-import os
-import platform
 import posixpath
-import re
-import shutil
-import subprocess
-import sys
-import tempfile
-import time
-import zipfile
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Sequence
 
-from gitops_ml import __version__
-from gitops_ml.repo import catalog
-from gitops_ml.adapters.docker import DockerEngine
 from gitops_ml.adapters import git as gitx
+from gitops_ml.build.plan import ImagePlan
 from gitops_ml.errors import (
-    ConfigError,
-    DockerError,
-    ExternalToolError,
     GitopsMlError,
-    Location,
-    RegistryError,
-    ValidationError,
 )
 from gitops_ml.repo.handle import Repository
-from gitops_ml.types import Finding, ImageRef, ModelName, RepositorySpec, Version
-from gitops_ml.validate.rules import Specs
-from gitops_ml.registry.versions import ModelVersion, resolve_model_version
-
-from gitops_ml.build.plan import ImagePlan
 
 if TYPE_CHECKING:
-    from gitops_ml.serving.settings import ServerSettings
+    pass
 
 
 def current_revision(repository: Repository) -> str:
@@ -80,19 +53,28 @@ def mark_dirty(repository: Repository, plans: Sequence[ImagePlan]) -> list[Image
             continue
         spec = posixpath.join(prefix, plan.model_dir) if prefix else plan.model_dir
         status = gitx.run_git(repo, "status", "--porcelain=v1", "-z", "--untracked-files=all", "--", spec)
-        paths = sorted({entry[3:] for entry in status.decode("utf-8", "replace").split("\0") if len(entry) > 3 and entry[2] == " "})
-        rel = [p[len(prefix) + 1:] if prefix and p.startswith(prefix + "/") else p for p in paths]
+        entries = [entry for entry in status.decode("utf-8", "replace").split("\0") if len(entry) > 3 and entry[2] == " "]
+
+        def rel_of(path: str) -> str:
+            return path[len(prefix) + 1:] if prefix and path.startswith(prefix + "/") else path
+
+        rel = [rel_of(p) for p in sorted({entry[3:] for entry in entries})]
+        untracked = tuple(sorted(rel_of(entry[3:]) for entry in entries if entry.startswith("??")))
         if not rel:
             out.append(plan)
             continue
         labels = dict(plan.labels)
         if labels.get(REVISION_LABEL):
             labels[REVISION_LABEL] += "-dirty"
-        out.append(dataclasses.replace(plan, labels=labels, dirty=tuple(rel)))
+        out.append(dataclasses.replace(plan, labels=labels, dirty=tuple(rel), untracked=untracked))
     return out
 
 
-def _dirty_list(paths: Sequence[str], limit: int = 5) -> str:
+def listing(paths: Sequence[str], limit: int = 5) -> str:
+    """`a, b and 3 more`: paths named in a message, the first few of them."""
     shown = ", ".join(paths[:limit])
-    shown += f" and {len(paths) - limit} more" if len(paths) > limit else ""
-    return shown + (" differs" if len(paths) == 1 else " differ")
+    return shown + (f" and {len(paths) - limit} more" if len(paths) > limit else "")
+
+
+def _dirty_list(paths: Sequence[str], limit: int = 5) -> str:
+    return listing(paths, limit) + (" differs" if len(paths) == 1 else " differ")

@@ -5,48 +5,26 @@ build starts, then build and push (or write contexts).
 from __future__ import annotations
 
 import ast
-import dataclasses
-import hashlib
-import importlib.metadata
-import os
-import platform
 import posixpath
-import re
-import shutil
-import subprocess
-import sys
-import tempfile
-import time
-import zipfile
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Sequence
 
-from gitops_ml import __version__
-from gitops_ml.repo import catalog
 from gitops_ml.adapters.docker import DockerEngine
+from gitops_ml.build.context import write_contexts
+from gitops_ml.build.dirty import REVISION_LABEL, _dirty_list, current_revision, listing, mark_dirty
+from gitops_ml.build.image import build_image
+from gitops_ml.build.plan import BuildOptions, ImagePlan, ImageResult, Progress, plan_images
+from gitops_ml.build.requirements import requirements_of
 from gitops_ml.errors import (
-    ConfigError,
-    DockerError,
-    ExternalToolError,
-    GitopsMlError,
     Location,
     RegistryError,
     ValidationError,
 )
 from gitops_ml.repo.handle import Repository
-from gitops_ml.types import Finding, ImageRef, ModelName, RepositorySpec, Version
+from gitops_ml.types import Finding
 from gitops_ml.validate.rules import Specs
-from gitops_ml.registry.versions import ModelVersion, resolve_model_version
-
-from gitops_ml.build.context import write_contexts
-from gitops_ml.build.dirty import REVISION_LABEL, _dirty_list, current_revision, mark_dirty
-from gitops_ml.build.image import build_image
-from gitops_ml.build.plan import BuildOptions, ImagePlan, ImageResult, Progress, plan_images
-from gitops_ml.build.requirements import requirements_of
 
 if TYPE_CHECKING:
-    from gitops_ml.serving.settings import ServerSettings
+    pass
 
 
 def check_plan(plans: Sequence[ImagePlan]) -> None:
@@ -90,6 +68,18 @@ def build_images(repository: Repository, specs: Specs, options: BuildOptions, pr
             + ": the pushed image would carry code no commit holds, under a tag the committed deploy/ does not reference",
             hint="commit the changes first (CI builds from the commit), or pass --allow-dirty to push anyway",
         )
+    stray = [(plan, _unreferenced(plan)) for plan in plans if plan.untracked]
+    stray = [(plan, paths) for plan, paths in stray if paths]
+    if options.context_only is not None and stray and not options.allow_dirty:
+        # contexts are for images built elsewhere (docker/build-push-action) and published: an
+        # untracked .env or keys/ directory that nothing refers to must not travel with them
+        raise RegistryError(
+            "; ".join(f"model {plan.model}: {listing(paths)} {'is' if len(paths) == 1 else 'are'} neither tracked by git nor named by the manifest"
+                      for plan, paths in stray)
+            + ": a build context would carry them into the image",
+            hint="commit them if they belong to the model, add them to .gitignore (ignored files never enter a context), "
+                 "or pass --allow-dirty to include them",
+        )
     for plan in dirty:
         progress(f"{plan.model}: warning: {_dirty_list(plan.dirty)} from HEAD; the image is labelled revision "
                  f"{plan.labels.get(REVISION_LABEL, '(none)')} and its tag is not the one the committed deploy/ references")
@@ -105,3 +95,12 @@ def build_images(repository: Repository, specs: Specs, options: BuildOptions, pr
     for plan, result in zip(plans, results):
         result.dirty = list(plan.dirty)
     return results
+
+
+def _unreferenced(plan: ImagePlan) -> list[str]:
+    """Untracked files of the model that neither the manifest nor the artifact names."""
+    entry = plan.version.entry
+    named = {posixpath.normpath(f"{entry.dir}/{rel}") for rel in entry.manifest.referenced_paths().values()}
+    if entry.spec.artifact.scheme == "path":
+        named.add(posixpath.normpath(f"{entry.dir}/{entry.spec.artifact.uri}"))
+    return [path for path in plan.untracked if not any(path == n or path.startswith(n + "/") for n in named)]

@@ -9,8 +9,9 @@ import click
 
 from gitops_ml.adapters.github import GitHubSettings, settings_from_env
 from gitops_ml.adapters.gitwrite import GitWriter
+from gitops_ml.cli._common import echo_err
 from gitops_ml.cli._registry import print_strict_json
-from gitops_ml.edits.delivery import Delivery, EditResult, deliver
+from gitops_ml.edits.delivery import Delivery, EditResult, Journal, deliver
 from gitops_ml.edits.plans import EditPlan
 from gitops_ml.edits.prbody import make_body
 from gitops_ml.errors import GitopsMlError
@@ -23,6 +24,16 @@ def delivery_options(func: Callable[..., Any]) -> Callable[..., Any]:
     func = click.option("--push", is_flag=True, help="Push the branch to the `origin` remote; implies a branch.")(func)
     func = click.option("--branch", metavar="NAME", help="Commit the edit on this branch (created or updated) and check it out.")(func)
     return func
+
+
+def finish_interrupted(repo: Repository) -> None:
+    """Before planning an edit: repair what an edit killed half-way left behind (its files edited,
+    the render root half re-rendered), so that it is neither refused as uncommitted work nor
+    edited twice."""
+    journal = Journal.of(repo)
+    repaired = journal.undo_interrupted() if journal is not None else []
+    if repaired:
+        echo_err(f"note: an earlier edit was interrupted; undid it ({', '.join(repaired[:3])}{' ...' if len(repaired) > 3 else ''}) before this one")
 
 
 def run_edit(repo: Repository, plan: EditPlan, branch: str | None, push: bool, pr: bool) -> EditResult:

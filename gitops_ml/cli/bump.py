@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from gitops_ml.cli._common import handle_errors
-from gitops_ml.cli._edit_common import delivery_options, report, run_edit
+from gitops_ml.cli._edit_common import delivery_options, finish_interrupted, report, run_edit
 from gitops_ml.cli._registry import REPO_OPTION
 from gitops_ml.edits.plans import BumpRequest, Part, plan_bump
 from gitops_ml.repo.handle import Repository
@@ -40,5 +40,6 @@ def command(model: str, repo: Repository, artifact: str | None, sha256: str | No
             raise click.UsageError(f"{named} cannot be used together; give one of --major, --minor, --patch")
         if parts and version:
             raise click.UsageError(f"--{parts[0].value} and --version cannot be used together; give one of them")
+        finish_interrupted(repo)
         plan = plan_bump(BumpRequest(repo, model, artifact, sha256, metrics_file, parts[0] if parts else None, version))
         report(run_edit(repo, plan, branch, push, pr), fmt)

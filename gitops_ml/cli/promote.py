@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from gitops_ml.cli._common import handle_errors
-from gitops_ml.cli._edit_common import delivery_options, report, run_edit
+from gitops_ml.cli._edit_common import delivery_options, finish_interrupted, report, run_edit
 from gitops_ml.cli._registry import REPO_OPTION
 from gitops_ml.edits.plans import PromoteRequest, plan_promote
 from gitops_ml.repo.handle import Repository
@@ -24,5 +24,6 @@ def command(model: str, to: str, version: str | None, from_env: str | None, repo
     The version must exist in git history and be newer than what ENV runs (use rollback to go back).
     """
     with handle_errors():
+        finish_interrupted(repo)
         plan = plan_promote(PromoteRequest(repo, model, to, version, from_env))
         report(run_edit(repo, plan, branch, push, pr), fmt)

@@ -95,7 +95,7 @@ def execute(options: RenderOptions) -> int:
     "(<render root>/.gitops-ml-render.json) records, and compare their files with its hashes. It trusts that "
     "index, which a commit can edit: CI must run the full --check.",
 )
-@click.option("--verify", is_flag=True, help="Build every kustomization with Kustomize and validate the objects against the Kubernetes 1.31 schemas.")
+@click.option("--verify", is_flag=True, help="Build every kustomization with Kustomize and validate the objects against the schemas of Kubernetes 1.30, the oldest the rendered objects run on.")
 @click.option(
     "--crds", multiple=True, type=click.Path(file_okay=False, exists=True, path_type=Path), metavar="DIR",
     help="Directory of CustomResourceDefinitions (Argo CD, Flux) to validate engine objects with under --verify; default $GITOPS_ML_CRDS.",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from gitops_ml.cli._common import handle_errors
-from gitops_ml.cli._edit_common import delivery_options, report, run_edit
+from gitops_ml.cli._edit_common import delivery_options, finish_interrupted, report, run_edit
 from gitops_ml.cli._registry import REPO_OPTION
 from gitops_ml.edits.plans import RollbackRequest, plan_rollback
 from gitops_ml.repo.handle import Repository
@@ -23,5 +23,6 @@ def command(model: str, env: str, to: str | None, repo: Repository, branch: str 
     Nothing undoes a rollback behind your back: it is a commit like any other.
     """
     with handle_errors():
+        finish_interrupted(repo)
         plan = plan_rollback(RollbackRequest(repo, model, env, to))
         report(run_edit(repo, plan, branch, push, pr), fmt)

@@ -5,17 +5,22 @@ as a pull request. All or nothing for the working tree. Nothing here prints.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
+from gitops_ml.adapters import git as gitx
 from gitops_ml.adapters.github import GitHubClient, GitHubSettings, PullRequest
 from gitops_ml.adapters.gitwrite import BranchCommit, GitWriter
 from gitops_ml.edits.plans import EditPlan
 from gitops_ml.errors import EditError, GitopsMlError, LoadError, ValidationError
 from gitops_ml.render import service as render_service
+from gitops_ml.repo.atomic import write_atomic
 from gitops_ml.repo.editing import (
     DirectorySnapshot,
+    FileEdit,
     undo_file_edits,
     write_file_edits,
 )
@@ -172,11 +177,17 @@ def deliver(
     result = EditResult(plan)
     base_before = writer.repo.git.rev_parse("HEAD") if writer is not None and writer.has_commits() else ""
     undo = _Undo(repository, plan)
+    journal = Journal.of(repository)
     try:
+        if journal is not None:
+            # a clean render root can be restored from HEAD should this edit be killed half-way
+            journal.record(plan, render_clean=writer is not None and not writer.dirty([repository.render_root]))
         result.written = write_file_edits(repository.root, plan.files)
         repository.refresh()
         rendered = rerender(repository, plan)
         result.written += rendered
+        if journal is not None:
+            journal.clear()  # the working tree is consistent again: edited and re-rendered
         if delivery.branch is None or writer is None:
             return result
         commit_paths = list(plan.commit_paths) + ([repository.render_root] if rendered else [])
@@ -194,6 +205,8 @@ def deliver(
         writer.switch_to(delivery.branch, commit_paths)
     except BaseException as exc:
         undo.restore(exc)
+        if journal is not None:
+            journal.clear()
         if isinstance(exc, GitopsMlError) and result.commit is not None:
             exc.hint = "; ".join(h for h in (exc.hint, _kept_hint(result, delivery)) if h)
         raise
@@ -283,3 +296,66 @@ def commit_message(plan: EditPlan) -> str:
     return "\n".join(lines).strip() + "\n"
 
 
+class Journal:
+    """What an edit is writing, kept in .git until its files are written and re-rendered: when
+    gitops-ml is killed in between (the files edited, the render root half re-rendered), the next
+    edit recognises its own interrupted work and undoes it (the files it edited get their text
+    back, a render root that was clean is restored from HEAD) instead of refusing it as someone's
+    uncommitted changes or bumping twice."""
+
+    NAME = "edit-journal.json"
+
+    def __init__(self, repository: Repository, path: Path) -> None:
+        self.repository = repository
+        self.path = path
+
+    @classmethod
+    def of(cls, repository: Repository) -> "Journal | None":
+        """The repository's journal; None outside git, where no edit is refused as uncommitted."""
+        try:
+            checkout = repository.checkout()
+        except GitopsMlError:
+            return None
+        return cls(repository, gitx.private_dir(checkout.repo) / (checkout.prefix.replace("/", "%") + cls.NAME))
+
+    def record(self, plan: EditPlan, *, render_clean: bool) -> None:
+        entries = [{"path": f.path, "before": f.before, "after": f.after} for f in plan.files if f.changed]
+        write_atomic(self.path, json.dumps({"edit": plan.title, "files": entries, "renderClean": render_clean}, indent=1))
+
+    def clear(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+    def undo_interrupted(self) -> list[str]:
+        """Put back the files of an interrupted edit that are still as it left them, re-render the
+        render root from them, and forget the journal; the repaired paths (none when there was
+        nothing to repair). Files changed since are left alone: then the journal is only dropped."""
+        try:
+            doc = json.loads(self.path.read_text(encoding="utf-8"))
+            entries = [(str(e["path"]), str(e["before"]), str(e["after"])) for e in doc["files"]]
+            render_clean = bool(doc["renderClean"])
+        except FileNotFoundError:
+            return []
+        except (OSError, ValueError, KeyError, TypeError):
+            self.clear()  # a journal cut short was written before any file: nothing to repair
+            return []
+        root = self.repository.root
+        current = {path: _text_or_none(root / path) for path, _, _ in entries}
+        if any(current[path] != after for path, _, after in entries):
+            self.clear()  # someone changed those files since: they are the user's now
+            return []
+        write_file_edits(root, [FileEdit(path, after, before) for path, before, after in entries])
+        self.repository.refresh()
+        repaired = [path for path, _, _ in entries]
+        if render_clean and self.repository.renders_committed:
+            # the render root was what HEAD has before the edit began: that is its state again
+            GitWriter(self.repository.checkout()).restore_from_head(self.repository.render_root)
+            repaired.append(f"{self.repository.render_root}/")
+        self.clear()
+        return repaired
+
+
+def _text_or_none(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None

@@ -289,10 +289,11 @@ def plan_bump(request: BumpRequest) -> EditPlan:
         edits.append(SetValue(("artifact", "size"), size) if size is not None else DeleteKey(("artifact", "size")))
     metric_changes: list[Change] = []
     if metrics is not None:
-        for name in sorted(set(spec.metrics) - set(metrics)):
-            edits.append(DeleteKey(("metrics", name)))
+        # new values first, then the removals: the mapping is never left empty between two edits
         for name, value in metrics.items():
             edits.append(SetValue(("metrics", name), value))
+        for name in sorted(set(spec.metrics) - set(metrics)):
+            edits.append(DeleteKey(("metrics", name)))
         metric_changes = [Change(n, spec.metrics.get(n), metrics.get(n)) for n in sorted(set(spec.metrics) | set(metrics))]
     else:
         metric_changes = [Change(n, v, v) for n, v in sorted(spec.metrics.items())]

@@ -155,11 +155,10 @@ def flux_kustomization(repo: RepositorySpec, ep: Endpoint) -> Obj:
         "path": "./" + overlay_path(repo, env.name, ep.model),
         "sourceRef": {"kind": "GitRepository", "name": project_name(repo, env)},
         "targetNamespace": env.namespace,
-        # prune deletes what a PR removed; wait holds the Ready condition until every object is healthy
+        # prune deletes what a PR removed; wait holds the Ready condition until every object it
+        # applied is healthy (Flux ignores healthChecks when wait is on, so none are listed)
         "prune": True,
         "wait": True,
-        # listed for `flux get` readers and for the day wait is switched off; with wait they are implied
-        "healthChecks": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": ep.model, "namespace": env.namespace}],
     }
     if not env.auto_sync:
         spec["suspend"] = True

@@ -329,7 +329,7 @@ def _run(
     if needs - set(rendered.units):
         return result  # the caller re-renders those units first
     files = {p: v for p, v in expected.items() if isinstance(v, bytes)}
-    result.written = apply(render_dir, files, changes, label)
+    result.written = apply(render_dir, files, changes, label, previous)
     if cache is not None:
         for path in result.written.written + result.written.removed:
             cache.fresh.pop(path, None)  # re-stat next time: the file was just replaced

@@ -1,6 +1,6 @@
 """`render --verify`: build every rendered kustomization with real Kustomize and validate the output.
 
-Built-in kinds are checked against the Kubernetes OpenAPI schemas (kubernetes-validate, 1.31);
+Built-in kinds are checked against the Kubernetes OpenAPI schemas (kubernetes-validate, 1.30: the oldest Kubernetes the render supports);
 Argo CD and Flux objects against their CRD schemas when a CRD directory is given. Kinds with no
 schema at hand (ExternalSecret, HTTPRoute without their CRDs) are listed, not silently passed.
 """

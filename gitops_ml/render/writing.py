@@ -133,7 +133,7 @@ class Difference:
     """One file whose state differs from what render would write."""
 
     path: str  # relative to the render root
-    status: str  # stale (content differs), missing, extra (written before, no longer rendered), foreign
+    status: str  # stale (content differs), missing, extra (written before, no longer rendered), leftover, foreign
 
     def describe(self, label: str) -> str:
         words = {
@@ -141,6 +141,7 @@ class Difference:
             "missing": "is missing",
             "extra": "is no longer rendered and should be removed",
             "foreign": "was not written by gitops-ml (left untouched)",
+            "leftover": "is a temporary file of an interrupted render and should be removed",
         }
         return f"{_shown(label, self.path)}: {words[self.status]}"
 
@@ -222,7 +223,7 @@ def compare(
     owned = set(previous.files) if previous else set()
 
     def known(path: str) -> bool:
-        return path in expected or path in owned or path in keep
+        return path in expected or path in owned or path in keep or is_temporary(path)
 
     on_disk = _files_of_render_root(render_dir, known, label) if render_dir.is_dir() else []
     present = set(on_disk)
@@ -251,7 +252,8 @@ def compare(
     for path in on_disk:
         if path in expected or path in keep:
             continue
-        changes.differences.append(Difference(path, "extra" if path in owned else "foreign"))
+        status = "extra" if path in owned else "leftover" if is_temporary(path) else "foreign"
+        changes.differences.append(Difference(path, status))
     changes.differences.sort(key=lambda d: d.path)
     return changes
 
@@ -280,8 +282,13 @@ class WriteResult:
     unchanged: int = 0
 
 
-def apply(render_dir: Path, files: Mapping[str, bytes], changes: Changes, label: str) -> WriteResult:
-    """Write missing and stale files and remove extra ones; refuse when foreign files are present."""
+def apply(render_dir: Path, files: Mapping[str, bytes], changes: Changes, label: str, previous: Ownership | None = None) -> WriteResult:
+    """Write missing and stale files and remove extra ones; refuse when foreign files are present.
+
+    Safe to kill at any moment: before the first file is touched, the ownership file is replaced
+    by one that already owns every path this run writes or removes, and every file appears whole
+    (a temporary file renamed over it). A run cut short leaves only files the next run owns and
+    temporary files it recognises as its own, so the next `render` completes the render root."""
     foreign = changes.of("foreign")
     if foreign:
         listed = ", ".join(_shown(label, p) for p in foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
@@ -292,7 +299,19 @@ def apply(render_dir: Path, files: Mapping[str, bytes], changes: Changes, label:
         )
     result = WriteResult(unchanged=changes.unchanged)
     made: set[Path] = set()
-    # the ownership file goes last: until it is replaced, the old one still describes the tree
+    touched = [d for d in changes.differences if d.path != OWNERSHIP_FILE and d.status in ("missing", "stale", "extra")]
+    if touched and OWNERSHIP_FILE in files:
+        removed = {d.path: (previous.files.get(d.path, "") if previous else "") for d in touched if d.status == "extra"}
+        try:
+            render_dir.mkdir(parents=True, exist_ok=True)
+            _write(render_dir / OWNERSHIP_FILE, _owning_also(files[OWNERSHIP_FILE], removed), replace=True)
+        except OSError as exc:
+            raise RenderError(
+                f"cannot be written: {exc.strerror or exc}; nothing was changed",
+                location=Location(_shown(label, OWNERSHIP_FILE)),
+                hint="make the render root writable, or move what is in the way",
+            ) from exc
+    # the final ownership file goes last: until then the one written above owns the whole run
     for diff in sorted(changes.differences, key=lambda d: d.path == OWNERSHIP_FILE):
         target = render_dir / diff.path
         try:
@@ -300,11 +319,14 @@ def apply(render_dir: Path, files: Mapping[str, bytes], changes: Changes, label:
                 if target.parent not in made:
                     target.parent.mkdir(parents=True, exist_ok=True)
                     made.add(target.parent)
-                _write(target, files[diff.path], replace=diff.status == "stale")
+                _write(target, files[diff.path], replace=diff.status == "stale" or diff.path == OWNERSHIP_FILE)
                 result.written.append(diff.path)
             elif diff.status == "extra":
                 target.unlink(missing_ok=True)
                 result.removed.append(diff.path)
+                _prune_empty_dirs(target.parent, render_dir)
+            elif diff.status == "leftover":
+                target.unlink(missing_ok=True)
                 _prune_empty_dirs(target.parent, render_dir)
         except OSError as exc:
             # e.g. a directory, or a file where a directory must go: the user must move it
@@ -317,18 +339,35 @@ def apply(render_dir: Path, files: Mapping[str, bytes], changes: Changes, label:
     return result
 
 
+TEMPORARY_SUFFIX = ".gitops-ml-tmp"
+
+
+def is_temporary(path: str) -> bool:
+    """Whether a path under the render root is one of render's own temporary files."""
+    name = path.rsplit("/", 1)[-1]
+    return name.startswith(".") and name.endswith(TEMPORARY_SUFFIX)
+
+
+def _owning_also(manifest: bytes, paths: Mapping[str, str]) -> bytes:
+    """The ownership file of this run, owning as well the files it is about to remove."""
+    if not paths:
+        return manifest
+    doc = orjson.loads(manifest)
+    doc["files"] = dict(sorted({**doc["files"], **paths}.items()))
+    return orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
+
+
 def _write(target: Path, data: bytes, *, replace: bool) -> None:
-    """Atomic for readers (a temporary file renamed over the target) but without write_atomic's
-    fsync: at 25,000 files fsync is most of a render, and git, not this directory, is the durable
-    copy; a render cut short is repaired by the next one (unchanged bytes are adopted). A new file
-    has no old content a reader could see half-replaced, so it is written in place."""
-    if not replace:
-        with open(target, "xb") as fh:
-            fh.write(data)
-        return
-    tmp = target.with_name(f".{target.name}.gitops-ml-tmp")
+    """A whole file or none, for readers and under kill -9: a temporary file renamed over the
+    target, new files included (an empty or half-written file must never look like output). No
+    fsync, unlike write_atomic: at 25,000 files fsync is most of a render, and git, not this
+    directory, is the durable copy; a render cut short is repaired by the next one."""
+    tmp = target.with_name(f".{target.name}{TEMPORARY_SUFFIX}")
     with open(tmp, "wb") as fh:
         fh.write(data)
+    if not replace and os.path.lexists(target):
+        os.unlink(tmp)
+        raise FileExistsError(17, "File exists", str(target))
     os.replace(tmp, target)
 
 

@@ -84,7 +84,7 @@ _Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
 _Loader.add_constructor("tag:yaml.org,2002:map", _Loader.construct_mapping)
 
 
-class _LocatedYamlError(Exception):
+class _LocatedYamlError(yaml.YAMLError):  # type: ignore[misc]
     def __init__(self, node: yaml.Node, message: str) -> None:
         super().__init__(message)
         self.node = node
@@ -205,6 +205,12 @@ def parse_yaml(path: str, raw: bytes, kind: Kind | None = None) -> Document:
     if data is None:
         raise LoadError("file is empty", location=Location(path, 1, 1))
     return Document(path, data, text, kind)
+
+
+def load_text(text: str) -> Any:
+    """The data of YAML text as gitops-ml reads its files (YAML 1.2 core scalars, duplicate keys
+    refused); yaml.YAMLError or _LocatedYamlError when it is not valid."""
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
 
 
 def _check_expansion(path: str, root: yaml.Node) -> None:

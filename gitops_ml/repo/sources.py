@@ -33,7 +33,8 @@ class FileSource(Protocol):
         """Every file under a directory, recursively, as sorted repository-relative paths."""
 
     def links_outside(self, rel: str) -> list[tuple[str, str]]:
-        """(path, target) of the symbolic links under a directory that point outside it."""
+        """(path, target) of the symbolic links under a directory that point outside it, or
+        nowhere (a loop)."""
 
 
 class WorkTree:
@@ -104,7 +105,11 @@ class WorkTree:
             for name in sorted(dirnames + filenames):
                 full = Path(dirpath, name)
                 if full.is_symlink():
-                    target = full.resolve()
+                    try:
+                        target = full.resolve()
+                    except (RuntimeError, OSError):  # a loop of links resolves nowhere
+                        out.append((full.relative_to(self.root).as_posix(), os.readlink(full)))
+                        continue
                     if target != base and base not in target.parents:
                         out.append((full.relative_to(self.root).as_posix(), os.readlink(full)))
         return sorted(out)

@@ -104,7 +104,10 @@ def check_models(tree: RepositoryTree, source: FileSource, out: list[Finding]) -
             out.append(Finding(model_doc.locate(["name"]), f"model name {model_doc.data['name']!r} must equal its directory name {name!r}"))
             continue
         for link, target in source.links_outside(files.dir):
-            out.append(Finding(Location(link), f"symbolic link to {target}, outside the model directory {files.dir}/: a model version is its directory's own files"))
+            if source.is_file(link) or source.is_dir(link):
+                out.append(Finding(Location(link), f"symbolic link to {target}, outside the model directory {files.dir}/: a model version is its directory's own files"))
+            else:
+                out.append(Finding(Location(link), f"symbolic link to {target} leads to no file (a loop of links, or a missing target): a model version is its directory's own files"))
             ok = False
         for metric, value in (model_doc.data.get("metrics") or {}).items():
             if isinstance(value, float) and not math.isfinite(value):

@@ -99,3 +99,18 @@ def _specs(repo: Path):  # type: ignore[no-untyped-def]
     report = validate_tree(load_tree(WorkTree(repo)))
     assert report.specs is not None
     return report.specs
+
+
+def test_a_context_refuses_untracked_files_such_as_a_dot_env(example_repo: Path, tmp_path: Path) -> None:
+    (example_repo / "models" / "iris" / ".env").write_text("AWS_SECRET_ACCESS_KEY=x\n")
+    (example_repo / "models" / "iris" / "keys").mkdir()
+    (example_repo / "models" / "iris" / "keys" / "primary").write_text("k\n")
+    out = tmp_path / "c"
+    result = CliRunner().invoke(cli, ["build", str(example_repo), "--model", "iris", "--context-only", str(out)])
+    assert result.exit_code == 4, result.output
+    assert "model iris: models/iris/.env, models/iris/keys/primary are neither tracked by git nor named by the manifest" in result.stderr
+    assert ".gitignore" in result.stderr and "--allow-dirty" in result.stderr
+    assert not out.exists()
+    allowed = CliRunner().invoke(cli, ["build", str(example_repo), "--model", "iris", "--context-only", str(out), "--allow-dirty"])
+    assert allowed.exit_code == 0, allowed.output
+    assert "warning:" in allowed.stderr

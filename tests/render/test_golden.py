@@ -1,5 +1,5 @@
 """Golden renders: byte-compared with committed trees, and those trees built by real Kustomize and
-validated against the Kubernetes 1.31 schemas and the Argo CD / Flux CRDs.
+validated against the Kubernetes 1.30 schemas and the Argo CD / Flux CRDs.
 
 Regenerate after an intended change with `GITOPS_ML_UPDATE_GOLDEN=1 pytest tests/render`.
 """
@@ -93,3 +93,14 @@ def test_no_secret_value_is_rendered() -> None:
             docs = list(yaml.safe_load_all((expected / rel).read_bytes())) if rel.endswith(".yaml") else []
             for doc in docs:
                 assert doc.get("kind") != "Secret", rel
+
+
+def test_flux_kustomizations_mean_one_thing_by_health() -> None:
+    """Flux ignores healthChecks when wait is on: only wait is rendered, so no reader is misled."""
+    import yaml  # noqa: PLC0415
+
+    found = list((GOLDEN / "flux" / "expected").rglob("kustomizations/*.yaml"))
+    assert found
+    for path in found:
+        spec = yaml.safe_load(path.read_text())["spec"]
+        assert spec["wait"] is True and "healthChecks" not in spec, path

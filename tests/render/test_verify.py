@@ -1,4 +1,4 @@
-"""`render --verify`: real Kustomize on every kustomization, then Kubernetes 1.31 and CRD schemas."""
+"""`render --verify`: real Kustomize on every kustomization, then Kubernetes 1.30 and CRD schemas."""
 
 from __future__ import annotations
 
