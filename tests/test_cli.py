@@ -84,3 +84,59 @@ def test_verbs_find_the_repository_from_a_subdirectory(tmp_path: Path) -> None:
     (tmp_path / "elsewhere").mkdir()
     lost = subprocess.run([sys.executable, "-m", "gitops_ml", "validate"], cwd=tmp_path / "elsewhere", capture_output=True, text=True, check=False)
     assert lost.returncode != 0 and "gitops-ml.yaml" in lost.stderr
+
+
+def test_top_level_help_imports_no_verb_and_lists_exit_codes() -> None:
+    """`gitops-ml --help` must answer at once: it lists the verbs without importing them."""
+    code = (
+        "import sys\n"
+        "from gitops_ml.cli.main import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "heavy = sorted(m for m in sys.modules if m.startswith('gitops_ml.') and m not in {'gitops_ml.cli', 'gitops_ml.cli.main'})\n"
+        "print('IMPORTED', heavy, [m for m in ('numpy', 'git', 'jsonschema', 'yaml', 'httpx') if m in sys.modules])\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "IMPORTED [] []" in result.stdout, result.stdout
+    for line in ("Exit codes: 0 success", "2 usage", "3 configuration", "70 internal error", "_GITOPS_ML_COMPLETE=bash_source gitops-ml"):
+        assert line in " ".join(result.stdout.split()), result.stdout
+    for verb in COMMANDS:
+        assert f"  {verb}" in result.stdout
+
+
+def test_every_verb_on_a_repository_takes_dash_c(tmp_path: Path) -> None:
+    import shutil
+
+    from support import EXAMPLE
+
+    repo = tmp_path / "repo"
+    shutil.copytree(EXAMPLE, repo)
+    for verb in ("validate", "render", "diff", "build", "run-image", "models", "history", "show", "compare", "tag", "bump", "promote", "rollback"):
+        helped = CliRunner().invoke(cli, [verb, "--help"])
+        assert "-C, --repo DIR" in helped.output, verb
+    result = CliRunner().invoke(cli, ["validate", "-C", str(repo)])
+    assert result.exit_code == 0, result.output
+    twice = CliRunner().invoke(cli, ["validate", str(repo), "-C", str(tmp_path)])
+    assert twice.exit_code == 2 and "the repository is given twice" in twice.output
+
+
+def test_outside_a_repository_is_a_configuration_error(tmp_path: Path) -> None:
+    for args in (["validate"], ["render"], ["validate", "--format", "json"], ["render", "--format", "json"]):
+        result = CliRunner().invoke(cli, [*args, "-C", str(tmp_path)])
+        assert result.exit_code == 3, (args, result.output)
+        if "json" in args:
+            doc = json.loads(result.stdout)
+            assert doc["ok"] is False and doc["exitCode"] == 3 and doc["error"]["path"] == "gitops-ml.yaml"
+            assert "repository file is missing" in doc["error"]["message"]
+        else:
+            assert "error: gitops-ml.yaml: repository file is missing" in result.stderr
+            assert "gitops-ml init" in result.stderr
+
+
+def test_json_mode_reports_usage_errors_as_json() -> None:
+    from gitops_ml.cli.main import main
+
+    result = subprocess.run([sys.executable, "-m", "gitops_ml", "render", "--format", "json", "--no-such-option"], capture_output=True, text=True)
+    assert result.returncode == 2
+    doc = json.loads(result.stdout)
+    assert doc["ok"] is False and doc["exitCode"] == 2 and "no-such-option" in doc["error"]["message"]
+    assert callable(main)

@@ -8,11 +8,12 @@ only under --traceback.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 import click
 
@@ -27,20 +28,54 @@ FORMAT_OPTION = click.option(
 )
 
 
-def discover(ctx: click.Context, param: click.Parameter, value: Path) -> "Repository":
-    """Click callback of REPO arguments and options: an existing directory, then the repository
-    handle opened there (gitops-ml.yaml found upwards, as git finds .git)."""
-    from gitops_ml.repo.handle import Repository  # noqa: PLC0415 - keeps `gitops-ml --help` light
+REPO_HELP = "Repository directory (its gitops-ml.yaml is found upwards, as git finds .git); default: the current directory."
 
-    if not value.is_dir():
+
+def _check_directory(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+    """While the command line is parsed: a repository directory that does not exist is a usage error."""
+    if value is not None and not value.is_dir():
         raise click.BadParameter(f"{value} is not a directory" if value.exists() else f"directory {value} does not exist", ctx=ctx, param=param)
-    return Repository.open(value)
+    return value
 
 
-def repo_argument(func: Any) -> Any:
-    return click.argument(
-        "repo", required=False, default=".", type=click.Path(file_okay=False, path_type=Path), callback=discover
-    )(func)
+def repository_options(*, positional: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """`-C/--repo DIR` on every verb that works on a repository (and a positional REPO where the
+    verb always had one): the verb receives `repo`, the Repository opened there."""
+
+    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(func)
+        def wrapper(*args: Any, repo_dir: Path | None = None, repo_option: Path | None = None, **kwargs: Any) -> Any:
+            from gitops_ml.repo.handle import Repository  # noqa: PLC0415 - keeps `gitops-ml --help` light
+
+            ctx = click.get_current_context()
+            if repo_dir is not None and repo_option is not None and repo_dir.absolute() != repo_option.absolute():
+                raise click.UsageError(f"the repository is given twice ({repo_dir} and -C {repo_option}); give it once", ctx=ctx)
+            chosen = repo_option if repo_option is not None else repo_dir
+            return func(*args, repo=Repository.open(chosen if chosen is not None else Path(".")), **kwargs)
+
+        command = click.option(
+            "-C", "--repo", "repo_option", type=click.Path(file_okay=False, path_type=Path), metavar="DIR", help=REPO_HELP, callback=_check_directory,
+        )(wrapper)
+        if positional:
+            command = click.argument(
+                "repo_dir", required=False, metavar="[REPO]", type=click.Path(file_okay=False, path_type=Path), callback=_check_directory,
+            )(command)
+        return command
+
+    return decorate
+
+
+def require_repository(repo: "Repository") -> None:
+    """ConfigError (exit 3) when no gitops-ml.yaml was found: every repository verb needs one."""
+    from gitops_ml.errors import ConfigError, Location  # noqa: PLC0415
+    from gitops_ml.types import REPOSITORY_FILE  # noqa: PLC0415
+
+    if not (repo.root / REPOSITORY_FILE).is_file():
+        raise ConfigError(
+            f"repository file is missing: no {REPOSITORY_FILE} in {repo.root} or its parents up to the git work tree",
+            location=Location(REPOSITORY_FILE),
+            hint="create a repository with `gitops-ml init DIR`, or point at one with -C DIR",
+        )
 
 
 def in_ci() -> bool:
@@ -64,16 +99,36 @@ def print_error(exc: GitopsMlError) -> None:
         echo_err(f"hint: {exc.hint}")
 
 
+def error_json(exc: GitopsMlError) -> dict[str, Any]:
+    """An error as `--format json` reports it (on stdout, like the verb's result would have been)."""
+    error: dict[str, Any] = {"message": exc.message, "kind": type(exc).__name__, "hint": exc.hint}
+    if exc.location is not None:
+        error.update(path=exc.location.path, line=exc.location.line, col=exc.location.col)
+    findings = [finding_dict(f) for f in exc.findings if isinstance(f, Finding)] if isinstance(exc, ValidationError) else []
+    return {"ok": False, "exitCode": exc.exit_code, "error": error, **({"findings": findings} if findings else {})}
+
+
 @contextlib.contextmanager
 def handle_errors() -> Iterator[None]:
+    """Errors become messages and exit codes: `error: path:line:col: message` and `hint:` on stderr,
+    or, when the verb runs with --format json, one JSON object on stdout."""
     ctx = click.get_current_context()
     traceback = bool((ctx.find_root().obj or {}).get("traceback"))
+    as_json = ctx.params.get("fmt") == "json"
     try:
         yield
     except GitopsMlError as exc:
         if traceback:
             raise
-        print_error(exc)
+        if as_json:
+            print_json(error_json(exc))
+        else:
+            print_error(exc)
+        ctx.exit(exc.exit_code)
+    except click.UsageError as exc:
+        if not as_json:
+            raise
+        print_json({"ok": False, "exitCode": exc.exit_code, "error": {"message": exc.format_message(), "kind": "usage"}})
         ctx.exit(exc.exit_code)
     except KeyboardInterrupt:
         echo_err("interrupted")
@@ -88,6 +143,8 @@ def handle_errors() -> Iterator[None]:
     except Exception as exc:  # a bug: say so, do not dump a traceback on the user
         if traceback:
             raise
+        if as_json:
+            print_json({"ok": False, "exitCode": 70, "error": {"message": f"internal error: {type(exc).__name__}: {exc}", "kind": "internal"}})
         echo_err(f"internal error: {type(exc).__name__}: {exc}")
         echo_err("hint: this is a bug in gitops-ml; rerun with --traceback and report it")
         ctx.exit(70)

@@ -7,18 +7,13 @@ result objects of `gitops_ml.registry.service`, never inside the service.
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from typing import Any
 
 import click
 
-from gitops_ml.cli._common import discover, print_json
+from gitops_ml.cli._common import print_json
 from gitops_ml.history.fold import CommitInfo, Run, VersionRecord
 
-REPO_OPTION = click.option(
-    "--repo", "-C", "repo", default=".", show_default=True, type=click.Path(file_okay=False, path_type=Path), callback=discover,
-    help="Repository directory (its gitops-ml.yaml, found upwards as git finds .git); may be a sub-directory of a git work tree.",
-)
 REV_OPTION = click.option(
     "--rev", default="HEAD", show_default=True, metavar="REF",
     help="Answer at this git revision (branch, tag or commit) instead of HEAD.",

@@ -12,7 +12,14 @@ import click
 
 from gitops_ml.build.plan import BuildOptions, ImageResult
 from gitops_ml.build.service import build_images
-from gitops_ml.cli._common import handle_errors, in_ci, print_json, progress_line, repo_argument
+from gitops_ml.cli._common import (
+    handle_errors,
+    in_ci,
+    print_json,
+    progress_line,
+    repository_options,
+    require_repository,
+)
 from gitops_ml.errors import UsageError
 from gitops_ml.repo.handle import Repository
 from gitops_ml.types import ModelName, Version
@@ -29,6 +36,7 @@ class BuildRequest:
 def execute(request: BuildRequest, progress: Callable[[str], None]) -> list[ImageResult]:
     if not request.repo.root.is_dir():
         raise UsageError(f"{request.repo.root} is not a directory")
+    require_repository(request.repo)
     specs = require_specs(request.repo, "the repository does not validate; run `gitops-ml validate`")
     unknown = [m for m in request.options.models if m not in specs.models]
     if unknown:
@@ -70,7 +78,7 @@ def _result_dict(r: ImageResult) -> dict[str, object]:
 
 
 @click.command("build")
-@repo_argument
+@repository_options(positional=True)
 @click.option("--model", "models", multiple=True, metavar="M", help="Build only this model (repeatable; default: all).")
 @click.option("--version", "version", metavar="V", help="Build this version of --model from git history (default: the working tree's).")
 @click.option("--push", is_flag=True, help="Push to the registry; a reference already there is neither rebuilt nor pushed.")

@@ -6,16 +6,15 @@ from pathlib import Path
 
 import click
 
-from gitops_ml.cli._common import handle_errors
+from gitops_ml.cli._common import handle_errors, repository_options
 from gitops_ml.cli._edit_common import delivery_options, finish_interrupted, report, run_edit
-from gitops_ml.cli._registry import REPO_OPTION
 from gitops_ml.edits.plans import BumpRequest, Part, plan_bump
 from gitops_ml.repo.handle import Repository
 
 
 @click.command("bump")
 @click.argument("model")
-@REPO_OPTION
+@repository_options()
 @click.option("--artifact", metavar="URI", help="New artifact: a path in the model directory or an https://, s3://, oci:// URI (default: keep the URI).")
 @click.option("--sha256", metavar="HEX", help="SHA-256 of the artifact; computed (and checked) for a path in the repository.")
 @click.option("--metrics", "metrics_file", type=click.Path(dir_okay=False, path_type=Path), help="JSON or YAML file of metric name -> number; replaces the metrics.")

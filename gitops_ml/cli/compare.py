@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from gitops_ml.cli._common import FORMAT_OPTION, handle_errors
-from gitops_ml.cli._registry import REPO_OPTION, REV_OPTION, number, print_strict_json
+from gitops_ml.cli._common import FORMAT_OPTION, handle_errors, repository_options
+from gitops_ml.cli._registry import REV_OPTION, number, print_strict_json
 from gitops_ml.errors import UsageError
 from gitops_ml.registry.service import CompareResult, compare, parse_model_version
 from gitops_ml.repo.handle import Repository
@@ -67,7 +67,7 @@ def _text(result: CompareResult) -> None:
 @click.command("compare")
 @click.argument("old", metavar="MODEL@A")
 @click.argument("new", metavar="MODEL@B")
-@REPO_OPTION
+@repository_options()
 @REV_OPTION
 @FORMAT_OPTION
 def command(old: str, new: str, repo: Repository, rev: str, fmt: str) -> None:

@@ -7,9 +7,8 @@ import math
 import click
 
 from gitops_ml.adapters.git import SHALLOW_HINT
-from gitops_ml.cli._common import FORMAT_OPTION, echo_err, handle_errors
+from gitops_ml.cli._common import FORMAT_OPTION, echo_err, handle_errors, repository_options
 from gitops_ml.cli._registry import (
-    REPO_OPTION,
     REV_OPTION,
     day,
     number,
@@ -56,7 +55,7 @@ def _text(found: ModelHistory) -> None:
 
 @click.command("history")
 @click.argument("model")
-@REPO_OPTION
+@repository_options()
 @REV_OPTION
 @FORMAT_OPTION
 def command(model: str, repo: Repository, rev: str, fmt: str) -> None:

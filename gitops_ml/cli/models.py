@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from gitops_ml.cli._common import FORMAT_OPTION, handle_errors, repo_argument
+from gitops_ml.cli._common import FORMAT_OPTION, handle_errors, repository_options
 from gitops_ml.cli._registry import REV_OPTION, print_strict_json, short
 from gitops_ml.registry.service import ModelsResult, list_models
 from gitops_ml.repo.handle import Repository
@@ -49,7 +49,7 @@ def _text(result: ModelsResult) -> None:
 
 
 @click.command("models")
-@repo_argument
+@repository_options(positional=True)
 @REV_OPTION
 @FORMAT_OPTION
 def command(repo: Repository, rev: str, fmt: str) -> None:

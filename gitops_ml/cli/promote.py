@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import click
 
-from gitops_ml.cli._common import handle_errors
+from gitops_ml.cli._common import handle_errors, repository_options
 from gitops_ml.cli._edit_common import delivery_options, finish_interrupted, report, run_edit
-from gitops_ml.cli._registry import REPO_OPTION
 from gitops_ml.edits.plans import PromoteRequest, plan_promote
 from gitops_ml.repo.handle import Repository
 
@@ -16,7 +15,7 @@ from gitops_ml.repo.handle import Repository
 @click.option("--to", "to", required=True, metavar="ENV", help="Environment whose deployment file is moved.")
 @click.option("--version", metavar="V", help="Version to run (default: the newest).")
 @click.option("--from", "from_env", metavar="ENV", help="Run the version that this environment runs.")
-@REPO_OPTION
+@repository_options()
 @delivery_options
 def command(model: str, to: str, version: str | None, from_env: str | None, repo: Repository, branch: str | None, push: bool, pr: bool, fmt: str) -> None:
     """Pin MODEL in environment ENV to a newer version: deployments/ENV/MODEL.yaml gets `model: MODEL@V`.

@@ -7,7 +7,15 @@ from pathlib import Path
 
 import click
 
-from gitops_ml.cli._common import echo_err, handle_errors, repo_argument
+from gitops_ml.cli._common import (
+    FORMAT_OPTION,
+    echo_err,
+    finding_dict,
+    handle_errors,
+    print_json,
+    repository_options,
+    require_repository,
+)
 from gitops_ml.errors import CheckFailed, UsageError
 from gitops_ml.render.service import RenderRequest, RenderResult, render_repository
 from gitops_ml.render.verify import VerifyReport, crd_directories, verify_render
@@ -25,6 +33,7 @@ class RenderOptions:
     verify: bool
     crds: tuple[Path, ...]
     incremental: bool = False
+    fmt: str = "text"
 
 
 def _report_render(result: RenderResult, check: bool) -> None:
@@ -62,10 +71,41 @@ def _report_verify(report: VerifyReport) -> None:
         )
 
 
+def _render_json(result: RenderResult, verify: VerifyReport | None) -> dict[str, object]:
+    written = result.written
+    doc: dict[str, object] = {
+        "ok": not result.changes.differences if written is None else True,
+        "renderRoot": result.label,
+        "endpoints": result.endpoints,
+        "renderedUnits": result.rendered_units,
+        "reusedUnits": result.reused_units,
+    }
+    if written is None:
+        doc["unchanged"] = result.changes.unchanged
+        doc["differences"] = [{"path": f"{result.label}/{d.path}", "status": d.status, "message": d.describe(result.label)} for d in result.changes.differences]
+    else:
+        doc.update(written=[f"{result.label}/{p}" for p in written.written], removed=[f"{result.label}/{p}" for p in written.removed], unchanged=written.unchanged)
+    if verify is not None:
+        doc["ok"] = bool(doc["ok"]) and verify.ok
+        doc["verify"] = {
+            "tool": verify.tool, "kustomizations": verify.built, "objects": verify.objects, "valid": verify.validated,
+            "notChecked": dict(sorted(verify.unchecked.items())), "findings": [finding_dict(f) for f in verify.findings],
+        }
+    return doc
+
+
 def execute(options: RenderOptions) -> int:
     if not options.repo.root.is_dir():
         raise UsageError(f"{options.repo.root} is not a directory")
+    require_repository(options.repo)
     result = render_repository(RenderRequest(options.repo, options.out, options.environments, options.check, options.incremental))
+    if options.fmt == "json":
+        verify = verify_render(result.render_dir, result.label, crds=crd_directories(list(options.crds))) if options.verify and not (options.check and result.changes.differences) else None
+        doc = _render_json(result, verify)
+        print_json(doc)
+        if not doc["ok"]:
+            click.get_current_context().exit(1)
+        return 0
     _report_render(result, options.check)
     if options.check and result.changes.differences:
         n = len(result.changes.differences)
@@ -82,7 +122,7 @@ def execute(options: RenderOptions) -> int:
 
 
 @click.command("render")
-@repo_argument
+@repository_options(positional=True)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Render root to use instead of the repository's renderRoot.")
 @click.option("--env", "environments", multiple=True, metavar="ENV", help="Render only this environment (repeatable); others are left as they are.")
 @click.option(
@@ -100,12 +140,14 @@ def execute(options: RenderOptions) -> int:
     "--crds", multiple=True, type=click.Path(file_okay=False, exists=True, path_type=Path), metavar="DIR",
     help="Directory of CustomResourceDefinitions (Argo CD, Flux) to validate engine objects with under --verify; default $GITOPS_ML_CRDS.",
 )
+@FORMAT_OPTION
 def command(
-    repo: Repository, out: Path | None, environments: tuple[str, ...], check: bool, incremental: bool, verify: bool, crds: tuple[Path, ...]
+    repo: Repository, out: Path | None, environments: tuple[str, ...], check: bool, incremental: bool, verify: bool, crds: tuple[Path, ...],
+    fmt: str,
 ) -> None:
     """Render Kustomize bases, overlays and the Argo CD / Flux objects of REPO (default: .).
 
     Exits 0 when done (or up to date under --check), 1 when the render is stale or invalid.
     """
     with handle_errors():
-        execute(RenderOptions(repo, out, environments, check, verify, crds, incremental))
+        execute(RenderOptions(repo, out, environments, check, verify, crds, incremental, fmt))

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import click
 
-from gitops_ml.cli._common import handle_errors
+from gitops_ml.cli._common import handle_errors, repository_options
 from gitops_ml.cli._edit_common import delivery_options, finish_interrupted, report, run_edit
-from gitops_ml.cli._registry import REPO_OPTION
 from gitops_ml.edits.plans import RollbackRequest, plan_rollback
 from gitops_ml.repo.handle import Repository
 
@@ -15,7 +14,7 @@ from gitops_ml.repo.handle import Repository
 @click.argument("model")
 @click.option("--env", "env", required=True, metavar="ENV", help="Environment to roll back.")
 @click.option("--to", "to", metavar="V", help="Version to go back to (default: the one ENV ran before).")
-@REPO_OPTION
+@repository_options()
 @delivery_options
 def command(model: str, env: str, to: str | None, repo: Repository, branch: str | None, push: bool, pr: bool, fmt: str) -> None:
     """Pin MODEL in ENV back to the version it ran before (or --to V), as a reviewable change.

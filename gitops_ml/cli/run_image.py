@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 import click
 
 from gitops_ml.build.plan import BuildOptions, plan_images
 from gitops_ml.build.run_image import RunResult, run_image
-from gitops_ml.cli._common import handle_errors, print_json, progress_line
+from gitops_ml.cli._common import handle_errors, print_json, progress_line, repository_options
 from gitops_ml.errors import UsageError
 from gitops_ml.repo.handle import Repository
 from gitops_ml.serving.settings import ServerSettings
@@ -19,7 +18,7 @@ from gitops_ml.validate.rules import require_specs
 
 @dataclasses.dataclass(frozen=True)
 class RunRequest:
-    repo: Path
+    repo: Repository
     model: ModelName
     environment: EnvironmentName | None
     version: Version | None
@@ -31,7 +30,7 @@ class RunRequest:
 
 
 def execute(request: RunRequest) -> RunResult:
-    repository = Repository(request.repo)
+    repository = request.repo
     specs = require_specs(repository, "the repository does not validate; run `gitops-ml validate`")
     if request.model not in specs.models:
         raise UsageError(f"unknown model {request.model!r} (known: {', '.join(sorted(specs.models))})")
@@ -52,7 +51,7 @@ def execute(request: RunRequest) -> RunResult:
 
 @click.command("run-image")
 @click.argument("model")
-@click.option("--repo", type=click.Path(file_okay=False, path_type=Path), default=".", show_default=True, help="The model repository.")
+@repository_options()
 @click.option("--env", "environment", metavar="E", help="Use this environment's runtime settings and version pin.")
 @click.option("--version", metavar="V", help="Run this version (default: the pin of --env, else the working tree's).")
 @click.option("--registry", envvar="GITOPS_ML_REGISTRY", default="", metavar="R", help="Registry override, as given to `build`.")
@@ -62,7 +61,7 @@ def execute(request: RunRequest) -> RunResult:
 @click.option("--timeout", type=float, default=180.0, show_default=True, help="Seconds to wait for readiness.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True, help="Output format.")
 def command(
-    model: str, repo: Path, environment: str | None, version: str | None, registry: str, base_image: str,
+    model: str, repo: Repository, environment: str | None, version: str | None, registry: str, base_image: str,
     keep: bool, port: int | None, timeout: float, fmt: str,
 ) -> None:
     """Run MODEL's built image locally, score its sample and stop it (the "test containers locally" step).

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from gitops_ml.cli._common import FORMAT_OPTION, handle_errors
-from gitops_ml.cli._registry import REPO_OPTION, REV_OPTION, number, print_strict_json, record_json, run_json, short
+from gitops_ml.cli._common import FORMAT_OPTION, handle_errors, repository_options
+from gitops_ml.cli._registry import REV_OPTION, number, print_strict_json, record_json, run_json, short
 from gitops_ml.registry.service import ShowResult, parse_model_version, show
 from gitops_ml.repo.handle import Repository
 
@@ -53,7 +53,7 @@ def _text(result: ShowResult) -> None:
 
 @click.command("show")
 @click.argument("model_version", metavar="MODEL@VERSION")
-@REPO_OPTION
+@repository_options()
 @REV_OPTION
 @FORMAT_OPTION
 def command(model_version: str, repo: Repository, rev: str, fmt: str) -> None:

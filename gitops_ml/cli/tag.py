@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import click
 
-from gitops_ml.cli._common import FORMAT_OPTION, handle_errors, repo_argument
+from gitops_ml.cli._common import FORMAT_OPTION, handle_errors, repository_options
 from gitops_ml.cli._registry import REV_OPTION, print_strict_json, short
 from gitops_ml.registry.service import create_missing_tags
 from gitops_ml.repo.handle import Repository
 
 
 @click.command("tag")
-@repo_argument
+@repository_options(positional=True)
 @REV_OPTION
 @click.option("--push", "push", is_flag=True, help="Push the created tags to the remote (see --remote).")
 @click.option("--remote", default="origin", show_default=True, help="Remote that --push pushes to.")

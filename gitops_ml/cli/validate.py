@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import click
 
-from gitops_ml.cli._common import handle_errors, repo_argument, report_findings
+from gitops_ml.cli._common import handle_errors, report_findings, repository_options, require_repository
 from gitops_ml.errors import UsageError
 from gitops_ml.repo.handle import Repository
 from gitops_ml.validate.rules import Report
@@ -23,11 +23,12 @@ class ValidateRequest:
 def execute(request: ValidateRequest) -> Report:
     if not request.repo.root.is_dir():
         raise UsageError(f"{request.repo.root} is not a directory")
+    require_repository(request.repo)
     return check_repository(request.repo, request.base)
 
 
 @click.command("validate")
-@repo_argument
+@repository_options(positional=True)
 @click.option("--base", metavar="REF", help="Also check version rules against this git revision (e.g. origin/main).")
 @click.option(
     "--format", "fmt", type=click.Choice(["text", "json", "github"]), default="text", show_default=True,

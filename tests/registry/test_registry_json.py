@@ -36,9 +36,10 @@ def test_registry_json_is_strict_when_model_yaml_holds_non_finite_metrics(repo: 
             data = _strict(result.stdout)
             metrics = data["metrics"] if args[0] == "show" else {m["name"]: m["new"] for m in data["metrics"]}
             assert metrics == {"accuracy": 0.9778, "loss": None, "f1": None}
-        else:
-            assert (result.exit_code, result.stdout) == (4, ""), result.output
-            assert "do not validate" in result.stderr
+        else:  # under --format json the error is JSON on stdout too
+            error = _strict(result.stdout)
+            assert (result.exit_code, error["exitCode"], error["ok"]) == (4, 4, False), result.output
+            assert "do not validate" in error["error"]["message"]
 
 
 def test_a_metric_delta_that_overflows_is_null_in_json(repo: GitRepo, invoke: Callable[..., Result]) -> None:
