@@ -7,18 +7,14 @@ from __future__ import annotations
 import posixpath
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterable
+from typing import Iterable, Mapping
 
 from gitops_ml.build.plan import ImagePlan
 from gitops_ml.errors import (
     Location,
     ValidationError,
 )
-from gitops_ml.types import Finding
-
-if TYPE_CHECKING:
-    pass
-
+from gitops_ml.types import Finding, ManifestSpec
 
 _CONDA_PYTHON = re.compile(r"^(python|pip)\b")
 
@@ -38,11 +34,15 @@ class Requirements:
 
 def requirements_of(plan: ImagePlan) -> Requirements:
     """The model's pip requirements, each line checked: ValidationError with every located finding."""
-    manifest = plan.version.entry.manifest
-    files = plan.version.files()
+    return read_requirements(plan.model_dir, plan.version.entry.manifest, plan.version.files())
+
+
+def read_requirements(model_dir: str, manifest: ManifestSpec, files: Mapping[str, bytes]) -> Requirements:
+    """The pip requirements a manifest names, from the model directory's files (keyed by path
+    relative to it), each line checked: ValidationError with every located finding."""
     if manifest.requirements:
         rel = posixpath.normpath(manifest.requirements)
-        path = f"{plan.model_dir}/{rel}"
+        path = f"{model_dir}/{rel}"
         text = files[rel].decode("utf-8")
         numbered = list(_requirement_lines(text))
         findings = [f for number, line in numbered if (f := check_requirement_line(line, Location(path, number, 1)))]
@@ -51,7 +51,7 @@ def requirements_of(plan: ImagePlan) -> Requirements:
         return Requirements(tuple(line for _, line in numbered), path, text, tuple(number for number, _ in numbered))
     if manifest.conda:
         rel = posixpath.normpath(manifest.conda)
-        return _conda_requirements(f"{plan.model_dir}/{rel}", files[rel].decode("utf-8"))
+        return _conda_requirements(f"{model_dir}/{rel}", files[rel].decode("utf-8"))
     return Requirements((), "", "")
 
 

@@ -206,3 +206,10 @@ def progress_line(message: str) -> None:
     stream = sys.stderr
     stream.write(message + "\n")
     stream.flush()
+
+
+ENV_MANAGER_OPTION = click.option(
+    "--env-manager", type=click.Choice(["venv", "local"]), default="venv", show_default=True, envvar="GITOPS_ML_ENV_MANAGER",
+    help="venv: run the model in its own environment (its requirements, the server's, this gitops-ml), made once and "
+    "cached under ~/.cache/gitops-ml/envs (uv when installed, else pip); local: in this Python, which must have them.",
+)

@@ -1,0 +1,73 @@
+"""Start the scoring server, or score one request, in a model's environment: the same
+`python -m gitops_ml.serving` the image runs, with the settings handed over as GITOPS_ML_* variables
+(never keys on a command line: those go in files of a private directory).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from gitops_ml.errors import ExternalToolError
+from gitops_ml.serving.app import ModelFiles
+from gitops_ml.serving.settings import ServerSettings
+
+
+@dataclass(frozen=True)
+class Scored:
+    """What the scoring route answered in the model's environment; `error` when init() failed."""
+
+    status: int
+    body: bytes
+    error: str = ""
+
+
+def server_environment(settings: ServerSettings, files: ModelFiles) -> dict[str, str]:
+    """The process environment of a server or predict run: this one's, plus the settings."""
+    env = dict(os.environ)
+    env.update(settings.to_env())
+    env.update({"GITOPS_ML_SCRIPT": files.script, "GITOPS_ML_SCHEMA": files.schema, "GITOPS_ML_SAMPLE": files.sample,
+                "GITOPS_ML_OUTPUT_SCHEMA": files.output_schema})
+    env.pop("PYTHONPATH", None)  # the environment's own packages, not this process's
+    return env
+
+
+def predict_in(python: Path, settings: ServerSettings, files: ModelFiles, body: bytes) -> Scored:
+    """Score `body` with `python -m gitops_ml.serving.predict` of the model's environment."""
+    with tempfile.NamedTemporaryFile(prefix="gitops-ml-predict-", suffix=".json") as data:
+        data.write(body)
+        data.flush()
+        proc = subprocess.run([str(python), "-m", "gitops_ml.serving.predict", "--data", data.name],
+                              env=server_environment(settings, files), capture_output=True, check=False)
+    if proc.returncode == 4:
+        message = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+        return Scored(0, b"", (message[-1] if message else "init() failed").removeprefix("error: "))
+    if proc.returncode != 0:
+        raise ExternalToolError(
+            f"the model's environment could not score: {proc.stderr.decode('utf-8', 'replace').strip()[-1500:] or f'exit code {proc.returncode}'}",
+            hint="rerun with --env-manager local to see the failure in this process",
+        )
+    status, _, answer = proc.stdout.partition(b"\n")
+    return Scored(int(status), answer.rstrip(b"\n"))
+
+
+def serve_in(python: Path, settings: ServerSettings, files: ModelFiles, api_keys: tuple[str, ...], drain_seconds: float) -> int:
+    """Run the server in the model's environment until it stops; its exit code."""
+    env = server_environment(settings, files)
+    with tempfile.TemporaryDirectory(prefix="gitops-ml-keys-") as keys:
+        if api_keys:
+            os.chmod(keys, 0o700)
+            for name, key in zip(("primary", "secondary"), api_keys):
+                Path(keys, name).write_text(key, encoding="utf-8")
+            env["GITOPS_ML_KEYS_DIR"] = keys
+            env["GITOPS_ML_AUTH_ENABLED"] = "true"
+        env["GITOPS_ML_DRAIN_SECONDS"] = str(drain_seconds)
+        proc = subprocess.Popen([str(python), "-m", "gitops_ml.serving"], env=env)
+        try:
+            return proc.wait()
+        except KeyboardInterrupt:
+            proc.terminate()  # the server drains and stops on SIGTERM, as in a pod
+            return proc.wait()
