@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test venv lint bench clean
+.PHONY: demo test venv lint bench clean components
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || { \
@@ -19,7 +19,11 @@ venv: $(STAMP)
 demo: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/demo.sh examples/repo-layout
 
-test: $(STAMP)
+# the real components the tests use (Docker, registry, base image, Prometheus, Chromium), when root on Debian
+components:
+	bash scripts/components.sh
+
+test: $(STAMP) components
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
