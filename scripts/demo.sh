@@ -6,7 +6,9 @@ set -euo pipefail
 repo=${1:-examples/repo-layout}
 port=${DEMO_PORT:-18080}
 crds=${GITOPS_ML_CRDS:-$(cd "$(dirname "$0")/.." && pwd)/../shared/reference/crds}
-step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+# bold step titles on a terminal only: no escape codes in CI logs, in a pipe, or under NO_COLOR
+if [[ -t 1 && -z "${NO_COLOR:-}" ]]; then bold=$'\033[1m' plain=$'\033[0m'; else bold="" plain=""; fi
+step() { printf '\n%s== %s%s\n' "$bold" "$*" "$plain"; }
 # 2xx from a URL; Python rather than curl, which a fresh Debian does not have
 http_ok() { python -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)' "$1" >/dev/null 2>&1; }
 
@@ -16,7 +18,7 @@ gitops-ml validate "$repo"
 step "render $repo --check (the committed render under deploy/ is up to date)"
 gitops-ml render "$repo" --check
 
-step "render --verify: kustomize build every overlay, validate against Kubernetes 1.31 and the engine CRDs"
+step "render --verify: kustomize build every overlay, validate against Kubernetes 1.30 and the engine CRDs"
 if [ -d "$crds" ]; then
   gitops-ml render "$repo" --verify --crds "$crds"
 else
@@ -61,6 +63,6 @@ if docker info >/dev/null 2>&1 && docker image inspect "$base" >/dev/null 2>&1; 
     gitops-ml run-image iris --env staging
   )
 else
-  echo "SKIPPED: no Docker engine (or base image $base) is reachable; run 'bash .ci/setup-docker.sh' to start one."
+  echo "SKIPPED: no Docker engine (or base image $base) is reachable; run 'make components' (root on Debian) to start one."
 fi
-printf '\n\033[1mdemo finished\033[0m\n'
+printf '\n%sdemo finished%s\n' "$bold" "$plain"

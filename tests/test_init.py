@@ -143,3 +143,13 @@ def test_init_names_permissions_and_next_steps(tmp_path: Path) -> None:
     assert refused.exit_code == 2 and "exists and is not a directory" in refused.output
     named = CliRunner().invoke(cli, ["init", str(tmp_path / "r"), "--name", "Bad_Name"])
     assert named.exit_code == 2 and "pass --name" not in named.output and "'Bad_Name' is not a DNS-1123 label" in named.output
+
+
+def test_schema_generate_writes_the_bytes_init_wrote(tmp_path: Path) -> None:
+    """Regenerating the schema of an untouched model changes nothing: no version bump, no re-render."""
+    target = tmp_path / "repo"
+    assert _invoke("init", str(target))[0] == 0
+    before = (target / "models/iris/schema.json").read_bytes()
+    code, output = _invoke("schema", "generate", "--sample", str(target / "models/iris/sample.json"), "-o", str(target / "models/iris/schema.json"))
+    assert code == 0, output
+    assert (target / "models/iris/schema.json").read_bytes() == before

@@ -24,7 +24,7 @@ Progress = Callable[[str], None]
 
 START_HINT = (
     "start a Docker engine (`sudo systemctl start docker`, or `sudo setsid dockerd &` on a machine without "
-    "systemd; `bash .ci/setup-docker.sh` starts one with a local registry) or point DOCKER_HOST at one"
+    "systemd) or point DOCKER_HOST at one"
 )
 _AUTH = re.compile(r"unauthorized|authentication required|no basic auth credentials|denied|forbidden|401|403", re.I)
 _UNREACHABLE = re.compile(r"connection refused|no such host|i/o timeout|dial tcp|server gave HTTP response|tls", re.I)
@@ -298,7 +298,8 @@ def _short(exc: BaseException) -> str:
 
 def _build_hint(detail: str, last_lines: list[str]) -> str:
     if re.search(r"pull access denied|repository does not exist|manifest unknown|not found: manifest", detail, re.I):
-        return "the base image does not exist locally or in its registry: build one (`bash .ci/setup-docker.sh` makes gitops-ml-base:bookworm) and pass it with --base-image"
+        return ("the base image does not exist locally or in its registry: pass one with python3 and python3-venv with --base-image "
+                "(from Debian: `mmdebstrap --variant=apt --include=python3,python3-venv bookworm base.tar && docker import base.tar python-base:bookworm`)")
     if last_lines:
         return "last build output:\n  " + "\n  ".join(last_lines[-8:])
     return ""

@@ -34,7 +34,8 @@ def ensure_base_image(engine: DockerEngine, base: str) -> None:
 
 BASE_HINT = (
     "set image.baseImage in gitops-ml.yaml (or pass --base-image) to an image with python3 and python3-venv; "
-    "offline, `bash .ci/setup-docker.sh` makes gitops-ml-base:bookworm with mmdebstrap"
+    "with no registry at hand, make one from Debian: `mmdebstrap --variant=apt --include=python3,python3-venv "
+    "bookworm base.tar && docker import base.tar python-base:bookworm`"
 )
 
 
