@@ -10,6 +10,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from gitops_ml.errors import ExternalToolError
 from gitops_ml.serving.app import ModelFiles
@@ -71,3 +72,33 @@ def serve_in(python: Path, settings: ServerSettings, files: ModelFiles, api_keys
         except KeyboardInterrupt:
             proc.terminate()  # the server drains and stops on SIGTERM, as in a pod
             return proc.wait()
+
+
+def serve_reloading(python: Path, settings: ServerSettings, files: ModelFiles, api_keys: tuple[str, ...], watched: list[Path], on_change: Callable[[list[str]], None]) -> int:
+    """Run the server in the model's environment, and restart it whenever a watched file changes
+    (score.py, the manifest, the schema, the artifact): a stopped server finishes what it accepted."""
+    import watchfiles  # noqa: PLC0415 - only --reload watches files
+
+    env = server_environment(settings, files)
+    with tempfile.TemporaryDirectory(prefix="gitops-ml-keys-") as keys:
+        if api_keys:
+            os.chmod(keys, 0o700)
+            for name, key in zip(("primary", "secondary"), api_keys):
+                Path(keys, name).write_text(key, encoding="utf-8")
+            env["GITOPS_ML_KEYS_DIR"] = keys
+            env["GITOPS_ML_AUTH_ENABLED"] = "true"
+        proc = subprocess.Popen([str(python), "-m", "gitops_ml.serving"], env=env)
+        targets = {str(p.resolve()) for p in watched}
+        try:
+            for changes in watchfiles.watch(*{p.resolve().parent for p in watched}, rust_timeout=0, yield_on_timeout=False):
+                changed = sorted({path for _, path in changes if path in targets})
+                if not changed:
+                    continue
+                on_change(changed)
+                proc.terminate()
+                proc.wait()
+                proc = subprocess.Popen([str(python), "-m", "gitops_ml.serving"], env=env)
+        except KeyboardInterrupt:
+            pass
+        proc.terminate()
+        return proc.wait()
