@@ -48,7 +48,7 @@ from gitops_ml.writing import (
 )
 
 # bump when rendering changes for the same inputs, so that recorded unit keys stop matching
-RENDERER_REVISION = "1"
+RENDERER_REVISION = "2"
 
 
 @dataclass(frozen=True)
