@@ -311,3 +311,47 @@ def push_refs(repo: git.Repo, remote: str, refs: Sequence[str]) -> None:
     """Push refs to a remote in one `git push`; a rejection is a RegistryError naming the remote."""
     if refs:
         run_git(repo, "push", "--quiet", remote, *refs)
+
+
+def head_commit(path: Path) -> str | None:
+    """HEAD's commit id of the repository holding path; None outside git or before the first commit."""
+    try:
+        repo = open_repo(path)
+    except RegistryError:
+        return None
+    if not repo.head.is_valid():
+        return None
+    return str(repo.head.commit.hexsha)
+
+
+def ancestry(path: Path, commits: Iterable[str], head: str) -> dict[str, str]:
+    """How each commit stands against head: "behind" (an ancestor of head), "ahead" (a descendant),
+    "diverged", or "unknown" (not in this clone). One `git merge-base --is-ancestor` per answer."""
+    repo = open_repo(path)
+    out: dict[str, str] = {}
+    for commit in set(commits) - {head}:
+        if not _is_commit(repo, commit):
+            out[commit] = "unknown"
+        elif _is_ancestor(repo, commit, head):
+            out[commit] = "behind"
+        elif _is_ancestor(repo, head, commit):
+            out[commit] = "ahead"
+        else:
+            out[commit] = "diverged"
+    return out
+
+
+def _is_commit(repo: git.Repo, commit: str) -> bool:
+    proc = subprocess.run(
+        ["git", "-C", str(repo.working_tree_dir or repo.git_dir), "cat-file", "-e", f"{commit}^{{commit}}"],
+        capture_output=True, check=False,
+    )
+    return proc.returncode == 0
+
+
+def _is_ancestor(repo: git.Repo, ancestor: str, descendant: str) -> bool:
+    proc = subprocess.run(
+        ["git", "-C", str(repo.working_tree_dir or repo.git_dir), "merge-base", "--is-ancestor", ancestor, descendant],
+        capture_output=True, check=False,
+    )
+    return proc.returncode == 0

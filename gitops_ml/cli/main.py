@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "promote": "gitops_ml.cli.promote",
     "rollback": "gitops_ml.cli.rollback",
     "pr-comment": "gitops_ml.cli.pr_comment",
+    "status": "gitops_ml.cli.status",
 }
 
 
