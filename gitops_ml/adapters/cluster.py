@@ -130,11 +130,10 @@ class Cluster:
         self.timeout = timeout
         self._calls = 0
         self._lock = threading.Lock()
-        client = kubernetes.client
-        self._apps = client.AppsV1Api(api)
-        self._core = client.CoreV1Api(api)
-        self._autoscaling = client.AutoscalingV2Api(api)
-        self._custom = client.CustomObjectsApi(api)
+        # every group but the core one is read through the generic API: same paths, and the typed
+        # API classes of kubernetes>=37 cost seconds to import (pydantic models of every kind they name)
+        self._custom = kubernetes.client.CustomObjectsApi(api)
+        self._core_api: Any = None
 
     @property
     def calls(self) -> int:
@@ -215,15 +214,17 @@ class Cluster:
     def _timeouts(self) -> tuple[float, float]:
         return (min(CONNECT_TIMEOUT, self.timeout), self.timeout)
 
+    @property
+    def _core(self) -> Any:
+        if self._core_api is None:
+            self._core_api = self._k.client.CoreV1Api(self._api)
+        return self._core_api
+
     def _lister(self, resource: Resource) -> Callable[..., Any]:
-        builtin: dict[Resource, Callable[..., Any]] = {
-            DEPLOYMENTS: self._apps.list_namespaced_deployment,
-            REPLICASETS: self._apps.list_namespaced_replica_set,
-            PODS: self._core.list_namespaced_pod,
-            HPAS: self._autoscaling.list_namespaced_horizontal_pod_autoscaler,
-        }
-        if resource in builtin:
-            return builtin[resource]
+        if resource == PODS:
+            return self._core.list_namespaced_pod  # type: ignore[no-any-return]
+        if not resource.group:
+            raise ValueError(f"no lister for core resource {resource}")
 
         def custom(namespace: str, **kwargs: Any) -> Any:
             return self._custom.list_namespaced_custom_object(resource.group, resource.version, namespace, resource.plural, **kwargs)

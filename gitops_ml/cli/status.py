@@ -63,7 +63,7 @@ def _running(e: EndpointStatus) -> str:
         return e.running[0].version or "?"
     parts = []
     for r in e.running:
-        tag = {"stable": "", "old": " old", "new": " new"}.get(r.role, f" {r.role}")
+        tag = f" {r.role}"
         weight = f" {e.canary_weight}%" if r.role == "canary" and e.canary_weight is not None else ""
         parts.append(f"{r.version or '?'}x{r.replicas}{tag}{weight}")
     return ", ".join(parts)
@@ -119,18 +119,23 @@ def _row(e: EndpointStatus) -> tuple[str, ...]:
     return (f"{e.environment}/{e.model}", _git(e), _running(e), _ready(e), _scale(e), _engine(e), e.verdict.value)
 
 
-def _lines(report: StatusReport, color: bool) -> list[str]:
+def _table(report: StatusReport, color: bool) -> tuple[str, list[tuple[tuple[str, str], list[str]]]]:
+    """The heading line, then per endpoint its line (columns as wide as their widest cell) and reasons."""
     rows = [HEADINGS, *(_row(e) for e in report.endpoints)]
     widths = [max(len(r[i]) for r in rows) for i in range(len(HEADINGS))]
-    out = []
-    for i, row in enumerate(rows):
-        mark = " " if i == 0 else MARKS[report.endpoints[i - 1].verdict]
+
+    def line(mark: str, row: tuple[str, ...]) -> str:
         text = "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip()
         styled = click.style(mark, fg=COLORS[mark], bold=True) if color and mark in COLORS else mark
-        out.append(f"{styled} {text}")
-        if i:
-            out.extend(_details(report.endpoints[i - 1]))
-    return out
+        return f"{styled} {text}"
+
+    blocks = [(e.key, [line(MARKS[e.verdict], row), *_details(e)]) for e, row in zip(report.endpoints, rows[1:])]
+    return line(" ", HEADINGS), blocks
+
+
+def _lines(report: StatusReport, color: bool) -> list[str]:
+    heading, blocks = _table(report, color)
+    return [heading, *(text for _, block in blocks for text in block)]
 
 
 def _details(e: EndpointStatus) -> list[str]:
@@ -238,28 +243,28 @@ def execute(options: StatusOptions) -> None:
             click.echo(_summary(report))
     else:
         started = time.monotonic()
-        shown: dict[tuple[str, str], list[str]] = {}
+        shown: dict[tuple[str, str], tuple[tuple[str, ...], list[str]]] = {}
         printed: list[bool] = []
 
         def on_report(report: StatusReport) -> None:
             if options.fmt == "json":
                 return
-            lines = _lines(report, color)
-            rows = _by_endpoint(report, lines)
+            current = {e.key: (_row(e), _details(e)) for e in report.endpoints}
             if not printed:
                 click.echo(_header(report))
-                for line in lines:
+                for line in _lines(report, color):
                     click.echo(line)
                 printed.append(True)
             else:
-                # from then on, only the endpoints whose line changed, with the time since the start
-                for key, block in rows.items():
-                    if shown.get(key) != block:
+                # from then on, only the endpoints that changed, with the time since the start
+                _, blocks = _table(report, color)
+                for key, block in blocks:
+                    if shown.get(key) != current[key]:
                         click.echo(f"[{time.monotonic() - started:5.1f}s] {block[0]}")
                         for line in block[1:]:
                             click.echo(line)
             shown.clear()
-            shown.update(rows)
+            shown.update(current)
 
         report = watch_status(request, on_report)
         if options.fmt == "json":
@@ -273,19 +278,6 @@ def execute(options: StatusOptions) -> None:
         )
     if not report.settled:
         raise CheckFailed(f"{sum(1 for e in report.endpoints if not e.verdict.settled)} endpoint(s) not in sync or not healthy")
-
-
-def _by_endpoint(report: StatusReport, lines: list[str]) -> dict[tuple[str, str], list[str]]:
-    out: dict[tuple[str, str], list[str]] = {}
-    current: list[str] | None = None
-    endpoints = iter(report.endpoints)
-    for line in lines[1:]:
-        if line.startswith("    ") and current is not None:
-            current.append(line)
-            continue
-        current = [line]
-        out[next(endpoints).key] = current
-    return out
 
 
 def _pick_repo(ctx: click.Context, repo: Path, option: Path | None) -> Path:

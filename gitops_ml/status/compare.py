@@ -271,8 +271,8 @@ def _check_engine(marks: _Marks, ep: DesiredEndpoint, engine: EngineState | None
             marks.add(Code.ENGINE_SUSPENDED, Severity.WARNING, "Argo CD's automated sync is off for this Application, git turns it on")
     else:
         ready = engine.ready
-        if engine.suspended:
-            marks.add(Code.ENGINE_SUSPENDED, Severity.WARNING if not ref.auto_sync else Severity.DRIFT, "Flux: reconciliation is suspended")
+        if engine.suspended and ref.auto_sync:
+            marks.add(Code.ENGINE_SUSPENDED, Severity.DRIFT, "Flux: reconciliation is suspended, git wants it automatic")
         if ready is None:
             marks.add(Code.ENGINE_PROGRESSING, Severity.PROGRESS, "Flux has not reconciled it yet")
         elif ready.status == "False":
