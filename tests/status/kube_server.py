@@ -153,7 +153,7 @@ class KubeServer:
         group, version, plural = KINDS[kind]
         with self._lock:
             self._rv += 1
-            obj = self.objects[(group, version, plural, namespace)].pop(name)
+            obj = copy.deepcopy(self.objects[(group, version, plural, namespace)].pop(name))
             obj["metadata"]["resourceVersion"] = str(self._rv)
             self.events.append((self._rv, (group, version, plural, namespace), "DELETED", obj))
             self._lock.notify_all()
@@ -191,7 +191,8 @@ class KubeServer:
                 # every page of a list is the same snapshot, at the first page's resourceVersion
                 items, rv = self._pages.pop(token)
             else:
-                items = [copy.deepcopy(o) for _, o in sorted(self.objects.get(key, {}).items())
+                # stored objects are replaced by put(), never changed in place: no copy is needed to send them
+                items = [o for _, o in sorted(self.objects.get(key, {}).items())
                          if _selector_matches(selector, o["metadata"].get("labels") or {})]
                 rv = str(self._rv)
         if self.page_size_limit is not None:
