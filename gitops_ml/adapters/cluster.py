@@ -87,6 +87,9 @@ class WatchEvent:
     object: dict[str, Any]
 
 
+EVENT_TYPES = frozenset({"ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR"})
+
+
 class WatchExpired(Exception):
     """The resourceVersion a watch started from is too old (410 Gone): list again, then watch."""
 
@@ -359,9 +362,12 @@ class WatchStream:
                         yield self._event(line)
             if buffer.strip() and not self._closed.is_set():
                 yield self._event(buffer)
-        except (urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
+        except (urllib3.exceptions.HTTPError, OSError, ValueError, AttributeError) as exc:
+            # closing from another thread makes http.client fail in various ways: that is the end asked for
             if self._closed.is_set():
                 return
+            if isinstance(exc, AttributeError):
+                raise
             raise _transport_error(self._cluster, exc) from exc
         finally:
             try:
@@ -374,8 +380,10 @@ class WatchStream:
             doc = orjson.loads(line)
         except orjson.JSONDecodeError as exc:
             raise ClusterError(f"the watch of {self._what} sent a line that is not JSON: {line[:200]!r}") from exc
-        kind = str(doc.get("type") or "")
-        obj = doc.get("object") or {}
+        kind = str(doc.get("type") or "") if isinstance(doc, dict) else ""
+        obj = doc.get("object") if isinstance(doc, dict) else None
+        if kind not in EVENT_TYPES or not isinstance(obj, dict):
+            raise ClusterError(f"the watch of {self._what} sent something that is not a watch event: {line[:200]!r}")
         if kind == "ERROR":
             code = int(obj.get("code") or 0)
             if code == 410:

@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterable
 
 from gitops_ml.adapters import cluster as kube
 from gitops_ml.adapters import git as gitx
-from gitops_ml.errors import EngineNotInstalled, GitopsMlError, NamespaceNotFound, UsageError
+from gitops_ml.errors import EngineNotInstalled, NamespaceNotFound, UsageError
 from gitops_ml.status import observed
 from gitops_ml.status.compare import compare
 from gitops_ml.status.desired import load_desired
@@ -25,6 +25,8 @@ from gitops_ml.status.model import Desired, Head, Relation, Snapshot, StatusRepo
 from gitops_ml.types import Engine
 
 LIST_WORKERS = 8
+MIN_STREAM_SECONDS = 1.0  # a watch that ends sooner, and empty, was cut short (a proxy, a restarting server)
+MAX_RESTART_WAIT = 10.0
 
 
 @dataclass(frozen=True)
@@ -252,8 +254,12 @@ def watch_status(request: StatusRequest, on_report: Callable[[StatusReport], Non
                 events.put((read, _END))
             except kube.WatchExpired:
                 events.put((read, _EXPIRED))
-            except GitopsMlError as exc:
+            except Exception as exc:  # noqa: BLE001 - raised again by the main thread, which reports it
                 events.put((read, exc))
+
+        opened: dict[Read, float] = {}
+        quiet: dict[Read, float] = {}  # reads whose last stream ended early without an event: wait before the next
+        due: dict[Read, float] = {}
 
         def start(read: Read) -> None:
             remaining = deadline - time.monotonic()
@@ -262,21 +268,39 @@ def watch_status(request: StatusRequest, on_report: Callable[[StatusReport], Non
             cache = session.caches[read]
             stream = session.cluster.watch(read.resource, read.namespace, read.selector, cache.resource_version, remaining)
             streams[read] = stream
+            opened[read] = time.monotonic()
             thread = threading.Thread(target=pump, args=(read, stream), name=f"watch {read.resource} {read.namespace}", daemon=True)
             threads.append(thread)
             thread.start()
 
+        def ended(read: Read, had_events: bool) -> None:
+            """A stream ended before the deadline: go on from the last version seen. A proxy that cuts
+            streams at once must not turn this into a busy loop, so an empty early end waits, doubling."""
+            if had_events or time.monotonic() - opened.get(read, 0.0) >= MIN_STREAM_SECONDS:
+                quiet.pop(read, None)
+                start(read)
+                return
+            wait = min(quiet.get(read, 0.5) * 2, MAX_RESTART_WAIT)
+            quiet[read] = wait
+            due[read] = time.monotonic() + wait
+
+        seen: set[Read] = set()
         if not report.settled:
             for read in list(session.caches):
                 start(read)
         while not report.settled:
-            remaining = deadline - time.monotonic()
+            now = time.monotonic()
+            for read in [r for r, t in due.items() if t <= now]:
+                del due[read]
+                start(read)
+            remaining = deadline - now
             if remaining <= 0:
                 break
+            wait = min([remaining, *(t - now for t in due.values())])
             try:
-                batch = [events.get(timeout=remaining)]
+                batch = [events.get(timeout=max(wait, 0.0))]
             except queue.Empty:
-                break
+                continue
             while True:  # take everything already queued before comparing again
                 try:
                     batch.append(events.get_nowait())
@@ -284,15 +308,17 @@ def watch_status(request: StatusRequest, on_report: Callable[[StatusReport], Non
                     break
             changed = False
             for read, item in batch:
-                if isinstance(item, GitopsMlError):
+                if isinstance(item, BaseException):
                     raise item
                 if item is _END:
-                    start(read)  # the server ended the stream (its timeout); go on from the last version seen
+                    ended(read, read in seen)
+                    seen.discard(read)
                 elif item is _EXPIRED:
                     session.list_all([read])
                     changed = True
                     start(read)
                 else:
+                    seen.add(read)
                     changed = session.caches[read].apply(item) or changed
             if changed:
                 new = session.report()

@@ -39,6 +39,7 @@ KINDS = {
 }
 BUILTIN_GROUPS = {("", "v1"), ("apps", "v1"), ("autoscaling", "v2")}
 LIST_PARAMS = {"labelSelector", "limit", "continue"}
+TRUE = {"1", "t", "T", "TRUE", "true", "True"}  # what the API server's strconv.ParseBool reads as true
 WATCH_PARAMS = {"watch", "labelSelector", "resourceVersion", "timeoutSeconds", "allowWatchBookmarks"}
 
 Key = tuple[str, str, str, str]  # group, version, plural, namespace
@@ -113,7 +114,7 @@ class KubeServer:
     namespaces: set[str] = field(default_factory=set)
     objects: dict[Key, dict[str, dict[str, Any]]] = field(default_factory=dict)
     events: list[tuple[int, Key, str, dict[str, Any]]] = field(default_factory=list)
-    compacted: int = 0  # watches from a resourceVersion below this get 410 Gone
+    compacted: int = 0  # watches from a resourceVersion older than this get 410 Gone
     on_watch: dict[tuple[str, str], Callable[[], None]] = field(default_factory=dict)  # (plural, namespace) -> action
     page_size_limit: int | None = None  # a smaller page than asked, to exercise continue tokens
     _rv: int = 1000
@@ -166,9 +167,9 @@ class KubeServer:
         self.faults.append(Fault(match, code, body, times))
 
     def compact(self) -> None:
-        """Forget the event history, as etcd compaction does: older watches get 410 Gone."""
+        """Forget the event history, as etcd compaction does: a watch from an older version gets 410 Gone."""
         with self._lock:
-            self.compacted = self._rv + 1
+            self.compacted = self._rv
 
     def stop(self) -> None:
         with self._lock:
@@ -178,7 +179,7 @@ class KubeServer:
     # --- what the client did ----------------------------------------------------------------------
 
     def calls(self, *, watch: bool | None = None) -> list[Seen]:
-        return [s for s in self.seen if watch is None or (s.query.get("watch") == "true") == watch]
+        return [s for s in self.seen if watch is None or (s.query.get("watch") in TRUE) == watch]
 
     def assert_clean(self) -> None:
         assert not self.problems, "\n".join(self.problems)
@@ -325,7 +326,7 @@ def _handler(server: KubeServer) -> type[BaseHTTPRequestHandler]:
                 self._send(400, status_object(400, "BadRequest", f"unable to parse requirement: {selector}"))
                 return
             key = (group, version, plural, namespace)
-            if query.get("watch") == "true":
+            if query.get("watch") in TRUE:
                 self._watch(key, query)
             else:
                 self._list(key, query)

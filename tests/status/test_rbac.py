@@ -63,7 +63,7 @@ def test_printed_rbac_is_valid_read_only_and_covers_every_request(
         if len(rest) == 2:
             verb, plural, namespace = "get", rest[0], None
         else:
-            verb, plural, namespace = ("watch" if seen.query.get("watch") == "true" else "list"), rest[2], rest[1]
+            verb, plural, namespace = ("watch" if seen.query.get("watch") in ("true", "True") else "list"), rest[2], rest[1]
         assert _allowed(rbac, verb, group, plural, namespace), f"{verb} {group}/{plural} in {namespace} is not allowed by --print-rbac"
         checked += 1
     assert checked > 20
