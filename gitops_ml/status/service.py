@@ -98,9 +98,8 @@ class _Cache:
 class _Session:
     """One status run: git's side, the connection, and the caches of everything read."""
 
-    def __init__(self, request: StatusRequest, deadline: float) -> None:
+    def __init__(self, request: StatusRequest) -> None:
         self.request = request
-        self.deadline = deadline
         self.desired = load_desired(request.root, request.environments, request.models)
         self.head_commit = gitx.head_commit(request.root)
         self._relations: dict[str, Relation] = {}
@@ -213,7 +212,7 @@ class _Session:
 
 def read_status(request: StatusRequest) -> StatusReport:
     """What runs where, once: list calls per namespace and kind, compared with git."""
-    session = _Session(request, time.monotonic() + request.timeout)
+    session = _Session(request)
     try:
         session.list_all(session.plan_reads(with_pods=False))
         session.check_namespaces()
@@ -237,7 +236,7 @@ def watch_status(request: StatusRequest, on_report: Callable[[StatusReport], Non
     passes; `on_report` gets the first report and every one that differs from the last."""
     started = time.monotonic()
     deadline = started + request.timeout
-    session = _Session(request, deadline)
+    session = _Session(request)
     streams: dict[Read, kube.WatchStream] = {}
     threads: list[threading.Thread] = []
     events: "queue.Queue[tuple[Read, Any]]" = queue.Queue()

@@ -202,3 +202,15 @@ def test_kubeconfig_option_that_does_not_exist(example: live.Rendered, tmp_path:
     result = status(str(example.repo.path), "--kubeconfig", str(tmp_path / "k"))
     assert result.exit_code == 3
     assert result.stderr == f"error: kubeconfig {tmp_path / 'k'} does not exist\n"
+
+
+def test_repository_given_twice_or_not_at_all(example: live.Rendered, kube: KubeServer, kubeconfig: Path, tmp_path: Path) -> None:
+    deploy(kube, example)
+    assert status("-C", str(example.repo.path / "models" / "iris")).exit_code == 0  # found from a subdirectory, as git does
+    missing = status(str(tmp_path / "nope"))
+    assert missing.exit_code == 2 and f"directory {tmp_path / 'nope'} does not exist" in missing.stderr
+    other = tmp_path / "other"
+    other.mkdir()
+    both = status(str(other), "-C", str(example.repo.path))
+    assert both.exit_code == 2
+    assert both.stderr == f"error: REPO {other} and --repo {example.repo.path} name different repositories\n"
