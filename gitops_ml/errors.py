@@ -3,6 +3,7 @@
     GitopsMlError                 root; `exit_code` and an optional Location
     +-- UsageError                the command line itself is wrong (exit 2)
     +-- ConfigError               a setting outside the repository files is wrong (exit 3)
+        +-- KubeconfigError       no usable Kubernetes configuration (kubeconfig, context, in-cluster)
     +-- LoadError                 a file cannot be read or parsed as YAML/JSON (exit 1)
     +-- ValidationError           one or more findings in the repository (exit 1)
     +-- CheckFailed               a check found differences (render --check, exit 1)
@@ -12,6 +13,10 @@
     +-- ExternalToolError         kustomize, docker, a registry or GitHub failed (exit 5)
         +-- DockerError           the Docker engine or an image registry failed
         +-- GitHubError           the GitHub REST API refused or failed
+        +-- ClusterError          the Kubernetes API server is unreachable, refused or failed
+            +-- ClusterAccessError    401/403: the credentials, or a permission, are missing
+            +-- NamespaceNotFound     an environment's namespace does not exist on the cluster
+            +-- EngineNotInstalled    the GitOps engine's CRDs (Argo CD, Flux) are not served
     +-- ArtifactError             an artifact cannot be fetched or does not match its digest (exit 6)
 """
 
@@ -61,6 +66,10 @@ class ConfigError(GitopsMlError):
     """Raised when a setting outside the repository files (environment, flags) is wrong."""
 
     exit_code = 3
+
+
+class KubeconfigError(ConfigError):
+    """Raised when no usable Kubernetes configuration exists (kubeconfig, --context, in-cluster)."""
 
 
 class LoadError(GitopsMlError):
@@ -115,6 +124,22 @@ class DockerError(ExternalToolError):
 
 class GitHubError(ExternalToolError):
     """Raised when the GitHub REST API refuses or fails."""
+
+
+class ClusterError(ExternalToolError):
+    """Raised when the Kubernetes API server cannot be reached, or fails or refuses a request."""
+
+
+class ClusterAccessError(ClusterError):
+    """Raised when the API server rejects the credentials (401) or a permission is missing (403)."""
+
+
+class NamespaceNotFound(ClusterError):
+    """Raised when the namespace of an environment does not exist on the cluster asked."""
+
+
+class EngineNotInstalled(ClusterError):
+    """Raised when the cluster does not serve the GitOps engine's resources (its CRDs are missing)."""
 
 
 class ArtifactError(GitopsMlError):

@@ -357,3 +357,35 @@ def push_refs(repo: git.Repo, remote: str, refs: Sequence[str]) -> None:
     """Push refs to a remote in one `git push`; a rejection is a RegistryError naming the remote."""
     if refs:
         run_git(repo, "push", "--quiet", remote, *refs)
+
+
+def ancestry(repo: git.Repo, commits: Iterable[str], head: str) -> dict[str, str]:
+    """How each commit stands against head: "behind" (an ancestor of head), "ahead" (a descendant),
+    "diverged", or "unknown" (not in this clone). One `git merge-base --is-ancestor` per answer."""
+    out: dict[str, str] = {}
+    for commit in set(commits) - {head}:
+        if not _is_commit(repo, commit):
+            out[commit] = "unknown"
+        elif _is_ancestor(repo, commit, head):
+            out[commit] = "behind"
+        elif _is_ancestor(repo, head, commit):
+            out[commit] = "ahead"
+        else:
+            out[commit] = "diverged"
+    return out
+
+
+def _is_commit(repo: git.Repo, commit: str) -> bool:
+    proc = subprocess.run(
+        ["git", "-C", str(repo.working_tree_dir or repo.git_dir), "cat-file", "-e", f"{commit}^{{commit}}"],
+        capture_output=True, check=False,
+    )
+    return proc.returncode == 0
+
+
+def _is_ancestor(repo: git.Repo, ancestor: str, descendant: str) -> bool:
+    proc = subprocess.run(
+        ["git", "-C", str(repo.working_tree_dir or repo.git_dir), "merge-base", "--is-ancestor", ancestor, descendant],
+        capture_output=True, check=False,
+    )
+    return proc.returncode == 0

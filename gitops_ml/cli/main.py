@@ -37,6 +37,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "promote": ("gitops_ml.cli.promote", "Move an environment's pin of MODEL to a newer version, as a pull request"),
     "rollback": ("gitops_ml.cli.rollback", "Move an environment's pin of MODEL back, as a pull request"),
     "pr-comment": ("gitops_ml.cli.pr_comment", "Create or update the gitops-ml comment on a pull request"),
+    "status": ("gitops_ml.cli.status", "What runs where, read from the cluster, against what git says"),
 }
 
 EXIT_CODES = """Exit codes: 0 success; 1 a check failed (findings, a stale render, a failed analysis); 2 usage

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from gitops_ml.history.tags import format_tag
 from gitops_ml.render.planning import Endpoint
 from gitops_ml.serving import settings as srv
 from gitops_ml.types import ModelName, Probe, RepositorySpec
@@ -18,6 +19,16 @@ Obj = dict[str, Any]
 
 MANAGED_BY = "gitops-ml"
 ENV_LABEL = "gitops-ml.dev/environment"
+# What `gitops-ml status` reads from a pod template (and so from every ReplicaSet) to tell which
+# version runs. The label is the version made label-safe; the annotations keep exact values.
+VERSION_LABEL = "app.kubernetes.io/version"
+VERSION_ANNOTATION = "gitops-ml.dev/version"
+IMAGE_TAG_ANNOTATION = "gitops-ml.dev/image-tag"
+# The version's git revision by name: the tag `<model>@v<version>` that CI puts on the commit that
+# registered it. Not a commit id: a render is committed, so it cannot name the commit that brings a
+# new version (its own), and writing a pinned version's commit only once that version is read from
+# history would change (and restart) that environment's pods when the working tree moves past it.
+REVISION_ANNOTATION = "gitops-ml.dev/revision"
 CONTAINER = "model"
 RUN_AS = 10001
 SERVICE_PORT = 80
@@ -194,12 +205,20 @@ def deployment_patch(ep: Endpoint) -> Obj:
         pod["volumes"] = volumes
     if dep.node_selector:
         pod["nodeSelector"] = dict(dep.node_selector)
+    version = ep.version.model.version
     template: Obj = {
-        "metadata": {"labels": {"app.kubernetes.io/version": str(ep.version.model.version).replace("+", "_")}},
+        "metadata": {
+            "labels": {VERSION_LABEL: str(version).replace("+", "_")},
+            # the user's annotations cannot hide what status reads
+            "annotations": {
+                **dep.annotations,
+                VERSION_ANNOTATION: str(version),
+                IMAGE_TAG_ANNOTATION: ep.version.image.rsplit(":", 1)[1],
+                REVISION_ANNOTATION: format_tag(model, version),
+            },
+        },
         "spec": pod,
     }
-    if dep.annotations:
-        template["metadata"]["annotations"] = dict(dep.annotations)
     spec: Obj = {"template": template}
     if not dep.autoscaling.enabled:
         # with an HPA the replica count is left out so that Argo CD/Flux do not fight the autoscaler

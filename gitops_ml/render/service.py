@@ -45,7 +45,7 @@ from gitops_ml.types import (
 from gitops_ml.validate.rules import Specs, require_specs
 
 # bump when rendering changes for the same inputs, so that recorded unit keys stop matching
-RENDERER_REVISION = "1"
+RENDERER_REVISION = "2"
 
 
 @dataclass(frozen=True)
