@@ -342,7 +342,12 @@ class _Crd:
 
     def check(self, obj: dict[str, Any], cel: _Cel) -> Outcome:
         if self._checker is None:
-            self._checker = _Checker(_structural_to_jsonschema(self.schema))
+            root = _structural_to_jsonschema(self.schema)
+            if isinstance(root.get("properties"), dict):
+                # every object has these, whether or not the CRD's schema spells them out
+                implicit = {"apiVersion": {"type": "string"}, "kind": {"type": "string"}, "metadata": {"type": "object"}}
+                root["properties"] = {**implicit, **root["properties"]}
+            self._checker = _Checker(root)
             self._rules = _rule_site(self.schema, cel)
         outcome = Outcome(errors=self._checker.errors(obj))
         # rules assume a structurally valid object, as the API server checks the schema first
