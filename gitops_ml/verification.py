@@ -243,7 +243,7 @@ def verify_render(
 ) -> VerifyReport:
     """Build and validate every kustomization under render_dir; findings name the kustomization file."""
     tool = kustomize.find_kustomize()
-    schemas = kube.Schemas(list(crds), kubernetes_version=kubernetes_version)
+    schemas = kube.Schemas(list(crds), kubernetes_version=kubernetes_version, cache=cache_root() / "validators" if cache else None)
     report = VerifyReport(tool=str(tool))
     dirs = kustomization_dirs(render_dir)
     version = kustomize.kustomize_version(tool)

