@@ -201,3 +201,15 @@ def test_shipped_schemas_keep_structure_drop_prose_and_name_their_source() -> No
     assert '"x-kubernetes-validations"' in route and '"pattern"' in route and '"enum"' in route and '"required"' in route
     # small enough to ship in every image the runtime wheel goes into
     assert sum(p.stat().st_size for p in SHIPPED.iterdir()) < 1_000_000
+
+
+@pytest.mark.slow
+def test_the_wheel_ships_every_crd_schema_and_its_index(tmp_path: Path) -> None:
+    import zipfile
+
+    subprocess.run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(tmp_path), str(ROOT)], check=True, capture_output=True)
+    wheel = zipfile.ZipFile(next(tmp_path.glob("gitops_ml-*.whl")))
+    shipped = {Path(n).name: wheel.getinfo(n) for n in wheel.namelist() if n.startswith("gitops_ml/_data/schemas/crds/")}
+    assert set(shipped) == {p.name for p in SHIPPED.iterdir()}
+    # compressed, the CRD schemas add tens of kilobytes to the wheel
+    assert sum(i.compress_size for i in shipped.values()) < 100_000
