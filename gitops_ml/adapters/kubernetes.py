@@ -176,14 +176,6 @@ def _builtin_checker(schema_dir: str, api_version: str, kind: str, cache: Path |
     return _Checker(_inline_definitions(schema, _definitions(schema_dir)), cache)
 
 
-def kubernetes_errors(obj: dict[str, Any], version: str = KUBERNETES_VERSION) -> list[str]:
-    """Schema errors of a built-in object; raise NoSchema for kinds Kubernetes does not define."""
-    checker = _builtin_checker(_schema_dir(version), str(obj.get("apiVersion")), str(obj.get("kind")))
-    if checker is None:
-        raise NoSchema(f"Kubernetes {version} defines no {obj.get('kind')} {obj.get('apiVersion')}")
-    return checker.errors(obj)
-
-
 # --- custom resources: CRD structural schemas -----------------------------------------------------
 
 
@@ -422,19 +414,6 @@ class Schemas:
         if crd is None:
             raise NoSchema(f"no schema for {kind} {api_version}")
         return crd.check(obj, self._cel, self._cache)
-
-
-class CrdSchemas:
-    """openAPIV3Schemas of the served versions of every CRD file in some directories (no shipped ones)."""
-
-    def __init__(self, directories: list[Path]) -> None:
-        self._schemas = Schemas(directories, shipped=False)
-
-    def __len__(self) -> int:
-        return len(self._schemas)
-
-    def errors(self, obj: dict[str, Any]) -> list[str]:
-        return self._schemas.check(obj).errors
 
 
 def _documents(path: Path, digest: Any) -> Iterator[Any]:
