@@ -24,6 +24,7 @@ from gitops_ml.adapters import kustomize
 from gitops_ml.adapters.artifacts import cache_root
 from gitops_ml.errors import ExternalToolError, Location
 from gitops_ml.types import Finding
+from gitops_ml.writing import StatCache
 from gitops_ml.writing_atomic import write_atomic
 
 CRDS_ENV = "GITOPS_ML_CRDS"
@@ -127,10 +128,20 @@ def batches(directories: Sequence[Path], size: int) -> list[list[Path]]:
 
 class _Digests:
     """Digest of everything a kustomization reads: its directory and the local directories and files
-    its kustomization files name, recursively. None when it reads something remote (never cached)."""
+    its kustomization files name, recursively. None when it reads something remote (never cached).
+    File digests come from a stat cache (size, mtime, inode), as `render --check` reads them."""
 
-    def __init__(self) -> None:
+    def __init__(self, render_dir: Path, stat: StatCache) -> None:
+        self._root = render_dir.resolve()
+        self._stat = stat
         self._dirs: dict[Path, str | None] = {}
+
+    def _file(self, path: Path) -> bytes:
+        try:
+            key = path.relative_to(self._root).as_posix()
+        except ValueError:
+            key = str(path)
+        return bytes.fromhex(self._stat.digest(str(path), key))
 
     def of(self, directory: Path) -> str | None:
         directory = directory.resolve()
@@ -141,7 +152,7 @@ class _Digests:
         try:
             for path in sorted(p for p in directory.rglob("*") if p.is_file()):
                 h.update(f"{path.relative_to(directory).as_posix()}\0".encode())
-                h.update(hashlib.sha256(path.read_bytes()).digest())
+                h.update(self._file(path))
             for ref in _references(directory / "kustomization.yaml"):
                 if any(m in ref for m in _URL_MARKERS):
                     return None
@@ -152,7 +163,7 @@ class _Digests:
                         return None
                     h.update(f"dir {ref}\0{sub}".encode())
                 elif target.is_file():
-                    h.update(f"file {ref}\0".encode() + hashlib.sha256(target.read_bytes()).digest())
+                    h.update(f"file {ref}\0".encode() + self._file(target))
         except (OSError, ValueError, yaml.YAMLError):
             return None
         self._dirs[directory] = h.hexdigest()
@@ -246,9 +257,9 @@ def verify_render(
     schemas = kube.Schemas(list(crds), kubernetes_version=kubernetes_version, cache=cache_root() / "validators" if cache else None)
     report = VerifyReport(tool=str(tool))
     dirs = kustomization_dirs(render_dir)
-    version = kustomize.kustomize_version(tool)
-    store = _Cache(render_dir, f"{__version__}\0{tool.argv[0]}\0{version}\0{schemas.digest}") if cache else None
-    digests = _Digests()
+    store = _Cache(render_dir, f"{__version__}\0{_identity(tool)}\0{schemas.digest}") if cache else None
+    stat = StatCache(render_dir, purpose="verify")
+    digests = _Digests(render_dir, stat)
     digest_of = {d: digests.of(d) for d in dirs} if store else {}
     todo = []
     done = 0
@@ -267,7 +278,7 @@ def verify_render(
         report.cached += 1
         done += 1
     tell()
-    size = batch_size if kustomize.can_batch(tool) else 1
+    size = batch_size if todo and kustomize.can_batch(tool) else 1
     for directory, built in kustomize.build_many(tool, batches(todo, size), workers):
         rel = directory.relative_to(render_dir).as_posix()
         where = Location(f"{label}/{rel}/kustomization.yaml")
@@ -286,4 +297,15 @@ def verify_render(
     report.findings.sort(key=lambda f: (str(f.location), f.message))
     if store:
         store.save()
+        stat.save()
     return report
+
+
+def _identity(tool: kustomize.Kustomize) -> str:
+    """The Kustomize binary as the cache knows it: a new binary (another version) invalidates results,
+    and asking it for its version would cost a process on every run."""
+    try:
+        st = os.stat(tool.argv[0])
+    except OSError:
+        return tool.argv[0]
+    return f"{tool.argv[0]}\0{st.st_size}\0{st.st_mtime_ns}"
