@@ -25,7 +25,6 @@ from gitops_ml.adapters.artifacts import cache_root
 from gitops_ml.errors import ExternalToolError, Location
 from gitops_ml.types import Finding
 from gitops_ml.writing import StatCache
-from gitops_ml.writing_atomic import write_atomic
 
 CRDS_ENV = "GITOPS_ML_CRDS"
 BATCH_SIZE = 24  # overlays per Kustomize process: ~25 ms each after start-up; larger batches grow superlinearly
@@ -129,45 +128,59 @@ def batches(directories: Sequence[Path], size: int) -> list[list[Path]]:
 class _Digests:
     """Digest of everything a kustomization reads: its directory and the local directories and files
     its kustomization files name, recursively. None when it reads something remote (never cached).
-    File digests come from a stat cache (size, mtime, inode), as `render --check` reads them."""
+    File digests come from a stat cache (size, mtime, inode), as `render --check` reads them; the paths a
+    kustomization file names are parsed once per content of that file."""
 
-    def __init__(self, render_dir: Path, stat: StatCache) -> None:
-        self._root = render_dir.resolve()
+    def __init__(self, render_dir: Path, stat: StatCache, references: dict[str, list[str]] | None = None) -> None:
+        self._root = str(render_dir.resolve())
         self._stat = stat
-        self._dirs: dict[Path, str | None] = {}
+        self._dirs: dict[str, str | None] = {}
+        self.known_references = references or {}
+        self.references: dict[str, list[str]] = {}
 
-    def _file(self, path: Path) -> bytes:
-        try:
-            key = path.relative_to(self._root).as_posix()
-        except ValueError:
-            key = str(path)
-        return bytes.fromhex(self._stat.digest(str(path), key))
+    def _file(self, path: str) -> str:
+        key = os.path.relpath(path, self._root) if path.startswith(self._root + os.sep) else path
+        return self._stat.digest(path, key)
 
-    def of(self, directory: Path) -> str | None:
-        directory = directory.resolve()
-        if directory in self._dirs:
-            return self._dirs[directory]
-        self._dirs[directory] = None  # a cycle reads as uncacheable
+    def of(self, directory: Path | str) -> str | None:
+        top = os.path.realpath(directory)
+        if top in self._dirs:
+            return self._dirs[top]
+        self._dirs[top] = None  # a cycle reads as uncacheable
         h = hashlib.sha256()
         try:
-            for path in sorted(p for p in directory.rglob("*") if p.is_file()):
-                h.update(f"{path.relative_to(directory).as_posix()}\0".encode())
-                h.update(self._file(path))
-            for ref in _references(directory / "kustomization.yaml"):
+            files = sorted(
+                os.path.relpath(os.path.join(here, name), top) for here, _, names in os.walk(top) for name in names
+            )
+            kustomization = ""
+            for rel in files:
+                digest = self._file(os.path.join(top, rel))
+                h.update(f"{rel}\0{digest}".encode())
+                if rel == "kustomization.yaml":
+                    kustomization = digest
+            for ref in self._references(os.path.join(top, "kustomization.yaml"), kustomization):
                 if any(m in ref for m in _URL_MARKERS):
                     return None
-                target = (directory / ref).resolve()
-                if target.is_dir():
+                target = os.path.realpath(os.path.join(top, ref))
+                if os.path.isdir(target):
                     sub = self.of(target)
                     if sub is None:
                         return None
                     h.update(f"dir {ref}\0{sub}".encode())
-                elif target.is_file():
-                    h.update(f"file {ref}\0".encode() + self._file(target))
+                elif os.path.isfile(target):
+                    h.update(f"file {ref}\0{self._file(target)}".encode())
         except (OSError, ValueError, yaml.YAMLError):
             return None
-        self._dirs[directory] = h.hexdigest()
-        return self._dirs[directory]
+        self._dirs[top] = h.hexdigest()
+        return self._dirs[top]
+
+    def _references(self, path: str, digest: str) -> list[str]:
+        refs = self.known_references.get(digest) if digest else None
+        if refs is None:
+            refs = _references(Path(path))
+        if digest:
+            self.references[digest] = refs
+        return refs
 
 
 def _references(kustomization: Path) -> list[str]:
@@ -192,12 +205,16 @@ class _Cache:
         self.key = key
         self.entries: dict[str, dict[str, Any]] = {}
         self.kept: dict[str, dict[str, Any]] = {}
+        # kustomization file sha256 -> the paths it names, so an unchanged file is not parsed again
+        self.references: dict[str, list[str]] = {}
         try:
             doc = json.loads(self.path.read_bytes())
             if doc.get("key") == key:
                 self.entries = dict(doc["entries"])
+                self.references = {str(k): [str(r) for r in v] for k, v in doc["references"].items()}
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             pass
+        self.seen_references: dict[str, list[str]] = {}
 
     def get(self, digest: str | None) -> Tally | None:
         entry = self.entries.get(digest) if digest else None
@@ -215,8 +232,12 @@ class _Cache:
             self.kept[digest] = asdict(tally)
 
     def save(self) -> None:
+        # replaced whole, never fsynced: losing it in a crash only costs time (fsync took seconds on busy disks)
         try:
-            write_atomic(self.path, json.dumps({"key": self.key, "entries": self.kept}, sort_keys=True))
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps({"key": self.key, "entries": self.kept, "references": self.seen_references}, sort_keys=True))
+            os.replace(tmp, self.path)
         except OSError:
             pass  # a cache that cannot be written only costs time next run
 
@@ -259,7 +280,7 @@ def verify_render(
     dirs = kustomization_dirs(render_dir)
     store = _Cache(render_dir, f"{__version__}\0{_identity(tool)}\0{schemas.digest}") if cache else None
     stat = StatCache(render_dir, purpose="verify")
-    digests = _Digests(render_dir, stat)
+    digests = _Digests(render_dir, stat, store.references if store else None)
     digest_of = {d: digests.of(d) for d in dirs} if store else {}
     todo = []
     done = 0
@@ -296,6 +317,7 @@ def verify_render(
     report.built.sort()
     report.findings.sort(key=lambda f: (str(f.location), f.message))
     if store:
+        store.seen_references = digests.references
         store.save()
         stat.save()
     return report
