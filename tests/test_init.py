@@ -30,13 +30,35 @@ def test_init_creates_a_repository_that_validates(tmp_path: Path) -> None:
     assert yaml.safe_load((target / "deployments/prod/iris.yaml").read_text())["model"] == "iris@1.0.0"
     assert (target / ".gitignore").is_file()
     hooks = yaml.safe_load((target / ".pre-commit-config.yaml").read_text())
-    assert hooks["repos"][0]["hooks"][0]["entry"] == "gitops-ml validate"
+    assert [h["entry"] for h in hooks["repos"][0]["hooks"]] == ["gitops-ml validate", "gitops-ml render --check --incremental"]
     for kind in ("repository", "model", "manifest", "deployment"):
         schema = json.loads((target / f".gitops-ml/schemas/{kind}.schema.json").read_text())
         assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
     assert (target / "models/iris/model.yaml").read_text().startswith("# yaml-language-server: $schema=../../.gitops-ml/schemas/model.schema.json")
     code, output = _invoke("validate", str(target))
     assert code == 0, output
+
+
+def test_init_pre_commit_config_runs_this_projects_hooks_without_gitops_ml_on_path(tmp_path: Path) -> None:
+    import shutil
+    import subprocess
+    import sys
+
+    from gitops_ml import __version__
+
+    _invoke("init", str(tmp_path / "r"))
+    config = tmp_path / "r" / ".pre-commit-config.yaml"
+    hooks = yaml.safe_load(config.read_text())["repos"][0]["hooks"]
+    ours = yaml.safe_load((Path(__file__).resolve().parents[1] / ".pre-commit-hooks.yaml").read_text())
+    keys = ("id", "name", "entry", "pass_filenames", "files")
+    assert [{k: h[k] for k in keys} for h in hooks] == [{k: h[k] for k in keys} for h in ours]
+    for hook in hooks:
+        # pre-commit installs exactly the gitops-ml the workflows pin into an environment of its own
+        assert hook["language"] == "python" and hook["additional_dependencies"] == [f"gitops-ml=={__version__}"]
+    pre_commit = shutil.which("pre-commit", path=str(Path(sys.executable).parent))
+    assert pre_commit, "pre-commit is not installed: pip install -e '.[dev]'"
+    proc = subprocess.run([pre_commit, "validate-config", str(config)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 def test_init_artifact_scores_like_its_metrics_say(tmp_path: Path) -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -12,13 +14,15 @@ from gitops_ml.cli._common import (
     echo_err,
     finding_dict,
     handle_errors,
+    in_ci,
     print_json,
+    progress_line,
     repository_options,
     require_repository,
 )
 from gitops_ml.errors import CheckFailed, UsageError
 from gitops_ml.render.service import RenderRequest, RenderResult, render_repository
-from gitops_ml.render.verify import VerifyReport, crd_directories, verify_render
+from gitops_ml.render.verify import VerifyProgress, VerifyReport, crd_directories, verify_render
 from gitops_ml.repo.handle import Repository
 
 MAX_LISTED = 200
@@ -62,12 +66,20 @@ def _report_render(result: RenderResult, check: bool) -> None:
 def _report_verify(report: VerifyReport) -> None:
     for finding in report.findings:
         echo_err(f"error: {finding}")
-    for kind, count in sorted(report.unchecked.items()):
-        echo_err(f"note: {count} {kind} object(s) not schema-checked (no schema; pass --crds DIR with its CRD)")
+    tally = report.tally
+    not_checked = sum(tally.unchecked.values())
+    for kind, count in sorted(tally.unchecked.items()):
+        echo_err(f"note: {count} {kind} object(s) not checked: no schema for this kind (add its CRD with --crds DIR)")
+    for why, count in sorted(tally.rules_skipped.items()):
+        echo_err(f"note: {count} CEL validation rule evaluation(s) skipped: {why}")
     if report.ok:
+        built = len(report.built) - report.cached
+        how = f"built with {report.tool}" if not report.cached else f"{built} built with {report.tool}, {report.cached} unchanged since a clean verify"
+        rules = f", {tally.rules_evaluated} CEL rule evaluation(s) passed" if tally.rules_evaluated else ""
+        unchecked = f"; {not_checked} not checked (no schema for their kind, listed above)" if not_checked else ""
         click.echo(
-            f"verified: {len(report.built)} kustomization(s) built with {report.tool}, "
-            f"{report.validated} of {report.objects} object(s) valid against their schemas"
+            f"verified: {len(report.built)} kustomization(s) {how}; "
+            f"{report.validated} object(s) valid against their schemas{rules}{unchecked}"
         )
 
 
@@ -94,6 +106,43 @@ def _render_json(result: RenderResult, verify: VerifyReport | None) -> dict[str,
     return doc
 
 
+class _VerifyProgress:
+    """A rich progress bar on a terminal; in CI or when stderr is not a terminal, a plain line at every
+    tenth of the way (long runs must show life without flooding logs)."""
+
+    def __init__(self) -> None:
+        self.rich = sys.stderr.isatty() and not in_ci()
+        self._bar: Any = None
+        self._task: Any = None
+        self._said = -1
+
+    def __enter__(self) -> "_VerifyProgress":
+        if self.rich:
+            from rich.console import Console  # noqa: PLC0415 - only terminals need rich
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: PLC0415
+
+            self._bar = Progress(TextColumn("verify"), BarColumn(), MofNCompleteColumn(), TextColumn("kustomizations"),
+                                 TimeElapsedColumn(), console=Console(stderr=True), transient=True)
+            self._bar.__enter__()
+        return self
+
+    def __call__(self, state: VerifyProgress) -> None:
+        if self._bar is not None:
+            if self._task is None:
+                self._task = self._bar.add_task("verify", total=state.total)
+            self._bar.update(self._task, completed=state.done)
+            return
+        tenth = state.done * 10 // max(state.total, 1)
+        if state.total >= 20 and tenth > self._said and state.done:
+            self._said = tenth
+            cached = f" ({state.cached} unchanged)" if state.cached else ""
+            progress_line(f"verify: {state.done}/{state.total} kustomizations{cached}")
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(None, None, None)
+
+
 def execute(options: RenderOptions) -> int:
     if not options.repo.root.is_dir():
         raise UsageError(f"{options.repo.root} is not a directory")
@@ -114,7 +163,8 @@ def execute(options: RenderOptions) -> int:
             hint="run `gitops-ml render` and commit the result; never edit rendered files by hand",
         )
     if options.verify:
-        report = verify_render(result.render_dir, result.label, crds=crd_directories(list(options.crds)))
+        with _VerifyProgress() as progress:
+            report = verify_render(result.render_dir, result.label, crds=crd_directories(list(options.crds)), progress=progress)
         _report_verify(report)
         if not report.ok:
             raise CheckFailed(f"{len(report.findings)} problem(s) in the rendered manifests")
@@ -135,10 +185,15 @@ def execute(options: RenderOptions) -> int:
     "(<render root>/.gitops-ml-render.json) records, and compare their files with its hashes. It trusts that "
     "index, which a commit can edit: CI must run the full --check.",
 )
-@click.option("--verify", is_flag=True, help="Build every kustomization with Kustomize and validate the objects against the schemas of Kubernetes 1.30, the oldest the rendered objects run on.")
+@click.option(
+    "--verify", is_flag=True,
+    help="Build every kustomization with Kustomize and validate every object: built-in kinds against the Kubernetes "
+    "1.30 schemas (the oldest Kubernetes the rendered objects run on), Argo CD, Flux, Gateway API, External Secrets, Argo Rollouts, KEDA and Prometheus Operator "
+    "objects against the CRD schemas gitops-ml ships.",
+)
 @click.option(
     "--crds", multiple=True, type=click.Path(file_okay=False, exists=True, path_type=Path), metavar="DIR",
-    help="Directory of CustomResourceDefinitions (Argo CD, Flux) to validate engine objects with under --verify; default $GITOPS_ML_CRDS.",
+    help="Directory of CustomResourceDefinition files to add to (or override) the shipped CRD schemas under --verify; default $GITOPS_ML_CRDS.",
 )
 @FORMAT_OPTION
 def command(

@@ -8,24 +8,15 @@ from __future__ import annotations
 
 import functools
 import json
-from importlib import resources
-from pathlib import Path
 from typing import Any
 
 import fastjsonschema
 from jsonschema import Draft202012Validator
 
+from gitops_ml.data import data_dir
 from gitops_ml.types import Kind
 
-_SOURCE_ROOT = Path(__file__).resolve().parents[2]
-
-
-def data_dir(name: str) -> Path:
-    """Directory of shipped data ("schemas" or "templates"), in the wheel or the checkout."""
-    packaged = resources.files("gitops_ml") / "_data" / name
-    if packaged.is_dir():
-        return Path(str(packaged))
-    return _SOURCE_ROOT / name
+__all__ = ["data_dir", "fast_check", "is_valid", "schema", "schema_files", "validator"]
 
 
 @functools.cache

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import jinja2
 
+from gitops_ml import __version__
 from gitops_ml.errors import GitopsMlError, UsageError
 from gitops_ml.repo import catalog
 from gitops_ml.types import Engine
@@ -60,6 +61,7 @@ def scaffold(request: InitRequest) -> dict[str, bytes]:
         "registry": request.registry or f"registry.example.com/{name}",
         "source_url": request.source_url or f"https://github.com/example/{name}.git",
         "artifact_sha256": hashlib.sha256(artifact).hexdigest(),
+        "version": __version__,  # the pre-commit hooks install exactly this gitops-ml, as the workflows do
     }
     env = _environment(root)
     files: dict[str, bytes] = {}

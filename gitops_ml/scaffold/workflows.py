@@ -2,7 +2,11 @@
 branch, and scheduled retraining; standalone (written by `gitops-ml init`) or reusable
 (`on: workflow_call`, this project's .github/workflows). Pure text; nothing is written here.
 
-Actions are pinned to full commit SHAs; the version is in a comment for people and for Dependabot.
+Actions are pinned to full commit SHAs of their current major versions; the version is in a comment for
+people and for Dependabot. No checkout persists its token: the steps that push get it in their own
+environment, so code a job runs before them (build dependencies, the training command) never sees it.
+Jobs that read secrets run in an environment, where the secrets belong. The output passes actionlint
+and `zizmor --persona auditor`.
 """
 
 from __future__ import annotations
@@ -12,13 +16,18 @@ from typing import Callable
 import jinja2
 
 from gitops_ml import __version__
+from gitops_ml.data import data_dir
 from gitops_ml.errors import UsageError
-from gitops_ml.repo.catalog import data_dir
 
-CHECKOUT = "actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683 # v4.2.2"
-SETUP_PYTHON = "actions/setup-python@a26af69be951a213d495a4c3e4e4022e16d87065 # v5.6.0"
-UPLOAD_ARTIFACT = "actions/upload-artifact@ea165f8d65b6e75b540449e92b4886f43607fa02 # v4.6.2"
-DOCKER_LOGIN = "docker/login-action@9780b0c442fbb1117ed29e0efdff1e18412f7567 # v3.3.0"
+# Node 24 releases; each SHA was read from two independent public pins of the tag
+CHECKOUT = "actions/checkout@3d3c42e5aac5ba805825da76410c181273ba90b1 # v7.0.1"
+SETUP_PYTHON = "actions/setup-python@5fda3b95a4ea91299a34e894583c3862153e4b97 # v7.0.0"
+UPLOAD_ARTIFACT = "actions/upload-artifact@043fb46d1a93c77aae656e7c1c64a875d1fc6a0a # v7.0.1"
+DOCKER_LOGIN = "docker/login-action@dbcb813823bdd20940b903addbd779551569679f # v4.6.0"
+
+# Environments hold the secrets of the jobs that read them (create them in the repository's settings)
+REGISTRY_ENVIRONMENT = "gitops-ml-registry"
+RETRAIN_ENVIRONMENT = "gitops-ml-retrain"
 
 WORKFLOWS = ("gitops-ml-pr.yml", "gitops-ml-main.yml", "gitops-ml-retrain.yml")
 ENGINES = ("argocd", "flux")
@@ -39,7 +48,7 @@ PIN_NOTE = (
 )
 
 
-def _setup(reusable: bool, persist: bool) -> str:
+def _setup(reusable: bool) -> str:
     python = "${{ inputs.python-version }}" if reusable else '"{python}"'
     install = (
         PIN_NOTE
@@ -48,18 +57,27 @@ def _setup(reusable: bool, persist: bool) -> str:
         if reusable
         else PIN_NOTE + '        run: python -m pip install "{package}"\n'
     )
-    why = "this job pushes with the checkout's credentials" if persist else "no later step needs the token"
     return (
         f"      - uses: {CHECKOUT}\n"
         "        with:\n"
         "          fetch-depth: 0  # versions, pins and --base are read from git history\n"
-        f"          persist-credentials: {'true' if persist else 'false'}  # {why}\n"
+        "          persist-credentials: false  # a step that pushes gets the token itself; nothing else may read it\n"
         f"      - uses: {SETUP_PYTHON}\n"
         "        with:\n"
         f"          python-version: {python}\n"
         "      - name: Install gitops-ml\n"
         f"{install}"
     ).rstrip("\n")
+
+
+# Lines of a `run:` script that let git push with $GITHUB_TOKEN for the rest of that step only: the
+# header lives in the step's environment, never in .git/config, and its encoded form is masked in logs.
+GIT_AUTH = (
+    "          auth=$(printf 'x-access-token:%s' \"$GITHUB_TOKEN\" | base64 -w0)\n"
+    "          echo \"::add-mask::$auth\"\n"
+    "          export GIT_CONFIG_COUNT=1 GIT_CONFIG_KEY_0=\"http.$GITHUB_SERVER_URL/.extraheader\" "
+    "GIT_CONFIG_VALUE_0=\"AUTHORIZATION: basic $auth\""
+)
 
 
 def _login(registry: str, reusable: bool) -> Callable[[str], str]:
@@ -133,9 +151,13 @@ def render_workflows(
         "schedule": schedule,
         "checkout": CHECKOUT,
         "upload_artifact": UPLOAD_ARTIFACT,
-        "setup": _setup(reusable, persist=False).format(**fill) if not reusable else _setup(True, False),
-        "setup_push": _setup(reusable, persist=True).format(**fill) if not reusable else _setup(True, True),
+        "setup": _setup(reusable).format(**fill) if not reusable else _setup(True),
+        "git_auth": GIT_AUTH,
         "login": _login(registry, reusable),
+        # the login reads secrets unless it is GHCR with the workflow's own token
+        "registry_secrets": reusable or _registry_host(registry) != "ghcr.io",
+        "registry_environment": REGISTRY_ENVIRONMENT,
+        "retrain_environment": RETRAIN_ENVIRONMENT,
     }
     out = {}
     for name in WORKFLOWS:

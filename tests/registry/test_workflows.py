@@ -1,13 +1,18 @@
-"""Generated GitHub Actions workflows pass actionlint and the GitHub workflow JSON Schema, pin
-actions to commit SHAs, grant least privilege per job, and this project's reusable copies are current."""
+"""Generated GitHub Actions workflows pass actionlint, zizmor (auditor persona) and the GitHub workflow
+JSON Schema, pin current major versions of actions to commit SHAs, grant least privilege per job, never
+leave a write token where user code can read it, keep secrets in environments, and this project's
+reusable copies are current."""
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -48,6 +53,16 @@ def test_actionlint_passes(written: tuple[dict[str, str], list[Path]]) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+def test_zizmor_auditor_finds_nothing(written: tuple[dict[str, str], list[Path]]) -> None:
+    _, paths = written
+    proc = subprocess.run(
+        [tool("zizmor"), "--offline", "--persona", "auditor", "--format", "json", "--no-progress", *map(str, paths)],
+        capture_output=True, text=True,
+    )
+    findings = json.loads(proc.stdout or "[]")
+    assert proc.returncode == 0 and findings == [], [(f["ident"], f["desc"], f["locations"][0]["symbolic"]["annotation"]) for f in findings] or proc.stderr
+
+
 def test_github_workflow_schema_passes(written: tuple[dict[str, str], list[Path]]) -> None:
     _, paths = written
     proc = subprocess.run([tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", *map(str, paths)], capture_output=True, text=True)
@@ -73,9 +88,71 @@ def test_permissions_are_empty_at_the_top_and_granted_per_job(written: tuple[dic
             for scope, level in job["permissions"].items():
                 assert level in allowed[scope], f"{rel}: {name} asks {scope}: {level}"
         writes = {name for name, job in doc["jobs"].items() if "write" in job["permissions"].values()}
-        expected = {"gitops-ml-pr.yml": {"rendered-diff", "build"} if "packages" in text else {"rendered-diff"},
+        expected = {"gitops-ml-pr.yml": {"rendered-diff", "build-push"} if "packages" in text else {"rendered-diff"},
                     "gitops-ml-main.yml": {"publish"}, "gitops-ml-retrain.yml": {"retrain"}}[Path(rel).name]
         assert writes == expected, rel
+
+
+# the oldest major of each action that runs on Node 24 (Node 20 actions are deprecated on GitHub's runners)
+CURRENT_MAJORS = {"actions/checkout": 7, "actions/setup-python": 7, "actions/upload-artifact": 7, "docker/login-action": 4}
+
+
+def test_actions_are_current_major_versions(written: tuple[dict[str, str], list[Path]]) -> None:
+    files, _ = written
+    for match in re.finditer(r"uses: ([\w.-]+/[\w.-]+)@[0-9a-f]{40} # v(\d+)\.", "\n".join(files.values())):
+        assert int(match.group(2)) >= CURRENT_MAJORS[match.group(1)], match.group(0)
+
+
+def _jobs(text: str) -> dict[str, Any]:
+    return yaml.safe_load(text)["jobs"]  # type: ignore[no-any-return]
+
+
+def test_no_checkout_keeps_the_token_and_only_pushing_steps_get_it(written: tuple[dict[str, str], list[Path]]) -> None:
+    files, _ = written
+    for rel, text in files.items():
+        for name, job in _jobs(text).items():
+            steps = job["steps"]
+            checkouts = [s for s in steps if str(s.get("uses", "")).startswith("actions/checkout@")]
+            assert checkouts and all(s["with"]["persist-credentials"] is False for s in checkouts), (rel, name)
+            for step in steps:
+                run = str(step.get("run", ""))
+                pushes = "--push" in run and "build" not in run  # git pushes: tags, the retraining branch
+                assert ("GIT_CONFIG_VALUE_0" in run) == pushes, (rel, name, step.get("name"))
+                if pushes:  # the step that pushes runs last: no user code after it holds the token
+                    assert step is steps[-1], (rel, name)
+
+
+def test_packages_write_only_in_jobs_that_push_images(written: tuple[dict[str, str], list[Path]]) -> None:
+    files, _ = written
+    for rel, text in files.items():
+        for name, job in _jobs(text).items():
+            pushes_images = any("gitops-ml build --push" in str(s.get("run", "")) for s in job["steps"])
+            if job["permissions"].get("packages") == "write":
+                assert pushes_images, (rel, name)
+            if not pushes_images:
+                assert not any("login-action" in str(s.get("uses", "")) for s in job["steps"]), (rel, name)
+
+
+def test_jobs_that_read_secrets_run_in_an_environment(written: tuple[dict[str, str], list[Path]]) -> None:
+    files, _ = written
+    for rel, text in files.items():
+        for name, job in _jobs(text).items():
+            if "secrets." in yaml.safe_dump(job["steps"]):
+                assert job.get("environment") in {"gitops-ml-registry", "gitops-ml-retrain"}, (rel, name)
+
+
+def test_the_push_step_hands_git_the_token_for_that_step_only(tmp_path: Path) -> None:
+    text = render_workflows(engine="argocd", registry="ghcr.io/acme/models")[".github/workflows/gitops-ml-main.yml"]
+    step = _jobs(text)["publish"]["steps"][-1]
+    script = str(step["run"]).replace("gitops-ml tag --push", "git config --get-urlmatch http.extraheader https://github.com/acme/models")
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    env = {**os.environ, "GITHUB_TOKEN": "t0ken", "GITHUB_SERVER_URL": "https://github.com"}
+    proc = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    mask, header = proc.stdout.splitlines()
+    assert header == "AUTHORIZATION: basic eC1hY2Nlc3MtdG9rZW46dDBrZW4="  # base64 of x-access-token:t0ken
+    assert mask == "::add-mask::eC1hY2Nlc3MtdG9rZW46dDBrZW4="
+    assert "t0ken" not in (tmp_path / ".git" / "config").read_text() and "extraheader" not in (tmp_path / ".git" / "config").read_text()
 
 
 def test_workflows_run_the_documented_commands() -> None:
