@@ -21,7 +21,7 @@ def _require(html: bool) -> None:
     wanted = dict(NEEDED, **({"matplotlib": "matplotlib"} if html else {}))
     missing = [package for module, package in wanted.items() if importlib.util.find_spec(module) is None]
     if missing:
-        raise ConfigError(f"monitor needs {', '.join(missing)}, which are not installed", hint="pip install 'gitops-ml[monitor]'")
+        raise ConfigError(f"monitor needs {', '.join(missing)}, not installed here", hint="pip install 'gitops-ml[monitor]'")
 
 
 def _table(report: object) -> None:

@@ -23,7 +23,7 @@ def _number(value: float | None, digits: int = 6) -> float | None:
 
 
 def _moment(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value is not None else None
+    return value.isoformat(timespec="seconds").replace("+00:00", "Z") if value is not None else None
 
 
 def feature_data(f: FeatureDrift) -> dict[str, Any]:

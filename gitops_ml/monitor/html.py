@@ -115,5 +115,6 @@ def histogram_svg(feature: FeatureDrift) -> str:
         buffer = io.StringIO()
         figure.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
     svg = buffer.getvalue()
-    # inline in HTML: drop the XML declaration and the DOCTYPE (it names an external DTD)
-    return re.sub(r"^.*?(<svg\b)", r"\1", svg, count=1, flags=re.S)
+    # inline in HTML: drop the XML declaration, the DOCTYPE (it names an external DTD) and the RDF metadata
+    svg = re.sub(r"^.*?(<svg\b)", r"\1", svg, count=1, flags=re.S)
+    return re.sub(r"\s*<metadata>.*?</metadata>", "", svg, count=1, flags=re.S)

@@ -199,7 +199,8 @@ def load_profile(path: str, raw: bytes) -> Profile:
 
     doc = parse_json(path, raw)
     schema = json.loads((catalog.data_dir("schemas") / SCHEMA_FILE).read_text(encoding="utf-8"))
-    errors = sorted(Draft202012Validator(schema).iter_errors(doc.data), key=lambda e: list(e.absolute_path))
+    # the deepest error first: a wrong `type` also fails the if/then it selects, one level up
+    errors = sorted(Draft202012Validator(schema).iter_errors(doc.data), key=lambda e: (-len(e.absolute_path), [str(p) for p in e.absolute_path]))
     if errors:
         error = errors[0]
         where = ".".join(str(p) for p in error.absolute_path) or "the document"
