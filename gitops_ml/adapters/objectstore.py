@@ -58,7 +58,9 @@ def _client(endpoint: str, region: str) -> Any:
     except ImportError as exc:
         raise ConfigError("reading captures from S3 needs boto3", hint="pip install 'gitops-ml[s3]'") from exc
     config = Config(connect_timeout=10, read_timeout=60, retries={"mode": "standard", "max_attempts": 3}, max_pool_connections=THREADS)
-    return boto3.client("s3", endpoint_url=endpoint or None, region_name=region or None, config=config)
+    # a session of its own: boto3's default session keeps the first credentials it resolved for the process
+    session = boto3.session.Session()
+    return session.client("s3", endpoint_url=endpoint or None, region_name=region or None, config=config)
 
 
 def _failure(location: StoreLocation, exc: Exception) -> Exception:
