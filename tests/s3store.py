@@ -96,10 +96,12 @@ def start_seaweedfs(directory: Path) -> S3Store:
     master, master_grpc, volume, volume_grpc, filer, filer_grpc, s3, s3_grpc = free_ports(8)
     data = directory / "data"
     data.mkdir(exist_ok=True)
+    # every bucket is a collection that grows several volumes on its first write: small volumes and no cap on
+    # their number (0: as many as the disk holds), or a session's tenth bucket fails with InternalError
     argv = [
         binary, "server", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
-        f"-master.port={master}", f"-master.port.grpc={master_grpc}", "-master.volumeSizeLimitMB=64",
-        f"-volume.port={volume}", f"-volume.port.grpc={volume_grpc}", "-volume.preStopSeconds=0", "-volume.max=20",
+        f"-master.port={master}", f"-master.port.grpc={master_grpc}", "-master.volumeSizeLimitMB=16",
+        f"-volume.port={volume}", f"-volume.port.grpc={volume_grpc}", "-volume.preStopSeconds=0", "-volume.max=0",
         f"-filer.port={filer}", f"-filer.port.grpc={filer_grpc}",
         "-s3", f"-s3.port={s3}", f"-s3.port.grpc={s3_grpc}", f"-s3.config={config}", "-s3.port.iceberg=0", "-s3.port.lance=0",
     ]
