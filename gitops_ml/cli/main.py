@@ -38,6 +38,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "rollback": ("gitops_ml.cli.rollback", "Move an environment's pin of MODEL back, as a pull request"),
     "pr-comment": ("gitops_ml.cli.pr_comment", "Create or update the gitops-ml comment on a pull request"),
     "status": ("gitops_ml.cli.status", "What runs where, read from the cluster, against what git says"),
+    "profile": ("gitops_ml.cli.profile", "Write a model version's reference profile from its training data"),
+    "monitor": ("gitops_ml.cli.monitor", "Compare captured requests with the reference profile: drift and quality"),
 }
 
 EXIT_CODES = """Exit codes: 0 success; 1 a check failed (findings, a stale render, a failed analysis); 2 usage

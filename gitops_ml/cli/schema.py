@@ -6,9 +6,9 @@ from pathlib import Path
 
 import click
 
+from gitops_ml.atomic import write_atomic
 from gitops_ml.cli._common import handle_errors
 from gitops_ml.repo import catalog
-from gitops_ml.repo.atomic import write_atomic
 
 
 @click.group("schema")

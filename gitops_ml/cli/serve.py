@@ -66,7 +66,10 @@ def make_settings(request: ServeRequest):  # type: ignore[no-untyped-def]
     except (KeyError, TypeError, ValueError) as exc:
         raise LoadError(f"{model_dir}: invalid model files ({exc})", hint="run `gitops-ml validate` on the repository") from exc
     settings = ServerSettings.from_specs(model, manifest, deployment)
-    settings = ServerSettings.from_env(**dataclasses.asdict(settings))
+    try:
+        settings = ServerSettings.from_env(**dataclasses.asdict(settings))
+    except (TypeError, ValueError) as exc:
+        raise UsageError(f"invalid server setting: {exc}", hint="check the GITOPS_ML_* variables") from exc
     overrides: dict[str, object] = {
         "model_dir": str(model_dir.resolve()),
         "host": request.host,
@@ -134,6 +137,8 @@ def command(
         capture = ""
         if settings.capture_enabled and settings.capture_sampling > 0:
             capture = f"; capture to {settings.capture_dir} (sampling {settings.capture_sampling:g})"
+            if settings.capture_sink_uri:
+                capture += f", uploaded to {settings.capture_sink_uri}"
         echo_err(
             f"serving {settings.model_name} {settings.model_version} on http://{host}:{port}"
             f" (auth {'on' if settings.auth_enabled else 'off'}{capture}; POST /score; docs at http://{host}:{port}/docs, OpenAPI at /swagger.json)"

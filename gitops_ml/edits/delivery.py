@@ -14,10 +14,10 @@ from typing import Callable
 from gitops_ml.adapters import git as gitx
 from gitops_ml.adapters.github import GitHubClient, GitHubSettings, PullRequest
 from gitops_ml.adapters.gitwrite import BranchCommit, GitWriter
+from gitops_ml.atomic import write_atomic
 from gitops_ml.edits.plans import EditPlan
 from gitops_ml.errors import EditError, GitopsMlError, LoadError, ValidationError
 from gitops_ml.render import service as render_service
-from gitops_ml.repo.atomic import write_atomic
 from gitops_ml.repo.editing import (
     DirectorySnapshot,
     FileEdit,

@@ -20,8 +20,8 @@ from typing import Any, Mapping, Sequence, Union
 
 import yaml
 
+from gitops_ml.atomic import write_atomic
 from gitops_ml.errors import EditError, Location
-from gitops_ml.repo.atomic import write_atomic
 from gitops_ml.repo.loading import load_text
 
 Scalar = Union[str, int, float, bool]

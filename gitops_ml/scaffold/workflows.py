@@ -174,7 +174,7 @@ def write_reusable(root: str = ".") -> list[str]:
     """Write this project's reusable workflows (.github/workflows) from the templates."""
     from pathlib import Path  # noqa: PLC0415 - only this maintenance entry point writes
 
-    from gitops_ml.repo.atomic import write_atomic  # noqa: PLC0415
+    from gitops_ml.atomic import write_atomic  # noqa: PLC0415
 
     out = []
     for rel, text in render_workflows(engine="argocd", registry="ghcr.io/acme/models", reusable=True).items():

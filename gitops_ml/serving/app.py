@@ -38,6 +38,7 @@ from gitops_ml.serving.settings import (
     SCORE_PATH,
     ServerSettings,
 )
+from gitops_ml.serving.sink import S3Store, Sink, parse_sink_uri
 from gitops_ml.serving.telemetry import CONTENT_TYPE, AccessLog, Capture, Metrics, _now, log_event
 
 Scope = dict[str, Any]
@@ -51,6 +52,8 @@ OFF_LOOP_BYTES = 256 * 1024  # bodies larger than this are parsed and decoded on
 SCORE_PATHS = frozenset((SCORE_PATH, VERSIONED_SCORE_PATH))
 _NAN_TOKENS = (b"NaN", b"Infinity")
 _SAFE_ID = re.compile(rb"[A-Za-z0-9._:/-]+")  # a caller's X-Request-Id is echoed and logged only if plain
+# version of the capture record: 1 added `format` and records of requests the input schema refused
+CAPTURE_FORMAT = 1
 
 
 @dataclass(frozen=True)
@@ -117,7 +120,13 @@ class ScoringApp:
         self.metrics = Metrics(settings.model_name, settings.model_version, self._gauges)
         self.access_log = AccessLog(access_stream) if settings.access_log else None
         self.capture: Capture | None = None
+        self.sink: Sink | None = None
         if settings.capture_enabled and settings.capture_sampling > 0:
+            if settings.capture_sink_uri:
+                target = parse_sink_uri(settings.capture_sink_uri)
+                store = S3Store(target, endpoint=settings.capture_sink_endpoint, region=settings.capture_sink_region)
+                self.sink = Sink(Path(settings.capture_dir), settings.model_name, target, store, open_records=self._open_records)
+                self.metrics.registry.register(self.sink)
             self.capture = Capture(
                 settings.capture_dir,
                 settings.model_name,
@@ -125,6 +134,7 @@ class ScoringApp:
                 sampling=settings.capture_sampling,
                 max_file_bytes=settings.capture_max_file_bytes,
                 metrics=self.metrics,
+                on_close=self.sink.file_closed if self.sink else None,
             )
         self.limits = AdmissionLimits(
             max_concurrent=settings.max_concurrent,
@@ -154,6 +164,9 @@ class ScoringApp:
             self.draining = True
             log_event("info", "draining: readiness is false, finishing accepted requests", model=self.settings.model_name)
 
+    def _open_records(self) -> int:
+        return self.capture.file_records if self.capture is not None else 0
+
     def _gauges(self) -> dict[str, float]:
         gauges: dict[str, float] = dict(self.scorer.gauges()) if self.scorer else {"in_flight": 0.0, "queue_depth": 0.0}
         gauges["ready"] = 1.0 if self.ready and not self.draining and (self.scorer is None or self.scorer.usable) else 0.0
@@ -165,6 +178,8 @@ class ScoringApp:
             log_event("warning", "auth is enabled but no key is set: every scoring request gets 401", keys_dir=self.settings.keys_dir)
         if self.ignored_keywords:
             log_event("warning", "schema keywords not checked by the server", keywords=self.ignored_keywords)
+        if self.sink:
+            self.sink.start()  # before capture: every file it finds on disk is closed
         if self.capture:
             self.capture.start()
         threading.Thread(target=self._init_model, name="gitops-ml-init", daemon=True).start()
@@ -221,6 +236,8 @@ class ScoringApp:
             await self.scorer.stop(self.settings.grace_seconds)
         if self.capture is not None:
             await asyncio.get_running_loop().run_in_executor(None, self.capture.close)
+        if self.sink is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self.sink.close, self.settings.capture_sink_flush_seconds)
         if self.access_log is not None:
             self.access_log.flush()
         log_event("info", "stopped", model=self.settings.model_name)
@@ -317,6 +334,7 @@ class ScoringApp:
         if captured is not None and self.capture is not None and random.random() < self.capture.sampling:
             self.capture.offer(
                 {
+                    "format": CAPTURE_FORMAT,
                     "request_id": request_id,
                     "time": _now(),
                     "model": self.settings.model_name,
@@ -382,7 +400,8 @@ class ScoringApp:
             else:
                 decoded = self._decode(raw, request_id)
             if isinstance(decoded, _Refusal):
-                return decoded.status, decoded.body, None, None
+                # refused by the schema: captured (the share of refusals is a drift signal); malformed JSON is not
+                return decoded.status, decoded.body, None, raw if decoded.parsed else None
             data = decoded.data
             try:
                 job: Job = scorer.submit(data, request_id)
@@ -410,7 +429,7 @@ class ScoringApp:
         try:
             inputs = decoder.decode(parsed, raw=raw)
         except InputError as exc:
-            return _Refusal(exc.status, error_body("invalid_input", exc.message, request_id, field=exc.field, expected=exc.expected))
+            return _Refusal(exc.status, error_body("invalid_input", exc.message, request_id, field=exc.field, expected=exc.expected), parsed=True)
         return _Decoded(inputs[self.single_input] if self.single_input is not None and len(inputs) == 1 else inputs)
 
     async def _read_body_in_time(self, receive: Receive, limit: int) -> bytes | None:
@@ -547,6 +566,7 @@ class _Decoded:
 class _Refusal:
     status: int
     body: bytes
+    parsed: bool = False  # the body was JSON (the schema refused it), so it can be captured as is
 
 
 class _ConstantError(ValueError):

@@ -28,6 +28,9 @@ DOCS_PATH = "/docs"
 KUBERNETES_DRAIN_SECONDS = 5.0
 # what shutdown needs after the graceful stop: closing capture files and the access log
 FLUSH_SECONDS = 5
+# with a capture sink, the last upload of what is left may take this long more (then files stay for the
+# next start); render must add capture_sink_flush_seconds to terminationGracePeriodSeconds when a sink is set
+SINK_FLUSH_SECONDS = 20.0
 # the gauge the server exports and an HPA on in-flight requests scales on (via a metrics adapter)
 IN_FLIGHT_METRIC = "gitops_ml_in_flight"
 
@@ -58,7 +61,17 @@ class ServerSettings:
     capture_sampling: float = 1.0
     capture_dir: str = "/var/lib/gitops-ml/capture"
     capture_max_file_bytes: int = 64 * 1024 * 1024
+    capture_sink_uri: str = ""
+    capture_sink_endpoint: str = ""
+    capture_sink_region: str = ""
+    capture_sink_flush_seconds: float = SINK_FLUSH_SECONDS
     grace_seconds: float = 30.0
+
+    def __post_init__(self) -> None:
+        if self.capture_sink_uri:
+            from gitops_ml.serving.sink import parse_sink_uri  # noqa: PLC0415 - render imports settings, not the sink
+
+            parse_sink_uri(self.capture_sink_uri)  # ValueError naming what is wrong
 
     @classmethod
     def from_specs(
@@ -86,6 +99,9 @@ class ServerSettings:
                 capture_sampling=deployment.capture.sampling,
                 capture_dir=deployment.capture.path,
                 capture_max_file_bytes=deployment.capture.max_file_bytes,
+                capture_sink_uri=deployment.capture.sink_uri,
+                capture_sink_endpoint=deployment.capture.sink_endpoint,
+                capture_sink_region=deployment.capture.sink_region,
                 grace_seconds=grace_seconds(deployment),
             )
         values.update(overrides)

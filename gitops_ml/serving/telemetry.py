@@ -147,13 +147,15 @@ class AccessLog:
 
 
 class Capture:
-    """Samples requests into JSONL files under DIR/model/version/YYYY-MM-DD/HH/, rotated by size."""
+    """Samples requests into JSONL files under DIR/model=M/version=V/date=YYYY-MM-DD/hour=HH/ (hive-style,
+    as the sink uploads them), rotated by size; `on_close(path, records)` hears of each closed file."""
 
     def __init__(
         self, directory: str, model: str, version: str, *, sampling: float, max_file_bytes: int, metrics: Metrics,
         max_pending: int = 10000, max_pending_bytes: int = 64 * 1024 * 1024,
+        on_close: Callable[[Path, int], None] | None = None,
     ) -> None:
-        self.root = Path(directory) / model / version
+        self.root = Path(directory) / f"model={model}" / f"version={version}"
         self.sampling = sampling
         self.max_file_bytes = max_file_bytes
         self.metrics = metrics
@@ -170,6 +172,8 @@ class Capture:
         self.file_bytes = 0
         self.sequence = 0
         self.failed = False
+        self.on_close = on_close
+        self.file_records = 0
 
     def start(self) -> None:
         self.thread.start()
@@ -206,13 +210,12 @@ class Capture:
                 self.pending_bytes -= size
             if self.queue.empty() and self.file is not None:
                 self._guard(self.file.flush)
-        if self.file is not None:
-            self._guard(self.file.close)
+        self._close_file()
 
     def _write(self, record: dict[str, Any]) -> None:
         line = orjson.dumps(record, option=orjson.OPT_SERIALIZE_NUMPY, default=str) + b"\n"
         now = datetime.now(timezone.utc)
-        hour = now.strftime("%Y-%m-%d/%H")
+        hour = now.strftime("date=%Y-%m-%d/hour=%H")
         if self.file is None or hour != self.file_hour or self.file_bytes + len(line) > self.max_file_bytes:
             self._open(now, hour)
         if self.file is None:
@@ -222,11 +225,19 @@ class Capture:
             self.metrics.capture_dropped += 1
             return
         self.file_bytes += len(line)
+        self.file_records += 1
+
+    def _close_file(self) -> None:
+        file, self.file = self.file, None
+        if file is None:
+            return
+        self._guard(file.close)
+        records, self.file_records = self.file_records, 0
+        if self.on_close is not None:
+            self.on_close(Path(file.name), records)
 
     def _open(self, now: datetime, hour: str) -> None:
-        if self.file is not None:
-            self._guard(self.file.close)
-            self.file = None
+        self._close_file()
         directory = self.root / hour
         self.sequence += 1
         path = directory / f"capture-{now:%Y%m%dT%H%M%S}-{self.prefix}-{self.sequence:04d}.jsonl"

@@ -137,6 +137,14 @@ def check_models(tree: RepositoryTree, source: FileSource, out: list[Finding]) -
                 if digest != spec.artifact.sha256:
                     out.append(Finding(model_doc.locate(["artifact", "sha256"]), f"sha256 of {full} is {digest}, not {spec.artifact.sha256}"))
                     ok = False
+        if spec.reference:
+            full = _inside(files.dir, spec.reference)
+            if full is None:
+                out.append(Finding(model_doc.locate(["reference"]), f"reference profile {spec.reference!r} escapes the model directory {files.dir}/"))
+                ok = False
+            elif not source.is_file(full):
+                out.append(Finding(model_doc.locate(["reference"]), f"reference profile {full} does not exist", hint=f"write it with `gitops-ml profile DATA --model {name}`"))
+                ok = False
         if ok and manifest.schema and manifest.sample:
             ok = _check_sample(tree, files.dir, manifest, out)
         if ok:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
+import re
 import signal
 import threading
 from pathlib import Path
@@ -134,14 +135,14 @@ def test_sigterm_drains_without_failing_accepted_requests(start_server, tmp_path
     assert set(statuses) == {200} and len(statuses) > answered_before, statuses
     log = server.stderr.read_text()
     assert "draining" in log and '"stopped"' in log
-    files = sorted((server.keys_dir.parent / "capture-0" / "iris" / "1.2.3").glob("*/*/*.jsonl"))
+    files = sorted((server.keys_dir.parent / "capture-0" / "model=iris" / "version=1.2.3").glob("date=*/hour=*/*.jsonl"))
     assert files, "no capture file"
     records = [json.loads(line) for f in files for line in f.read_text().splitlines()]
     assert len(records) == len(statuses)  # flushed on shutdown: every answered request captured
     assert records[0]["input"] == body and records[0]["output"] == {"predictions": [0]}
     assert {"request_id", "latency_ms", "model", "version", "time"} <= set(records[0])
     date, hour = files[0].parent.parent.name, files[0].parent.name
-    assert len(date) == 10 and len(hour) == 2
+    assert re.fullmatch(r"date=\d{4}-\d{2}-\d{2}", date) and re.fullmatch(r"hour=\d{2}", hour)
 
 
 def _raw_post(url: str, body: bytes, *, key: str = "", declared: int | None = None, auth: str = "") -> bytes:
@@ -275,13 +276,17 @@ def test_keys_tolerate_whitespace_around_them(module_server_iris) -> None:
 def test_a_pretty_printed_body_is_captured_as_one_jsonl_record(start_server) -> None:
     server = start_server(EXAMPLES / "iris", capture_enabled=True, capture_sampling=1.0)
     pretty = json.dumps({"data": [[5.1, 3.5, 1.4, 0.2]], "note": None}, indent=2).encode() + b"\r\n"
-    assert server.post(content=pretty).status_code == 422  # "note" is not an input: refused, not captured
+    assert server.post(content=pretty).status_code == 422  # "note" is not an input: refused, and captured as such
+    assert server.post(content=b'{"data": [[5.1, 3.5, 1.4, 0.2]]').status_code == 400  # malformed JSON: not captured
     assert server.post(content=json.dumps({"data": [[5.1, 3.5, 1.4, 0.2]]}, indent=2).encode() + b"\n").status_code == 200
     assert server.stop() == 0
-    files = sorted((server.keys_dir.parent / "capture-0" / "iris" / "1.2.3").glob("*/*/*.jsonl"))
+    files = sorted((server.keys_dir.parent / "capture-0" / "model=iris" / "version=1.2.3").glob("date=*/hour=*/*.jsonl"))
     lines = [line for f in files for line in f.read_text().splitlines()]
-    assert len(lines) == 1, lines
-    assert json.loads(lines[0])["input"] == {"data": [[5.1, 3.5, 1.4, 0.2]]}
+    assert len(lines) == 2, lines
+    refused, scored = (json.loads(line) for line in lines)
+    assert refused["status"] == 422 and refused["input"] == {"data": [[5.1, 3.5, 1.4, 0.2]], "note": None}
+    assert refused["output"]["error"] == "invalid_input" and refused["output"]["field"] == "note"
+    assert scored["status"] == 200 and scored["input"] == {"data": [[5.1, 3.5, 1.4, 0.2]]} and scored["format"] == 1
 
 
 def test_two_keys_in_one_request_are_refused_not_guessed(module_server_iris) -> None:
