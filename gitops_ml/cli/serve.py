@@ -65,7 +65,7 @@ def _spec(path: Path, kind: Kind) -> dict[str, object]:
 
 def make_settings(request: ServeRequest, warnings: list[str] | None = None):  # type: ignore[no-untyped-def]
     """(ServerSettings, ModelFiles) for the request; what the user should know is appended to `warnings`."""
-    from gitops_ml.serving.app import ModelFiles
+    from gitops_ml.serving.model_files import ModelFiles
     from gitops_ml.serving.settings import ServerSettings
 
     model_dir = request.model_dir

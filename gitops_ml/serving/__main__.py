@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from gitops_ml.errors import ConfigError, GitopsMlError, UsageError
-from gitops_ml.serving.app import ModelFiles
+from gitops_ml.serving.model_files import ModelFiles
 from gitops_ml.serving.settings import (
     KUBERNETES_DRAIN_SECONDS,
     MODEL_DIR,

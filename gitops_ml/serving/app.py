@@ -1,8 +1,8 @@
-"""The scoring server's ASGI application: routing, auth, body limits, decoding, telemetry.
-
-A raw ASGI callable rather than a framework: the scoring path is one function with no middleware
-stack, which is where a Python model server spends most of its time. score.py runs on worker
-threads (see scoring.py); init() runs on a thread at start so liveness answers while it loads.
+"""The scoring server's ASGI application: routing (with and without the endpoint's path prefix), auth,
+admission of scoring requests, telemetry. Bodies are read and decoded by bodies.py, model files by
+model_files.py. A raw ASGI callable rather than a framework: the scoring path is one function with
+no middleware stack. score.py runs on worker threads (see scoring.py); init() runs on a thread at
+start so liveness answers while it loads.
 """
 
 from __future__ import annotations
@@ -11,20 +11,18 @@ import asyncio
 import concurrent.futures
 import gc
 import itertools
-import os
 import random
 import re
 import secrets
 import threading
 import time
 import traceback
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Iterable, Mapping
+from typing import Any, Awaitable, Callable, Iterable
 
 import orjson
 
-from gitops_ml.errors import GitopsMlError, LoadError, Location
+from gitops_ml.errors import GitopsMlError
 from gitops_ml.serving.auth import KeyStore
 from gitops_ml.serving.bodies import (
     ByteBudget,
@@ -36,15 +34,15 @@ from gitops_ml.serving.bodies import (
     decode_body,
     read_body_in_time,
 )
-from gitops_ml.serving.decoding import RequestDecoder, unsupported_keywords
+from gitops_ml.serving.decoding import unsupported_keywords
 from gitops_ml.serving.docs_page import render_docs
+from gitops_ml.serving.model_files import ModelFiles, compile_schema, read_model_json
 from gitops_ml.serving.openapi import VERSIONED_SCORE_PATH, build_openapi
 from gitops_ml.serving.scoring import (
     AdmissionLimits,
     Job,
     Rejected,
     Scorer,
-    display_path,
     error_body,
     load_script,
     script_failure,
@@ -73,61 +71,6 @@ ROUTES = {LIVENESS_PATH: "healthz", READINESS_PATH: "readyz", METRICS_PATH: "met
 _SAFE_ID = re.compile(rb"[A-Za-z0-9._:/-]+")  # a caller's X-Request-Id is echoed and logged only if plain
 _CLOSE = (b"connection", b"close")
 _BEARER_ONLY = "the Authorization header must be 'Bearer <key>'"
-
-
-@dataclass(frozen=True)
-class ModelFiles:
-    """Files of the model directory the server reads; names come from the manifest (defaults here).
-
-    Inside the image they can be set with GITOPS_ML_SCRIPT, GITOPS_ML_SCHEMA, GITOPS_ML_SAMPLE and
-    GITOPS_ML_OUTPUT_SCHEMA, because the server does not parse manifest.yaml there.
-    """
-
-    script: str = "score.py"
-    schema: str = "schema.json"
-    sample: str = "sample.json"
-    output_schema: str = ""
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "ModelFiles":
-        env = os.environ if env is None else env
-        return cls(
-            script=env.get("GITOPS_ML_SCRIPT") or cls.script,
-            schema=env.get("GITOPS_ML_SCHEMA") or cls.schema,
-            sample=env.get("GITOPS_ML_SAMPLE") or cls.sample,
-            output_schema=env.get("GITOPS_ML_OUTPUT_SCHEMA") or cls.output_schema,
-        )
-
-
-def read_model_json(path: Path) -> Any:
-    """A JSON file of the model directory (schema, sample), or None when it is absent; LoadError located
-    in the file when it cannot be read or parsed."""
-    if not path.is_file():
-        return None
-    where = display_path(path)
-    try:
-        return orjson.loads(path.read_bytes())
-    except OSError as exc:
-        raise LoadError(f"cannot read: {exc.strerror}", location=Location(where)) from exc
-    except orjson.JSONDecodeError as exc:
-        raise LoadError(f"not valid JSON: {exc.msg}", location=Location(where, exc.lineno, exc.colno),
-                        hint="run `gitops-ml validate` on the repository") from exc
-
-
-def compile_schema(schema: Any, path: Path) -> RequestDecoder | None:
-    """The request decoder for a parsed schema.json; LoadError located in the file when it cannot serve."""
-    if not isinstance(schema, dict):
-        if schema is None:
-            return None
-        raise LoadError("the request schema must be a JSON object", location=Location(display_path(path)), hint="run `gitops-ml schema generate`")
-    try:
-        return RequestDecoder.from_schema(schema)
-    except RecursionError as exc:
-        raise LoadError("the request schema nests too deeply to be checked", location=Location(display_path(path)),
-                        hint="run `gitops-ml validate` on the repository") from exc
-    except (ValueError, TypeError, AttributeError, re.error) as exc:
-        raise LoadError(f"the request schema cannot be used: {exc}", location=Location(display_path(path)),
-                        hint="run `gitops-ml validate` on the repository") from exc
 
 
 class ScoringApp:

@@ -26,7 +26,8 @@ from typing import Any, Callable, Iterable
 import uvicorn
 
 from gitops_ml.errors import ConfigError
-from gitops_ml.serving.app import ModelFiles, ScoringApp
+from gitops_ml.serving.app import ScoringApp
+from gitops_ml.serving.model_files import ModelFiles
 from gitops_ml.serving.settings import ServerSettings
 from gitops_ml.serving.telemetry import log_event
 
