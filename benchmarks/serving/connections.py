@@ -93,7 +93,7 @@ def run(args: argparse.Namespace, scenario: str, count: int, model: Path) -> str
             resource.setrlimit(resource.RLIMIT_NOFILE, (args.fd_limit, args.fd_limit))
 
     log = open(Path(args.work) / f"server-{scenario}-{count}.log", "wb")  # noqa: SIM115 - closed below
-    process = subprocess.Popen([args.python, "-m", "gitops_ml.serving", "--model-dir", str(model), "--host", "127.0.0.1", "--port", str(port)],
+    process = subprocess.Popen([args.python, "-m", "gitops_ml.serving", "--model-dir", str(model), "--host", "127.0.0.1", "--port", str(port), *args.server_arg],
                                env=env, stdout=log, stderr=log, cwd=args.work, preexec_fn=limit)
     try:
         deadline = time.monotonic() + 120
@@ -139,6 +139,7 @@ def main() -> None:
     ap.add_argument("--hold", type=float, default=3.0, help="seconds each burst connection stays open")
     ap.add_argument("--python", default=str(REPO / ".venv" / "bin" / "python"))
     ap.add_argument("--pythonpath", default="", help="source tree of gitops_ml to run instead of the installed one")
+    ap.add_argument("--server-arg", action="append", default=[], help="extra argument of the server, e.g. --loop=asyncio (repeatable)")
     ap.add_argument("--work", default="")
     ap.add_argument("--label", default="")
     args = ap.parse_args()

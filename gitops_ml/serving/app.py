@@ -8,7 +8,6 @@ start so liveness answers while it loads.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import gc
 import itertools
 import random
@@ -27,6 +26,7 @@ from gitops_ml.serving.auth import KeyStore
 from gitops_ml.serving.bodies import (
     ByteBudget,
     Decoded,
+    DecodeLane,
     Disconnected,
     OverBudget,
     Refusal,
@@ -131,8 +131,8 @@ class ScoringApp:
             batch_max_wait=settings.batch_max_wait_ms / 1000.0,
         )
         self.budget = ByteBudget(settings.body_budget)
-        # one body decoded at a time: its parse holds the interpreter lock and ~13x its size in memory
-        self.decode_lane = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="gitops-ml-decode")
+        # one large body decoded at a time: its parse holds the interpreter lock and ~19x its size in memory
+        self.decode_lane = DecodeLane()
         self.scorer: Scorer | None = None
         self.ready = False
         self.draining = False
@@ -230,7 +230,7 @@ class ScoringApp:
             await asyncio.get_running_loop().run_in_executor(None, self.capture.close)
         if self.access_log is not None:
             self.access_log.flush()
-        self.decode_lane.shutdown(wait=False)
+        self.decode_lane.close()
         log_event("info", "stopped", model=self.settings.model_name)
 
     # --- ASGI ---------------------------------------------------------------------------------
@@ -458,8 +458,8 @@ class ScoringApp:
     async def _decode_off_loop(self, raw: bytes, request_id: str) -> Decoded | Refusal:
         # parsing megabytes holds the interpreter lock for a long time: on the decode thread, one body
         # at a time, the loop still gets its turns (probes, immediate 503s)
-        assert self.loop is not None
-        return await self.loop.run_in_executor(self.decode_lane, decode_body, raw, self.decoder, self.single_input, request_id)
+        decoded: Decoded | Refusal = await self.decode_lane.run(decode_body, raw, self.decoder, self.single_input, request_id)
+        return decoded
 
     async def _other(self, scope: Scope, path: str, send: Send) -> None:
         request_id = f"{self.id_prefix}{next(self.request_ids):x}".encode()

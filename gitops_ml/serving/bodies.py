@@ -8,6 +8,8 @@ Knows nothing of routes, keys or workers.
 from __future__ import annotations
 
 import asyncio
+import collections
+import concurrent.futures
 import json
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
@@ -82,6 +84,54 @@ class Hold:
     def release(self) -> None:
         self.budget.used -= self.amount
         self.amount = 0
+
+
+class DecodeLane:
+    """Large bodies decoded one at a time on a thread of their own, and the next one handed over only
+    from the event loop after the previous one's result came back.
+
+    Parsing a body holds the interpreter lock for the whole parse (orjson is one C call), and uvloop
+    takes the lock once per callback: with bodies queued back to back, every probe and every read would
+    wait behind parse after parse. Handing over from the loop gives it one uncontended turn (its I/O
+    polled, its callbacks run) between two parses. Loop thread only, but for the parses themselves.
+    """
+
+    def __init__(self) -> None:
+        self.executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="gitops-ml-decode")
+        self.waiting: collections.deque[tuple[asyncio.Future[Any], Callable[..., Any], tuple[Any, ...]]] = collections.deque()
+        self.busy = False
+
+    async def run(self, function: Callable[..., Any], *args: Any) -> Any:
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.waiting.append((future, function, args))
+        if not self.busy:
+            self._next()
+        return await future
+
+    def _next(self) -> None:
+        while self.waiting and self.waiting[0][0].done():  # its request was cancelled (client gone)
+            self.waiting.popleft()
+        if not self.waiting:
+            self.busy = False
+            return
+        self.busy = True
+        future, function, args = self.waiting.popleft()
+        loop = asyncio.get_running_loop()
+        work = self.executor.submit(function, *args)
+        work.add_done_callback(lambda done: loop.call_soon_threadsafe(self._finished, future, done))
+
+    def _finished(self, future: asyncio.Future[Any], done: concurrent.futures.Future[Any]) -> None:
+        if not future.done():
+            error = done.exception()
+            if error is not None:
+                future.set_exception(error)
+            else:
+                future.set_result(done.result())
+        # not now: after the loop's next poll, so what waits for I/O runs before the next parse
+        asyncio.get_running_loop().call_soon(self._next)
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=False)
 
 
 async def read_body(receive: Receive, limit: int, hold: Hold) -> bytes | None:
