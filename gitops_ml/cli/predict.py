@@ -12,7 +12,7 @@ import orjson
 from gitops_ml.cli._common import ENV_MANAGER_OPTION, echo_err, handle_errors, in_ci, progress_line
 from gitops_ml.cli.call import read_data
 from gitops_ml.cli.serve import ServeRequest, _spec, make_settings
-from gitops_ml.errors import GitopsMlError, Location
+from gitops_ml.errors import GitopsMlError
 from gitops_ml.types import Kind, ManifestSpec
 
 
@@ -30,7 +30,6 @@ def command(model_dir: Path, data: str, env: str | None, env_manager: str) -> No
     with handle_errors():
         body = read_data(data)
         settings, files = make_settings(ServeRequest(model_dir, env, "127.0.0.1", 0, (), None, True, None))
-        script = Location(str(model_dir / files.script))
         if env_manager == "local":
             from gitops_ml.serving.predict import predict  # noqa: PLC0415 - numpy and pandas load only here
 
@@ -48,7 +47,8 @@ def command(model_dir: Path, data: str, env: str | None, env_manager: str) -> No
             scored = predict_in(environment.python, settings, files, body)
             status, answer, error = scored.status, scored.body, scored.error
         if error:
-            raise GitopsMlError(f"init() failed: {error}", location=script, hint="fix score.py's init(); `gitops-ml serve` shows the same failure with its traceback")
+            # the server's reason is located already (score.py:line:col where init() failed)
+            raise GitopsMlError(f"the model did not load: {error}", hint="`gitops-ml serve` on the model directory shows the traceback")
         try:
             shown = orjson.dumps(orjson.loads(answer), option=orjson.OPT_INDENT_2).decode()
         except orjson.JSONDecodeError:

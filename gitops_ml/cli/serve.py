@@ -1,10 +1,11 @@
 """`gitops-ml serve MODEL_DIR`: the image's scoring server, run locally on the model's files.
 
 Settings come from the manifest, the environment's deployment file (--env), GITOPS_ML_* variables
-and flags, in that order. On 127.0.0.1 auth is off unless a key is given; elsewhere it follows
-the deployment file and needs a key. Capture (when the deployment file enables it) goes to the
-user's cache, ~/.cache/gitops-ml/capture, unless --capture-dir says otherwise: the deployment file's
-path is the image's volume, never written to from a workstation.
+and flags, in that order. On 127.0.0.1 auth is off unless a key is given (said loudly when the
+deployment file asks for auth); elsewhere it follows the deployment file and needs a key. Capture
+(when the deployment file enables it) goes to the user's cache, ~/.cache/gitops-ml/capture, unless
+--capture-dir says otherwise: the deployment file's path is the image's volume, never written to
+from a workstation. Unlike the image, a score.py that fails to load or init() stops serve.
 """
 
 from __future__ import annotations
@@ -34,6 +35,21 @@ class ServeRequest:
     no_auth: bool
     batch: bool | None
     capture_dir: Path | None = None  # None: the user's cache
+    api_key_files: tuple[Path, ...] = ()
+
+
+def read_key_files(paths: tuple[Path, ...]) -> tuple[str, ...]:
+    """The keys held by --api-key-file files (one key each, surrounding whitespace ignored)."""
+    keys = []
+    for path in paths:
+        try:
+            key = path.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"cannot read the key file {path}: {getattr(exc, 'strerror', None) or exc}") from exc
+        if not key or "\n" in key:
+            raise UsageError(f"{path}: a key file holds one key on one line", hint="write the key alone into the file")
+        keys.append(key)
+    return tuple(keys)
 
 
 def _spec(path: Path, kind: Kind) -> dict[str, object]:
@@ -47,8 +63,9 @@ def _spec(path: Path, kind: Kind) -> dict[str, object]:
     return data
 
 
-def make_settings(request: ServeRequest):  # type: ignore[no-untyped-def]
-    from gitops_ml.serving.app import ModelFiles
+def make_settings(request: ServeRequest, warnings: list[str] | None = None):  # type: ignore[no-untyped-def]
+    """(ServerSettings, ModelFiles) for the request; what the user should know is appended to `warnings`."""
+    from gitops_ml.serving.model_files import ModelFiles
     from gitops_ml.serving.settings import ServerSettings
 
     model_dir = request.model_dir
@@ -58,8 +75,9 @@ def make_settings(request: ServeRequest):  # type: ignore[no-untyped-def]
         model = ModelSpec.from_doc(_spec(model_dir / "model.yaml", Kind.MODEL))
         manifest = ManifestSpec.from_doc(_spec(model_dir / "manifest.yaml", Kind.MANIFEST))
         deployment = None
+        deployment_path = None
         if request.env:
-            path = model_dir.resolve().parent.parent / DEPLOYMENTS_DIR / request.env / f"{model.name}.yaml"
+            path = deployment_path = model_dir.resolve().parent.parent / DEPLOYMENTS_DIR / request.env / f"{model.name}.yaml"
             if not path.is_file():
                 raise UsageError(f"no deployment file for model {model.name} in environment {request.env}: {path} does not exist")
             deployment = DeploymentSpec.from_doc(request.env, _spec(path, Kind.DEPLOYMENT))
@@ -83,11 +101,17 @@ def make_settings(request: ServeRequest):  # type: ignore[no-untyped-def]
     local = request.host in LOCAL_HOSTS
     has_key = bool(request.api_keys) or request.keys_dir is not None
     if request.no_auth or (local and not has_key):
+        if deployment is not None and deployment.auth.enabled and not request.no_auth and warnings is not None:
+            warnings.append(
+                f"{_shown(deployment_path)} sets auth.mode: {deployment.auth.mode}, but no key was given: serving WITHOUT AUTH "
+                f"on {request.host}:{request.port}; anyone who reaches the port can score. Pass --api-key-file FILE or "
+                "--keys-dir DIR to serve with auth as the environment does, or --no-auth to say you mean it"
+            )
         overrides["auth_enabled"] = False
     elif settings.auth_enabled and not has_key:
         raise UsageError(
             f"auth is enabled and {request.host} is not a local address, but no key was given",
-            hint="pass --api-key KEY (or --keys-dir DIR with files primary/secondary), or --no-auth",
+            hint="pass --api-key-file FILE or $GITOPS_ML_API_KEY (or --keys-dir DIR with files primary/secondary), or --no-auth",
         )
     elif has_key:
         overrides["auth_enabled"] = True
@@ -103,6 +127,15 @@ def make_settings(request: ServeRequest):  # type: ignore[no-untyped-def]
     return settings, files
 
 
+def _shown(path: Path | None) -> str:
+    if path is None:
+        return "the deployment file"
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 def local_capture_dir() -> Path:
     """Where local serving captures when not told: the user's cache (XDG_CACHE_HOME honoured)."""
     from gitops_ml.adapters.artifacts import cache_root  # noqa: PLC0415 - imports httpx
@@ -112,10 +145,18 @@ def local_capture_dir() -> Path:
 
 @click.command("serve")
 @click.argument("model_dir", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--env", "env", help="Environment whose deployments/<env>/<model>.yaml sets limits, auth and telemetry.")
+@click.option("--env", "env", help="Environment whose deployments/<env>/<model>.yaml sets limits, auth, path prefix and telemetry.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True, help="Port to listen on.")
-@click.option("--api-key", "api_keys", multiple=True, envvar="GITOPS_ML_API_KEY", help="Accepted API key (repeatable; or $GITOPS_ML_API_KEY). Turns auth on.")
+@click.option(
+    "--api-key-file", "api_key_files", multiple=True, type=click.Path(dir_okay=False, path_type=Path), envvar="GITOPS_ML_API_KEY_FILE",
+    help="File holding an accepted API key (repeatable; or $GITOPS_ML_API_KEY_FILE). Turns auth on. The way to pass a key: it stays out of the process list.",
+)
+@click.option(
+    "--api-key", "api_keys", multiple=True, envvar="GITOPS_ML_API_KEY",
+    help="Accepted API key (repeatable; or $GITOPS_ML_API_KEY, which other users cannot see). Turns auth on. "
+    "A key on the command line is visible to every user of the machine in the process list (/proc/PID/cmdline): prefer --api-key-file or the variable.",
+)
 @click.option("--keys-dir", type=click.Path(file_okay=False, path_type=Path), help="Directory with key files primary/secondary, reloaded when they change.")
 @click.option("--no-auth", is_flag=True, help="Require no key, whatever the deployment file says.")
 @click.option("--batch/--no-batch", default=None, help="Override the manifest's scoring.batch.enabled.")
@@ -125,25 +166,35 @@ def local_capture_dir() -> Path:
 )
 @click.option("--drain-seconds", type=float, default=0.0, show_default=True, help="After SIGTERM, keep serving this long with readiness false.")
 def command(
-    model_dir: Path, env: str | None, host: str, port: int, api_keys: tuple[str, ...], keys_dir: Path | None, no_auth: bool,
-    batch: bool | None, capture_dir: Path | None, drain_seconds: float,
+    model_dir: Path, env: str | None, host: str, port: int, api_key_files: tuple[Path, ...], api_keys: tuple[str, ...], keys_dir: Path | None,
+    no_auth: bool, batch: bool | None, capture_dir: Path | None, drain_seconds: float,
 ) -> None:
-    """Serve MODEL_DIR (models/<model>) locally with the same server as the image. Ctrl+C stops it."""
+    """Serve MODEL_DIR (models/<model>) locally with the same server as the image. Ctrl+C stops it.
+
+    Exits non-zero with the located error when score.py cannot be imported or its init() fails (the
+    image stays up, unready, instead).
+    """
     with handle_errors():
-        request = ServeRequest(model_dir, env, host, port, tuple(k for k in api_keys if k), keys_dir, no_auth, batch, capture_dir)
-        settings, files = make_settings(request)
+        keys = tuple(k for k in api_keys if k) + read_key_files(api_key_files)
+        request = ServeRequest(model_dir, env, host, port, keys, keys_dir, no_auth, batch, capture_dir, api_key_files)
+        warnings: list[str] = []
+        settings, files = make_settings(request, warnings)
         from gitops_ml.serving.server import run_server
 
+        for warning in warnings:
+            echo_err(f"warning: {warning}")
         capture = ""
         if settings.capture_enabled and settings.capture_sampling > 0:
             capture = f"; capture to {settings.capture_dir} (sampling {settings.capture_sampling:g})"
             if settings.capture_sink_uri:
                 capture += f", uploaded to {settings.capture_sink_uri}"
-        echo_err(
-            f"serving {settings.model_name} {settings.model_version} on http://{host}:{port}"
-            f" (auth {'on' if settings.auth_enabled else 'off'}{capture}; POST /score; docs at http://{host}:{port}/docs, OpenAPI at /swagger.json)"
-        )
-        try:
-            run_server(settings, files=files, api_keys=request.api_keys, drain_seconds=drain_seconds)
-        except OSError as exc:
-            raise UsageError(f"cannot serve on {host}:{port}: {exc}") from exc
+        prefix = settings.path_prefix
+
+        def announce(bound: int) -> None:
+            base = f"http://{host}:{bound}{prefix}"
+            echo_err(
+                f"serving {settings.model_name} {settings.model_version} on {base}"
+                f" (auth {'on' if settings.auth_enabled else 'OFF'}{capture}; POST {prefix}/score; docs at {base}/docs, OpenAPI at {prefix}/swagger.json)"
+            )
+
+        run_server(settings, files=files, api_keys=request.api_keys, drain_seconds=drain_seconds, exit_on_init_failure=True, announce=announce)

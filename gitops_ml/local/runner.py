@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Callable
 
 from gitops_ml.errors import ExternalToolError
-from gitops_ml.serving.app import ModelFiles
+from gitops_ml.serving.model_files import ModelFiles
 from gitops_ml.serving.settings import ServerSettings
 
 

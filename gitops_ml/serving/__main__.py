@@ -1,5 +1,7 @@
 """`python -m gitops_ml.serving`: the image's entrypoint. Settings come from GITOPS_ML_* variables
-(the rendered ConfigMap); flags override them. argparse, not click: the image needs no CLI deps.
+(the rendered ConfigMap), parsed strictly; flags override them. argparse, not click: the image needs no
+CLI deps. Everything it says goes to stderr as JSON log lines, like the server's own; a setting or
+file that cannot be used stops it with a non-zero exit (a pod in CrashLoopBackOff, its reason logged).
 """
 
 from __future__ import annotations
@@ -10,15 +12,26 @@ import os
 import sys
 from pathlib import Path
 
-from gitops_ml.serving.app import ModelFiles
-from gitops_ml.serving.server import run_server
-from gitops_ml.serving.settings import KUBERNETES_DRAIN_SECONDS, MODEL_DIR, ServerSettings
+from gitops_ml.errors import ConfigError, GitopsMlError, UsageError
+from gitops_ml.serving.model_files import ModelFiles
+from gitops_ml.serving.settings import (
+    KUBERNETES_DRAIN_SECONDS,
+    MODEL_DIR,
+    PREFIX,
+    Rule,
+    ServerSettings,
+    parse_value,
+    setting_names,
+)
+from gitops_ml.serving.telemetry import log_event
+
+DRAIN_RULE = Rule(low=0, high=600)
 
 
 def default_drain_seconds() -> float:
     raw = os.environ.get("GITOPS_ML_DRAIN_SECONDS")
     if raw:
-        return float(raw)
+        return float(parse_value("GITOPS_ML_DRAIN_SECONDS", raw, float, DRAIN_RULE))
     # Inside a cluster the Service keeps sending traffic for a few seconds after SIGTERM, until
     # the endpoint removal propagates; elsewhere nobody routes to us, so stop at once.
     return KUBERNETES_DRAIN_SECONDS if os.environ.get("KUBERNETES_SERVICE_HOST") else 0.0
@@ -40,13 +53,26 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def fail(error: GitopsMlError) -> int:
+    if error.hint:
+        log_event("error", str(error), hint=error.hint)
+    else:
+        log_event("error", str(error))
+    return error.exit_code
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    unknown = sorted(name for name in os.environ if name.startswith(PREFIX) and name not in setting_names())
+    if unknown:
+        log_event("warning", "unknown GITOPS_ML_* variables are ignored (a typo?)", variables=unknown)
     try:
         settings = ServerSettings.from_env(model_dir=MODEL_DIR)
-    except (TypeError, ValueError) as exc:
-        print(f"error: a GITOPS_ML_* variable is invalid: {exc}", file=sys.stderr)
-        return 2
+        drain = args.drain_seconds if args.drain_seconds is not None else default_drain_seconds()
+    except ValueError as exc:
+        return fail(ConfigError(str(exc)))
+    except ConfigError as exc:
+        return fail(exc)
     overrides: dict[str, object] = {}
     if args.model_dir:
         overrides["model_dir"] = args.model_dir
@@ -60,18 +86,16 @@ def main(argv: list[str] | None = None) -> int:
         overrides["auth_enabled"] = False
     settings = dataclasses.replace(settings, **overrides)  # type: ignore[arg-type]
     if not Path(settings.model_dir).is_dir():
-        print(f"error: model directory {settings.model_dir} does not exist", file=sys.stderr)
-        return 2
+        return fail(UsageError(f"model directory {settings.model_dir} does not exist"))
     files = ModelFiles.from_env()
     if not (Path(settings.model_dir) / files.script).is_file():
-        print(f"error: {Path(settings.model_dir) / files.script} does not exist", file=sys.stderr)
-        return 2
-    drain = args.drain_seconds if args.drain_seconds is not None else default_drain_seconds()
+        return fail(UsageError(f"{Path(settings.model_dir) / files.script} does not exist"))
+    from gitops_ml.serving.server import run_server  # noqa: PLC0415 - imports uvicorn, numpy, pandas
+
     try:
         run_server(settings, files=files, drain_seconds=drain, loop=None if args.loop == "auto" else args.loop)
-    except OSError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 3
+    except GitopsMlError as exc:
+        return fail(exc)
     return 0
 
 

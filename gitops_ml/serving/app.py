@@ -1,8 +1,8 @@
-"""The scoring server's ASGI application: routing, auth, body limits, decoding, telemetry.
-
-A raw ASGI callable rather than a framework: the scoring path is one function with no middleware
-stack, which is where a Python model server spends most of its time. score.py runs on worker
-threads (see scoring.py); init() runs on a thread at start so liveness answers while it loads.
+"""The scoring server's ASGI application: routing (with and without the endpoint's path prefix), auth,
+admission of scoring requests, telemetry. Bodies are read and decoded by bodies.py, model files by
+model_files.py. A raw ASGI callable rather than a framework: the scoring path is one function with
+no middleware stack. score.py runs on worker threads (see scoring.py); init() runs on a thread at
+start so liveness answers while it loads.
 """
 
 from __future__ import annotations
@@ -10,25 +10,43 @@ from __future__ import annotations
 import asyncio
 import gc
 import itertools
-import json
-import os
 import random
 import re
 import secrets
 import threading
 import time
 import traceback
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Iterable, Mapping
+from typing import Any, Awaitable, Callable, Iterable
 
 import orjson
 
+from gitops_ml.errors import GitopsMlError
 from gitops_ml.serving.auth import KeyStore
-from gitops_ml.serving.decoding import InputError, RequestDecoder, unsupported_keywords
+from gitops_ml.serving.bodies import (
+    ByteBudget,
+    Decoded,
+    DecodeLane,
+    Disconnected,
+    OverBudget,
+    Refusal,
+    TooSlow,
+    decode_body,
+    read_body_in_time,
+)
+from gitops_ml.serving.decoding import unsupported_keywords
 from gitops_ml.serving.docs_page import render_docs
+from gitops_ml.serving.model_files import ModelFiles, compile_schema, read_model_json
 from gitops_ml.serving.openapi import VERSIONED_SCORE_PATH, build_openapi
-from gitops_ml.serving.scoring import AdmissionLimits, Job, Rejected, Scorer, error_body, load_script
+from gitops_ml.serving.scoring import (
+    AdmissionLimits,
+    Job,
+    Rejected,
+    Scorer,
+    error_body,
+    load_script,
+    script_failure,
+)
 from gitops_ml.serving.settings import (
     DOCS_PATH,
     LIVENESS_PATH,
@@ -48,40 +66,14 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 JSON = b"application/json"
 _SEVERAL = b"\x00several"  # a header that came more than once (NUL cannot occur in a header value)
 CLIENT_CLOSED = 499  # nginx's code for a client that left before its answer; never sent, only counted
-OFF_LOOP_BYTES = 256 * 1024  # bodies larger than this are parsed and decoded on a thread
+OFF_LOOP_BYTES = 256 * 1024  # bodies larger than this are parsed and decoded on the decode thread
 SCORE_PATHS = frozenset((SCORE_PATH, VERSIONED_SCORE_PATH))
-_NAN_TOKENS = (b"NaN", b"Infinity")
+ROUTES = {LIVENESS_PATH: "healthz", READINESS_PATH: "readyz", METRICS_PATH: "metrics", OPENAPI_PATH: "openapi", "/openapi.json": "openapi", DOCS_PATH: "docs", "/": "index"}
 _SAFE_ID = re.compile(rb"[A-Za-z0-9._:/-]+")  # a caller's X-Request-Id is echoed and logged only if plain
 # version of the capture record: 1 added `format` and records of requests the input schema refused
 CAPTURE_FORMAT = 1
-
-
-@dataclass(frozen=True)
-class ModelFiles:
-    """Files of the model directory the server reads; names come from the manifest (defaults here).
-
-    Inside the image they can be set with GITOPS_ML_SCRIPT, GITOPS_ML_SCHEMA, GITOPS_ML_SAMPLE and
-    GITOPS_ML_OUTPUT_SCHEMA, because the server does not parse manifest.yaml there.
-    """
-
-    script: str = "score.py"
-    schema: str = "schema.json"
-    sample: str = "sample.json"
-    output_schema: str = ""
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "ModelFiles":
-        env = os.environ if env is None else env
-        return cls(
-            script=env.get("GITOPS_ML_SCRIPT") or cls.script,
-            schema=env.get("GITOPS_ML_SCHEMA") or cls.schema,
-            sample=env.get("GITOPS_ML_SAMPLE") or cls.sample,
-            output_schema=env.get("GITOPS_ML_OUTPUT_SCHEMA") or cls.output_schema,
-        )
-
-
-def _read_json(path: Path) -> Any:
-    return orjson.loads(path.read_bytes()) if path.is_file() else None
+_CLOSE = (b"connection", b"close")
+_BEARER_ONLY = "the Authorization header must be 'Bearer <key>'"
 
 
 class ScoringApp:
@@ -98,14 +90,16 @@ class ScoringApp:
         self.settings = settings
         self.model_dir = Path(settings.model_dir)
         self.files = files
-        schema = _read_json(self.model_dir / files.schema)
-        sample = _read_json(self.model_dir / files.sample)
-        output_schema = _read_json(self.model_dir / files.output_schema) if files.output_schema else None
-        self.decoder = RequestDecoder.from_schema(schema) if isinstance(schema, dict) else None
+        schema_path = self.model_dir / files.schema
+        schema = read_model_json(schema_path)
+        sample = read_model_json(self.model_dir / files.sample)
+        output_schema = read_model_json(self.model_dir / files.output_schema) if files.output_schema else None
+        self.decoder = compile_schema(schema, schema_path)
         self.ignored_keywords = unsupported_keywords(schema) if isinstance(schema, dict) else []
         self.single_input = next(iter(self.decoder.fields)) if self.decoder and len(self.decoder.fields) == 1 else None
         self.keys = KeyStore(settings.keys_dir if settings.auth_enabled else None, api_keys)
         self.auth = settings.auth_enabled
+        self.prefix = settings.path_prefix
         openapi = build_openapi(
             model=settings.model_name,
             version=settings.model_version,
@@ -113,9 +107,10 @@ class ScoringApp:
             sample=sample,
             auth=self.auth,
             output_schema=output_schema,
+            prefix=self.prefix,
         )
         self.openapi = orjson.dumps(openapi)
-        self.docs, docs_policy = render_docs(openapi, score_path=SCORE_PATH, openapi_path=OPENAPI_PATH)
+        self.docs, docs_policy = render_docs(openapi, score_path=SCORE_PATH, openapi_path=OPENAPI_PATH, prefix=self.prefix)
         self.docs_headers = [(b"content-security-policy", docs_policy), (b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer")]
         self.metrics = Metrics(settings.model_name, settings.model_version, self._gauges)
         self.access_log = AccessLog(access_stream) if settings.access_log else None
@@ -145,10 +140,15 @@ class ScoringApp:
             batch_max_size=settings.batch_max_size,
             batch_max_wait=settings.batch_max_wait_ms / 1000.0,
         )
+        self.budget = ByteBudget(settings.body_budget)
+        # one large body decoded at a time: its parse holds the interpreter lock and ~19x its size in memory
+        self.decode_lane = DecodeLane()
         self.scorer: Scorer | None = None
         self.ready = False
         self.draining = False
         self.init_error = ""
+        self.init_failure: GitopsMlError | None = None
+        self.on_init_failure: Callable[[], None] | None = None  # `gitops-ml serve` stops; the image stays up unready
         self.loop: asyncio.AbstractEventLoop | None = None
         self.request_ids = itertools.count(1)
         self.id_prefix = secrets.token_hex(4) + "-"
@@ -168,7 +168,8 @@ class ScoringApp:
         return self.capture.file_records if self.capture is not None else 0
 
     def _gauges(self) -> dict[str, float]:
-        gauges: dict[str, float] = dict(self.scorer.gauges()) if self.scorer else {"in_flight": 0.0, "queue_depth": 0.0}
+        gauges: dict[str, float] = dict(self.scorer.gauges()) if self.scorer else {"in_flight": 0.0, "queue_depth": 0.0, "arriving": 0.0}
+        gauges["body_bytes"] = float(self.budget.used)
         gauges["ready"] = 1.0 if self.ready and not self.draining and (self.scorer is None or self.scorer.usable) else 0.0
         return gauges
 
@@ -187,10 +188,12 @@ class ScoringApp:
     def _init_model(self) -> None:
         script = self.model_dir / self.files.script
         started = time.monotonic()
+        what = f"importing {self.files.script}"
         try:
-            module = load_script(script)
+            module = load_script(script, list(self.decoder.fields) if self.decoder else [], batch=self.limits.batch)
             init = getattr(module, "init", None)
             if callable(init):
+                what = "init()"
                 init()
             # The model's objects live for the whole process: move them out of the collector's
             # generations so full collections stop rescanning them (measured: 100-row p99 at 64
@@ -198,9 +201,10 @@ class ScoringApp:
             gc.collect()
             gc.freeze()
         except BaseException as exc:  # noqa: BLE001 - any failure keeps the server unready, and says why
-            message = f"{type(exc).__name__}: {exc}"
-            log_event("error", f"init() failed, the server stays unready: {message}", script=str(script), traceback="".join(traceback.format_exception(exc)))
-            self._call_in_loop(self._init_failed, message)
+            failure = script_failure(exc, self.model_dir, what)
+            tb = "".join(traceback.format_exception(exc)) if failure is not exc else ""
+            log_event("error", f"the model did not load, the server stays unready: {failure}", script=str(script), hint=failure.hint, traceback=tb)
+            self._call_in_loop(self._init_failed, failure)
         else:
             self._call_in_loop(self._init_done, module.run, time.monotonic() - started)
         finally:
@@ -228,8 +232,11 @@ class ScoringApp:
             batch=self.limits.batch,
         )
 
-    def _init_failed(self, message: str) -> None:
-        self.init_error = message
+    def _init_failed(self, failure: GitopsMlError) -> None:
+        self.init_error = str(failure)  # located: path:line:col of score.py (or its helper) where it failed
+        self.init_failure = failure
+        if self.on_init_failure is not None:
+            self.on_init_failure()
 
     async def _stop(self) -> None:
         if self.scorer is not None:
@@ -240,6 +247,7 @@ class ScoringApp:
             await asyncio.get_running_loop().run_in_executor(None, self.sink.close, self.settings.capture_sink_flush_seconds)
         if self.access_log is not None:
             self.access_log.flush()
+        self.decode_lane.close()
         log_event("info", "stopped", model=self.settings.model_name)
 
     # --- ASGI ---------------------------------------------------------------------------------
@@ -248,6 +256,10 @@ class ScoringApp:
         kind = scope["type"]
         if kind == "http":
             path = scope["path"]
+            prefix = self.prefix
+            # a proxy that does not strip the endpoint's prefix sends it along: both forms are served
+            if prefix and path.startswith(prefix) and (len(path) == len(prefix) or path[len(prefix)] == "/"):
+                path = path[len(prefix) :] or "/"
             if path in SCORE_PATHS:
                 await self._score(scope, receive, send)
             else:
@@ -289,6 +301,7 @@ class ScoringApp:
     async def _score(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         content_type = length = authorization = api_key = given_id = None
+        chunked = False
         for name, value in scope["headers"]:
             if name == b"content-type":
                 content_type = value
@@ -300,14 +313,19 @@ class ScoringApp:
                 api_key = value if api_key is None else _SEVERAL
             elif name == b"x-request-id":
                 given_id = value
+            elif name == b"transfer-encoding":
+                chunked = True
         if given_id is not None and len(given_id) <= 128 and _SAFE_ID.fullmatch(given_id):
             request_id = given_id.decode("ascii")
         else:
             request_id = f"{self.id_prefix}{next(self.request_ids):x}"
         rid = request_id.encode()
+        # an answer sent before the body is read closes the connection (the protocol lingers to drain
+        # what is still on its way, so the client reads the answer instead of a reset)
+        unread = chunked or (length is not None and length != b"0")
         try:
-            status, body, extra, captured = await self._score_body(scope, receive, content_type, length, authorization, api_key, request_id)
-        except _Disconnected:
+            status, body, extra, captured = await self._score_body(scope, receive, content_type, length, authorization, api_key, request_id, unread)
+        except Disconnected:
             status, body, extra, captured = CLIENT_CLOSED, b"", None, None  # nobody to answer; counted and logged
         except Exception as exc:  # noqa: BLE001 - a bug here must still answer JSON, counted and logged
             log_event("error", "scoring request failed in the server", request_id=request_id, error=f"{type(exc).__name__}: {exc}",
@@ -348,114 +366,119 @@ class ScoringApp:
                 len(captured) + len(body),
             )
 
+    def _unauthorized(self, presented: list[bytes], authorization: bytes | None, api_key: bytes | None, request_id: str) -> bytes | None:
+        """The 401 body, or None when every credential the request carries is a valid key.
+
+        One rule for the two headers: each one sent must hold a valid key (Authorization as `Bearer
+        <key>`), so a bad credential is never ignored because the other one is good.
+        """
+        if authorization == _SEVERAL or api_key == _SEVERAL:
+            # which one would count is a guess a proxy and this server could make differently
+            return error_body("unauthorized", "send one key: several Authorization or X-Api-Key headers came", request_id)
+        if authorization is not None and authorization.strip():  # an empty header presents nothing
+            scheme, _, token = authorization.strip().replace(b"\t", b" ").partition(b" ")
+            token = token.strip()
+            if scheme.lower() != b"bearer" or not token:
+                return error_body("unauthorized", _BEARER_ONLY, request_id)
+            presented.append(token)
+        if api_key is not None:
+            presented.append(api_key.strip())
+        if not presented:
+            return error_body("unauthorized", "missing key: send 'Authorization: Bearer <key>' or 'X-Api-Key: <key>'", request_id)
+        check = self.keys.check
+        if not all([check(key) for key in presented]):  # a list: every key is compared, whatever the first gave
+            return error_body("unauthorized", "wrong key: send 'Authorization: Bearer <key>' or 'X-Api-Key: <key>'", request_id)
+        return None
+
     async def _score_body(
-        self, scope: Scope, receive: Receive, content_type: bytes | None, length: bytes | None, authorization: bytes | None, api_key: bytes | None, request_id: str
+        self, scope: Scope, receive: Receive, content_type: bytes | None, length: bytes | None, authorization: bytes | None,
+        api_key: bytes | None, request_id: str, unread: bool,
     ) -> tuple[int, bytes, list[tuple[bytes, bytes]] | None, bytes | None]:
         """(status, body, extra headers, raw input to capture) of one scoring request."""
+        close = [_CLOSE] if unread else []
         if scope["method"] != "POST":
-            return 405, error_body("method_not_allowed", "use POST", request_id), [(b"allow", b"POST")], None
+            return 405, error_body("method_not_allowed", "use POST", request_id), [(b"allow", b"POST"), *close], None
         if self.auth:
-            if authorization == _SEVERAL or api_key == _SEVERAL:
-                # which one would count is a guess a proxy and this server could make differently
+            refused = self._unauthorized([], authorization, api_key, request_id)
+            if refused is not None:
                 self.metrics.reject("unauthorized")
-                return 401, error_body("unauthorized", "send one key: several Authorization or X-Api-Key headers came", request_id), [(b"www-authenticate", b'Bearer realm="gitops-ml"')], None
-            presented = api_key.strip() if api_key is not None else None
-            if authorization is not None:
-                scheme, _, token = authorization.strip().replace(b"\t", b" ").partition(b" ")
-                if scheme.lower() == b"bearer":
-                    presented = token.strip()
-            if not self.keys.check(presented):
-                self.metrics.reject("unauthorized")
-                why = "missing key" if presented is None else "wrong key"
-                return 401, error_body("unauthorized", f"{why}: send 'Authorization: Bearer <key>' or 'X-Api-Key: <key>'", request_id), [(b"www-authenticate", b'Bearer realm="gitops-ml"')], None
+                return 401, refused, [(b"www-authenticate", b'Bearer realm="gitops-ml"'), *close], None
         scorer = self.scorer
         if scorer is None or not self.ready:
             reason = "init() failed" if self.init_error else "the model is still loading"
-            return 503, error_body("not_ready", f"not ready: {reason}", request_id), [(b"retry-after", b"5")], None
+            return 503, error_body("not_ready", f"not ready: {reason}", request_id), [(b"retry-after", b"5"), *close], None
         if content_type is not None and not (content_type == JSON or _is_json_type(content_type)):
-            return 415, error_body("unsupported_media_type", f"content type must be application/json, got {content_type.decode('latin-1')!r}", request_id), None, None
+            return 415, error_body("unsupported_media_type", f"content type must be application/json, got {content_type.decode('latin-1')!r}", request_id), close, None
         limit = self.settings.max_body_bytes
-        if length is not None and length.isdigit() and int(length) > limit:
-            return 413, error_body("too_large", f"body over the limit of {limit} bytes", request_id), None, None
-        if scorer.pending + scorer.arriving >= scorer.capacity or scorer.stopping:
-            # answered before the body is read: memory holds at most `capacity` bodies, whatever the load
+        announced = int(length) if length is not None and length.isdigit() else 0
+        if announced > limit:
+            return 413, error_body("too_large", f"body over the limit of {limit} bytes", request_id), close, None
+        if scorer.pending + scorer.decoding >= scorer.capacity or scorer.stopping:
+            # answered before the body is read: admitted requests are bounded whatever the load
             self.metrics.reject("queue_full")
-            return self.settings.reject_status, error_body("overloaded", "the queue is full; retry later", request_id), [(b"retry-after", self.retry_after)], None
-        scorer.arriving += 1
+            return self.settings.reject_status, error_body("overloaded", "the queue is full; retry later", request_id), [(b"retry-after", self.retry_after), *close], None
+        budget = self.budget
+        if not budget.room_for(announced):
+            # bodies arriving and waiting already hold the memory set aside for them
+            self.metrics.reject("body_budget")
+            return self.settings.reject_status, error_body("overloaded", "the server holds as many request bytes as it may; retry later", request_id), [(b"retry-after", self.retry_after), *close], None
+        hold = budget.hold()
         try:
+            # A body still arriving holds bytes of the budget, never a scoring slot: slow uploads
+            # cannot keep requests whose bodies are complete from being scored.
+            scorer.arriving += 1
             try:
-                raw = await self._read_body_in_time(receive, limit)
-            except _TooSlow:
-                self.metrics.reject("body_timeout")
-                return 408, error_body("body_timeout", f"the body did not arrive within {self.settings.body_timeout:g} s", request_id), [(b"connection", b"close")], None
-            if raw is None:
-                return 413, error_body("too_large", f"body over the limit of {limit} bytes", request_id), None, None
-            if not raw:
-                return 400, error_body("empty_body", "the body is empty; send a JSON object of named inputs", request_id), None, None
-            if len(raw) > OFF_LOOP_BYTES:
-                # parsing megabytes holds the loop for tens of milliseconds: probes and the
-                # immediate 503s must not wait for it (a thread still lets the loop run between GIL hand-overs)
-                assert self.loop is not None
-                decoded = await self.loop.run_in_executor(None, self._decode, raw, request_id)
-            else:
-                decoded = self._decode(raw, request_id)
-            if isinstance(decoded, _Refusal):
-                # refused by the schema: captured (the share of refusals is a drift signal); malformed JSON is not
-                return decoded.status, decoded.body, None, raw if decoded.parsed else None
-            data = decoded.data
-            try:
-                job: Job = scorer.submit(data, request_id)
-            except Rejected:
-                self.metrics.reject("queue_full")
-                status = self.settings.reject_status
-                return status, error_body("overloaded", "the queue is full; retry later", request_id), [(b"retry-after", self.retry_after)], None
+                try:
+                    raw: bytes | None = await read_body_in_time(receive, limit, hold, self.settings.body_timeout)
+                except TooSlow:
+                    self.metrics.reject("body_timeout")
+                    return 408, error_body("body_timeout", f"the body did not arrive within {self.settings.body_timeout:g} s", request_id), [_CLOSE], None
+                except OverBudget:
+                    self.metrics.reject("body_budget")
+                    return self.settings.reject_status, error_body("overloaded", "the server holds as many request bytes as it may; retry later", request_id), [(b"retry-after", self.retry_after), _CLOSE], None
+                if raw is None:
+                    return 413, error_body("too_large", f"body over the limit of {limit} bytes", request_id), [_CLOSE], None
+                if not raw:
+                    return 400, error_body("empty_body", "the body is empty; send a JSON object of named inputs", request_id), None, None
+                if scorer.pending + scorer.decoding >= scorer.capacity:
+                    self.metrics.reject("queue_full")
+                    return self.settings.reject_status, error_body("overloaded", "the queue is full; retry later", request_id), [(b"retry-after", self.retry_after)], None
+                scorer.decoding += 1  # from here on the request counts against the queue
+                try:
+                    if len(raw) <= OFF_LOOP_BYTES:
+                        decoded = decode_body(raw, self.decoder, self.single_input, request_id)
+                    else:
+                        decoded = await self._decode_off_loop(raw, request_id)
+                finally:
+                    scorer.decoding -= 1
+                if isinstance(decoded, Refusal):
+                    # refused by the schema: captured (the share of refusals is a drift signal); malformed JSON is not
+                    return decoded.status, decoded.body, None, raw if decoded.parsed else None
+                if self.capture is None:
+                    raw = None  # nothing will read it again: its memory goes before the request waits
+                hold.reset(decoded.held + (len(raw) if raw is not None else 0))
+                try:
+                    job: Job = scorer.submit(decoded.data, request_id)
+                except Rejected:
+                    self.metrics.reject("queue_full")
+                    status = self.settings.reject_status
+                    return status, error_body("overloaded", "the queue is full; retry later", request_id), [(b"retry-after", self.retry_after)], None
+                del decoded
+            finally:
+                scorer.arriving -= 1
+            status, body = await job.future
         finally:
-            scorer.arriving -= 1
-        status, body = await job.future
+            hold.release()
         if status >= 500 and status != 503:
             return status, body, None, raw
         extra = [(b"retry-after", self.retry_after)] if status == 503 else None
         return status, body, extra, raw
 
-    def _decode(self, raw: bytes, request_id: str) -> "_Decoded | _Refusal":
-        """The body as run() takes it, or the 400/422 answer that names what did not fit."""
-        try:
-            parsed = orjson.loads(raw)  # integers beyond 64 bits come back as floats, as in JavaScript
-        except orjson.JSONDecodeError as exc:
-            return _Refusal(400, _json_error(raw, exc, request_id))
-        decoder = self.decoder
-        if decoder is None:
-            return _Decoded(parsed)
-        try:
-            inputs = decoder.decode(parsed, raw=raw)
-        except InputError as exc:
-            return _Refusal(exc.status, error_body("invalid_input", exc.message, request_id, field=exc.field, expected=exc.expected), parsed=True)
-        return _Decoded(inputs[self.single_input] if self.single_input is not None and len(inputs) == 1 else inputs)
-
-    async def _read_body_in_time(self, receive: Receive, limit: int) -> bytes | None:
-        """_read_body with a deadline: _TooSlow for a client that stalls mid-upload (it gets 408)."""
-        task = asyncio.current_task()
-        assert self.loop is not None and task is not None
-        expired = False
-
-        def expire() -> None:
-            nonlocal expired
-            expired = True
-            task.cancel()
-
-        # a timer, not asyncio.wait_for: no extra task per request on the hot path
-        timer = self.loop.call_later(self.settings.body_timeout, expire)
-        try:
-            return await _read_body(receive, limit)
-        except asyncio.CancelledError:
-            if not expired:
-                raise
-            uncancel = getattr(task, "uncancel", None)
-            if uncancel is not None:
-                uncancel()
-            raise _TooSlow() from None
-        finally:
-            timer.cancel()
+    async def _decode_off_loop(self, raw: bytes, request_id: str) -> Decoded | Refusal:
+        # parsing megabytes holds the interpreter lock for a long time: on the decode thread, one body
+        # at a time, the loop still gets its turns (probes, immediate 503s)
+        decoded: Decoded | Refusal = await self.decode_lane.run(decode_body, raw, self.decoder, self.single_input, request_id)
+        return decoded
 
     async def _other(self, scope: Scope, path: str, send: Send) -> None:
         request_id = f"{self.id_prefix}{next(self.request_ids):x}".encode()
@@ -464,10 +487,10 @@ class ScoringApp:
         # so a client cannot hold it open by trickling a body nobody waits for
         if any(name == b"transfer-encoding" or (name == b"content-length" and value not in (b"0", b"")) for name, value in scope["headers"]):
             send = _closing(send)
-        route = {LIVENESS_PATH: "healthz", READINESS_PATH: "readyz", METRICS_PATH: "metrics", OPENAPI_PATH: "openapi", "/openapi.json": "openapi", DOCS_PATH: "docs", "/": "index"}.get(path)
+        route = ROUTES.get(path)
         if route is None:
             status = 404
-            await self._respond(send, 404, error_body("not_found", f"no route {path}; POST {SCORE_PATH} scores", request_id.decode()), request_id)
+            await self._respond(send, 404, error_body("not_found", f"no route {scope['path']}; POST {self.prefix}{SCORE_PATH} scores", request_id.decode()), request_id)
         elif method not in ("GET", "HEAD"):
             status = 405
             await self._respond(send, 405, error_body("method_not_allowed", "use GET", request_id.decode()), request_id, extra=[(b"allow", b"GET, HEAD")])
@@ -493,7 +516,8 @@ class ScoringApp:
             await self._respond(send, 200, self.docs, request_id, content_type=b"text/html; charset=utf-8", extra=self.docs_headers)
         else:
             status = 200
-            index = {"model": self.settings.model_name, "version": self.settings.model_version, "score": SCORE_PATH, "openapi": OPENAPI_PATH, "docs": DOCS_PATH}
+            prefix = self.prefix
+            index = {"model": self.settings.model_name, "version": self.settings.model_version, "score": prefix + SCORE_PATH, "openapi": prefix + OPENAPI_PATH, "docs": prefix + DOCS_PATH}
             await self._respond(send, 200, orjson.dumps(index), request_id)
         self.metrics.count(route or "unknown", status, 0.0)
 
@@ -512,68 +536,3 @@ def _closing(send: Send) -> Send:
 def _is_json_type(value: bytes) -> bool:
     media = value.split(b";", 1)[0].strip().lower()
     return media == JSON or (media.startswith(b"application/") and media.endswith(b"+json"))
-
-
-async def _read_body(receive: Receive, limit: int) -> bytes | None:
-    """The whole body, or None once it passes `limit` (the rest is not buffered); _Disconnected
-    when the client goes away first."""
-    message = await receive()
-    if message["type"] != "http.request":
-        raise _Disconnected()
-    body = message.get("body", b"")
-    if not message.get("more_body"):
-        return body if len(body) <= limit else None
-    chunks, size = [body], len(body)
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            raise _Disconnected()
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-        if not message.get("more_body"):
-            return b"".join(chunks)
-
-
-def _json_error(raw: bytes, exc: orjson.JSONDecodeError, request_id: str) -> bytes:
-    """The 400 body for what orjson refused; a bare NaN or Infinity is named as such."""
-    if any(token in raw for token in _NAN_TOKENS):
-        try:
-            json.loads(raw, parse_constant=_refuse_constant)
-        except _ConstantError as found:
-            return error_body("invalid_json", f"{found.constant} is not allowed: JSON numbers must be finite", request_id, field=found.constant)
-        except (ValueError, RecursionError):
-            pass
-    return error_body("invalid_json", f"malformed JSON: {exc}", request_id)
-
-
-class _Disconnected(Exception):
-    """The client closed the connection before its body arrived."""
-
-
-class _TooSlow(Exception):
-    """The body did not arrive within the body timeout."""
-
-
-@dataclass(frozen=True)
-class _Decoded:
-    data: Any
-
-
-@dataclass(frozen=True)
-class _Refusal:
-    status: int
-    body: bytes
-    parsed: bool = False  # the body was JSON (the schema refused it), so it can be captured as is
-
-
-class _ConstantError(ValueError):
-    def __init__(self, constant: str) -> None:
-        super().__init__(constant)
-        self.constant = constant
-
-
-def _refuse_constant(constant: str) -> Any:
-    raise _ConstantError(constant)

@@ -1,11 +1,11 @@
 """API keys: `primary` and `secondary` files in the keys directory (a mounted Secret), reloaded when
-they change, compared in constant time. Keys never appear in logs, errors or metrics.
+their content changes (read again every second: a rewrite in place that keeps the inode, size and
+mtime is still seen), compared in constant time. Keys never appear in logs, errors or metrics.
 """
 
 from __future__ import annotations
 
 import hmac
-import os
 import time
 from pathlib import Path
 from typing import Iterable
@@ -22,25 +22,27 @@ class KeyStore:
         self.extra = tuple(k.encode() for k in extra if k)
         self.reload_seconds = reload_seconds
         self.keys: tuple[bytes, ...] = self.extra
-        self.stamp: tuple[object, ...] = ()
+        self.contents: tuple[bytes | None, ...] = ()
         self.next_check = 0.0
         self.reload()
 
     def reload(self) -> bool:
-        """Re-read the key files when their identity changed; True when the keys changed."""
+        """Re-read the key files; True when their content changed.
+
+        Content, not file metadata: a key file is tens of bytes, and a rewrite in place of the same
+        length with its mtime put back changes nothing that stat() shows. Kubernetes swaps Secret
+        volumes through a symlink (..data); reading follows it.
+        """
         self.next_check = time.monotonic() + self.reload_seconds
         if self.keys_dir is None:
             return False
-        stamp = tuple(_stat(self.keys_dir / name) for name in KEY_FILES)
-        if stamp == self.stamp:
+        contents = tuple(_read(self.keys_dir / name) for name in KEY_FILES)
+        if contents == self.contents:
             return False
-        self.stamp = stamp
+        self.contents = contents
         keys = list(self.extra)
-        for name in KEY_FILES:
-            try:
-                value = (self.keys_dir / name).read_bytes().strip()
-            except OSError:
-                continue
+        for content in contents:
+            value = content.strip() if content else b""
             if value:
                 keys.append(value)
         self.keys = tuple(keys)
@@ -62,11 +64,8 @@ class KeyStore:
         return ok
 
 
-def _stat(path: Path) -> tuple[object, ...]:
-    # Kubernetes swaps Secret volumes through a symlink (..data): stat follows it, so the inode and
-    # mtime change when the Secret does.
+def _read(path: Path) -> bytes | None:
     try:
-        st = os.stat(path)
+        return path.read_bytes()
     except OSError:
-        return ()
-    return (st.st_ino, st.st_mtime_ns, st.st_size)
+        return None

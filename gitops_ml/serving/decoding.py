@@ -49,6 +49,8 @@ Check = Callable[[Any, str], Any]
 _KINDS = {"b": "booleans", "i": "integers", "u": "non-negative integers", "f": "numbers"}
 # which NumPy kinds a target kind accepts without losing meaning (ints are exact floats here)
 _ACCEPTS = {"f": "fiu", "i": "iu", "u": "iu", "b": "b"}
+# rows of a long array converted per step (see NdarrayCheck._convert_in_chunks): a few milliseconds each
+CHUNK_ROWS = 8192
 
 
 @dataclass(frozen=True)
@@ -152,6 +154,11 @@ class NdarrayCheck:
     def __call__(self, value: Any, field: str) -> np.ndarray:
         if type(value) is not list:
             raise InputError(f"{field}: expected an array, got {_json_type(value)}", field=field, expected=self.expected)
+        if len(value) > CHUNK_ROWS:
+            return self._convert_in_chunks(value, field)
+        return self._convert(value, field)
+
+    def _convert(self, value: list[Any], field: str) -> np.ndarray:
         try:
             array = np.array(value)
         except ValueError:  # NumPy refuses ragged nesting
@@ -177,6 +184,26 @@ class NdarrayCheck:
         if array.dtype != self.dtype:
             array = array.astype(self.dtype)
         return array
+
+    def _convert_in_chunks(self, value: list[Any], field: str) -> np.ndarray:
+        """A long array converted CHUNK_ROWS rows at a time into its final buffer: the interpreter lock is
+        held for milliseconds at a time, not for the whole array (the event loop keeps answering probes),
+        and NumPy's temporaries are a chunk's, not the whole array's. Any refusal is reported by
+        converting the whole array, so its message is the same as for a short one."""
+        try:
+            first = self._convert(value[:CHUNK_ROWS], field)
+            out = np.empty((len(value), *first.shape[1:]), dtype=self.dtype)
+            out[:CHUNK_ROWS] = first
+            tail = first.shape[1:]
+            for start in range(CHUNK_ROWS, len(value), CHUNK_ROWS):
+                part = self._convert(value[start : start + CHUNK_ROWS], field)
+                if part.shape[1:] != tail:
+                    raise InputError(f"{field}: rows have different lengths", field=field, expected=self.expected)
+                out[start : start + len(part)] = part
+            return out
+        except InputError:
+            self._convert(value, field)  # raises the located refusal
+            raise
 
     def refuse_booleans(self, value: list[Any], field: str) -> None:
         """InputError for the first JSON boolean in `value`, an array this check has accepted.
@@ -229,8 +256,26 @@ class DataFrameCheck:
             rows = self._record_rows(value, field)
         frame = pd.DataFrame(rows, columns=self.names)
         for name, dtype in self.columns.items():
+            if dtype != "object":
+                self._refuse_nulls(frame[name], name, dtype, field)
             frame[name] = self._cast(frame[name], name, dtype, field)
         return frame
+
+    def _refuse_nulls(self, column: pd.Series, name: str, dtype: str, field: str) -> None:
+        """One rule for null in a typed column, whether or not other rows hold values: refused, as the
+        schema says (its cells are numbers, booleans or date-times, never null). JSON has no NaN, so
+        every missing value here was a null."""
+        missing = column.isna().to_numpy()
+        if not missing.any():
+            return
+        row = int(missing.argmax())
+        if self.orient == "split":
+            where = f"{field}.data[{row}][{self.names.index(name)}]"
+        else:
+            where = f"{field}[{row}].{name}"
+        kind = np.dtype(dtype).kind
+        wanted = "a date-time" if kind == "M" else _KINDS.get(kind, dtype)
+        raise InputError(f"{where}: expected {wanted}, got null", field=where, expected=self.expected)
 
     def _record_rows(self, value: Any, field: str) -> list[list[Any]]:
         if type(value) is not list or not value:
@@ -305,6 +350,9 @@ class BinaryCheck:
                 expected=self.expected,
                 status=413,
             )
+        if not value:
+            # nothing a model can read, and a score.py would fail on it in its own words
+            raise InputError(f"{field}: empty; expected at least one byte", field=field, expected=self.expected)
         try:
             data = base64.b64decode(value, validate=True)
         except (binascii.Error, ValueError):

@@ -55,7 +55,7 @@ _PAGE = Template("""<!doctype html>
 <title>$title</title>
 <style>$style</style>
 </head>
-<body data-score="$score_path">
+<body data-score="$score_link">
 <h1>$title</h1>
 <p class="sub">$description</p>
 <h2>Inputs</h2>
@@ -73,15 +73,20 @@ $key_field
 <table><thead><tr><th>Route</th><th>What it answers</th></tr></thead><tbody>
 $routes
 </tbody></table>
-<p>The whole contract, with every error status: <a href="$openapi_path"><code>$openapi_path</code></a> (OpenAPI 3.1).</p>
+<p>The whole contract, with every error status: <a href="$openapi_link"><code>$openapi_path</code></a> (OpenAPI 3.1).</p>
 <script>$script</script>
 </body>
 </html>
 """)
 
 
-def render_docs(openapi: Mapping[str, Any], *, score_path: str, openapi_path: str) -> tuple[bytes, bytes]:
-    """The page and its Content-Security-Policy header value."""
+def render_docs(openapi: Mapping[str, Any], *, score_path: str, openapi_path: str, prefix: str = "") -> tuple[bytes, bytes]:
+    """The page and its Content-Security-Policy header value.
+
+    Its links and the form's target are relative to the page (`score`, `swagger.json`), so they hold
+    whether the page is reached as /docs or under the endpoint's prefix (/iris/docs), rewritten by a
+    proxy or not; the curl command shows the public path, `prefix` + `score_path`.
+    """
     info = openapi.get("info", {})
     operation = openapi.get("paths", {}).get(score_path, {}).get("post", {})
     media = operation.get("requestBody", {}).get("content", {}).get("application/json", {})
@@ -89,7 +94,7 @@ def render_docs(openapi: Mapping[str, Any], *, score_path: str, openapi_path: st
     sample = json.dumps(media.get("example", {}), indent=2)
     key_field = '<p><label>API key <input id="key" type="password" autocomplete="off"></label></p>' if auth else ""
     auth_text = "Send the key as <code>Authorization: Bearer KEY</code> or <code>X-Api-Key: KEY</code>." if auth else "This endpoint does not ask for a key."
-    curl = f"curl -sS -X POST http://HOST{score_path} -H 'Content-Type: application/json'"
+    curl = f"curl -sS -X POST http://HOST{prefix}{score_path} -H 'Content-Type: application/json'"
     curl += " -H 'Authorization: Bearer KEY'" if auth else ""
     curl += " --data @sample.json"
     page = _PAGE.substitute(
@@ -97,15 +102,17 @@ def render_docs(openapi: Mapping[str, Any], *, score_path: str, openapi_path: st
         description=html.escape(str(info.get("description", ""))),
         style=_STYLE,
         script=_SCRIPT,
-        score_path=html.escape(score_path),
-        openapi_path=html.escape(openapi_path),
+        score_path=html.escape(prefix + score_path),
+        score_link=html.escape(score_path.lstrip("/")),
+        openapi_path=html.escape(prefix + openapi_path),
+        openapi_link=html.escape(openapi_path.lstrip("/")),
         inputs=_inputs_table(media.get("schema", {})),
         auth_text=auth_text,
         key_field=key_field,
         sample=html.escape(sample),
         curl=html.escape(curl),
         routes="\n".join(
-            f"<tr><td><code>{html.escape(method.upper())} {html.escape(path)}</code></td><td>{html.escape(str(op.get('summary', '')))}</td></tr>"
+            f"<tr><td><code>{html.escape(method.upper())} {html.escape(prefix + path)}</code></td><td>{html.escape(str(op.get('summary', '')))}</td></tr>"
             for path, methods in openapi.get("paths", {}).items()
             for method, op in methods.items()
         ),

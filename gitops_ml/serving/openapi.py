@@ -28,7 +28,7 @@ _ERRORS = {
     "408": "The body did not arrive within the body timeout (30 s by default) after its headers.",
     "413": "The body, or a binary input, is over the size limit.",
     "415": "The content type is not application/json.",
-    "422": "The JSON does not fit the input schema; `field` names the input.",
+    "422": "The JSON does not fit the input schema (a null in a typed table column and an empty binary input included); `field` names the input.",
     "429": "The queue is full (when configured to answer 429); retry after Retry-After seconds.",
     "500": "run() failed; the log has details under the request id.",
     "503": "Not ready, the queue is full, or the request waited too long in the queue; retry after Retry-After seconds.",
@@ -44,8 +44,11 @@ def build_openapi(
     sample: Any,
     auth: bool,
     output_schema: Mapping[str, Any] | None = None,
+    prefix: str = "",
 ) -> dict[str, Any]:
+    """The document; `prefix` is the endpoint's public path prefix (the `servers` URL), '' for none."""
     body_schema = {k: v for k, v in (request_schema or {"type": "object"}).items() if k != "$schema"}
+    body_schema = _with_server_rules(body_schema)
     media: dict[str, Any] = {"schema": body_schema}
     if sample is not None:
         media["example"] = sample
@@ -104,9 +107,26 @@ def build_openapi(
         },
         "components": {"schemas": {"Error": ERROR_SCHEMA}},
     }
+    if prefix:
+        # relative to where the document is served from: the paths below are under the prefix
+        document["servers"] = [{"url": prefix, "description": "The endpoint's path prefix"}]
     if auth:
         document["components"]["securitySchemes"] = {
             "bearer": {"type": "http", "scheme": "bearer", "description": "Authorization: Bearer <primary or secondary key>"},
             "apiKey": {"type": "apiKey", "in": "header", "name": "X-Api-Key"},
         }
     return document
+
+
+def _with_server_rules(schema: dict[str, Any]) -> dict[str, Any]:
+    """The request schema with what the server also enforces written in: a binary input holds at least
+    one byte (so at least 4 base64 characters)."""
+    properties = schema.get("properties")
+    if not isinstance(properties, Mapping):
+        return schema
+    changed = {}
+    for name, sub in properties.items():
+        hint = sub.get("x-gitops-ml") if isinstance(sub, Mapping) else None
+        if isinstance(hint, Mapping) and hint.get("kind") == "binary" and "minLength" not in sub:
+            changed[name] = {**sub, "minLength": 4}
+    return {**schema, "properties": {**properties, **changed}} if changed else schema

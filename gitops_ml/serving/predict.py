@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
+import io
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gitops_ml.serving.app import ModelFiles, ScoringApp
+from gitops_ml.serving.app import ScoringApp
+from gitops_ml.serving.model_files import ModelFiles
 from gitops_ml.serving.settings import MODEL_DIR, READINESS_PATH, SCORE_PATH, ServerSettings
 
 READY_POLL_SECONDS = 0.02
@@ -98,14 +101,18 @@ async def _predict(settings: ServerSettings, files: ModelFiles, body: bytes, tim
         await asyncio.wait_for(lifespan, timeout=max(5.0, settings.grace_seconds + 5.0))
 
 
-def predict(settings: ServerSettings, files: ModelFiles, body: bytes, *, timeout: float = 600.0) -> Prediction:
-    """Load the model (init()), score `body` as POST /score would, stop; auth is not asked for."""
+def predict(settings: ServerSettings, files: ModelFiles, body: bytes, *, timeout: float = 600.0, quiet: bool = True) -> Prediction:
+    """Load the model (init()), score `body` as POST /score would, stop; auth is not asked for.
+    `quiet` keeps the server's JSON log lines (start, ready, stopped) out of a one-off answer."""
     # one request with nobody else waiting: the admission timeouts of a busy server do not apply
     settings = dataclasses.replace(
         settings, auth_enabled=False, capture_enabled=False, access_log=False,
         request_timeout=max(settings.request_timeout, timeout), queue_timeout=max(settings.queue_timeout, timeout),
     )
-    return asyncio.run(_predict(settings, files, body, timeout))
+    if not quiet:
+        return asyncio.run(_predict(settings, files, body, timeout))
+    with contextlib.redirect_stderr(io.TextIOWrapper(io.BytesIO())):
+        return asyncio.run(_predict(settings, files, body, timeout))
 
 
 def main(argv: list[str] | None = None) -> int:

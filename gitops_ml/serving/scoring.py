@@ -10,7 +10,9 @@ worker, never the server: the caller gets 504 and a fresh worker takes the slot.
 from __future__ import annotations
 
 import asyncio
+import base64
 import importlib.util
+import os
 import queue
 import sys
 import threading
@@ -19,12 +21,14 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import orjson
 import pandas as pd
 
+from gitops_ml.errors import LoadError, Location
+from gitops_ml.serving.contract import ContractProblem, init_problem, run_problem, signature_of
 from gitops_ml.serving.decoding import InputError
 from gitops_ml.serving.telemetry import Metrics, log_event
 
@@ -34,20 +38,59 @@ DELIVERY_MAX = 64
 _OPTIONS = orjson.OPT_SERIALIZE_NUMPY
 
 
-def load_script(path: Path) -> ModuleType:
-    """Import score.py as module `score` with its directory on sys.path (for helper modules)."""
+def load_script(path: Path, input_names: Sequence[str] = (), *, batch: bool = False) -> ModuleType:
+    """Import score.py as module `score` with its directory on sys.path (for helper modules), and check
+    that init() and run(data) can be called as the server calls them (LoadError located at the def)."""
     directory = str(path.parent.resolve())
     if directory not in sys.path:
         sys.path.insert(0, directory)
     spec = importlib.util.spec_from_file_location("score", path)
     if spec is None or spec.loader is None:
-        raise ImportError(f"cannot import {path}")
+        raise LoadError(f"cannot import {path.name}", location=Location(display_path(path)))
     module = importlib.util.module_from_spec(spec)
     sys.modules["score"] = module
     spec.loader.exec_module(module)
-    if not callable(getattr(module, "run", None)):
-        raise AttributeError(f"{path.name} defines no run(data) function")
+    run = getattr(module, "run", None)
+    if not callable(run):
+        raise LoadError(f"{path.name} defines no run(data) function", location=Location(display_path(path)), hint="add `def run(data):` returning the prediction")
+    init = getattr(module, "init", None)
+    checks: list[tuple[Callable[..., Any], ContractProblem | None]] = []
+    run_sig = signature_of(run, "run")
+    checks.append((run, run_problem(run_sig, input_names, batch=batch) if run_sig else None))
+    if callable(init):
+        init_sig = signature_of(init, "init")
+        checks.append((init, init_problem(init_sig) if init_sig else None))
+    for function, problem in checks:
+        if problem is not None:
+            code = getattr(function, "__code__", None)
+            where = Location(display_path(Path(code.co_filename)), code.co_firstlineno, 1) if code else Location(display_path(path))
+            raise LoadError(problem.message, location=where, hint=problem.hint)
     return module
+
+
+def display_path(path: Path) -> str:
+    """`path` relative to the working directory when it is below it (as a user typed it), else absolute."""
+    try:
+        relative = os.path.relpath(path)
+    except ValueError:
+        return str(path)
+    return str(path) if relative.startswith("..") else relative
+
+
+def script_failure(exc: BaseException, model_dir: Path, what: str) -> LoadError:
+    """Any failure of importing score.py or of init() as a LoadError located at the model's deepest frame."""
+    if isinstance(exc, LoadError):
+        return exc
+    where: Location | None = None
+    root = str(model_dir.resolve())
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if frame.filename.startswith(root + os.sep):
+            where = Location(display_path(Path(frame.filename)), frame.lineno or 0, (getattr(frame, "colno", None) or 0) + 1)
+    if where is None and isinstance(exc, SyntaxError) and exc.filename:
+        where = Location(display_path(Path(exc.filename)), exc.lineno or 0, exc.offset or 1)
+    error = LoadError(f"{what} failed: {type(exc).__name__}: {exc}", location=where)
+    error.__cause__ = exc
+    return error
 
 
 def encode_output(value: Any) -> bytes:
@@ -65,8 +108,9 @@ def _default(value: Any) -> Any:
         return value.tolist()
     if isinstance(value, (set, frozenset, tuple)):
         return list(value)
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        # binary outputs travel as the inputs do: base64 strings
+        return base64.b64encode(value).decode("ascii")
     raise TypeError(f"run() returned a {type(value).__name__}, which is not JSON-serialisable")
 
 
@@ -134,6 +178,7 @@ class Scorer:
         self.pending = 0  # jobs admitted and not yet handed back by a worker (loop thread only)
         self.answered_early = 0  # of those, the ones a deadline already answered
         self.arriving = 0  # scoring requests being read/decoded; a batch waits only for these
+        self.decoding = 0  # of those, the ones whose body has arrived: they count against the capacity
         self.workers: list[Worker] = []
         self.spare_workers = limits.max_concurrent  # replacements allowed for workers stuck in run()
         self.stopping = False
@@ -220,7 +265,7 @@ class Scorer:
     def gauges(self) -> dict[str, float]:
         """Requests being scored and waiting, not counting those a deadline already answered."""
         running = sum(1 for w in self.workers for j in w.jobs if not j.future.done())
-        return {"in_flight": running, "queue_depth": max(0, self.pending - self.answered_early - running)}
+        return {"in_flight": running, "queue_depth": max(0, self.pending - self.answered_early - running), "arriving": self.arriving}
 
     @property
     def usable(self) -> bool:

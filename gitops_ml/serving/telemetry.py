@@ -8,6 +8,7 @@ bounded queue: a slow or full disk drops records (counted), it never blocks or f
 from __future__ import annotations
 
 import bisect
+import errno
 import os
 import queue
 import socket
@@ -111,6 +112,8 @@ class Metrics:
             "queue_depth": "Scoring requests waiting for a worker.",
             "in_flight": "Scoring requests being run.",
             "ready": "1 when init() has returned and the server is not draining.",
+            "arriving": "Scoring requests whose body is being received or decoded (they hold no scoring slot).",
+            "body_bytes": "Bytes the request bodies admitted hold (received, or decoded and waiting).",
         }
         for name, value in sorted(self.gauges().items()):
             gauge = GaugeMetricFamily(f"gitops_ml_{name}", docs.get(name, name))
@@ -148,11 +151,16 @@ class AccessLog:
 
 class Capture:
     """Samples requests into JSONL files under DIR/model=M/version=V/date=YYYY-MM-DD/hour=HH/ (hive-style,
-    as the sink uploads them), rotated by size; `on_close(path, records)` hears of each closed file."""
+    as the sink uploads them), rotated by size; `on_close(path, records)` hears of each closed file.
+
+    Every record offered is either whole on disk or counted in gitops_ml_capture_dropped: lines are
+    written unbuffered in batches, and a write cut short (a full disk) is truncated back to the last
+    whole line, the rest of its batch counted as dropped.
+    """
 
     def __init__(
         self, directory: str, model: str, version: str, *, sampling: float, max_file_bytes: int, metrics: Metrics,
-        max_pending: int = 10000, max_pending_bytes: int = 64 * 1024 * 1024,
+        max_pending: int = 10000, max_pending_bytes: int = 64 * 1024 * 1024, batch_bytes: int = 256 * 1024,
         on_close: Callable[[Path, int], None] | None = None,
     ) -> None:
         self.root = Path(directory) / f"model={model}" / f"version={version}"
@@ -163,6 +171,7 @@ class Capture:
         # a slow or hung capture volume must not hold request bodies without bound: records wait
         # within a byte budget, and beyond it they are dropped (and counted)
         self.max_pending_bytes = max_pending_bytes
+        self.batch_bytes = batch_bytes
         self.pending_bytes = 0
         self.budget = threading.Lock()
         self.prefix = f"{socket.gethostname()}-{os.getpid()}"
@@ -172,11 +181,17 @@ class Capture:
         self.file_bytes = 0
         self.sequence = 0
         self.failed = False
+        self.lines: list[bytes] = []  # the batch for the open file, not yet written
+        self.batched = 0  # its bytes
         self.on_close = on_close
-        self.file_records = 0
+        self.file_records = 0  # whole records in the open file
 
     def start(self) -> None:
         self.thread.start()
+
+    def dropped(self, count: int) -> None:
+        with self.budget:  # offer() counts from the loop thread, the writer from its own
+            self.metrics.capture_dropped += count
 
     def offer(self, record: dict[str, Any], size: int) -> None:
         """Queue a record of about `size` bytes for writing, or drop it when the budget is spent."""
@@ -190,7 +205,7 @@ class Capture:
         except queue.Full:
             with self.budget:
                 self.pending_bytes -= size
-            self.metrics.capture_dropped += 1
+                self.metrics.capture_dropped += 1
 
     def close(self, timeout: float = 10.0) -> None:
         """Write what is queued, flush and close the file (called on shutdown)."""
@@ -204,28 +219,69 @@ class Capture:
             if item is None:
                 break
             record, size = item
-            self._write(record)
+            self._add(orjson.dumps(record, option=orjson.OPT_SERIALIZE_NUMPY, default=str) + b"\n")
             del record, item
             with self.budget:
                 self.pending_bytes -= size
-            if self.queue.empty() and self.file is not None:
-                self._guard(self.file.flush)
+            if self.queue.empty() or self.batched >= self.batch_bytes:
+                self._write_batch()
+        self._write_batch()
         self._close_file()
 
-    def _write(self, record: dict[str, Any]) -> None:
-        line = orjson.dumps(record, option=orjson.OPT_SERIALIZE_NUMPY, default=str) + b"\n"
+    def _add(self, line: bytes) -> None:
         now = datetime.now(timezone.utc)
         hour = now.strftime("date=%Y-%m-%d/hour=%H")
-        if self.file is None or hour != self.file_hour or self.file_bytes + len(line) > self.max_file_bytes:
+        if self.file is None or hour != self.file_hour or self.file_bytes + self.batched + len(line) > self.max_file_bytes:
+            self._write_batch()
             self._open(now, hour)
         if self.file is None:
-            self.metrics.capture_dropped += 1
+            self.dropped(1)
             return
-        if not self._guard(lambda: self.file.write(line)):  # type: ignore[union-attr]
-            self.metrics.capture_dropped += 1
+        self.lines.append(line)
+        self.batched += len(line)
+
+    def _write_batch(self) -> None:
+        lines, self.lines, self.batched = self.lines, [], 0
+        if not lines or self.file is None:
+            self.dropped(len(lines))
             return
-        self.file_bytes += len(line)
-        self.file_records += 1
+        data = memoryview(b"".join(lines))
+        written = 0
+        try:
+            while written < len(data):
+                count = self.file.write(data[written:])
+                if not count:
+                    raise OSError(errno.ENOSPC, "nothing was written")
+                written += count
+        except OSError as exc:
+            self._cut_short(lines, written, exc)
+            return
+        self.file_bytes += written
+        self.file_records += len(lines)
+        if self.failed:
+            self.failed = False
+            log_event("info", "capture writes again")
+
+    def _cut_short(self, lines: list[bytes], written: int, exc: OSError) -> None:
+        """Keep the whole lines of a batch that reached the disk, truncate the rest, count it dropped."""
+        whole, kept = 0, 0
+        for line in lines:
+            if whole + len(line) > written:
+                break
+            whole += len(line)
+            kept += 1
+        self.dropped(len(lines) - kept)
+        self.file_records += kept
+        self._failure(exc)
+        assert self.file is not None
+        end = self.file_bytes + whole
+        try:
+            os.ftruncate(self.file.fileno(), end)
+            self.file.seek(end)
+            self.file_bytes = end
+        except OSError as truncate_failed:  # the file may end in a cut line: never append to it again
+            self._failure(truncate_failed)
+            self._close_file()
 
     def _close_file(self) -> None:
         file, self.file = self.file, None
@@ -244,7 +300,8 @@ class Capture:
 
         def open_file() -> None:
             directory.mkdir(parents=True, exist_ok=True)
-            self.file = open(path, "ab")
+            # unbuffered: a write that fails must fail here, where its records are still known
+            self.file = open(path, "ab", buffering=0)
 
         if self._guard(open_file):
             self.file_hour, self.file_bytes = hour, 0
@@ -254,10 +311,13 @@ class Capture:
             action()
             return True
         except OSError as exc:
-            if not self.failed:  # log the first failure only: a full disk would flood the log
-                self.failed = True
-                log_event("error", "capture write failed; records are dropped until it recovers", error=str(exc))
+            self._failure(exc)
             return False
+
+    def _failure(self, exc: OSError) -> None:
+        if not self.failed:  # log the first failure only: a full disk would flood the log
+            self.failed = True
+            log_event("error", "capture write failed; records are dropped (and counted) until it recovers", error=str(exc))
 
 
 def monotonic() -> float:

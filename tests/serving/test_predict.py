@@ -38,7 +38,8 @@ def test_a_failing_init_names_score_py(tmp_path: Path) -> None:
     (model / "score.py").write_text("def init():\n    raise RuntimeError('no weights')\n\ndef run(data):\n    return data\n")
     result = CliRunner().invoke(cli, ["predict", str(model), "--data", f"@{model / 'sample.json'}", "--env-manager", "local"])
     assert result.exit_code == 1, result.output
-    assert f"error: {model / 'score.py'}: init() failed: RuntimeError: no weights" in result.stderr
+    assert "error: the model did not load:" in result.stderr and "score.py:2:" in result.stderr and "RuntimeError: no weights" in result.stderr
+    assert '"level"' not in result.stderr  # no server log lines in a one-off answer
 
 
 @pytest.mark.slow

@@ -6,6 +6,7 @@ pipelining still work."""
 from __future__ import annotations
 
 import json
+import resource
 import socket
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from typing import Callable, Iterator
 
 import pytest
 
+from gitops_ml.serving.protocol import MAX_PIPELINED
 from tests.serving.conftest import START_DEADLINE, Server, free_port, write_model
 
 LAUNCH = """
@@ -38,13 +40,19 @@ BIG = 32 * 1024 * 1024  # more than loopback socket buffers hold: a server that 
 def start_limited(tmp_path: Path) -> Iterator[Callable[..., Server]]:
     started: list[Server] = []
 
-    def start(*, header_timeout: float = 10.0, idle_timeout: float = 75.0, max_connections: int = 2048) -> Server:
+    def start(*, header_timeout: float = 10.0, idle_timeout: float = 75.0, max_connections: int = 2048, fd_limit: int = 0) -> Server:
         model = write_model(tmp_path / f"model-{len(started)}", SCORE)
         port = free_port()
         out, err = tmp_path / f"server-{len(started)}.out", tmp_path / f"server-{len(started)}.err"
+
+        def limit_fds() -> None:  # as `ulimit -n` does: soft and hard limit
+            if fd_limit:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (fd_limit, fd_limit))
+
         with out.open("wb") as stdout, err.open("wb") as stderr:
             process = subprocess.Popen(
-                [sys.executable, "-c", LAUNCH, str(model), str(port), str(header_timeout), str(idle_timeout), str(max_connections)], stdout=stdout, stderr=stderr
+                [sys.executable, "-c", LAUNCH, str(model), str(port), str(header_timeout), str(idle_timeout), str(max_connections)],
+                stdout=stdout, stderr=stderr, preexec_fn=limit_fds,
             )
         server = Server(process, f"http://127.0.0.1:{port}", out, err, tmp_path)
         started.append(server)
@@ -233,18 +241,33 @@ def test_keep_alive_and_pipelining_still_work(start_limited) -> None:
         assert read_response(sock.recv, buffer)[0] == 200
 
 
-def test_connections_beyond_the_cap_are_closed_at_once(start_limited: Callable[..., Server]) -> None:
+def test_at_the_cap_the_oldest_unfinished_head_makes_room(start_limited: Callable[..., Server]) -> None:
     server = start_limited(max_connections=3)
-    held = [connect(server) for _ in range(2)]  # with the readiness poller's, at most 3 are open
+    held = [connect(server) for _ in range(3)]
     try:
-        for sock in held:
-            sock.sendall(HEAD)  # unfinished heads, as a flood would hold them
-        server.wait_until(lambda: _refused(server), "a connection over the cap to be closed", deadline=10)
+        for sock in held:  # unfinished heads, as a flood holds them
+            sock.sendall(HEAD)
+        assert server.get("/healthz").status_code == 200, "a probe on a new connection gets in"
+        closed = [read_until_closed(sock, 0.5)[1] for sock in held]
+        assert closed.count(True) >= 1, "an unfinished head was closed to make room"
     finally:
         for sock in held:
             sock.close()
+    assert "at the cap of open connections" in server.log()
+
+
+def test_at_the_cap_with_every_connection_busy_a_new_one_is_closed_at_once(start_limited: Callable[..., Server]) -> None:
+    server = start_limited(max_connections=3)
+    uploading = [connect(server) for _ in range(3)]
+    try:
+        for sock in uploading:  # requests being answered (their bodies still arriving) are never closed for room
+            sock.sendall(b"POST /score HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{")
+        server.wait_until(lambda: _refused(server), "a connection over the cap to be closed", deadline=10)
+    finally:
+        for sock in uploading:
+            sock.close()
     server.wait_until(lambda: server.get("/healthz").status_code == 200, "service once connections are free", deadline=10)
-    assert "too many open connections" in server.log()
+    assert "new connections are closed at once" in server.log()
 
 
 def _refused(server: Server) -> bool:
@@ -319,3 +342,36 @@ def test_blank_lines_do_not_keep_an_idle_connection_open(start_limited: Callable
     _, closed = read_until_closed(sock, 2)
     sock.close()
     assert closed and time.monotonic() - started < 6, "closed at the idle deadline, not kept open by blank lines"
+
+
+def test_more_pipelined_requests_than_the_bound_answer_those_parsed_then_close(start_limited: Callable[..., Server]) -> None:
+    server = start_limited()
+    body = b'{"data": [[5.1, 3.5, 1.4, 0.2]]}'
+    post = b"POST /score HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+    with connect(server) as sock:
+        sock.sendall(post * 100)  # one write: all parsed at once, far beyond the bound
+        got, closed = read_until_closed(sock, 20)
+    answered = MAX_PIPELINED + 1  # the one being answered and those queued behind it
+    assert closed and got.count(b"HTTP/1.1 200 OK") == answered, got[-300:]
+    assert got.count(b'{"rows":1}') == answered
+    assert got.rstrip().endswith(b'{"rows":1}') and got.lower().count(b"connection: close") == 1
+    assert server.metric('gitops_ml_requests_total{route="score",status="200"}') == answered
+    server.wait_until(lambda: server.log().count('"path":"/score"') == answered, "each answer in the access log", deadline=10)
+    log = server.log()
+    assert "Exception in ASGI application" not in log and "RuntimeError" not in log
+
+
+def test_the_connection_cap_fits_the_file_descriptor_limit(start_limited: Callable[..., Server]) -> None:
+    server = start_limited(fd_limit=256)
+    idle = []
+    try:
+        for _ in range(400):  # more idle connections than the process may open files
+            idle.append(connect(server))
+        for _ in range(5):
+            assert server.get("/healthz").status_code == 200, "a probe still gets in"
+    finally:
+        for sock in idle:
+            sock.close()
+    log = server.log()
+    assert '"max_connections":192' in log and '"fd_limit":256' in log
+    assert "at the cap of open connections" in log
