@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass, fields
 from typing import Mapping
 
+from gitops_ml.serving.predictions import OutputDeclaration
 from gitops_ml.types import DeploymentSpec, ManifestSpec, ModelSpec
 
 PREFIX = "GITOPS_ML_"
@@ -59,6 +60,10 @@ class ServerSettings:
     capture_dir: str = "/var/lib/gitops-ml/capture"
     capture_max_file_bytes: int = 64 * 1024 * 1024
     grace_seconds: float = 30.0
+    # identity labels of every metric, so a canary and a shadow are told apart from the stable version
+    environment: str = ""
+    track: str = ""  # "" for the stable version, canary or shadow for a candidate
+    prediction_metrics: str = ""  # the manifest's output declaration as JSON (predictions.OutputDeclaration)
 
     @classmethod
     def from_specs(
@@ -70,6 +75,7 @@ class ServerSettings:
             "batch_enabled": manifest.batch.enabled,
             "batch_max_size": manifest.batch.max_batch_size,
             "batch_max_wait_ms": manifest.batch.max_wait_ms,
+            "prediction_metrics": output_declaration(manifest),
         }
         if deployment is not None:
             req = deployment.requests
@@ -87,6 +93,7 @@ class ServerSettings:
                 capture_dir=deployment.capture.path,
                 capture_max_file_bytes=deployment.capture.max_file_bytes,
                 grace_seconds=grace_seconds(deployment),
+                environment=deployment.environment,
             )
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]
@@ -118,6 +125,14 @@ class ServerSettings:
             else:
                 values[f.name] = raw
         return cls(**values)  # type: ignore[arg-type]
+
+
+def output_declaration(manifest: ManifestSpec) -> str:
+    """GITOPS_ML_PREDICTION_METRICS of a manifest: its output declaration as JSON, '' when it has none."""
+    out = manifest.output
+    if out is None:
+        return ""
+    return OutputDeclaration(out.kind, out.field, out.classes, out.max_classes, out.buckets).to_json()
 
 
 def grace_seconds(deployment: DeploymentSpec) -> float:
