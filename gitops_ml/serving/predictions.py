@@ -113,16 +113,14 @@ class Predictions:
     def _classes(self, values: Iterable[Any]) -> None:
         counts, labels = self.counts, self.labels
         for value in values:
-            if value is True or value is False:  # True == 1 as a dict key: never share 1's label
-                label = self._label(value)
-            else:
+            found: str | None = None
+            if value is not True and value is not False:  # True == 1 as a dict key: never share 1's label
                 try:
-                    label = labels.get(value)
+                    found = labels.get(value)
                 except TypeError:  # a list or an object is not a class label
                     self.unreadable += 1
                     continue
-                if label is None:
-                    label = self._label(value)
+            label = found if found is not None else self._label(value)
             counts[label] = counts.get(label, 0) + 1
 
     def _label(self, value: Any) -> str:
