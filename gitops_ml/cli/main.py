@@ -29,6 +29,8 @@ COMMANDS: dict[str, str] = {
     "promote": "gitops_ml.cli.promote",
     "rollback": "gitops_ml.cli.rollback",
     "pr-comment": "gitops_ml.cli.pr_comment",
+    "canary": "gitops_ml.cli.canary",
+    "shadow": "gitops_ml.cli.shadow",
 }
 
 
