@@ -110,7 +110,8 @@ def error_ratio(comparison: Comparison, version: Version) -> str:
 
 def p99_latency(comparison: Comparison, version: Version) -> str:
     window = comparison.analysis.window
-    return f"histogram_quantile(0.99, sum by (le) (rate({LATENCY}_bucket{comparison.selector(version, SCORE_ROUTE)}[{window}])))"
+    # the server observes scoring requests only in this histogram
+    return f"histogram_quantile(0.99, sum by (le) (rate({LATENCY}_bucket{comparison.selector(version)}[{window}])))"
 
 
 def prediction_shift(comparison: Comparison) -> str:

@@ -83,7 +83,8 @@ class Predictions:
         self.declaration = declaration
         self.field = declaration.field
         self.is_class = declaration.kind == CLASS
-        self.counts: dict[str, int] = {}
+        # declared classes exist from the start at 0: a series first seen at n loses those n from rate()
+        self.counts: dict[str, int] = {label: 0 for label in (*declaration.classes, OTHER)} if declaration.classes else {}
         # raw value -> label; bounded like the labels themselves (values beyond the bound cost a str())
         self.labels: dict[Any, str] = {}
         self.open = not declaration.classes  # new classes may still get a series of their own

@@ -66,6 +66,7 @@ def test_declared_classes_and_unreadable_answers() -> None:
     for body in (b'{"label": "cat"}', b'{"label": ["dog", "cow", "cat"]}', b'{"other": 1}', b'[1, 2]', b'{"label": [[1, 2]]}', b"not json"):
         predictions.observe(body)
     assert predictions.counts == {"cat": 2, "dog": 1, OTHER: 1}
+    assert Predictions(OutputDeclaration("class", "label", classes=("cat",))).counts == {"cat": 0, OTHER: 0}, "declared classes start at 0"
     assert predictions.unreadable == 4
 
 
