@@ -26,25 +26,40 @@ def command() -> None:
 
 
 @command.command("status")
-@click.argument("model")
-@click.option("--env", "env", required=True, metavar="ENV", help="Environment whose deployment file declares the canary.")
+@click.argument("model", required=False, default="")
+@click.option("--env", "env", metavar="ENV", help="Environment whose deployment file declares the canary.")
+@click.option("--all", "every", is_flag=True, help="Every canary the repository declares (no MODEL, no --env).")
+@click.option("--base", metavar="REF", help="With --all: also the canaries at REF that the working tree promotes (a promotion pull request).")
 @click.option("--prometheus", metavar="URL", envvar=PROMETHEUS_ENV, help=f"Prometheus that scrapes the endpoint (or ${PROMETHEUS_ENV}).")
 @click.option("--timeout", type=click.FloatRange(min=0.1), default=10.0, show_default=True, help="Seconds to wait for each Prometheus answer.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True, help="Output format.")
 @REPO_OPTION
-def status(model: str, env: str, prometheus: str | None, timeout: float, fmt: str, repo: Repository) -> None:
+def status(model: str, env: str | None, every: bool, base: str | None, prometheus: str | None, timeout: float, fmt: str, repo: Repository) -> None:
     """Run the queries the rendered AnalysisTemplate runs (error ratio, p99 latency, prediction shift
     over the analysis window), candidate beside stable. Exits 0 pass, 1 fail, 7 no data yet, 5 when
-    Prometheus cannot be asked."""
+    Prometheus cannot be asked; with --all, the worst of them (fail, then no data)."""
     with handle_errors():
+        if every and (model or env):
+            raise UsageError("--all takes no MODEL and no --env")
+        if not every and not (model and env):
+            raise UsageError("name MODEL and --env ENV, or pass --all")
+        if base and not every:
+            raise UsageError("--base goes with --all")
         if not prometheus:
             raise UsageError("no Prometheus address", hint=f"pass --prometheus URL or set ${PROMETHEUS_ENV}")
-        result = canary_status(CanaryStatusRequest(repo, model, env, prometheus, timeout))
+        results = canary_status(CanaryStatusRequest(repo, model, env or "", prometheus, timeout, every, base or ""))
         if fmt == "json":
-            print_json(_json(result))
+            print_json([_json(r) for r in results] if every else _json(results[0]))
         else:
-            _text(result)
-    click.get_current_context().exit(EXIT[result.verdict])
+            if every and not results:
+                click.echo("no canary is declared")
+            for n, result in enumerate(results):
+                if n:
+                    click.echo()
+                _text(result)
+    verdicts = {r.verdict for r in results}
+    worst = Verdict.FAIL if Verdict.FAIL in verdicts else (Verdict.NO_DATA if Verdict.NO_DATA in verdicts else Verdict.PASS)
+    click.get_current_context().exit(EXIT[worst])
 
 
 def _value(reading_unit: str, value: float | None) -> str:

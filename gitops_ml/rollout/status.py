@@ -13,9 +13,10 @@ from gitops_ml.adapters.prometheus import Prometheus
 from gitops_ml.errors import UsageError
 from gitops_ml.registry.versions import resolve_model_version
 from gitops_ml.repo.handle import Repository
+from gitops_ml.repo.loading import load_tree
 from gitops_ml.rollout.queries import Comparison, Criterion, criteria, shared_output_kind
 from gitops_ml.types import DEPLOYMENTS_DIR, DeploymentSpec, ManifestSpec, ModelName, Version
-from gitops_ml.validate.rules import Specs, require_specs
+from gitops_ml.validate.rules import Specs, require_specs, validate_tree
 
 
 class Verdict(str, Enum):
@@ -71,10 +72,12 @@ def overall(candidate_requests: float | None, readings: tuple[Reading, ...]) -> 
 @dataclass(frozen=True)
 class CanaryStatusRequest:
     repo: Repository
-    model: str
-    environment: str
+    model: str  # "" with every_canary
+    environment: str  # "" with every_canary
     prometheus: str
     timeout: float = 10.0
+    every_canary: bool = False  # every canary the working tree declares (model and environment empty)
+    base: str = ""  # with every_canary: also the canaries at this revision that the working tree promotes
 
 
 def find_deployment(specs: Specs, model: str, environment: str) -> tuple[DeploymentSpec, str]:
@@ -104,19 +107,46 @@ def _manifest(repository: Repository, specs: Specs, model: ModelName, version: V
     return resolve_model_version(repository, specs, model, version).entry.manifest
 
 
-def canary_status(request: CanaryStatusRequest) -> CanaryStatus:
-    """Run the canary's analysis queries now; PrometheusUnreachable when no Prometheus answers."""
+def canary_status(request: CanaryStatusRequest) -> list[CanaryStatus]:
+    """Run the analysis queries of one canary (or of every canary) now; PrometheusUnreachable when
+    no Prometheus answers."""
     repository = request.repo
     specs = require_specs(repository, "{errors} problem(s) in the repository; fix them first (`gitops-ml validate`)")
-    dep, path = find_deployment(specs, request.model, request.environment)
-    comparison, weight = comparison_of(repository, specs, dep, path)
+    if request.every_canary:
+        targets = canary_targets(repository, specs, request.base)
+    else:
+        dep, path = find_deployment(specs, request.model, request.environment)
+        targets = [(specs, dep, path)]
     prometheus = Prometheus(request.prometheus, timeout=request.timeout)
     try:
-        candidate_requests = prometheus.value(comparison.requests_query)
-        stable_requests = prometheus.value(comparison.stable_requests_query)
-        readings = tuple(
-            Reading(c, prometheus.value(c.query), prometheus.value(c.stable_query) if c.stable_query else None) for c in criteria(comparison)
-        )
+        return [_measure(prometheus, *comparison_of(repository, target_specs, dep, path), path) for target_specs, dep, path in targets]
     finally:
         prometheus.close()
+
+
+def _measure(prometheus: Prometheus, comparison: Comparison, weight: int, path: str) -> CanaryStatus:
+    candidate_requests = prometheus.value(comparison.requests_query)
+    stable_requests = prometheus.value(comparison.stable_requests_query)
+    readings = tuple(Reading(c, prometheus.value(c.query), prometheus.value(c.stable_query) if c.stable_query else None) for c in criteria(comparison))
     return CanaryStatus(comparison, weight, prometheus.url, candidate_requests, stable_requests, readings, path)
+
+
+def canary_targets(repository: Repository, specs: Specs, base: str = "") -> list[tuple[Specs, DeploymentSpec, str]]:
+    """Every canary the working tree declares; with `base`, also each canary declared at base whose
+    version the working tree promotes (`model:` moved to it): a promotion is gated on the canary it
+    ends. A rollback (the canary removed, `model:` kept) is never gated."""
+    out = [(specs, dep, specs.deployment_files[(dep.environment, dep.model)]) for dep in specs.deployments if dep.rollout.canary is not None]
+    if not base:
+        return out
+    base_specs = validate_tree(load_tree(repository.at(base))).specs
+    if base_specs is None:
+        return out
+    head = {(d.environment, d.model): d for d in specs.deployments}
+    for dep in base_specs.deployments:
+        canary = dep.rollout.canary
+        now = head.get((dep.environment, dep.model))
+        if canary is None or now is None or now.rollout.canary is not None:
+            continue
+        if now.pin.version is not None and now.pin.version == canary.pin.version:
+            out.append((base_specs, dep, f"{base_specs.deployment_files[(dep.environment, dep.model)]} at {base}"))
+    return out
