@@ -91,7 +91,7 @@ def _text(result: CanaryStatus) -> None:
         stable = _value(unit, reading.stable) if reading.criterion.stable_query else "-"
         rows.append((reading.criterion.title, stable, _value(unit, reading.candidate), _limit(reading), reading.verdict.value))
     if c.output_kind is None:
-        rows.append(("prediction shift", "-", "not declared", "", "skipped"))
+        rows.append(("prediction shift", "-", "-", "", "skipped: output not declared by both versions"))
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
     for row in rows:
         click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
