@@ -221,7 +221,8 @@ def rollout(repo: RepositorySpec, ep: Endpoint) -> Obj:
         "steps": rollout_steps(ep),
     }
     exposure = dep.exposure
-    if exposure is not None and exposure.type == "httproute":
+    if ep.candidate(CANARY) is not None and exposure is not None and exposure.type == "httproute":
+        # without a canary there is no canary Service: a change of the template then rolls like a Deployment
         canary["stableService"] = ep.model
         canary["canaryService"] = candidate_name(ep.model, CANARY)
         canary["trafficRouting"] = {"plugins": {GATEWAY_PLUGIN: {"httpRoute": ep.model, "namespace": ep.environment.namespace}}}

@@ -173,6 +173,8 @@ def test_argo_rollouts_without_a_canary_has_no_steps_and_promotion_changes_nothi
     promoted = yaml.safe_load((overlay / "rollout.yaml").read_text())
     assert promoted["spec"]["template"] == with_canary
     assert promoted["spec"]["strategy"]["canary"]["steps"] == []
+    assert "canaryService" not in promoted["spec"]["strategy"]["canary"], "no canary, no canary Service to name"
+    assert not (overlay / "canary-service.yaml").exists()
     assert not (overlay / "analysistemplate.yaml").exists()
 
 
