@@ -47,6 +47,14 @@ class Engine(str, Enum):
     FLUX = "flux"
 
 
+class RolloutController(str, Enum):
+    """Who moves traffic to a candidate: the Gateway API route as git declares it, or Argo Rollouts
+    (a Rollout with canary steps, gated by an AnalysisTemplate)."""
+
+    GATEWAY_API = "gateway-api"
+    ARGO_ROLLOUTS = "argo-rollouts"
+
+
 class Severity(str, Enum):
     ERROR = "error"
     WARNING = "warning"
@@ -159,6 +167,8 @@ class Environment:
     auto_sync: bool = True
     labels: Mapping[str, str] = field(default_factory=dict)
     application_set: bool = False
+    prometheus: str = ""  # address the cluster's rollout analysis and KEDA triggers query
+    rollout_controller: RolloutController = RolloutController.GATEWAY_API
 
     @property
     def engine_namespace(self) -> str:
@@ -193,6 +203,8 @@ class RepositorySpec:
                 auto_sync=env.get("autoSync", True),
                 labels=dict(env.get("labels") or {}),
                 application_set=bool(env.get("applicationSet", False)),
+                prometheus=env.get("prometheus", ""),
+                rollout_controller=RolloutController((env.get("rollout") or {}).get("controller", RolloutController.GATEWAY_API.value)),
             )
         image = doc.get("image") or {}
         source = doc.get("source") or {}
@@ -262,6 +274,28 @@ class BatchSpec:
 
 
 @dataclass(frozen=True)
+class OutputSpec:
+    """What a model's answer is, so the server can count predictions per version: the class labels
+    (or numeric scores) under one field of the response object."""
+
+    kind: str  # class | score
+    field: str
+    classes: tuple[str, ...] = ()  # declared labels; otherwise the first max_classes seen, then "other"
+    max_classes: int = 10
+    buckets: tuple[float, ...] = ()  # histogram bounds for scores; () means 0.1 steps from 0 to 1
+
+    @classmethod
+    def from_doc(cls, doc: Mapping[str, Any]) -> "OutputSpec":
+        return cls(
+            kind=doc["kind"],
+            field=doc["field"],
+            classes=tuple(str(c) for c in doc.get("classes") or ()),
+            max_classes=int(doc.get("maxClasses", 10)),
+            buckets=tuple(float(b) for b in doc.get("buckets") or ()),
+        )
+
+
+@dataclass(frozen=True)
 class ManifestSpec:
     script: str = "score.py"
     batch: BatchSpec = BatchSpec()
@@ -274,6 +308,7 @@ class ManifestSpec:
     sample: str = ""
     include: tuple[str, ...] = ()
     env: Mapping[str, str] = field(default_factory=dict)
+    output: OutputSpec | None = None
 
     @classmethod
     def from_doc(cls, doc: Mapping[str, Any]) -> "ManifestSpec":
@@ -296,6 +331,7 @@ class ManifestSpec:
             sample=doc.get("sample", ""),
             include=tuple(doc.get("include") or ()),
             env=dict(doc.get("env") or {}),
+            output=OutputSpec.from_doc(doc["output"]) if doc.get("output") else None,
         )
 
     def referenced_paths(self) -> dict[str, str]:
@@ -323,6 +359,8 @@ class Autoscaling:
     target_cpu: int = 70
     target_in_flight: float | None = None
     scale_down_stabilization: int = 300
+    metric: str = "cpu"  # cpu (an HPA) | concurrency (a KEDA ScaledObject on in-flight + queued requests)
+    target_concurrency: float | None = None  # per replica; None: requests.maxConcurrent
 
 
 @dataclass(frozen=True)
@@ -403,6 +441,80 @@ class ExposureSpec:
     gateway_namespace: str = ""
     gateway_section: str = ""
     annotations: Mapping[str, str] = field(default_factory=dict)
+    tls_issuer: str = ""  # cert-manager issuer that makes tls_secret (Ingress only)
+    tls_issuer_kind: str = "ClusterIssuer"
+    tls_listener: str = ""  # the Gateway's HTTPS listener (HTTPRoute only)
+
+    @property
+    def tls(self) -> bool:
+        return bool(self.tls_secret or self.tls_listener)
+
+
+@dataclass(frozen=True)
+class Canary:
+    """A candidate version answering `weight` percent of the endpoint's live traffic."""
+
+    pin: ModelPin
+    weight: int
+
+
+@dataclass(frozen=True)
+class Shadow:
+    """A candidate version receiving a mirror of `percent` percent of live traffic; its answers are
+    captured and counted, never returned to a caller."""
+
+    pin: ModelPin
+    percent: int = 100
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """When a canary is good enough to go on: the limits `canary status` and an AnalysisTemplate check."""
+
+    max_error_ratio: float = 0.01
+    max_p99_seconds: float = 1.0
+    max_prediction_shift: float = 0.1
+    window: str = "5m"
+
+
+@dataclass(frozen=True)
+class RolloutSpec:
+    """Candidates beside the stable `model:` of a deployment file (`rollout:`)."""
+
+    canary: Canary | None = None
+    shadow: Shadow | None = None
+    analysis: Analysis = Analysis()
+    analysis_declared: bool = False
+    controller: RolloutController | None = None  # None: the environment's
+
+    @classmethod
+    def from_doc(cls, doc: Mapping[str, Any]) -> "RolloutSpec":
+        canary, shadow, analysis = doc.get("canary"), doc.get("shadow"), doc.get("analysis")
+        defaults = Analysis()
+        return cls(
+            canary=Canary(ModelPin.parse(canary["model"]), int(canary["weight"])) if canary else None,
+            shadow=Shadow(ModelPin.parse(shadow["model"]), int(shadow.get("percent", 100))) if shadow else None,
+            analysis=Analysis(
+                max_error_ratio=float(analysis.get("maxErrorRatio", defaults.max_error_ratio)),
+                max_p99_seconds=float(analysis.get("maxP99Seconds", defaults.max_p99_seconds)),
+                max_prediction_shift=float(analysis.get("maxPredictionShift", defaults.max_prediction_shift)),
+                window=str(analysis.get("window", defaults.window)),
+            )
+            if analysis is not None
+            else defaults,
+            analysis_declared=analysis is not None,
+            controller=RolloutController(doc["controller"]) if doc.get("controller") else None,
+        )
+
+    @property
+    def candidates(self) -> tuple[tuple[str, ModelPin], ...]:
+        """(track, pin) of each declared candidate: `canary`, then `shadow`."""
+        out: list[tuple[str, ModelPin]] = []
+        if self.canary is not None:
+            out.append(("canary", self.canary.pin))
+        if self.shadow is not None:
+            out.append(("shadow", self.shadow.pin))
+        return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -430,10 +542,15 @@ class DeploymentSpec:
     node_selector: Mapping[str, str] = field(default_factory=dict)
     labels: Mapping[str, str] = field(default_factory=dict)
     annotations: Mapping[str, str] = field(default_factory=dict)
+    rollout: RolloutSpec = RolloutSpec()
 
     @property
     def model(self) -> ModelName:
         return self.pin.model
+
+    def controller(self, environment: Environment) -> RolloutController:
+        """Who moves traffic for this endpoint: the deployment file's choice, else its environment's."""
+        return self.rollout.controller or environment.rollout_controller
 
     @classmethod
     def from_doc(cls, environment: str, doc: Mapping[str, Any]) -> "DeploymentSpec":
@@ -464,16 +581,20 @@ class DeploymentSpec:
         exposure = None
         if exp:
             gw = exp.get("gateway") or {}
+            tls = exp.get("tls") or {}
             exposure = ExposureSpec(
                 host=exp["host"],
                 path=exp.get("path", "/"),
                 type=exp.get("type", "ingress"),
                 ingress_class=exp.get("ingressClassName", ""),
-                tls_secret=exp.get("tlsSecretName", ""),
+                tls_secret=tls.get("secretName", exp.get("tlsSecretName", "")),
                 gateway_name=gw.get("name", ""),
                 gateway_namespace=gw.get("namespace", ""),
                 gateway_section=gw.get("sectionName", ""),
                 annotations=dict(exp.get("annotations") or {}),
+                tls_issuer=tls.get("issuer", ""),
+                tls_issuer_kind=tls.get("issuerKind", "ClusterIssuer"),
+                tls_listener=tls.get("listener", ""),
             )
         defaults = cls(EnvironmentName(environment), pin)
         return cls(
@@ -487,6 +608,8 @@ class DeploymentSpec:
                 target_cpu=auto.get("targetCPUUtilization", 70),
                 target_in_flight=auto.get("targetInFlight"),
                 scale_down_stabilization=auto.get("scaleDownStabilizationSeconds", 300),
+                metric=auto.get("metric", "cpu"),
+                target_concurrency=auto.get("targetConcurrency"),
             ),
             requests=RequestSettings(
                 max_concurrent=req.get("maxConcurrent", 1),
@@ -541,4 +664,5 @@ class DeploymentSpec:
             node_selector=dict(doc.get("nodeSelector") or {}),
             labels=dict(doc.get("labels") or {}),
             annotations=dict(doc.get("annotations") or {}),
+            rollout=RolloutSpec.from_doc(doc["rollout"]) if doc.get("rollout") else RolloutSpec(),
         )

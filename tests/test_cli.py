@@ -60,12 +60,11 @@ def test_unknown_verb_suggests() -> None:
 
 def test_verbs_find_the_repository_from_a_subdirectory(tmp_path: Path) -> None:
     """Like git: run from models/iris/ of a repository, a verb works on the repository's root."""
-    import shutil
 
-    from support import EXAMPLE
+    from support import copy_example
 
     repo = tmp_path / "repo"
-    shutil.copytree(EXAMPLE, repo)
+    copy_example(repo)
     for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "example"]):
         subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True)
     inside = repo / "models" / "iris"

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from support import EXAMPLE
+from support import copy_example
 
 
 def _gitops_ml(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -20,7 +20,7 @@ def _git(repo: Path, *args: str) -> None:
 
 def test_pin_to_a_version_that_never_existed(tmp_path: Path) -> None:
     repo = tmp_path / "repo"
-    shutil.copytree(EXAMPLE, repo)
+    copy_example(repo)
     _git(repo, "init", "-q", "-b", "main")
     _git(repo, "add", "-A")
     _git(repo, "commit", "-qm", "iris 1.0.0")
@@ -48,7 +48,7 @@ def test_links_out_of_the_model_directory_and_files_that_are_not_files(tmp_path:
     import os
 
     repo = tmp_path / "repo"
-    shutil.copytree(EXAMPLE, repo)
+    copy_example(repo)
     iris = repo / "models" / "iris"
     outside = tmp_path / "sample.json"
     (iris / "sample.json").rename(outside)
@@ -78,7 +78,7 @@ def test_links_out_of_the_model_directory_and_files_that_are_not_files(tmp_path:
 
 def test_a_repository_without_commits_says_so(tmp_path: Path) -> None:
     repo = tmp_path / "repo"
-    shutil.copytree(EXAMPLE, repo)
+    copy_example(repo)
     _git(repo, "init", "-q", "-b", "main")
     for args in (("models",), ("validate", "--base", "HEAD")):
         result = subprocess.run([sys.executable, "-m", "gitops_ml", *args], cwd=repo, capture_output=True, text=True, check=False)
@@ -92,7 +92,7 @@ def test_files_git_ignores_are_not_part_of_a_model_version(tmp_path: Path) -> No
     import yaml
 
     repo = tmp_path / "repo"
-    shutil.copytree(EXAMPLE, repo)
+    copy_example(repo)
     (repo / ".gitignore").write_text(".env\n.ipynb_checkpoints/\n")
     _git(repo, "init", "-q", "-b", "main")
     _git(repo, "add", "-A")

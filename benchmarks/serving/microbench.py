@@ -24,8 +24,12 @@ import run as bench  # benchmarks/serving/run.py: model directory and payload pr
 
 from gitops_ml.serving import scoring  # noqa: E402  (the project venv provides it)
 from gitops_ml.serving.app import ScoringApp
+from gitops_ml.serving.predictions import OutputDeclaration, Predictions
 from gitops_ml.serving.settings import ServerSettings
 from gitops_ml.serving.telemetry import _now
+
+# run.py's server runs with per-version prediction metrics on (GITOPS_ML_PREDICTION_METRICS)
+PREDICTIONS = {"prediction_metrics": bench.OUR_ENV["GITOPS_ML_PREDICTION_METRICS"], "environment": bench.OUR_ENV["GITOPS_ML_ENVIRONMENT"]}
 
 
 def make_app(model_dir: Path, keys: Path, sink: Any, **overrides: Any) -> ScoringApp:
@@ -147,7 +151,8 @@ async def variants(args: argparse.Namespace, plain: Path, batch: Path, keys: Pat
     sink = open(os.devnull, "wb")
     rows = []
     cases: list[tuple[str, Path, dict[str, Any], str, Callable[[], Callable[[], None]] | None]] = [
-        ("as benchmarked: auth + access log + worker thread", plain, {}, bench.API_KEY, None),
+        ("as benchmarked: auth + access log + worker thread + prediction metrics", plain, PREDICTIONS, bench.API_KEY, None),
+        ("no prediction metrics (no output declared)", plain, {}, bench.API_KEY, None),
         ("no access log", plain, {"access_log": False}, bench.API_KEY, None),
         ("no auth", plain, {"auth_enabled": False}, "", None),
         ("no auth, no access log", plain, {"auth_enabled": False, "access_log": False}, "", None),
@@ -195,6 +200,10 @@ def steps(plain: Path, keys: Path, bodies: dict[str, bytes]) -> list[str]:
 
     key = bench.API_KEY.encode()
     t("KeyStore.check (1 key of 2 matches, incl. reload check)", lambda: app.keys.check(key))
+    counted = Predictions(OutputDeclaration.from_json(PREDICTIONS["prediction_metrics"]) or OutputDeclaration("class", "predictions"))
+    for rows_in_answer in (1, 100):
+        answer = orjson.dumps({"predictions": [n % 3 for n in range(rows_in_answer)]})
+        t(f"Predictions.observe (an answer of {rows_in_answer} class(es))", lambda answer=answer: counted.observe(answer))
     for payload, body in bodies.items():
         parsed = orjson.loads(body)
         decoded = app.decoder.decode(parsed)

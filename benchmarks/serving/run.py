@@ -44,6 +44,9 @@ OUR_ENV = {
     "GITOPS_ML_QUEUE_SIZE": "256",
     "GITOPS_ML_MODEL_NAME": "iris",
     "GITOPS_ML_MODEL_VERSION": "1.0.0",
+    # per-version prediction metrics on, as a manifest with `output: {kind: class, field: predictions}` renders them
+    "GITOPS_ML_ENVIRONMENT": "bench",
+    "GITOPS_ML_PREDICTION_METRICS": '{"kind":"class","field":"predictions"}',
 }
 QUIET = {  # no server may phone home; all traffic stays on 127.0.0.1
     "DO_NOT_TRACK": "true",

@@ -40,6 +40,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "status": ("gitops_ml.cli.status", "What runs where, read from the cluster, against what git says"),
     "profile": ("gitops_ml.cli.profile", "Write a model version's reference profile from its training data"),
     "monitor": ("gitops_ml.cli.monitor", "Compare captured requests with the reference profile: drift and quality"),
+    "canary": ("gitops_ml.cli.canary", "Judge a canary against the stable version with the live metrics in Prometheus"),
+    "shadow": ("gitops_ml.cli.shadow", "Compare a shadow version's captured answers with the stable version's"),
 }
 
 EXIT_CODES = """Exit codes: 0 success; 1 a check failed (findings, a stale render, a failed analysis); 2 usage

@@ -18,6 +18,7 @@ from gitops_ml.repo.handle import Repository
 @delivery_options
 def command(model: str, env: str, to: str | None, repo: Repository, branch: str | None, push: bool, pr: bool, fmt: str) -> None:
     """Pin MODEL in ENV back to the version it ran before (or --to V), as a reviewable change.
+    When ENV runs a canary, remove the canary instead: the stable version answers every request again.
 
     Nothing undoes a rollback behind your back: it is a commit like any other.
     """

@@ -396,12 +396,27 @@ class PromoteRequest:
     to: str
     version: str | None = None
     from_env: str | None = None
+    canary: int | None = None  # a weight: add the canary (or move its weight) instead of moving the pin
 
 
 def plan_promote(request: PromoteRequest) -> EditPlan:
+    """Move the pin forward; with `canary`, add or move a canary; with a canary declared, promote it."""
+    from gitops_ml.edits import canary as steps  # noqa: PLC0415 - builds on this module
+
     repository = request.repo
     if request.version and request.from_env:
         raise UsageError("give --version or --from, not both")
+    if request.canary is not None:
+        if request.from_env:
+            raise UsageError("--canary takes the version from --version (default: the newest), not --from")
+        return steps.plan_canary(repository, request.model, request.to, request.canary, request.version)
+    running = steps.planned_canary(repository, request.model, request.to)
+    if running is not None:
+        wanted = request.version[1:] if request.version and request.version.startswith("v") else request.version
+        if request.from_env or (wanted and wanted != str(running.canary.pin.version if running.canary else "")):
+            raise EditError(f"{request.to} runs a canary of {running.canary.pin if running.canary else ''}: promote that one, or roll it back first",
+                            hint=f"`gitops-ml promote {request.model} --env {request.to}` promotes it; `gitops-ml rollback {request.model} --env {request.to}` removes it")
+        return steps.plan_canary_promotion(repository, request.model, request.to)
     _, spec = _read_spec(repository, request.model)
     rel, pin = _deployment(repository, request.model, request.to)
     versions = _registered(repository, spec)
@@ -436,7 +451,15 @@ class RollbackRequest:
 
 
 def plan_rollback(request: RollbackRequest) -> EditPlan:
+    """Move the pin back; with a canary declared, remove the canary instead."""
+    from gitops_ml.edits import canary as steps  # noqa: PLC0415 - builds on this module
+
     repository = request.repo
+    if steps.planned_canary(repository, request.model, request.env) is not None:
+        if request.to:
+            raise EditError(f"{request.env} runs a canary: roll it back first (without --to), then move the pin",
+                            hint=f"`gitops-ml rollback {request.model} --env {request.env}` removes the canary")
+        return steps.plan_canary_rollback(repository, request.model, request.env)
     _, spec = _read_spec(repository, request.model)
     rel, pin = _deployment(repository, request.model, request.env)
     versions = _registered(repository, spec)

@@ -11,7 +11,7 @@ from typing import Any
 
 from gitops_ml.render.objects import ENV_LABEL, MANAGED_BY
 from gitops_ml.render.planning import Endpoint
-from gitops_ml.types import Environment, ModelName, RepositorySpec
+from gitops_ml.types import Environment, ModelName, RepositorySpec, RolloutController
 
 Obj = dict[str, Any]
 
@@ -29,7 +29,12 @@ NAMESPACED_KINDS = (
     ("networking.k8s.io", "Ingress"),
     ("gateway.networking.k8s.io", "HTTPRoute"),
     ("external-secrets.io", "ExternalSecret"),
+    ("keda.sh", "ScaledObject"),
+    ("argoproj.io", "Rollout"),
+    ("argoproj.io", "AnalysisTemplate"),
 )
+# Argo Rollouts' Gateway API plugin moves a route's weights: Argo CD must neither report nor undo that
+ROUTE_WEIGHTS = {"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "jqPathExpressions": [".spec.rules[].backendRefs[].weight"]}
 
 
 def overlay_path(repo: RepositorySpec, env: str, model: str) -> str:
@@ -70,15 +75,15 @@ def app_project(repo: RepositorySpec, env: Environment) -> Obj:
     }
 
 
-def _sync_policy(env: Environment) -> Obj:
-    sync: Obj = {"syncOptions": ["CreateNamespace=true"]}
+def _sync_policy(env: Environment, ignores: bool = False) -> Obj:
+    sync: Obj = {"syncOptions": ["CreateNamespace=true", *(["RespectIgnoreDifferences=true"] if ignores else [])]}
     if env.auto_sync:
         # prune removes what a PR deleted; selfHeal undoes hand edits in the cluster (git is the truth)
         sync["automated"] = {"prune": True, "selfHeal": True}
     return sync
 
 
-def _application_body(repo: RepositorySpec, env: Environment, model: str, path: str) -> tuple[Obj, Obj]:
+def _application_body(repo: RepositorySpec, env: Environment, model: str, path: str, route_weights: bool = False) -> tuple[Obj, Obj]:
     """(metadata, spec) of the Application of one endpoint; `model` and `path` may be template fields."""
     metadata: Obj = {
         "name": object_name(env, ModelName(model)),
@@ -91,13 +96,15 @@ def _application_body(repo: RepositorySpec, env: Environment, model: str, path: 
         "project": project_name(repo, env),
         "source": {"repoURL": repo.source_url, "targetRevision": repo.source_branch, "path": path},
         "destination": {"server": env.cluster, "namespace": env.namespace},
-        "syncPolicy": _sync_policy(env),
+        "syncPolicy": _sync_policy(env, route_weights),
     }
+    if route_weights:
+        spec["ignoreDifferences"] = [dict(ROUTE_WEIGHTS)]
     return metadata, spec
 
 
 def application(repo: RepositorySpec, ep: Endpoint) -> Obj:
-    metadata, spec = _application_body(repo, ep.environment, ep.model, overlay_path(repo, ep.environment.name, ep.model))
+    metadata, spec = _application_body(repo, ep.environment, ep.model, overlay_path(repo, ep.environment.name, ep.model), ep.argo_rollouts)
     return {"apiVersion": "argoproj.io/v1alpha1", "kind": "Application", "metadata": metadata, "spec": spec}
 
 
@@ -107,7 +114,8 @@ def application_set(repo: RepositorySpec, env: Environment) -> Obj:
     The generated Applications are the ones `application` would render: same names, labels, project,
     destination and sync policy. Go templates with missingkey=error, so a typo fails loudly.
     """
-    metadata, spec = _application_body(repo, env, "{{ .path.basename }}", "{{ .path.path }}")
+    argo = env.rollout_controller is RolloutController.ARGO_ROLLOUTS
+    metadata, spec = _application_body(repo, env, "{{ .path.basename }}", "{{ .path.path }}", argo)
     metadata.pop("namespace")
     return {
         "apiVersion": "argoproj.io/v1alpha1",

@@ -13,8 +13,9 @@ from typing import Iterable
 
 from gitops_ml.errors import Location, RenderError
 from gitops_ml.render import engines, objects
+from gitops_ml.render import rollout as traffic
 from gitops_ml.render.emit import to_yaml
-from gitops_ml.render.planning import Endpoint, Plan
+from gitops_ml.render.planning import Endpoint, Plan, ResolvedVersion
 from gitops_ml.types import REPOSITORY_FILE, Engine, Environment, ModelName, RepositorySpec
 
 __all__ = ["Rendered", "render_plan", "render_base", "render_endpoint", "render_environment", "unit_of"]
@@ -62,6 +63,10 @@ def render_base(repo: RepositorySpec, model: ModelName) -> dict[str, bytes]:
     }
 
 
+def _tag(version: ResolvedVersion) -> str:
+    return version.image.rsplit(":", 1)[1]
+
+
 def render_endpoint(repo: RepositorySpec, ep: Endpoint) -> dict[str, bytes]:
     """The overlay of one endpoint and the engine object that deploys it."""
     dep, env, model = ep.deployment, ep.environment, ep.model
@@ -69,37 +74,70 @@ def render_endpoint(repo: RepositorySpec, ep: Endpoint) -> dict[str, bytes]:
     header = _header(ep.source_path)
     extra: dict[str, dict[str, object]] = {}
     if dep.autoscaling.enabled:
-        extra["hpa.yaml"] = objects.hpa(ep)
+        if dep.autoscaling.metric == "concurrency":
+            extra["scaledobject.yaml"] = objects.scaled_object(ep)
+        else:
+            extra["hpa.yaml"] = objects.hpa(ep)
     extra["pdb.yaml"] = objects.pdb(ep)
     if dep.network_policy:
         extra["networkpolicy.yaml"] = objects.network_policy(ep)
     if dep.exposure is not None:
         if dep.exposure.type == "httproute":
-            extra["httproute.yaml"] = objects.http_route(ep)
+            extra["httproute.yaml"] = objects.http_route(ep, *traffic.route_rule_traffic(ep)) if ep.candidates else objects.http_route(ep)
         else:
             extra["ingress.yaml"] = objects.ingress(ep)
     if dep.auth.mode == "externalSecret" and dep.auth.external is not None:
         extra["externalsecret.yaml"] = objects.external_secret(ep)
+    images: list[dict[str, str]] = []
+    generated: list[tuple[str, dict[str, str]]] = []
+    patches: dict[str, dict[str, object]] = {}
+    if ep.argo_rollouts:
+        # the Rollout runs the pods: the base's Deployment is removed, the template runs the canary when one is declared
+        extra["rollout.yaml"] = traffic.rollout(repo, ep)
+        patches["deployment-delete.yaml"] = traffic.delete_deployment(model)
+        shown = traffic.template_version(ep)
+        images.append({"name": objects.image_name(repo, model), "newTag": _tag(shown)})
+        for version in {shown.model.version: shown, ep.version.model.version: ep.version}.values():
+            extra[f"settings-{traffic.version_slug(version)}.yaml"] = traffic.settings_config_map(repo, ep, version)
+        if ep.candidate(traffic.CANARY) is not None:
+            extra["canary-service.yaml"] = traffic.candidate_service(repo, ep, traffic.CANARY)
+            extra["analysistemplate.yaml"] = traffic.analysis_template(ep)
+    else:
+        images.append({"name": objects.image_name(repo, model), "newTag": _tag(ep.version)})
+        generated.append((f"{model}{objects.SETTINGS_SUFFIX}", ep.settings))
+        patches["deployment-patch.yaml"] = objects.deployment_patch(ep)
+    for candidate in ep.candidates:
+        if ep.argo_rollouts and candidate.track == traffic.CANARY:
+            continue  # the Rollout's own canary
+        track = candidate.track
+        extra[f"{track}-deployment.yaml"] = traffic.candidate_deployment(repo, ep, candidate)
+        extra[f"{track}-service.yaml"] = traffic.candidate_service(repo, ep, track)
+        if dep.autoscaling.enabled:
+            extra[f"{track}-{'scaledobject' if dep.autoscaling.metric == 'concurrency' else 'hpa'}.yaml"] = traffic.candidate_autoscaler(ep, track)
+        if dep.network_policy:
+            extra[f"{track}-networkpolicy.yaml"] = traffic.candidate_network_policy(ep, track)
+        # after the stable entry: kustomize applies the entries in order, each to the name it matches
+        images.append({"name": traffic.candidate_image(model, track), "newName": objects.image_name(repo, model), "newTag": _tag(candidate.version)})
+        generated.append((traffic.settings_name(ep, track), ep.settings_of(candidate.version, track)))
     kustomization = _kustomization(
         {
             "namespace": env.namespace,
             "resources": [f"../../base/{model}", *sorted(extra)],
             # includeSelectors stays false: selectors are immutable and must not depend on the environment
             "labels": [{"pairs": objects.endpoint_labels(ep), "includeTemplates": True}],
-            "images": [{"name": objects.image_name(repo, model), "newTag": ep.version.image.rsplit(":", 1)[1]}],
+            "images": images,
             # the generated name carries a content hash, so a settings change rolls the pods
             "configMapGenerator": [
-                {
-                    "name": f"{model}{objects.SETTINGS_SUFFIX}",
-                    "literals": [f"{k}={v}" for k, v in ep.settings.items()],
-                    "options": {"labels": objects.base_labels(repo, model)},
-                }
+                {"name": name, "literals": [f"{k}={v}" for k, v in settings.items()], "options": {"labels": objects.base_labels(repo, model)}}
+                for name, settings in generated
             ],
-            "patches": [{"path": "deployment-patch.yaml"}],
+            "patches": [{"path": name} for name in sorted(patches)],
         }
     )
-    files = {f"{d}/kustomization.yaml": to_yaml(kustomization, header), f"{d}/deployment-patch.yaml": to_yaml(objects.deployment_patch(ep), header)}
-    for name, obj in extra.items():
+    if not generated:
+        del kustomization["configMapGenerator"]
+    files = {f"{d}/kustomization.yaml": to_yaml(kustomization, header)}
+    for name, obj in {**patches, **extra}.items():
         files[f"{d}/{name}"] = to_yaml(obj, header)
     if env.engine is Engine.ARGOCD:
         if not env.application_set:

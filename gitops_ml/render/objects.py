@@ -11,7 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from gitops_ml.history.tags import format_tag
-from gitops_ml.render.planning import Endpoint
+from gitops_ml.render.planning import Endpoint, ResolvedVersion
+from gitops_ml.rollout.queries import concurrency_query
 from gitops_ml.serving import settings as srv
 from gitops_ml.types import ModelName, Probe, RepositorySpec
 
@@ -168,8 +169,14 @@ def endpoint_labels(ep: Endpoint) -> dict[str, str]:
     return labels
 
 
-def deployment_patch(ep: Endpoint) -> Obj:
-    """Strategic-merge patch of the base Deployment: scale, resources, probes, keys, capture."""
+def version_label(version: ResolvedVersion) -> str:
+    """app.kubernetes.io/version of a version's pods (`+build` is not allowed in a label value)."""
+    return str(version.model.version).replace("+", "_")
+
+
+def deployment_patch(ep: Endpoint, version: ResolvedVersion | None = None) -> Obj:
+    """Strategic-merge patch of the base Deployment: scale, resources, probes, keys, capture
+    (of `version`, by default the stable one)."""
     dep = ep.deployment
     model = ep.model
     container: Obj = {
@@ -205,16 +212,16 @@ def deployment_patch(ep: Endpoint) -> Obj:
         pod["volumes"] = volumes
     if dep.node_selector:
         pod["nodeSelector"] = dict(dep.node_selector)
-    version = ep.version.model.version
+    resolved = version or ep.version
     template: Obj = {
         "metadata": {
-            "labels": {VERSION_LABEL: str(version).replace("+", "_")},
+            "labels": {VERSION_LABEL: version_label(resolved)},
             # the user's annotations cannot hide what status reads
             "annotations": {
                 **dep.annotations,
-                VERSION_ANNOTATION: str(version),
-                IMAGE_TAG_ANNOTATION: ep.version.image.rsplit(":", 1)[1],
-                REVISION_ANNOTATION: format_tag(model, version),
+                VERSION_ANNOTATION: str(resolved.model.version),
+                IMAGE_TAG_ANNOTATION: resolved.image.rsplit(":", 1)[1],
+                REVISION_ANNOTATION: format_tag(model, resolved.model.version),
             },
         },
         "spec": pod,
@@ -226,7 +233,14 @@ def deployment_patch(ep: Endpoint) -> Obj:
     return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": model}, "spec": spec}
 
 
-def hpa(ep: Endpoint) -> Obj:
+def scale_target(ep: Endpoint) -> Obj:
+    """What an autoscaler scales: the endpoint's Deployment, or its Rollout with Argo Rollouts."""
+    if ep.argo_rollouts:
+        return {"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout", "name": ep.model}
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "name": ep.model}
+
+
+def hpa(ep: Endpoint, target: Obj | None = None) -> Obj:
     auto = ep.deployment.autoscaling
     metrics: list[Obj] = [
         {"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": auto.target_cpu}}}
@@ -246,13 +260,46 @@ def hpa(ep: Endpoint) -> Obj:
         "kind": "HorizontalPodAutoscaler",
         "metadata": {"name": ep.model},
         "spec": {
-            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": ep.model},
+            "scaleTargetRef": target or scale_target(ep),
             "minReplicas": auto.min_replicas,
             "maxReplicas": auto.max_replicas,
             "metrics": metrics,
             "behavior": {"scaleDown": {"stabilizationWindowSeconds": auto.scale_down_stabilization}},
         },
     }
+
+
+def scaled_object(ep: Endpoint, *, track: str = "", target: Obj | None = None) -> Obj:
+    """KEDA: replicas follow requests in flight plus queued per replica (the signal KServe and
+    Knative scale on), read from Prometheus; KEDA makes and owns the HorizontalPodAutoscaler."""
+    dep = ep.deployment
+    auto = dep.autoscaling
+    per_replica = auto.target_concurrency if auto.target_concurrency is not None else float(dep.requests.max_concurrent)
+    return {
+        "apiVersion": "keda.sh/v1alpha1",
+        "kind": "ScaledObject",
+        "metadata": {"name": ep.model},
+        "spec": {
+            "scaleTargetRef": target or scale_target(ep),
+            "minReplicaCount": auto.min_replicas,
+            "maxReplicaCount": auto.max_replicas,
+            "advanced": {"horizontalPodAutoscalerConfig": {"behavior": {"scaleDown": {"stabilizationWindowSeconds": auto.scale_down_stabilization}}}},
+            "triggers": [
+                {
+                    "type": "prometheus",
+                    "metadata": {
+                        "serverAddress": ep.environment.prometheus,
+                        "query": concurrency_query(ep.model, ep.environment.name, track),
+                        "threshold": _decimal(per_replica),
+                    },
+                }
+            ],
+        },
+    }
+
+
+def _decimal(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
 def _quantity(value: float) -> str:
@@ -335,36 +382,38 @@ def ingress(ep: Endpoint) -> Obj:
     if exp.tls_secret:
         spec["tls"] = [{"hosts": [exp.host], "secretName": exp.tls_secret}]
     meta: Obj = {"name": ep.model}
-    if exp.annotations:
-        meta["annotations"] = dict(exp.annotations)
+    annotations = dict(exp.annotations)
+    if exp.tls_issuer:
+        # cert-manager's ingress-shim makes and renews the Secret for the Ingress's tls hosts
+        kind = "cluster-issuer" if exp.tls_issuer_kind == "ClusterIssuer" else "issuer"
+        annotations[f"cert-manager.io/{kind}"] = exp.tls_issuer
+    if annotations:
+        meta["annotations"] = annotations
     return {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": meta, "spec": spec}
 
 
-def http_route(ep: Endpoint) -> Obj:
+def http_route(ep: Endpoint, backend_refs: list[Obj] | None = None, filters: list[Obj] | None = None) -> Obj:
+    """The endpoint's route; `backend_refs` and `filters` split and mirror traffic to candidates."""
     exp = ep.deployment.exposure
     assert exp is not None
     parent: Obj = {"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": exp.gateway_name}
     if exp.gateway_namespace:
         parent["namespace"] = exp.gateway_namespace
-    if exp.gateway_section:
-        parent["sectionName"] = exp.gateway_section
+    if exp.gateway_section or exp.tls_listener:
+        # TLS ends at the Gateway: the route attaches to its HTTPS listener, which holds the certificate
+        parent["sectionName"] = exp.tls_listener or exp.gateway_section
     meta: Obj = {"name": ep.model}
     if exp.annotations:
         meta["annotations"] = dict(exp.annotations)
+    refs = backend_refs if backend_refs is not None else [{"name": ep.model, "port": SERVICE_PORT}]
+    rule: Obj = {"matches": [{"path": {"type": "PathPrefix", "value": exp.path}}], "backendRefs": refs}
+    if filters:
+        rule["filters"] = filters
     return {
         "apiVersion": "gateway.networking.k8s.io/v1",
         "kind": "HTTPRoute",
         "metadata": meta,
-        "spec": {
-            "parentRefs": [parent],
-            "hostnames": [exp.host],
-            "rules": [
-                {
-                    "matches": [{"path": {"type": "PathPrefix", "value": exp.path}}],
-                    "backendRefs": [{"name": ep.model, "port": SERVICE_PORT}],
-                }
-            ],
-        },
+        "spec": {"parentRefs": [parent], "hostnames": [exp.host], "rules": [rule]},
     }
 
 

@@ -14,6 +14,7 @@ from gitops_ml.adapters.git import CommitTree
 from gitops_ml.errors import Location, RegistryError, RenderError, ValidationError
 from gitops_ml.registry.versions import ModelVersion, resolve_model_version
 from gitops_ml.repo.handle import Repository
+from gitops_ml.rollout.queries import Comparison, shared_output_kind
 from gitops_ml.serving.settings import ServerSettings
 from gitops_ml.types import (
     DeploymentSpec,
@@ -23,8 +24,10 @@ from gitops_ml.types import (
     ImageRef,
     ManifestSpec,
     ModelName,
+    ModelPin,
     ModelSpec,
     RepositorySpec,
+    RolloutController,
     Version,
 )
 from gitops_ml.validate.rules import Specs
@@ -54,6 +57,15 @@ class Route:
 
 
 @dataclass(frozen=True)
+class Candidate:
+    """A candidate version beside the stable one: the canary or the shadow of an endpoint."""
+
+    track: str  # canary | shadow
+    version: ResolvedVersion
+    share: int  # percent of live traffic answered (canary) or mirrored (shadow)
+
+
+@dataclass(frozen=True)
 class Endpoint:
     """One model served in one environment; its names never depend on the version."""
 
@@ -61,6 +73,18 @@ class Endpoint:
     deployment: DeploymentSpec
     version: ResolvedVersion
     source_path: str  # deployments/<env>/<model>.yaml
+    candidates: tuple[Candidate, ...] = ()
+
+    def candidate(self, track: str) -> Candidate | None:
+        return next((c for c in self.candidates if c.track == track), None)
+
+    @property
+    def controller(self) -> RolloutController:
+        return self.deployment.controller(self.environment)
+
+    @property
+    def argo_rollouts(self) -> bool:
+        return self.controller is RolloutController.ARGO_ROLLOUTS
 
     @property
     def model(self) -> ModelName:
@@ -76,8 +100,26 @@ class Endpoint:
     @property
     def settings(self) -> dict[str, str]:
         """The ConfigMap's data: the server's GITOPS_ML_* contract."""
-        v = self.version
-        return ServerSettings.from_specs(v.model, v.manifest, self.deployment).to_env()
+        return self.settings_of(self.version)
+
+    def settings_of(self, version: ResolvedVersion, track: str = "") -> dict[str, str]:
+        """The ConfigMap of one version of this endpoint; a candidate's names its track."""
+        return ServerSettings.from_specs(version.model, version.manifest, self.deployment, track=track).to_env()
+
+    @property
+    def comparison(self) -> Comparison | None:
+        """What a canary analysis compares (None without a canary)."""
+        canary = self.candidate("canary")
+        if canary is None:
+            return None
+        return Comparison(
+            self.model,
+            self.environment.name,
+            self.version.model.version,
+            canary.version.model.version,
+            self.deployment.rollout.analysis,
+            shared_output_kind(self.version.manifest, canary.version.manifest),
+        )
 
 
 @dataclass(frozen=True)
@@ -117,21 +159,25 @@ def resolve_versions(
     """
     out: dict[PinKey, ResolvedVersion] = {}
     for dep in deployments:
-        key = (dep.model, dep.pin.version)
-        if key in out:
-            continue
-        try:
-            current = specs.models.get(dep.model)
-            if source is not None and current is not None and dep.pin.version in (None, current.spec.version):
-                mv = ModelVersion(current, source, source.commit.hexsha)
-            else:
-                mv = resolve_model_version(repository, specs, dep.model, dep.pin.version)
-        except RegistryError as exc:
-            if exc.location is None:
-                path = specs.deployment_files.get((dep.environment, dep.model), f"deployments/{dep.environment}/{dep.model}.yaml")
-                exc.location = (locate or _no_location)(path, ["model"])
-            raise
-        out[key] = ResolvedVersion(mv.entry.spec, mv.entry.manifest, mv.image_ref(specs.repository), mv.commit)
+        # candidates resolve through the same path as pins: each version gets its own content-addressed image
+        pins: list[tuple[ModelPin, list[str | int]]] = [(dep.pin, ["model"])]
+        pins += [(pin, ["rollout", track, "model"]) for track, pin in dep.rollout.candidates]
+        for pin, where in pins:
+            key = (pin.model, pin.version)
+            if key in out:
+                continue
+            try:
+                current = specs.models.get(pin.model)
+                if source is not None and current is not None and pin.version in (None, current.spec.version):
+                    mv = ModelVersion(current, source, source.commit.hexsha)
+                else:
+                    mv = resolve_model_version(repository, specs, pin.model, pin.version)
+            except RegistryError as exc:
+                if exc.location is None:
+                    path = specs.deployment_files.get((dep.environment, dep.model), f"deployments/{dep.environment}/{dep.model}.yaml")
+                    exc.location = (locate or _no_location)(path, where)
+                raise
+            out[key] = ResolvedVersion(mv.entry.spec, mv.entry.manifest, mv.image_ref(specs.repository), mv.commit)
     return out
 
 
@@ -195,7 +241,15 @@ def make_plan(
         version = versions.get((dep.model, dep.pin.version))
         if version is None:
             raise RenderError(f"version {dep.pin} was not resolved", location=locate(path, ["model"]))
-        endpoints.append(Endpoint(env, dep, version, path))
+        candidates = []
+        rollout = dep.rollout
+        for track, pin in rollout.candidates:
+            resolved = versions.get((pin.model, pin.version))
+            if resolved is None:
+                raise RenderError(f"version {pin} was not resolved", location=locate(path, ["rollout", track, "model"]))
+            share = rollout.canary.weight if track == "canary" and rollout.canary else (rollout.shadow.percent if rollout.shadow else 100)
+            candidates.append(Candidate(track, resolved, share))
+        endpoints.append(Endpoint(env, dep, version, path, tuple(candidates)))
     # host conflicts look at every environment, even when only some are rendered; other_routes
     # are those of endpoints a partial render did not re-plan
     findings = host_findings([*routes, *other_routes], locate)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import itertools
-import random
 import re
 import secrets
 import threading
@@ -38,6 +37,7 @@ from gitops_ml.serving.decoding import unsupported_keywords
 from gitops_ml.serving.docs_page import render_docs
 from gitops_ml.serving.model_files import ModelFiles, compile_schema, read_model_json
 from gitops_ml.serving.openapi import VERSIONED_SCORE_PATH, build_openapi
+from gitops_ml.serving.predictions import predictions_of, sampled
 from gitops_ml.serving.scoring import (
     AdmissionLimits,
     Job,
@@ -112,7 +112,8 @@ class ScoringApp:
         self.openapi = orjson.dumps(openapi)
         self.docs, docs_policy = render_docs(openapi, score_path=SCORE_PATH, openapi_path=OPENAPI_PATH, prefix=self.prefix)
         self.docs_headers = [(b"content-security-policy", docs_policy), (b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer")]
-        self.metrics = Metrics(settings.model_name, settings.model_version, self._gauges)
+        self.metrics = Metrics(settings.model_name, settings.model_version, self._gauges, settings.environment, settings.track)
+        self.predictions = predictions_of(settings, self.metrics)
         self.access_log = AccessLog(access_stream) if settings.access_log else None
         self.capture: Capture | None = None
         self.sink: Sink | None = None
@@ -154,6 +155,7 @@ class ScoringApp:
         self.id_prefix = secrets.token_hex(4) + "-"
         self.retry_after = str(max(1, round(settings.queue_timeout))).encode()
         self.version_header = settings.model_version.encode()
+        self.track_field = {"track": settings.track} if settings.track else {}  # joins a shadow's captures with the stable's
         self.initialized = threading.Event()
 
     # --- lifecycle ----------------------------------------------------------------------------
@@ -335,6 +337,8 @@ class ScoringApp:
             await self._respond(send, status, body, rid, extra=extra)
         seconds = time.perf_counter() - started
         self.metrics.count("score", status, seconds)
+        if status == 200 and self.predictions is not None:
+            self.predictions.observe(body)
         if self.access_log is not None:
             self.access_log.write(
                 {
@@ -349,7 +353,7 @@ class ScoringApp:
                 },
                 self.loop,
             )
-        if captured is not None and self.capture is not None and random.random() < self.capture.sampling:
+        if captured is not None and self.capture is not None and sampled(request_id, self.capture.sampling):
             self.capture.offer(
                 {
                     "format": CAPTURE_FORMAT,
@@ -357,6 +361,7 @@ class ScoringApp:
                     "time": _now(),
                     "model": self.settings.model_name,
                     "version": self.settings.model_version,
+                    **self.track_field,
                     "status": status,
                     "latency_ms": round(seconds * 1000, 3),
                     # one record per line: a newline in valid JSON is whitespace between tokens, never inside a string

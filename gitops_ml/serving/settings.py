@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Mapping
 
 from gitops_ml.errors import ConfigError
+from gitops_ml.serving.predictions import OutputDeclaration
 from gitops_ml.types import DeploymentSpec, ManifestSpec, ModelSpec
 
 PREFIX = "GITOPS_ML_"
@@ -113,6 +114,10 @@ class ServerSettings:
     # the endpoint's public path prefix (exposure.path without its trailing '/'); '' for none. The
     # server answers under it and without it, whether or not the proxy strips it.
     path_prefix: str = _setting("", pattern=r"(/[A-Za-z0-9._~-]+)*", text="'' or a path such as /iris (no trailing '/')")
+    # identity labels of every metric, so a canary and a shadow are told apart from the stable version
+    environment: str = _setting("", pattern=r"[a-z0-9]([-a-z0-9]*[a-z0-9])?|", text="'' or an environment name (a DNS-1123 label)")
+    track: str = _setting("", choices=("", "canary", "shadow"))  # "" for the stable version
+    prediction_metrics: str = _setting("", pattern=r".*", text="the manifest's output declaration as JSON")  # predictions.OutputDeclaration
 
     @classmethod
     def from_specs(
@@ -124,6 +129,7 @@ class ServerSettings:
             "batch_enabled": manifest.batch.enabled,
             "batch_max_size": manifest.batch.max_batch_size,
             "batch_max_wait_ms": manifest.batch.max_wait_ms,
+            "prediction_metrics": output_declaration(manifest),
         }
         if deployment is not None:
             req = deployment.requests
@@ -146,6 +152,7 @@ class ServerSettings:
                 capture_sink_region=deployment.capture.sink_region,
                 grace_seconds=grace_seconds(deployment),
                 path_prefix=path_prefix(deployment.exposure.path) if deployment.exposure else "",
+                environment=deployment.environment,
             )
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]
@@ -245,6 +252,14 @@ def _range_text(rule: Rule, what: str) -> str:
 def path_prefix(path: str) -> str:
     """exposure.path as the server's prefix: '' for '/', no trailing '/' otherwise."""
     return "/" + "/".join(part for part in path.split("/") if part) if path.strip("/") else ""
+
+
+def output_declaration(manifest: ManifestSpec) -> str:
+    """GITOPS_ML_PREDICTION_METRICS of a manifest: its output declaration as JSON, '' when it has none."""
+    out = manifest.output
+    if out is None:
+        return ""
+    return OutputDeclaration(out.kind, out.field, out.classes, out.max_classes, out.buckets).to_json()
 
 
 def grace_seconds(deployment: DeploymentSpec) -> float:

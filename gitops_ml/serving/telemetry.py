@@ -23,6 +23,8 @@ import orjson
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, InfoMetricFamily
 
+from gitops_ml.serving.predictions import IdentityLabels, identity
+
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096)
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -66,17 +68,20 @@ class Histogram:
 class Metrics:
     """Counters the server bumps per request; a prometheus-client collector reads them at scrape time."""
 
-    def __init__(self, model: str, version: str, gauges: Callable[[], dict[str, float]] | None = None) -> None:
+    def __init__(self, model: str, version: str, gauges: Callable[[], dict[str, float]] | None = None, environment: str = "", track: str = "") -> None:
         self.model = model
         self.version = version
-        self.requests: dict[tuple[str, int], int] = {}
+        # a series Prometheus first sees at 3 loses those 3 from rate(): the answers a canary analysis
+        # divides by exist from the start, at 0
+        self.requests: dict[tuple[str, int], int] = {("score", status): 0 for status in (200, 500, 503, 504)}
         self.latency = Histogram(LATENCY_BUCKETS)
         self.batch_sizes = Histogram(BATCH_BUCKETS)
         self.rejected: dict[str, int] = {}
         self.capture_dropped = 0
         self.gauges = gauges or (lambda: {})
         self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(self)
+        # every family carries model, version, environment and track: candidates and stable share one Prometheus
+        self.registry.register(IdentityLabels(self, identity(model, version, environment, track)))
 
     def count(self, route: str, status: int, seconds: float) -> None:
         key = (route, status)

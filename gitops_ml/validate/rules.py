@@ -33,6 +33,7 @@ from gitops_ml.types import (
     ModelSpec,
     RepositorySpec,
 )
+from gitops_ml.validate.rollout import deployment_findings
 from gitops_ml.validate.schema import kind_findings, schema_findings
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -237,6 +238,12 @@ def _check_deployments(
             ok = False
         if spec.exposure and spec.exposure.type == "httproute" and not spec.exposure.gateway_name:
             out.append(Finding(doc.locate(["exposure"]), "exposure.type httproute needs exposure.gateway.name"))
+            ok = False
+        environment = repo.environments.get(spec.environment) if repo is not None else None
+        entry = models.get(spec.model)
+        found = deployment_findings(doc, spec, environment, entry.spec.version if entry is not None else None)
+        if found:
+            out.extend(found)
             ok = False
         if ok:
             specs.append(spec)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import functools
 import http.server
-import shutil
 import subprocess
 import threading
 from pathlib import Path
 from typing import Iterator
 
 import pytest
+from support import copy_example
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "repo-layout"
 
@@ -18,7 +18,7 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "repo-layout"
 @pytest.fixture
 def example_repo(tmp_path: Path) -> Path:
     repo = tmp_path / "repo"
-    shutil.copytree(EXAMPLE, repo)
+    copy_example(repo)
     subprocess.run(["git", "init", "-q", str(repo)], check=True)
     subprocess.run(["git", "-C", str(repo), "add", "-A"], check=True)
     subprocess.run(["git", "-C", str(repo), "commit", "-qm", "example"], check=True)

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+from support import copy_example
 
 from gitops_ml.cli._common import in_ci
 
@@ -76,7 +77,7 @@ def _git(repo: Path, *args: str) -> None:
 def repo(tmp_path_factory: pytest.TempPathFactory, docker_ready: None) -> Path:
     """The example repository pointed at the local registry (a fresh namespace) and base image."""
     root = tmp_path_factory.mktemp("e2e") / "repo"
-    shutil.copytree(EXAMPLE, root)
+    copy_example(root)
     config = root / "gitops-ml.yaml"
     namespace = f"e2e-{uuid.uuid4().hex[:8]}"
     text = re.sub(r"registry: .*", f"registry: {REGISTRY}/{namespace}", config.read_text())

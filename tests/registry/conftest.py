@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from typing import Any
 import pytest
 import yaml
 from click.testing import CliRunner, Result
+from support import copy_example
 
 from gitops_ml.cli.main import cli
 
@@ -162,7 +162,7 @@ def git_repo(tmp_path: Path) -> Callable[..., GitRepo]:
         repo = GitRepo(work, origin)
         repo.git("remote", "add", "origin", str(origin))
         if example:
-            shutil.copytree(EXAMPLE, work, dirs_exist_ok=True)
+            copy_example(work)
             repo.commit("Add the example models")
             if push:
                 repo.push()

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 from pathlib import Path
 
 import pytest
+from support import copy_example
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "repo-layout"
 LOVELACE = ("Ada Lovelace", "ada@example.com")
@@ -155,7 +155,7 @@ def test_models_reads_git_not_the_working_tree(iris_repo, invoke):
 
 def test_registry_in_a_subdirectory_of_the_git_work_tree(git_repo, invoke):
     repo = git_repo(example=False)
-    shutil.copytree(EXAMPLE, repo.path / "ml")
+    copy_example(repo.path / "ml")
     repo.commit("ml/ holds the models")
     repo.replace("ml/models/iris/model.yaml", "version: 1.0.0", "version: 1.0.1")
     repo.commit("iris: patch")

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
-from pathlib import Path
 
 import pytest
+from support import copy_example
 
 from gitops_ml.registry.versions import resolve_model_version
 from gitops_ml.repo.handle import Repository
@@ -215,11 +214,10 @@ def test_two_gitops_ml_repositories_in_one_git_repository_do_not_share_tags(git_
     """`one/` and `two/` both have iris 1.0.0, registered in different commits; `<model>@v<version>`
     tags cannot tell them apart, so a tag is only this repository's when its commit registered
     the version at this repository's path."""
-    example = Path(__file__).resolve().parents[2] / "examples" / "repo-layout"
     repo = git_repo(example=False)
-    shutil.copytree(example, repo.path / "one")
+    copy_example(repo.path / "one")
     one = repo.commit("add one")
-    shutil.copytree(example, repo.path / "two")
+    copy_example(repo.path / "two")
     two = repo.commit("add two")
     created = invoke("tag", repo.path / "one")
     assert created.exit_code == 0, created.output

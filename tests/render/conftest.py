@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Callable
 
 import pytest
-from render.render_helpers import EXAMPLE, Repo
+from render.render_helpers import Repo
+from support import copy_example
 
 
 @pytest.fixture
@@ -16,7 +16,7 @@ def example_repo(tmp_path: Path) -> Callable[[], Repo]:
 
     def make() -> Repo:
         target = tmp_path / f"repo{len(list(tmp_path.iterdir()))}"
-        shutil.copytree(EXAMPLE, target, ignore=shutil.ignore_patterns("deploy", "__pycache__"))
+        copy_example(target, without=("deploy", "__pycache__"))
         return Repo(target)
 
     return make

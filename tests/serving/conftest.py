@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -19,6 +20,8 @@ import pytest
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "repo-layout" / "models"
 KEY = "test-primary-key"
+_SAMPLE = re.compile(r"^(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(?P<labels>.*)\})? (?P<value>\S+)$")
+_LABEL = re.compile(r'[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*"')
 SECOND_KEY = "test-secondary-key"
 START_DEADLINE = 60.0  # a loaded 2-core machine imports scikit-learn slowly
 
@@ -65,10 +68,15 @@ class Server:
             time.sleep(0.02)  # polling interval of a deadline loop, not an ordering sleep
         raise AssertionError(f"timed out waiting for {what}:\n{self.log()}")
 
-    def metric(self, line_start: str) -> float:
+    def metric(self, selector: str) -> float:
+        """The value of the first sample named like `selector` that carries every label it names
+        (`name` or `name{a="x",b="y"}`); the server adds its identity labels (model, version, ...)."""
+        name, _, wanted = selector.partition("{")
+        labels = set(_LABEL.findall(wanted))
         for line in self.get("/metrics").text.splitlines():
-            if line.startswith(line_start):
-                return float(line.rsplit(" ", 1)[1])
+            sample = _SAMPLE.match(line)
+            if sample and sample["name"] == name and labels <= set(_LABEL.findall(sample["labels"] or "")):
+                return float(sample["value"])
         return 0.0
 
     def stop(self, timeout: float = 30) -> int:

@@ -136,7 +136,10 @@ def test_access_log_and_metrics(iris: Server) -> None:
     # the name an HPA on in-flight requests is rendered with is one the server really exports
     from gitops_ml.serving.settings import IN_FLIGHT_METRIC
 
-    assert f"\n{IN_FLIGHT_METRIC} " in metrics.text
+    assert f"\n{IN_FLIGHT_METRIC}{{" in metrics.text
+    # every family carries the version, so a canary and the stable version are told apart
+    samples = [line for line in metrics.text.splitlines() if line and not line.startswith("#")]
+    assert samples and all('version="1.2.3"' in line and 'model="iris"' in line for line in samples)
 
 
 def test_openapi_document(iris: Server) -> None:

@@ -3,11 +3,10 @@ behind one interface, derived values built once until the tree is written to."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
-from support import EXAMPLE
+from support import copy_example
 
 from gitops_ml.repo.handle import Repository
 from gitops_ml.types import REPOSITORY_FILE
@@ -15,7 +14,7 @@ from gitops_ml.types import REPOSITORY_FILE
 
 def _copy(tmp_path: Path) -> Path:
     repo = tmp_path / "repo"
-    shutil.copytree(EXAMPLE, repo, ignore=shutil.ignore_patterns("deploy"))
+    copy_example(repo, without=("deploy",))
     return repo
 
 

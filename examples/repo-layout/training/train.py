@@ -46,7 +46,7 @@ def _profile(name: str, data: pd.DataFrame, *options: str) -> None:
 def train_iris() -> dict[str, object]:
     x, y = load_iris(return_X_y=True)
     x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.3, random_state=0, stratify=y)
-    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500, random_state=0))
+    model = make_pipeline(StandardScaler(), LogisticRegression(C=0.5, max_iter=500, random_state=0))  # 1.1.0: stronger regularisation
     model.fit(x_train, y_train)
     # the four columns in the order of the input `data` (an array of shape (n, 4)), then the answer's `predictions`
     data = pd.DataFrame(x_train, columns=["sepal_length", "sepal_width", "petal_length", "petal_width"])
