@@ -4,47 +4,24 @@ files written with fixed times; `--context-only` writes them all or nothing.
 
 from __future__ import annotations
 
-import ast
-import dataclasses
-import hashlib
-import importlib.metadata
 import os
-import platform
 import posixpath
-import re
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
-import zipfile
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterable, Sequence
-
-from gitops_ml import __version__
-from gitops_ml.repo import catalog
-from gitops_ml.adapters.docker import DockerEngine
-from gitops_ml.errors import (
-    ConfigError,
-    DockerError,
-    ExternalToolError,
-    GitopsMlError,
-    Location,
-    RegistryError,
-    ValidationError,
-)
-from gitops_ml.repo.sources import WorkTree
-from gitops_ml.types import Finding, ImageRef, ModelName, RepositorySpec, Version
-from gitops_ml.validate.rules import Specs
-from gitops_ml.registry.versions import ModelVersion, resolve_model_version
+from typing import TYPE_CHECKING, Sequence
 
 from gitops_ml.build.dockerfile import render_dockerfile
 from gitops_ml.build.plan import ImagePlan, ImageResult, Progress
 from gitops_ml.build.wheelhouse import CONTEXT_MTIME, resolve_wheelhouse, runtime_wheel
+from gitops_ml.errors import (
+    ConfigError,
+    Location,
+)
 
 if TYPE_CHECKING:
-    from gitops_ml.serving.settings import ServerSettings
+    pass
 
 
 def _put(path: Path, data: bytes) -> None:

@@ -4,45 +4,17 @@
 
 from __future__ import annotations
 
-import ast
-import dataclasses
-import hashlib
-import importlib.metadata
-import os
-import platform
-import posixpath
-import re
-import shutil
-import subprocess
-import sys
-import tempfile
-import time
-import zipfile
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from gitops_ml import __version__
-from gitops_ml.repo import catalog
-from gitops_ml.adapters.docker import DockerEngine
+from gitops_ml.build.plan import ImagePlan
 from gitops_ml.errors import (
     ConfigError,
-    DockerError,
-    ExternalToolError,
-    GitopsMlError,
-    Location,
-    RegistryError,
-    ValidationError,
 )
-from gitops_ml.repo.sources import WorkTree
-from gitops_ml.types import Finding, ImageRef, ModelName, RepositorySpec, Version
-from gitops_ml.validate.rules import Specs
-from gitops_ml.registry.versions import ModelVersion, resolve_model_version
-
-from gitops_ml.build.plan import ImagePlan
+from gitops_ml.repo import catalog
 
 if TYPE_CHECKING:
-    from gitops_ml.serving.settings import ServerSettings
+    pass
 
 
 VENV = "/opt/gitops-ml/venv"

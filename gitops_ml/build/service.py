@@ -5,48 +5,25 @@ build starts, then build and push (or write contexts).
 from __future__ import annotations
 
 import ast
-import dataclasses
-import hashlib
-import importlib.metadata
-import os
-import platform
-import posixpath
-import re
-import shutil
-import subprocess
-import sys
-import tempfile
-import time
-import zipfile
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Sequence
 
-from gitops_ml import __version__
-from gitops_ml.repo import catalog
 from gitops_ml.adapters.docker import DockerEngine
-from gitops_ml.errors import (
-    ConfigError,
-    DockerError,
-    ExternalToolError,
-    GitopsMlError,
-    Location,
-    RegistryError,
-    ValidationError,
-)
-from gitops_ml.repo.handle import Repository
-from gitops_ml.types import Finding, ImageRef, ModelName, RepositorySpec, Version
-from gitops_ml.validate.rules import Specs
-from gitops_ml.registry.versions import ModelVersion, resolve_model_version
-
 from gitops_ml.build.context import write_contexts
 from gitops_ml.build.dirty import REVISION_LABEL, _dirty_list, current_revision, mark_dirty
 from gitops_ml.build.image import build_image
 from gitops_ml.build.plan import BuildOptions, ImagePlan, ImageResult, Progress, plan_images
 from gitops_ml.build.requirements import requirements_of
+from gitops_ml.errors import (
+    Location,
+    RegistryError,
+    ValidationError,
+)
+from gitops_ml.repo.handle import Repository
+from gitops_ml.types import Finding
+from gitops_ml.validate.rules import Specs
 
 if TYPE_CHECKING:
-    from gitops_ml.serving.settings import ServerSettings
+    pass
 
 
 def check_plan(plans: Sequence[ImagePlan]) -> None:
