@@ -17,6 +17,8 @@ COMMANDS: dict[str, str] = {
     "render": "gitops_ml.cli.render",
     "diff": "gitops_ml.cli.diff",
     "build": "gitops_ml.cli.build",
+    "lock": "gitops_ml.cli.lock",
+    "verify-image": "gitops_ml.cli.verify_image",
     "run-image": "gitops_ml.cli.run_image",
     "serve": "gitops_ml.cli.serve",
     "call": "gitops_ml.cli.call",
