@@ -10,11 +10,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from gitops_ml.build.plan import ImagePlan
-from gitops_ml.registry.versions import ModelVersion
 from gitops_ml.errors import (
     Location,
     ValidationError,
 )
+from gitops_ml.registry.versions import ModelVersion
 from gitops_ml.types import Finding
 from gitops_ml.validate.locks import requirement_lines
 
