@@ -132,7 +132,8 @@ def attach_referrers(engine: DockerEngine, plan: ImagePlan, digest: str, sbom: b
         image=f"{host}/{repository}", digest=digest, model=str(plan.model), version=str(plan.version.version),
         content_digest=plan.content_digest, source=plan.labels.get("org.opencontainers.image.source", ""),
         revision=plan.labels.get(REVISION_LABEL, ""), model_dir=plan.model_dir, base_image=plan.base_image, base_id=base_id,
-        lock_path=f"{plan.model_dir}/{plan.version.entry.manifest.lock}" if plan.version.entry.manifest.lock else "",
+        lock_path=(f"{plan.model_dir}/{posixpath.normpath(plan.version.entry.manifest.lock)}" if plan.version.entry.manifest.lock
+                   else f"{plan.model_dir}/requirements.lock (resolved at build time, not committed)"),
         lock_sha256=lock_sha, sbom_sha256=hashlib.sha256(sbom).hexdigest(), builder=builder_id(), runtime_version=__version__,
         started=started, finished=int(time.time()),
     ))

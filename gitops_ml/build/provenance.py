@@ -27,7 +27,7 @@ class ProvenanceInputs:
     model_dir: str
     base_image: str
     base_id: str
-    lock_path: str
+    lock_path: str  # repository-relative
     lock_sha256: str
     sbom_sha256: str
     builder: str  # who ran the build (GitHub's workflow run URL in CI, else gitops-ml on a host)
@@ -60,7 +60,7 @@ def render_provenance(p: ProvenanceInputs) -> bytes:
                         {"uri": source_uri, "digest": {"gitCommit": p.revision}} if p.revision and source_uri else None,
                         {"uri": f"docker://{p.base_image}", "digest": {"sha256": p.base_id.removeprefix("sha256:")}} if p.base_id else
                         {"uri": f"docker://{p.base_image}"},
-                        {"uri": f"{p.model_dir}/{p.lock_path.rsplit('/', 1)[-1]}", "digest": {"sha256": p.lock_sha256}},
+                        {"uri": p.lock_path, "digest": {"sha256": p.lock_sha256}} if p.lock_sha256 else None,
                         {"uri": "sbom.cdx.json", "digest": {"sha256": p.sbom_sha256}},
                     ) if d
                 ],
