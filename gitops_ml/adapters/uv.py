@@ -16,7 +16,7 @@ from typing import Sequence
 
 from gitops_ml.errors import ExternalToolError
 
-_OFFLINE_MISS = ("wasn't found in the cache", "Network connectivity is disabled")
+_OFFLINE_MISS = ("not found in the cache", "wasn't found in the cache", "network was disabled", "Network connectivity is disabled")
 
 
 class UvFailed(ExternalToolError):
