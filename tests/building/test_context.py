@@ -12,8 +12,8 @@ import pytest
 from click.testing import CliRunner, Result
 
 from gitops_ml.build.dockerfile import render_dockerfile
-from gitops_ml.build.plan import BuildOptions, plan_images
 from gitops_ml.build.layers import CONTEXT_MTIME, SBOM_PATH
+from gitops_ml.build.plan import BuildOptions, plan_images
 from gitops_ml.cli.main import cli
 from gitops_ml.registry.versions import resolve_model_version
 from gitops_ml.repo.handle import Repository

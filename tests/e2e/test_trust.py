@@ -16,7 +16,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from e2e.test_images import BASE_IMAGE, EXAMPLE, REGISTRY, _git, docker_ready, gitops_ml  # noqa: F401 - the fixture
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
