@@ -81,8 +81,22 @@ class Registry:
         self.host = host
         insecure = host.startswith(("127.", "localhost"))
         self._scheme = "http" if insecure else "https"
-        self._client = oras.provider.Registry(hostname=host, insecure=insecure)
+        # ORAS's default backend takes any challenge for a token service; an htpasswd registry asks for Basic
+        backend = self._challenge()
+        self._basic = backend == "basic"
+        self._client = oras.provider.Registry(hostname=host, insecure=insecure, auth_backend=backend)
         self._loaded: set[str] = set()
+
+    def _challenge(self) -> str:
+        import requests  # noqa: PLC0415 - ORAS's own HTTP library
+
+        try:
+            response = requests.get(f"{self._scheme}://{self.host}/v2/", timeout=30)
+        except requests.RequestException as exc:
+            raise RegistryAccessError(f"cannot reach the registry {self.host}: {exc}",
+                                      hint=f"is the registry {self.host} running and reachable from here?") from exc
+        challenge = str(response.headers.get("WWW-Authenticate", ""))
+        return "basic" if response.status_code == 401 and challenge.lower().startswith("basic") else "token"
 
     def _auth(self, repository: str) -> None:
         if repository in self._loaded:
@@ -90,6 +104,9 @@ class Registry:
         config = os.path.join(os.environ.get("DOCKER_CONFIG") or os.path.expanduser("~/.docker"), "config.json")
         container = self._client.get_container(f"{self.host}/{repository}:latest")
         self._client.auth.load_configs(container, configs=[config] if os.path.isfile(config) else None)
+        if self._basic and not getattr(self._client.auth, "_basic_auth", None):
+            raise RegistryAccessError(f"the registry {self.host} wants a user name and password, and the Docker configuration has none for it",
+                                      hint=f"log in first: `docker login {self.host}`")
         self._loaded.add(repository)
 
     def _request(self, method: str, repository: str, path: str, *, data: bytes | None = None, headers: dict[str, str] | None = None,
