@@ -12,7 +12,7 @@ import re
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import docker
 import docker.errors
@@ -147,16 +147,15 @@ class DockerEngine:
             self.remove_container(container["Id"])
         return out
 
-    def load(self, archive: Path, *, progress: Progress) -> None:
-        """`docker load` of an image archive (the docker-save layout); tags come from its manifest.json."""
+    def load(self, archive: Iterable[bytes], *, progress: Progress) -> None:
+        """`docker load` of an image archive (the docker-save layout, streamed); tags come from its manifest.json."""
         try:
-            with open(archive, "rb") as fh:
-                for event in self._api.load_image(fh, quiet=False):
-                    if "error" in event:
-                        raise DockerError(f"docker load failed: {str(event['error']).strip()}")
-                    text = str(event.get("stream", "")).strip()
-                    if text:
-                        progress(text)
+            for event in self._api.load_image(archive, quiet=False):
+                if "error" in event:
+                    raise DockerError(f"docker load failed: {str(event['error']).strip()}")
+                text = str(event.get("stream", "")).strip()
+                if text:
+                    progress(text)
         except docker.errors.APIError as exc:
             raise DockerError(f"docker load failed: {_short(exc)}") from exc
         except requests.exceptions.RequestException as exc:

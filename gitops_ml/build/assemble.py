@@ -14,7 +14,7 @@ import json
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 from gitops_ml.adapters.docker import DockerEngine
 from gitops_ml.build.layers import RUNTIME_DIR, UID, VENV, Layer
@@ -154,31 +154,43 @@ def chain_ids(diff_ids: Sequence[str]) -> list[str]:
     return out
 
 
-def write_archive(config: bytes, base: BaseImage, layers: Sequence[Layer], ref: str, dest: Path, skip: set[str]) -> None:
-    """A docker-save archive: manifest.json, the config and the layer tars whose chain ids are not in skip
-    (the engine already has those, and `docker load` never opens a layer it has)."""
+def archive_chunks(config: bytes, base: BaseImage, layers: Sequence[Layer], ref: str, skip: set[str]) -> Iterator[bytes]:
+    """A docker-save archive as a stream: the layer tars whose chain ids are not in skip (the engine already
+    has those, and `docker load` never opens a layer it has), the config and manifest.json. Streamed so
+    that a large dependency layer is not copied once more on its way to the engine."""
     config_name = hashlib.sha256(config).hexdigest() + ".json"
     names = [f"base-{i}/layer.tar" for i in range(len(base.diff_ids))] + [f"{layer.name}/layer.tar" for layer in layers]
     chains = chain_ids([*base.diff_ids, *(layer.diff_id for layer in layers)])
-    manifest = [{"Config": config_name, "RepoTags": [ref], "Layers": names}]
-    with tarfile.open(dest, "w") as tar:
-        _add_bytes(tar, config_name, config)
-        for layer, name, chain in zip(layers, names[len(base.diff_ids):], chains[len(base.diff_ids):]):
-            if chain not in skip:
-                tar.add(str(layer.path), arcname=name)
-        _add_bytes(tar, "manifest.json", json.dumps(manifest).encode("utf-8"))
+    for layer, name, chain in zip(layers, names[len(base.diff_ids):], chains[len(base.diff_ids):]):
+        if chain in skip:
+            continue
+        size = layer.path.stat().st_size
+        yield _header(name, size)
+        with open(layer.path, "rb") as fh:
+            while chunk := fh.read(_CHUNK):
+                yield chunk
+        yield _padding(size)
+    manifest = json.dumps([{"Config": config_name, "RepoTags": [ref], "Layers": names}]).encode("utf-8")
+    for name, data in ((config_name, config), ("manifest.json", manifest)):
+        yield _header(name, len(data)) + data + _padding(len(data))
+    yield b"\0" * 1024
 
 
-def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
-    import io  # noqa: PLC0415
+_CHUNK = 1 << 20
 
+
+def _header(name: str, size: int) -> bytes:
     info = tarfile.TarInfo(name)
-    info.size = len(data)
-    tar.addfile(info, io.BytesIO(data))
+    info.size, info.mode = size, 0o644
+    return info.tobuf(format=tarfile.PAX_FORMAT)
+
+
+def _padding(size: int) -> bytes:
+    return b"\0" * (-size % tarfile.BLOCKSIZE)
 
 
 def load_image(engine: DockerEngine, config: bytes, base: BaseImage, layers: Sequence[Layer], ref: str, *, cache: Path,
-               workdir: Path, progress: Progress) -> str:
+               progress: Progress) -> str:
     """Load the image into the engine under ref; its id (the config's sha256).
 
     Layers this engine got from an earlier load (recorded per engine in the cache) are left out of the
@@ -187,17 +199,13 @@ def load_image(engine: DockerEngine, config: bytes, base: BaseImage, layers: Seq
     record = cache / "engines" / f"{engine.engine_id().replace(':', '_')}.chains"
     known = set(record.read_text(encoding="utf-8").split()) if record.is_file() else set()
     chains = chain_ids([*base.diff_ids, *(layer.diff_id for layer in layers)])
-    archive = workdir / "image.tar"
-    write_archive(config, base, layers, ref, archive, known)
     try:
-        engine.load(archive, progress=progress)
+        engine.load(archive_chunks(config, base, layers, ref, known), progress=progress)
     except DockerError:
         if not known:
             raise
-        write_archive(config, base, layers, ref, archive, set())
-        engine.load(archive, progress=progress)
+        engine.load(archive_chunks(config, base, layers, ref, set()), progress=progress)
         known = set()
-    archive.unlink()
     record.parent.mkdir(parents=True, exist_ok=True)
     record.write_text("\n".join(sorted(known | set(chains))) + "\n", encoding="utf-8")
     image_id = "sha256:" + hashlib.sha256(config).hexdigest()

@@ -80,7 +80,7 @@ def build_image(engine: DockerEngine, plan: ImagePlan, options: BuildOptions, pr
             layers = [system, *prepared.layers]
             config = image_config(base, image_settings(plan), layers, plan.created, __version__)
             say(f"loading {plan.ref} ({len(layers)} layers above {plan.base_image})")
-            result.image_id = load_image(engine, config, base, layers, plan.ref, cache=cache, workdir=work, progress=say)
+            result.image_id = load_image(engine, config, base, layers, plan.ref, cache=cache, progress=say)
             result.timings["load"] = time.perf_counter() - step
             sbom, lock_sha = prepared.sbom, prepared.lock.sha256
     if options.push:
