@@ -19,6 +19,7 @@ CHECKOUT = "actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683 # v4.2.2"
 SETUP_PYTHON = "actions/setup-python@a26af69be951a213d495a4c3e4e4022e16d87065 # v5.6.0"
 UPLOAD_ARTIFACT = "actions/upload-artifact@ea165f8d65b6e75b540449e92b4886f43607fa02 # v4.6.2"
 DOCKER_LOGIN = "docker/login-action@9780b0c442fbb1117ed29e0efdff1e18412f7567 # v3.3.0"
+COSIGN_INSTALLER = "sigstore/cosign-installer@6f9f17788090df1f26f669e9d70d6ae9567deba6 # v4.1.2"
 
 WORKFLOWS = ("gitops-ml-pr.yml", "gitops-ml-main.yml", "gitops-ml-retrain.yml")
 ENGINES = ("argocd", "flux")
@@ -133,6 +134,7 @@ def render_workflows(
         "schedule": schedule,
         "checkout": CHECKOUT,
         "upload_artifact": UPLOAD_ARTIFACT,
+        "cosign_installer": COSIGN_INSTALLER,
         "setup": _setup(reusable, persist=False).format(**fill) if not reusable else _setup(True, False),
         "setup_push": _setup(reusable, persist=True).format(**fill) if not reusable else _setup(True, True),
         "login": _login(registry, reusable),
