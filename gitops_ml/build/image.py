@@ -95,7 +95,11 @@ def build_image(engine: DockerEngine, plan: ImagePlan, options: BuildOptions, pr
         if sbom is None:  # built earlier: the SBOM is the one inside the image
             sbom = engine.read_image_files(plan.ref, [SBOM_PATH]).get(SBOM_PATH) or b""
             lock_sha = _lock_sha_of(plan)
-        result.referrers = attach_referrers(engine, plan, result.digest, sbom, lock_sha, started=int(time.time() - (time.perf_counter() - started)))
+        if sbom:
+            result.referrers = attach_referrers(engine, plan, result.digest, sbom, lock_sha, started=int(time.time() - (time.perf_counter() - started)))
+        else:
+            say(f"warning: {plan.ref} has no {SBOM_PATH} (built by an older gitops-ml): no SBOM or provenance pushed; "
+                "`build --push --rebuild` makes them")
         result.timings["attach"] = time.perf_counter() - step
     result.seconds = time.perf_counter() - started
     return result

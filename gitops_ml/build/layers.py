@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import BinaryIO, Iterable, Mapping, Union
 
 from gitops_ml.adapters import uv
-from gitops_ml.build.lock import target_of, uv_cache
+from gitops_ml.build.lock import uv_cache
 from gitops_ml.validate.locks import Lock
 
 # fixed file times make layers byte-identical however often they are written
@@ -162,7 +162,7 @@ def dependency_layer(lock: Lock, python: str, cache: Path) -> Layer:
         lock_file = Path(tmp) / "requirements.lock"
         lock_file.write_text(lock.text, encoding="utf-8")
         site = Path(tmp) / "site"
-        uv.install_lock(lock_file, site, target_of(python), cache=uv_cache(cache))
+        uv.install_lock(lock_file, site, uv.Target(python, lock.platform), cache=uv_cache(cache))
         entries = _site_entries(site, python)
         layer = write_layer("dependencies", entries, Path(tmp) / "layer.tar")
         return _store(cache, key, layer)
