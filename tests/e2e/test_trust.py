@@ -37,6 +37,12 @@ def trust_repo(tmp_path_factory: pytest.TempPathFactory, docker_ready: None) -> 
     return root
 
 
+@pytest.fixture(scope="module")
+def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One cache for the tests that do not need clean ones (each clean cache downloads the wheels again)."""
+    return tmp_path_factory.mktemp("cache")
+
+
 def _build(repo: Path, cache: Path, *args: str) -> dict[str, object]:
     # a cache of its own, uv's download cache included: nothing of an earlier build is reused
     env = {"GITOPS_ML_CACHE_DIR": str(cache), "UV_CACHE_DIR": str(cache / "uv")}
@@ -59,11 +65,11 @@ def test_the_same_commit_built_twice_on_clean_caches_gives_the_same_digest(trust
     assert second["digest"] == first["digest"], "the pushed manifest digest too"
 
 
-def test_sbom_and_provenance_are_read_back_through_the_registry_api(trust_repo: Path, tmp_path: Path) -> None:
+def test_sbom_and_provenance_are_read_back_through_the_registry_api(trust_repo: Path, shared_cache: Path) -> None:
     from cyclonedx.schema import SchemaVersion
     from cyclonedx.validation.json import JsonStrictValidator
 
-    image = _build(trust_repo, tmp_path / "cache", "--push")
+    image = _build(trust_repo, shared_cache, "--push")
     ref, digest = str(image["ref"]), str(image["digest"])
     repository = ref[len(REGISTRY) + 1:].rsplit(":", 1)[0]
     api = _registry_get(f"{repository}/referrers/{digest}", OCI_INDEX)
@@ -110,8 +116,8 @@ def test_sbom_and_provenance_are_read_back_through_the_registry_api(trust_repo: 
     assert {r["artifactType"] for r in registry["referrers"]} == set(by_type)
 
 
-def test_verify_image_holds_for_the_build_and_names_what_git_contradicts(trust_repo: Path, tmp_path: Path) -> None:
-    image = _build(trust_repo, tmp_path / "cache", "--push")
+def test_verify_image_holds_for_the_build_and_names_what_git_contradicts(trust_repo: Path, shared_cache: Path, tmp_path: Path) -> None:
+    image = _build(trust_repo, shared_cache, "--push")
     ok = gitops_ml("verify-image", str(image["ref"]), cwd=trust_repo)
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "verified: the image matches git" in ok.stdout and "FAIL" not in ok.stdout
