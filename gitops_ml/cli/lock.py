@@ -9,6 +9,7 @@ import click
 
 from gitops_ml.build.lock import LockResult, lock_models
 from gitops_ml.cli._common import FORMAT_OPTION, handle_errors, print_json, progress_line
+from gitops_ml.cli._registry import REPO_OPTION
 from gitops_ml.errors import UsageError, ValidationError
 from gitops_ml.repo.handle import Repository
 from gitops_ml.types import ModelName
@@ -37,9 +38,9 @@ def execute(request: LockRequest, progress: Callable[[str], None]) -> list[LockR
 
 @click.command("lock")
 @click.argument("models", nargs=-1, metavar="[MODEL]...")
-@click.option("--repo", "repo_path", default=".", show_default=True, type=click.Path(file_okay=False), help="The repository (gitops-ml.yaml is found upwards).")
+@REPO_OPTION
 @FORMAT_OPTION
-def command(models: tuple[str, ...], repo_path: str, fmt: str) -> None:
+def command(models: tuple[str, ...], repo: Repository, fmt: str) -> None:
     """Resolve each MODEL's requirements (all models when none is named) and the scoring server's own
     for the image's Python and Linux platform into a lock with sha256 hashes, written beside them
     (requirements.lock, named in manifest.yaml as dependencies.lock).
@@ -47,12 +48,7 @@ def command(models: tuple[str, ...], repo_path: str, fmt: str) -> None:
     `build` installs exactly the lock, every hash checked, and `validate` reports a lock older than
     its requirements. Commit it: it is part of the version's content, so the image tag covers it.
     """
-    from pathlib import Path  # noqa: PLC0415
-
-    from gitops_ml.cli._common import discover  # noqa: PLC0415
-
     with handle_errors():
-        repo = discover(click.get_current_context(), click.Option(["--repo"]), Path(repo_path))
         results = execute(LockRequest(repo, tuple(ModelName(m) for m in models)), progress_line)
         if fmt == "json":
             print_json({"locks": [{"model": r.model, "path": r.path, "packages": r.packages, "changed": r.changed,
