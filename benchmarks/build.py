@@ -2,8 +2,8 @@
 (run `bash .ci/setup-docker.sh` first).
 
 Measures, in one run: a cold build of the example's iris (fresh gitops-ml cache, so the dependency
-layer is installed from the lock and written anew, and a fresh one-label base image, so the engine has
-none of its layers; uv's download cache is warm, as pip's is for the hand-written build), its push, a
+layer is installed from the lock and written anew, and a fresh base image with a layer of its own, so
+the engine has none of the layers above it; uv's download cache is warm, as pip's is for the hand-written build), its push, a
 warm build of a second model with the same lock, a committed artifact-only change built and pushed
 (time, and compressed bytes pushed against the artifact's size), a no-change `build --push`, and a
 plain hand-written Dockerfile for the same model (copy everything, pip-install the same locked wheels
@@ -102,8 +102,9 @@ def main() -> None:
         repo = work / "repo"
         shutil.copytree(EXAMPLE, repo)
         add_second_model(repo)
-        # a base image no earlier build used: the engine has no layer above it, as on a new runner
-        subprocess.run(["docker", "build", "-q", "-t", base, "-"], input=f"FROM {args.base_image}\nLABEL bench={namespace}\n",
+        # a base image no earlier build used, with a layer of its own: the engine has no layer above it
+        # (layers are identified by everything below them), as on a new runner
+        subprocess.run(["docker", "build", "-q", "-t", base, "-"], input=f"FROM {args.base_image}\nRUN echo {namespace} > /etc/gitops-ml-bench\n",
                        text=True, check=True, capture_output=True, env=dict(os.environ, DOCKER_BUILDKIT="0"))
         config = repo / "gitops-ml.yaml"
         text = re.sub(r"registry: .*", f"registry: {args.registry}/{namespace}", config.read_text())
