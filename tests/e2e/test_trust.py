@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -131,3 +132,22 @@ def test_verify_image_holds_for_the_build_and_names_what_git_contradicts(trust_r
     assert bad.returncode == 1, bad.stderr
     failed = {c["name"] for c in json.loads(bad.stdout)["checks"] if not c["ok"]}
     assert {"content tag", "provenance content", "provenance lock"} <= failed
+
+
+def test_the_context_only_dockerfile_builds_the_same_layers_with_docker(trust_repo: Path, shared_cache: Path, tmp_path: Path) -> None:
+    """For docker/build-push-action users: the Dockerfile ADDs the same layer tars and sets the same settings."""
+    out = tmp_path / "ctx"
+    written = gitops_ml("build", "--model", "iris", "--context-only", str(out), cwd=trust_repo, env={"GITOPS_ML_CACHE_DIR": str(shared_cache)})
+    assert written.returncode == 0, written.stderr
+    tag = f"gitops-ml-context-test:{uuid.uuid4().hex[:8]}"
+    try:
+        subprocess.run(["docker", "build", "-q", "-t", tag, str(out / "iris")], check=True, capture_output=True,
+                       env={**os.environ, "DOCKER_BUILDKIT": "0"})
+        ran = subprocess.run(["docker", "run", "--rm", "--entrypoint", "/opt/gitops-ml/venv/bin/python", tag, "-c",
+                              "import getpass, sklearn, gitops_ml.serving; print(getpass.getuser())"], capture_output=True, text=True, check=True)
+        assert ran.stdout.strip() == "gitops-ml", "the unprivileged user exists and the locked packages import"
+        config = json.loads(subprocess.run(["docker", "image", "inspect", tag], capture_output=True, text=True, check=True).stdout)[0]["Config"]
+        assert config["User"] == "10001:10001" and config["Entrypoint"][-2:] == ["-m", "gitops_ml.serving"]
+        assert config["Labels"]["dev.gitops-ml.model"] == "iris"
+    finally:
+        subprocess.run(["docker", "rmi", tag], capture_output=True, check=False)
