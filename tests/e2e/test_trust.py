@@ -151,3 +151,28 @@ def test_the_context_only_dockerfile_builds_the_same_layers_with_docker(trust_re
         assert config["Labels"]["dev.gitops-ml.model"] == "iris"
     finally:
         subprocess.run(["docker", "rmi", tag], capture_output=True, check=False)
+
+
+def test_a_tampered_artifact_or_lock_hash_stops_the_build_located(trust_repo: Path, shared_cache: Path, tmp_path: Path) -> None:
+    env = {"GITOPS_ML_CACHE_DIR": str(shared_cache)}
+    lock_repo = tmp_path / "lock"
+    shutil.copytree(trust_repo, lock_repo)
+    lock = lock_repo / "models" / "iris" / "requirements.lock"
+    text = lock.read_text()
+    block = re.search(r"^numpy==.*?(?=^\S)", text, re.S | re.M)
+    assert block
+    lock.write_text(text.replace(block.group(0), re.sub(r"sha256:[0-9a-f]{64}", "sha256:" + "cd" * 32, block.group(0))))
+    line = text.splitlines().index(block.group(0).splitlines()[0]) + 1
+    _git(lock_repo, "commit", "-qam", "a lock whose numpy hashes are not numpy's")
+    refused = gitops_ml("build", "--model", "iris", "--push", "--rebuild", cwd=lock_repo, env=env)
+    assert refused.returncode == 6, refused.stderr
+    assert f"error: models/iris/requirements.lock:{line}:1: model iris: a downloaded file does not match the lock" in refused.stderr
+
+    artifact_repo = tmp_path / "artifact"
+    shutil.copytree(trust_repo, artifact_repo)
+    artifact = artifact_repo / "models" / "iris" / "model.joblib"
+    artifact.write_bytes(artifact.read_bytes()[:-1] + b"\0")
+    _git(artifact_repo, "commit", "-qam", "an artifact that is not the one model.yaml names")
+    stopped = gitops_ml("build", "--model", "iris", "--push", "--rebuild", cwd=artifact_repo, env=env)
+    assert stopped.returncode == 1, stopped.stderr
+    assert re.search(r"error: models/iris/model\.yaml:\d+:\d+: sha256 of models/iris/model\.joblib is [0-9a-f]{64}, not ", stopped.stderr), stopped.stderr
