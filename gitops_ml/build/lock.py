@@ -54,8 +54,8 @@ def uv_cache(cache: Path) -> Path:
 def resolve_lock_text(model: str, reqs: Requirements, python: str, cache: Path) -> str:
     """The lock's text: its header (inputs), the requirements file's index options, uv's hashed resolution."""
     runtime = locks.serving_requirements()
-    source = posixpath.basename(reqs.path) if reqs.path else "no requirements"
-    input_name = source if source.endswith(".txt") else f"{source}.pip.txt"
+    source = posixpath.basename(reqs.path) if reqs.path else ""
+    input_name = source if source.endswith(".txt") else f"{source or 'requirements'}.pip.txt"
     with tempfile.TemporaryDirectory(prefix="gitops-ml-lock-") as tmp:
         inputs = [RUNTIME_INPUT]
         Path(tmp, RUNTIME_INPUT).write_text("\n".join(runtime) + "\n", encoding="utf-8")

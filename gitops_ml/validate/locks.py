@@ -107,8 +107,10 @@ class Lock:
 
 def lock_header(model: str, source: str, python: str, platform: str, requirements: Sequence[str], runtime: Sequence[str]) -> str:
     """The comment block that records a lock's inputs (read back by `parse_lock`)."""
+    origin = f"from {source}: do not edit; change {source} and run it again." if source else \
+        "(the scoring server's own requirements only): do not edit; run it again after upgrading gitops-ml."
     lines = [
-        f"# Written by `gitops-ml lock {model}` from {source}: do not edit; change {source} and run it again.",
+        f"# Written by `gitops-ml lock {model}` {origin}",
         f"# gitops-ml-lock: {LOCK_FORMAT} python={python} platform={platform}",
         *(f"# requirement: {line}" for line in requirements),
         *(f"# runtime: {line}" for line in runtime),
