@@ -301,6 +301,7 @@ class ManifestSpec:
     batch: BatchSpec = BatchSpec()
     requirements: str = ""
     conda: str = ""
+    lock: str = ""  # hashed lock written by `gitops-ml lock`; build installs exactly it
     python: str = "3.11"
     base_image: str = ""
     schema: str = ""
@@ -324,6 +325,7 @@ class ManifestSpec:
             ),
             requirements=deps.get("requirements", ""),
             conda=deps.get("conda", ""),
+            lock=deps.get("lock", ""),
             python=str(doc.get("python", "3.11")),
             base_image=doc.get("baseImage", ""),
             schema=doc.get("schema", ""),
@@ -340,6 +342,7 @@ class ManifestSpec:
             "scoring.script": self.script,
             "dependencies.requirements": self.requirements,
             "dependencies.conda": self.conda,
+            "dependencies.lock": self.lock,
             "schema": self.schema,
             "outputSchema": self.output_schema,
             "sample": self.sample,

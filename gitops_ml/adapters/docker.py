@@ -12,7 +12,7 @@ import re
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import docker
 import docker.errors
@@ -102,6 +102,64 @@ class DockerEngine:
         except requests.exceptions.RequestException as exc:
             raise DockerError(f"lost the Docker engine: {_short(exc)}", hint=START_HINT) from exc
         return str(info.get("Descriptor", {}).get("digest", "")) or None
+
+    def image_info(self, ref: str) -> dict[str, Any]:
+        """The engine's inspection of a local image (Id, Architecture, Os, Config, RootFS)."""
+        try:
+            return dict(self._api.inspect_image(ref))
+        except docker.errors.APIError as exc:
+            raise DockerError(f"cannot inspect image {ref}: {_short(exc)}") from exc
+
+    def engine_id(self) -> str:
+        try:
+            return str(self._api.info().get("ID", "")) or "unknown"
+        except docker.errors.APIError as exc:
+            raise DockerError(f"cannot ask the Docker engine about itself: {_short(exc)}") from exc
+
+    def read_image_files(self, ref: str, paths: list[str]) -> dict[str, bytes | None]:
+        """The contents of files in a local image (None for a path it does not have), from a container
+        that is created, never started, and removed."""
+        import io  # noqa: PLC0415
+        import tarfile  # noqa: PLC0415
+
+        out: dict[str, bytes | None] = {}
+        try:
+            container = self._api.create_container(ref, command=["/bin/true"], entrypoint=[])
+        except docker.errors.APIError as exc:
+            raise DockerError(f"cannot read files of image {ref}: {_short(exc)}") from exc
+        try:
+            for path in paths:
+                try:
+                    stream, _ = self._api.get_archive(container["Id"], path)
+                except docker.errors.NotFound:
+                    out[path] = None
+                    continue
+                with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
+                    member = tar.next()
+                    if member is not None and member.issym():
+                        out[path] = b"->" + member.linkname.encode()
+                        continue
+                    handle = tar.extractfile(member) if member is not None else None
+                    out[path] = handle.read() if handle is not None else b""
+        except docker.errors.APIError as exc:
+            raise DockerError(f"cannot read files of image {ref}: {_short(exc)}") from exc
+        finally:
+            self.remove_container(container["Id"])
+        return out
+
+    def load(self, archive: Iterable[bytes], *, progress: Progress) -> None:
+        """`docker load` of an image archive (the docker-save layout, streamed); tags come from its manifest.json."""
+        try:
+            for event in self._api.load_image(archive, quiet=False):
+                if "error" in event:
+                    raise DockerError(f"docker load failed: {str(event['error']).strip()}")
+                text = str(event.get("stream", "")).strip()
+                if text:
+                    progress(text)
+        except docker.errors.APIError as exc:
+            raise DockerError(f"docker load failed: {_short(exc)}") from exc
+        except requests.exceptions.RequestException as exc:
+            raise DockerError(f"lost the Docker engine while loading an image: {_short(exc)}", hint=START_HINT) from exc
 
     def image_labels(self, ref: str) -> dict[str, str]:
         info = self._api.inspect_image(ref)

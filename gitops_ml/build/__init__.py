@@ -1,6 +1,7 @@
-"""The `build` stage: one image per model version. Requirements checked and located, a wheelhouse
-resolved on the host, the runtime wheel, the Dockerfile and build context, the image built and
-pushed through adapters.docker, and `run-image`.
+"""The `build` stage: one image per model version. Requirements checked and located, locks resolved
+(`lock`), layers written on the host from the lock and the model's files, the image assembled and
+loaded, pushed with its SBOM and provenance as referrers, `verify-image`, and `run-image`.
 
-Never renders, never edits the repository, never prints (progress goes through a callback).
+Never renders, never prints (progress goes through a callback); edits the repository only in `lock`, which
+writes a model's lock and names it in its manifest.
 """

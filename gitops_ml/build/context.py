@@ -1,27 +1,41 @@
-"""Build contexts: the artifact fetched and verified, the wheelhouse, the runtime and the model's
-files written with fixed times; `--context-only` writes them all or nothing.
+"""What an image is made of, prepared on the build host: the artifact fetched and verified, the lock
+installed, every layer written (see layers.py); `--context-only` writes them with a Dockerfile, all
+contexts or none.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import posixpath
+import re
 import shutil
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import Sequence
 
+from gitops_ml.adapters.uv import UvFailed
 from gitops_ml.build.dockerfile import render_dockerfile
-from gitops_ml.build.plan import ImagePlan, ImageResult, Progress
-from gitops_ml.build.wheelhouse import CONTEXT_MTIME, resolve_wheelhouse, runtime_wheel
-from gitops_ml.errors import (
-    ConfigError,
-    Location,
+from gitops_ml.build.layers import (
+    CONTEXT_MTIME,
+    SBOM_PATH,
+    Entry,
+    Layer,
+    copy_layer,
+    dependency_layer,
+    directories,
+    files_layer,
+    runtime_layer,
+    write_layer,
 )
-
-if TYPE_CHECKING:
-    pass
+from gitops_ml.build.lock import plan_lock
+from gitops_ml.build.plan import ImagePlan, ImageResult, Progress
+from gitops_ml.build.sbom import SbomInputs, render_sbom
+from gitops_ml.build.wheelhouse import runtime_wheel
+from gitops_ml.errors import ArtifactError, ConfigError, ExternalToolError, GitopsMlError, Location
+from gitops_ml.validate.locks import Lock
 
 
 def _put(path: Path, data: bytes) -> None:
@@ -46,44 +60,94 @@ def fetch_artifact(plan: ImagePlan, cache: Path, progress: Progress) -> Path:
     return artifacts.fetch_artifact(request, cache=cache, progress=progress)
 
 
-def write_context(plan: ImagePlan, dest: Path, *, wheelhouse: Path, runtime: Path, artifact: Path) -> None:
-    """Lay out the build context in dest (which must not exist yet).
+@dataclass
+class Prepared:
+    """Everything an image is made of, on the build host: the lock, the layer tars (dependencies,
+    runtime, code, artifact with the SBOM), the SBOM's bytes and seconds per step."""
 
-    model/code holds the scoring code and data files; model/artifact holds model.yaml and the
-    artifact, so a retrained model changes only the last layer.
-    """
-    spec = plan.version.entry.spec
-    artifact_rel = posixpath.normpath(spec.artifact.path)
-    artifact_src = posixpath.normpath(spec.artifact.uri) if spec.artifact.scheme == "path" else None
-    dest.mkdir(parents=True)
-    _put(dest / "Dockerfile", render_dockerfile(plan).encode("utf-8"))
-    _put(dest / ".dockerignore", b"# the context holds only what the image needs\n")
-    for wheel in sorted(wheelhouse.glob("*.whl")):
-        _put(dest / "wheels" / "dependencies" / wheel.name, wheel.read_bytes())
-    _put(dest / "wheels" / "runtime" / runtime.name, runtime.read_bytes())
-    for rel, data in sorted(plan.version.files().items()):
-        if rel in (artifact_src, artifact_rel):
-            continue
-        layer = "artifact" if rel == "model.yaml" else "code"
-        _put(dest / "model" / layer / rel, data)
-    _put(dest / "model" / "artifact" / artifact_rel, artifact.read_bytes())
-    _fix_times(dest)
+    lock: Lock
+    layers: list[Layer]
+    sbom: bytes
+    runtime_sha256: str
+    timings: dict[str, float] = field(default_factory=dict)
 
 
-def prepare_context(plan: ImagePlan, dest: Path, cache: Path, progress: Progress) -> dict[str, float]:
-    """Fetch, resolve and write everything the build needs into dest; seconds per step."""
+def prepare_layers(plan: ImagePlan, work: Path, cache: Path, progress: Progress, *, base_id: str = "", created: int = CONTEXT_MTIME) -> Prepared:
+    """Fetch and verify the artifact, read (or resolve) the lock, install it and write every layer."""
+    from gitops_ml import __version__  # noqa: PLC0415
+    from gitops_ml.serving.settings import MODEL_DIR  # noqa: PLC0415 - the serving package imports numpy
+
     timings: dict[str, float] = {}
     start = time.perf_counter()
     artifact = fetch_artifact(plan, cache, progress)
     timings["artifact"] = time.perf_counter() - start
     start = time.perf_counter()
-    wheelhouse = resolve_wheelhouse(plan, cache, progress)
-    runtime = runtime_wheel(cache, progress)
-    timings["wheelhouse"] = time.perf_counter() - start
+    lock = plan_lock(plan, cache, progress)
+    timings["lock"] = time.perf_counter() - start
     start = time.perf_counter()
-    write_context(plan, dest, wheelhouse=wheelhouse, runtime=runtime, artifact=artifact)
-    timings["context"] = time.perf_counter() - start
-    return timings
+    progress(f"installing {len(lock.packages)} locked packages (hashes checked)")
+    try:
+        dependencies = dependency_layer(lock, plan.python, cache)
+    except UvFailed as exc:
+        raise lock_install_error(plan, lock, exc) from exc
+    wheel = runtime_wheel(cache, progress)
+    runtime = runtime_layer(wheel, cache)
+    timings["dependencies"] = time.perf_counter() - start
+    start = time.perf_counter()
+    spec = plan.version.entry.spec
+    artifact_rel = posixpath.normpath(spec.artifact.path)
+    artifact_src = posixpath.normpath(spec.artifact.uri) if spec.artifact.scheme == "path" else None
+    code = {rel: data for rel, data in sorted(plan.version.files().items()) if rel not in (artifact_src, artifact_rel, "model.yaml")}
+    runtime_sha = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    sbom = render_sbom(SbomInputs(
+        model=str(plan.model), version=str(plan.version.version), image=str(plan.ref), lock=lock, runtime_version=__version__,
+        runtime_sha256=runtime_sha, artifact_uri=spec.artifact.uri, artifact_path=f"{MODEL_DIR}/{artifact_rel}",
+        artifact_sha256=spec.artifact.sha256, base_image=plan.base_image, base_id=base_id, created=created,
+    ))
+    last = [Entry(f"{MODEL_DIR.strip('/')}/model.yaml", plan.version.files()["model.yaml"]),
+            Entry(f"{MODEL_DIR.strip('/')}/{artifact_rel}", artifact), Entry(SBOM_PATH.strip("/"), sbom)]
+    last += [Entry(p, None) for p in {d for e in last for d in _parents_of(e.path)}]
+    layers = [
+        dependencies,
+        runtime,
+        files_layer("code", code, MODEL_DIR, work / "code.tar"),
+        write_layer("artifact", [*directories(MODEL_DIR), *last], work / "artifact.tar"),
+    ]
+    timings["layers"] = time.perf_counter() - start
+    return Prepared(lock, layers, sbom, runtime_sha, timings)
+
+
+def _parents_of(path: str) -> list[str]:
+    parts = path.split("/")[:-1]
+    return ["/".join(parts[: i + 1]) for i in range(len(parts)) if "/".join(parts[: i + 1]).startswith("opt/gitops-ml")]
+
+
+def lock_install_error(plan: ImagePlan, lock: Lock, exc: UvFailed) -> GitopsMlError:
+    """uv's refusal to install a lock, located at the lock's entry it names (a hash mismatch above all)."""
+    output = exc.output
+    named = re.search(r"[Hh]ash mismatch for `?([A-Za-z0-9._-]+)(?:==([^`\s]+))?", output)
+    where = Location(lock.path, 1, 1)
+    if named:
+        package = lock.package(named.group(1))
+        if package is not None:
+            where = Location(lock.path, package.line, 1)
+        detail = " ".join(line.strip() for line in output[named.start():].splitlines() if line.strip())[:600]
+        return ArtifactError(f"model {plan.model}: a downloaded file does not match the lock: {detail}", location=where,
+                             hint="the lock's hashes are what was resolved; if the index really changed the file, "
+                                  f"review why and run `gitops-ml lock {plan.model}` again")
+    tail = " ".join(output.strip().splitlines()[-4:])
+    return ExternalToolError(f"model {plan.model}: installing the lock failed: {tail}", location=where,
+                             hint="uv on the build host must reach the package index (UV_INDEX_URL or PIP_INDEX_URL; proxies and SSL_CERT_FILE are honoured)")
+
+
+def write_context(plan: ImagePlan, dest: Path, prepared: Prepared) -> None:
+    """Lay out a build context in dest (which must not exist yet): the Dockerfile and the layer tars it ADDs."""
+    dest.mkdir(parents=True)
+    _put(dest / "Dockerfile", render_dockerfile(plan).encode("utf-8"))
+    _put(dest / ".dockerignore", b"# the context holds only what the image needs\n")
+    for layer in prepared.layers:
+        copy_layer(layer, dest / "layers" / f"{layer.name}.tar")
+    _fix_times(dest)
 
 
 def write_contexts(plans: Sequence[ImagePlan], out: Path, progress: Progress, cache: Path | None = None) -> list[ImageResult]:
@@ -103,7 +167,12 @@ def write_contexts(plans: Sequence[ImagePlan], out: Path, progress: Progress, ca
     results, moved = [], []
     try:
         for plan in plans:
-            timings = prepare_context(plan, staging / plan.model, cache, _prefixed(progress, plan.model))
+            work = staging / f".{plan.model}-work"
+            work.mkdir()
+            prepared = prepare_layers(plan, work, cache, _prefixed(progress, plan.model))
+            write_context(plan, staging / plan.model, prepared)
+            shutil.rmtree(work)
+            timings = prepared.timings
             results.append(ImageResult(plan.model, str(plan.version.version), plan.ref, "context", context=str(out / plan.model), timings=timings))
         for plan in plans:
             os.rename(staging / plan.model, out / plan.model)  # a non-empty directory that appeared meanwhile makes this fail, never merges

@@ -31,6 +31,20 @@ def current_revision(repository: Repository) -> str:
 REVISION_LABEL = "org.opencontainers.image.revision"
 
 
+def source_date(repository: Repository, revision: str) -> int | None:
+    """SOURCE_DATE_EPOCH when set (the reproducible-builds convention), else the commit time of revision."""
+    import os  # noqa: PLC0415
+
+    if os.environ.get("SOURCE_DATE_EPOCH", "").isdigit():
+        return int(os.environ["SOURCE_DATE_EPOCH"])
+    if not revision:
+        return None
+    try:
+        return int(gitx.resolve_commit(repository.checkout().repo, revision.removesuffix("-dirty")).committed_date)
+    except GitopsMlError:
+        return None
+
+
 def mark_dirty(repository: Repository, plans: Sequence[ImagePlan]) -> list[ImagePlan]:
     """Plans of the working tree whose model files differ from HEAD get `dirty` and a `<sha>-dirty` revision.
 

@@ -48,6 +48,8 @@ class ImagePlan:
     labels: dict[str, str]
     dirty: tuple[str, ...] = ()  # repository paths of the model that differ from HEAD (or are untracked)
     untracked: tuple[str, ...] = ()  # those of `dirty` git does not track (and does not ignore)
+    content_digest: str = ""  # the model version's content digest (the tag's hex is its start)
+    created: int = 315532800  # the image's creation time: SOURCE_DATE_EPOCH or the revision's commit time (1980 without git)
 
     @property
     def model(self) -> ModelName:
@@ -75,6 +77,7 @@ class ImageResult:
     context: str = ""
     timings: dict[str, float] = field(default_factory=dict)
     dirty: list[str] = field(default_factory=list)
+    referrers: list[dict[str, str]] = field(default_factory=list)  # SBOM and provenance pushed next to the image
 
 
 def _override_base(version: ModelVersion, base_image: str) -> ModelVersion:
@@ -118,5 +121,5 @@ def plan_images(repository: Repository, specs: Specs, options: BuildOptions, *, 
             "dev.gitops-ml.artifact.sha256": spec.artifact.sha256,
             "dev.gitops-ml.runtime": __version__,
         }
-        plans.append(ImagePlan(mv, ref, base, manifest.python, {k: v for k, v in labels.items() if v}))
+        plans.append(ImagePlan(mv, ref, base, manifest.python, {k: v for k, v in labels.items() if v}, content_digest=mv.digest(repo)))
     return plans

@@ -1,5 +1,5 @@
-"""A model's dependency list read and checked line by line before pip runs: requirements.txt and a
-conda file's pip section, each refusal located at its file:line:col with how to proceed.
+"""A model's dependency list read and checked line by line before the resolver runs: requirements.txt
+and a conda file's pip section, each refusal located at its file:line:col with how to proceed.
 """
 
 from __future__ import annotations
@@ -7,14 +7,16 @@ from __future__ import annotations
 import posixpath
 import re
 from dataclasses import dataclass
-from typing import Iterable, Mapping
+from typing import Mapping
 
 from gitops_ml.build.plan import ImagePlan
 from gitops_ml.errors import (
     Location,
     ValidationError,
 )
+from gitops_ml.registry.versions import ModelVersion
 from gitops_ml.types import Finding, ManifestSpec
+from gitops_ml.validate.locks import requirement_lines
 
 _CONDA_PYTHON = re.compile(r"^(python|pip)\b")
 
@@ -27,14 +29,23 @@ class Requirements:
     path: str
     text: str
     numbers: tuple[int, ...] = ()  # the source line of each entry of `lines` (0: not known)
+    locations: tuple[Location, ...] = ()  # where each entry of `lines` is
 
     def line_of(self, index: int) -> int:
         return self.numbers[index] if 0 <= index < len(self.numbers) else 0
 
+    def located(self) -> list[tuple[Location, str]]:
+        return list(zip(self.locations, self.lines))
+
 
 def requirements_of(plan: ImagePlan) -> Requirements:
     """The model's pip requirements, each line checked: ValidationError with every located finding."""
-    return read_requirements(plan.model_dir, plan.version.entry.manifest, plan.version.files())
+    return version_requirements(plan.version)
+
+
+def version_requirements(version: ModelVersion) -> Requirements:
+    """requirements_of for a model version (what `gitops-ml lock` resolves)."""
+    return read_requirements(version.entry.dir, version.entry.manifest, version.files())
 
 
 def read_requirements(model_dir: str, manifest: ManifestSpec, files: Mapping[str, bytes]) -> Requirements:
@@ -44,36 +55,16 @@ def read_requirements(model_dir: str, manifest: ManifestSpec, files: Mapping[str
         rel = posixpath.normpath(manifest.requirements)
         path = f"{model_dir}/{rel}"
         text = files[rel].decode("utf-8")
-        numbered = list(_requirement_lines(text))
+        numbered = list(requirement_lines(text))
         findings = [f for number, line in numbered if (f := check_requirement_line(line, Location(path, number, 1)))]
         if findings:
             raise ValidationError(findings)
-        return Requirements(tuple(line for _, line in numbered), path, text, tuple(number for number, _ in numbered))
+        return Requirements(tuple(line for _, line in numbered), path, text, tuple(number for number, _ in numbered),
+                            tuple(Location(path, number, 1) for number, _ in numbered))
     if manifest.conda:
         rel = posixpath.normpath(manifest.conda)
         return _conda_requirements(f"{model_dir}/{rel}", files[rel].decode("utf-8"))
     return Requirements((), "", "")
-
-
-# pip's own comment rule: `#` at the start of a line or after whitespace
-_COMMENT = re.compile(r"(^|\s+)#.*$")
-
-
-def _requirement_lines(text: str) -> Iterable[tuple[int, str]]:
-    """(line number, requirement) for every non-empty line, with backslash continuations joined."""
-    pending, start = "", 0
-    for number, raw in enumerate(text.splitlines(), start=1):
-        if not pending:
-            start = number
-        if raw.endswith("\\") and not _COMMENT.search(raw):
-            pending += raw[:-1]
-            continue
-        line = _COMMENT.sub("", pending + raw).strip()
-        pending = ""
-        if line:
-            yield start, line
-    if pending.strip():
-        yield start, pending.strip()
 
 
 # options a requirements file may carry: where to look for wheels (the URLs are the user's)
@@ -128,10 +119,11 @@ def check_requirement_line(line: str, where: Location) -> Finding | None:
     match = _PER_REQUIREMENT.search(line)
     spec = line[: match.start()].strip() if match else line
     if match and "--hash" in line[match.start():]:
-        # one --hash turns on pip's hash-checking mode for every requirement, and the server's own
-        # requirements added to the wheelhouse carry no hashes, so pip would always refuse
-        return Finding(where, f"--hash on {spec!r}: hash-checking is not supported for image dependencies",
-                       hint="remove the --hash options; pin the version with == (the wheelhouse is resolved once per requirement set and cached)")
+        # hashes belong to the lock, which has them for every package (the server's own included);
+        # hashes on some input lines only would pin half a resolution
+        return Finding(where, f"--hash on {spec!r}: hashes belong in the model's lock, not in its requirements",
+                       hint="remove the --hash options and run `gitops-ml lock MODEL`: it writes every package, pinned with its hashes, "
+                            "to requirements.lock, which `build` installs exactly")
     try:
         req = Requirement(spec)
     except InvalidRequirement as exc:
@@ -150,23 +142,26 @@ def _conda_requirements(path: str, text: str) -> Requirements:
 
     doc = parse_yaml(path, text.encode("utf-8"))
     pip: list[str] = []
+    where: list[Location] = []
     findings = []
     for i, dep in enumerate((doc.data or {}).get("dependencies") or []):
         if isinstance(dep, dict) and "pip" in dep:
             for j, entry in enumerate(dep["pip"] or []):
                 # the same rules as a requirements.txt line, located at the entry
-                found = check_requirement_line(str(entry).strip(), doc.locate(["dependencies", i, "pip", j]))
+                location = doc.locate(["dependencies", i, "pip", j])
+                found = check_requirement_line(str(entry).strip(), location)
                 if found is not None:
                     findings.append(found)
-                pip.append(str(entry))
+                pip.append(str(entry).strip())
+                where.append(location)
         elif isinstance(dep, str) and not _CONDA_PYTHON.match(dep):
             findings.append(
                 Finding(
                     doc.locate(["dependencies", i]),
-                    f"conda-only package {dep!r}: images are built with pip from a wheelhouse",
+                    f"conda-only package {dep!r}: images install Python wheels from the model's lock",
                     hint="move it to the `pip:` section, or use a requirements file",
                 )
             )
     if findings:
         raise ValidationError(findings)
-    return Requirements(tuple(pip), path, "\n".join(pip))
+    return Requirements(tuple(pip), path, "\n".join(pip), tuple(loc.line for loc in where), tuple(where))

@@ -5,12 +5,13 @@ build starts, then build and push (or write contexts).
 from __future__ import annotations
 
 import ast
+import dataclasses
 import posixpath
 from typing import TYPE_CHECKING, Sequence
 
 from gitops_ml.adapters.docker import DockerEngine
 from gitops_ml.build.context import write_contexts
-from gitops_ml.build.dirty import REVISION_LABEL, _dirty_list, current_revision, listing, mark_dirty
+from gitops_ml.build.dirty import REVISION_LABEL, _dirty_list, current_revision, listing, mark_dirty, source_date
 from gitops_ml.build.image import build_image
 from gitops_ml.build.plan import BuildOptions, ImagePlan, ImageResult, Progress, plan_images
 from gitops_ml.build.requirements import requirements_of
@@ -54,6 +55,11 @@ def check_plan(plans: Sequence[ImagePlan]) -> None:
         raise error
 
 
+def _with_source_date(repository: Repository, plan: ImagePlan) -> ImagePlan:
+    when = source_date(repository, plan.labels.get(REVISION_LABEL, ""))
+    return dataclasses.replace(plan, created=when) if when is not None else plan
+
+
 def build_images(repository: Repository, specs: Specs, options: BuildOptions, progress: Progress) -> list[ImageResult]:
     """The use case behind `gitops-ml build`: plan, check, then build/push (or write contexts).
 
@@ -61,6 +67,7 @@ def build_images(repository: Repository, specs: Specs, options: BuildOptions, pr
     otherwise such a model is built with a warning and a `<sha>-dirty` revision label.
     """
     plans = mark_dirty(repository, plan_images(repository, specs, options, revision=current_revision(repository)))
+    plans = [_with_source_date(repository, plan) for plan in plans]
     dirty = [plan for plan in plans if plan.dirty]
     if options.push and dirty and not options.allow_dirty and options.context_only is None:
         raise RegistryError(

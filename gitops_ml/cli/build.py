@@ -96,8 +96,9 @@ def command(
     """Build one image per model of REPO (default: .) through the Docker engine.
 
     Images carry the content-addressed reference that `gitops-ml render` writes, so an unchanged
-    model is never rebuilt. Dependencies are resolved on this machine into a wheelhouse, so the
-    image build itself needs no network.
+    model is never rebuilt. The model's lock (`gitops-ml lock`) is installed on this machine with
+    every hash checked, each layer is written here, reproducibly, and the image is loaded into the
+    engine; --push also pushes its SBOM and provenance next to it (OCI referrers).
     """
     with handle_errors():
         if version and len(models) != 1:

@@ -24,6 +24,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "render": ("gitops_ml.cli.render", "Render Kustomize bases, overlays and the Argo CD / Flux objects of REPO"),
     "diff": ("gitops_ml.cli.diff", "Show what a change does to the rendered manifests, against --base REF"),
     "build": ("gitops_ml.cli.build", "Build one image per model of REPO through the Docker engine"),
+    "lock": ("gitops_ml.cli.lock", "Lock a model's dependencies with hashes for its image's platform and Python"),
+    "verify-image": ("gitops_ml.cli.verify_image", "Check an image's labels, SBOM and provenance against the version in git"),
     "run-image": ("gitops_ml.cli.run_image", "Run MODEL's built image locally, score its sample and stop it"),
     "serve": ("gitops_ml.cli.serve", "Serve MODEL_DIR locally with the same server as the image"),
     "predict": ("gitops_ml.cli.predict", "Score one request with MODEL_DIR, without a server"),

@@ -22,6 +22,10 @@ def _json(result: ShowResult) -> dict[str, object]:
             "description": record.spec.description,
         }
     )
+    if result.referrers is not None:
+        found = result.referrers
+        data["registry"] = {"digest": found.digest or None, "via": found.via or None, "problem": found.problem or None,
+                            "referrers": [{"artifactType": r.artifact_type, "ref": r.ref} for r in found.items]}
     return data
 
 
@@ -39,6 +43,17 @@ def _text(result: ShowResult) -> None:
     else:
         click.echo("  tag        none (create it with `gitops-ml tag`)")
     click.echo(f"  image      {result.image_ref}" if result.image_ref else f"  image      unknown: {result.image_problem}")
+    if result.referrers is not None:
+        found = result.referrers
+        if found.problem:
+            click.echo(f"  registry   {found.problem}")
+        else:
+            click.echo(f"  digest     {found.digest}")
+            names = {"application/vnd.cyclonedx+json": "sbom", "application/vnd.in-toto+json": "provenance"}
+            for item in found.items:
+                click.echo(f"  {names.get(item.artifact_type, 'referrer'):<9}  {item.ref}  ({item.artifact_type}, via {found.via})")
+            if not found.items:
+                click.echo(f"  referrers  none (nothing was pushed next to the image; via {found.via})")
     if spec.framework:
         click.echo(f"  framework  {spec.framework} {spec.framework_version}".rstrip())
     click.echo(f"  artifact   {spec.artifact.uri}  sha256:{spec.artifact.sha256}")
@@ -55,16 +70,18 @@ def _text(result: ShowResult) -> None:
 @click.argument("model_version", metavar="MODEL@VERSION")
 @repository_options()
 @REV_OPTION
+@click.option("--referrers", is_flag=True, help="Also ask the image's registry for its digest and the SBOM and provenance pushed next to it.")
 @FORMAT_OPTION
-def command(model_version: str, repo: Repository, rev: str, fmt: str) -> None:
+def command(model_version: str, repo: Repository, rev: str, referrers: bool, fmt: str) -> None:
     """Show MODEL@VERSION (e.g. iris@1.2.0): its commit and tag, content-addressed image reference,
     artifact, metrics, lineage, files, and the environments running it.
 
-    The files are read from the commit that registered the version, not from the working tree.
+    The files are read from the commit that registered the version, not from the working tree;
+    only --referrers asks the registry (`gitops-ml verify-image REF` checks what it lists).
     """
     with handle_errors():
         model, version = parse_model_version(model_version)
-        result = show(repo, model, version, rev)
+        result = show(repo, model, version, rev, referrers=referrers)
         if fmt == "json":
             print_strict_json(_json(result))
         else:

@@ -8,10 +8,8 @@ model); pip otherwise. Never prints: progress goes through a callback.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -43,19 +41,13 @@ class ModelEnvironment:
 
 
 def installer() -> tuple[str, list[str]]:
-    """("uv", [uv]) when uv is installed (beside this Python, on PATH, or as the `uv` package), else
-    ("pip", [])."""
-    beside = Path(sys.executable).parent / "uv"
-    if beside.is_file() and os.access(beside, os.X_OK):
-        return "uv", [str(beside)]
-    found = shutil.which("uv")
-    if found:
-        return "uv", [found]
-    if importlib.util.find_spec("uv") is not None:
-        from uv import find_uv_bin  # noqa: PLC0415 - the `uv` wheel ships its binary this way
+    """("uv", [uv]) when uv's binary is there (it is a dependency of gitops-ml), else ("pip", [])."""
+    from gitops_ml.adapters.uv import uv_binary  # noqa: PLC0415
 
-        return "uv", [find_uv_bin()]
-    return "pip", []
+    try:
+        return "uv", [uv_binary()]
+    except ExternalToolError:
+        return "pip", []
 
 
 def environment_key(python_version: str, requirements: list[str], runtime: Path) -> str:

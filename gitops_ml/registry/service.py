@@ -178,6 +178,44 @@ class ShowResult:
     image_ref: ImageRef | None
     image_problem: str = ""
     running: tuple[Run, ...] = ()  # environments running this version now
+    referrers: "ImageReferrers | None" = None  # asked of the image's registry only on request
+
+
+@dataclass(frozen=True)
+class Referrer:
+    """An artifact pushed next to an image (its SBOM, its provenance): its type and where it is."""
+
+    artifact_type: str
+    ref: str  # repository@digest
+
+
+@dataclass(frozen=True)
+class ImageReferrers:
+    """What the image's registry says about a reference: its digest and what refers to it."""
+
+    digest: str = ""
+    via: str = ""  # "api" (OCI 1.1 referrers API) or "tag-schema"
+    items: tuple[Referrer, ...] = ()
+    problem: str = ""  # why the registry could not answer (not pushed, unreachable)
+
+
+def image_referrers(ref: str) -> ImageReferrers:
+    """The SBOM and provenance the registry holds for an image reference; a problem instead of an error,
+    since `show` answers from git first and the registry is a second opinion."""
+    from gitops_ml.adapters import oci  # noqa: PLC0415 - imports ORAS and requests
+
+    host, repository, reference = oci.split_ref(ref)
+    try:
+        registry = oci.Registry(host)
+        found = registry.manifest(repository, reference)
+        if found is None:
+            return ImageReferrers(problem=f"{ref} is not in the registry (not pushed yet?)")
+        digest = found[1].digest
+        listed = registry.referrers(repository, digest)
+    except GitopsMlError as exc:
+        return ImageReferrers(problem=exc.message)
+    items = tuple(Referrer(d.artifact_type, f"{host}/{repository}@{d.digest}") for d in listed.items)
+    return ImageReferrers(digest, listed.via, items)
 
 
 def _unknown_version(reg: RegistryRepo, found: ModelHistory, version: Version) -> RegistryError:
@@ -218,8 +256,9 @@ def _repository_spec(reg: RegistryRepo) -> RepositorySpec:
         raise RegistryError(f"{REPOSITORY_FILE} at {reg.rev_name} cannot be read: {exc}", hint="run `gitops-ml validate`") from None
 
 
-def show(repository: Repository, model: str, version: Version, rev: str = "HEAD") -> ShowResult:
-    """Files, artifact, metrics, lineage, image reference and environments of model@version."""
+def show(repository: Repository, model: str, version: Version, rev: str = "HEAD", *, referrers: bool = False) -> ShowResult:
+    """Files, artifact, metrics, lineage, image reference and environments of model@version; with
+    referrers, also what the image's registry holds next to it (SBOM, provenance)."""
     reg = open_registry(repository, rev)
     found, record, commit = _locate(reg, ModelName(model), version)
     mv = _model_version(repository, reg, ModelName(model), version, commit)
@@ -231,7 +270,8 @@ def show(repository: Repository, model: str, version: Version, rev: str = "HEAD"
     except GitopsMlError as exc:
         problem = exc.message
     running = tuple(run for run in found.running.values() if run.version == version)
-    return ShowResult(record, mv, files, ref, problem, running)
+    attached = (image_referrers(ref) if ref else ImageReferrers(problem=problem)) if referrers else None
+    return ShowResult(record, mv, files, ref, problem, running, attached)
 
 
 # --- compare -------------------------------------------------------------------------------------

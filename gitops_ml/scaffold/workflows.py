@@ -28,6 +28,7 @@ DOCKER_LOGIN = "docker/login-action@dbcb813823bdd20940b903addbd779551569679f # v
 # Environments hold the secrets of the jobs that read them (create them in the repository's settings)
 REGISTRY_ENVIRONMENT = "gitops-ml-registry"
 RETRAIN_ENVIRONMENT = "gitops-ml-retrain"
+COSIGN_INSTALLER = "sigstore/cosign-installer@6f9f17788090df1f26f669e9d70d6ae9567deba6 # v4.1.2"
 
 WORKFLOWS = ("gitops-ml-pr.yml", "gitops-ml-main.yml", "gitops-ml-retrain.yml")
 ENGINES = ("argocd", "flux")
@@ -151,6 +152,7 @@ def render_workflows(
         "schedule": schedule,
         "checkout": CHECKOUT,
         "upload_artifact": UPLOAD_ARTIFACT,
+        "cosign_installer": COSIGN_INSTALLER,
         "setup": _setup(reusable).format(**fill) if not reusable else _setup(True),
         "git_auth": GIT_AUTH,
         "login": _login(registry, reusable),

@@ -19,7 +19,7 @@ from jsonschema.exceptions import SchemaError as BadSchema
 
 from gitops_ml.errors import LoadError, Location, ValidationError
 from gitops_ml.repo.handle import Repository
-from gitops_ml.repo.loading import Document, RepositoryTree, load_tree
+from gitops_ml.repo.loading import Document, RepositoryTree, load_tree, parse_yaml
 from gitops_ml.repo.sources import FileSource, ModelSubset
 from gitops_ml.types import (
     DEPLOYMENTS_DIR,
@@ -33,6 +33,7 @@ from gitops_ml.types import (
     ModelSpec,
     RepositorySpec,
 )
+from gitops_ml.validate import locks
 from gitops_ml.validate.rollout import deployment_findings
 from gitops_ml.validate.schema import kind_findings, schema_findings
 
@@ -60,7 +61,7 @@ class Specs:
 
 @dataclass
 class Report:
-    """What validation found; `specs` is set when there are no errors."""
+    """What validation found; `specs` is set when there are no errors but, perhaps, locks older than their requirements."""
 
     findings: list[Finding] = field(default_factory=list)
     files: int = 0
@@ -151,6 +152,35 @@ def check_models(tree: RepositoryTree, source: FileSource, out: list[Finding]) -
         if ok:
             entries[ModelName(name)] = ModelEntry(spec, manifest, files.dir)
     return entries
+
+
+def _check_lock(source: FileSource, model_dir: str, manifest: ManifestSpec, manifest_doc: Document, model: str) -> list[Finding]:
+    """A lock that parses and is not older than the requirements it locks (see validate.locks)."""
+    lock_path = f"{model_dir}/{posixpath.normpath(manifest.lock)}"
+    try:
+        lock, found = locks.parse_lock(lock_path, source.read(lock_path).decode("utf-8"))
+    except UnicodeDecodeError:
+        return [Finding(Location(lock_path), "not UTF-8 text: a lock is a requirements file")]
+    if lock is None:
+        return found
+    inputs: list[tuple[Location, str]] = []
+    if manifest.requirements:
+        req_path = f"{model_dir}/{posixpath.normpath(manifest.requirements)}"
+        try:
+            text = source.read(req_path).decode("utf-8")
+        except UnicodeDecodeError:
+            return [Finding(Location(req_path), "not UTF-8 text")]
+        inputs = [(Location(req_path, number, 1), line) for number, line in locks.requirement_lines(text)]
+    elif manifest.conda:
+        conda_path = f"{model_dir}/{posixpath.normpath(manifest.conda)}"
+        try:
+            doc = parse_yaml(conda_path, source.read(conda_path))
+        except LoadError as exc:
+            return [Finding(exc.location or Location(conda_path), exc.message)]
+        for i, dep in enumerate((doc.data or {}).get("dependencies") or [] if isinstance(doc.data, dict) else []):
+            if isinstance(dep, dict) and isinstance(dep.get("pip"), list):
+                inputs += [(doc.locate(["dependencies", i, "pip", j]), str(entry).strip()) for j, entry in enumerate(dep["pip"])]
+    return locks.stale_findings(lock, inputs, model=model, python=manifest.python, python_at=manifest_doc.locate(["python"]))
 
 
 def _check_sample(tree: RepositoryTree, model_dir: str, manifest: ManifestSpec, out: list[Finding]) -> bool:
@@ -276,8 +306,14 @@ def validate_tree(tree: RepositoryTree) -> Report:
     models = check_models(tree, tree.source, out)
     deployments, files = _check_deployments(tree, repo, models, out)
     n_files = (1 if tree.repository else 0) + sum(bool(m.model) + bool(m.manifest) for m in tree.models.values()) + len(tree.deployments)
+    ok = not any(f.severity == "error" for f in out)
+    # a lock older than its requirements is an error, yet the specs stand: `gitops-ml lock` needs them to write a new one
+    for name, entry in models.items():
+        manifest_doc = tree.models[name].manifest
+        if entry.manifest.lock and manifest_doc is not None:
+            out.extend(_check_lock(tree.source, entry.dir, entry.manifest, manifest_doc, name))
     report = Report(sorted(set(out)), n_files)
-    if report.ok and repo is not None:
+    if ok and repo is not None:
         report.specs = Specs(repo, models, sorted(deployments, key=lambda d: (d.environment, d.model)), {k: v for k, v in files.items()})
     return report
 

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
-import os
 import re
+import tarfile
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
 
 from gitops_ml.build.dockerfile import render_dockerfile
+from gitops_ml.build.layers import CONTEXT_MTIME, SBOM_PATH
 from gitops_ml.build.plan import BuildOptions, plan_images
-from gitops_ml.build.wheelhouse import CONTEXT_MTIME
 from gitops_ml.cli.main import cli
 from gitops_ml.registry.versions import resolve_model_version
 from gitops_ml.repo.handle import Repository
@@ -48,31 +49,31 @@ def test_overrides_change_the_reference(example_repo: Path) -> None:
     assert other.base_image == "gitops-ml-base:bookworm"
 
 
-def test_dockerfile_orders_layers_and_keeps_wheels_out(example_repo: Path) -> None:
+def test_dockerfile_adds_the_layers_in_order_and_settings_last(example_repo: Path) -> None:
     plan = plan_images(Repository(example_repo), _specs(example_repo), BuildOptions(models=(ModelName("iris"),)))[0]
     text = render_dockerfile(plan)
-    final = text[text.rindex("\nFROM "):]
-    copies = re.findall(r"^COPY (.*)$", final, re.M)
-    assert copies == [
-        "--from=venv /opt/gitops-ml/venv /opt/gitops-ml/venv",
-        "--from=runtime /opt/gitops-ml/runtime /opt/gitops-ml/runtime",
-        f"model/code/ {MODEL_DIR}/",
-        f"model/artifact/ {MODEL_DIR}/",
-    ]
-    assert "wheels" not in final
+    adds = re.findall(r"^ADD (.*)$", text, re.M)
+    assert adds == [f"layers/{name}.tar /" for name in ("dependencies", "runtime", "code", "artifact")]
+    assert "pip install" not in text and "wheels" not in text, "the context carries installed layers, no installer runs"
     # nothing that changes per version may come before the artifact layer
-    assert final.index("LABEL") > final.index("COPY model/artifact/")
-    assert final.index("GITOPS_ML_MODEL_VERSION") > final.index("COPY model/artifact/")
-    assert "USER 10001:10001" in final
-    assert READINESS_PATH in final and "HEALTHCHECK" in final
-    entry = re.search(r"^ENTRYPOINT (.*)$", final, re.M)
-    assert entry and json.loads(entry.group(1))[-2:] == ["-m", "gitops_ml.serving"]
-    for label in ("org.opencontainers.image.source", "org.opencontainers.image.revision", "org.opencontainers.image.version",
-                  "dev.gitops-ml.model", "dev.gitops-ml.artifact.sha256"):
-        assert label in final or label == "org.opencontainers.image.revision"  # no revision without a commit argument
+    assert text.index("LABEL") > text.index("ADD layers/artifact.tar")
+    assert text.index("GITOPS_ML_MODEL_VERSION") > text.index("ADD layers/artifact.tar")
+    assert "USER 10001:10001" in text
+    assert READINESS_PATH in text and "HEALTHCHECK" in text
+    entry = re.search(r"^ENTRYPOINT (.*)$", text, re.M)
+    assert entry and json.loads(entry.group(1)) == ["/opt/gitops-ml/venv/bin/python", "-m", "gitops_ml.serving"]
+    check = re.search(r"^    CMD (.*)$", text, re.M)
+    assert check and json.loads(check.group(1))[0] == "/opt/gitops-ml/venv/bin/python"
+    for label in ("org.opencontainers.image.source", "org.opencontainers.image.version", "dev.gitops-ml.model", "dev.gitops-ml.artifact.sha256"):
+        assert label in text
 
 
-def test_context_only_writes_the_layer_layout(example_repo: Path, tmp_path: Path) -> None:
+def _members(tar_path: Path) -> dict[str, tarfile.TarInfo]:
+    with tarfile.open(tar_path) as tar:
+        return {m.name: m for m in tar.getmembers()}
+
+
+def test_context_only_writes_the_layer_tars(example_repo: Path, tmp_path: Path) -> None:
     out = tmp_path / "contexts"
     result = CliRunner().invoke(cli, ["build", str(example_repo), "--model", "iris", "--context-only", str(out), "--format", "json"])
     assert result.exit_code == 0, result.output
@@ -80,15 +81,37 @@ def test_context_only_writes_the_layer_layout(example_repo: Path, tmp_path: Path
     assert image["status"] == "context" and image["ref"].startswith("registry.example.com/ml/iris:1.0.0-")
     ctx = out / "iris"
     files = {str(p.relative_to(ctx)) for p in ctx.rglob("*") if p.is_file()}
-    assert {"Dockerfile", "model/code/score.py", "model/code/sample.json", "model/artifact/model.yaml", "model/artifact/model.joblib"} <= files
-    assert "model/code/model.joblib" not in files and "model/code/model.yaml" not in files
-    wheels = {f for f in files if f.startswith("wheels/")}
-    assert any(re.fullmatch(r"wheels/runtime/gitops_ml-.*\.whl", f) for f in wheels)
-    assert any("scikit_learn" in f for f in wheels), "model requirements must be in the wheelhouse"
-    assert any("uvicorn" in f for f in wheels), "the server's requirements must be in the wheelhouse"
-    assert all(os.stat(ctx / f).st_mtime == CONTEXT_MTIME for f in files)
+    assert files == {"Dockerfile", ".dockerignore", "layers/dependencies.tar", "layers/runtime.tar", "layers/code.tar", "layers/artifact.tar"}
+    code, artifact = _members(ctx / "layers" / "code.tar"), _members(ctx / "layers" / "artifact.tar")
+    model = MODEL_DIR.strip("/")
+    assert {f"{model}/score.py", f"{model}/sample.json", f"{model}/requirements.lock"} <= set(code)
+    assert f"{model}/model.joblib" not in code and f"{model}/model.yaml" not in code
+    assert {f"{model}/model.yaml", f"{model}/model.joblib", SBOM_PATH.strip("/")} <= set(artifact)
+    deps = _members(ctx / "layers" / "dependencies.tar")
+    site = "opt/gitops-ml/venv/lib/python3.11/site-packages"
+    assert f"{site}/sklearn/__init__.py" in deps, "the model's locked requirements are installed"
+    assert f"{site}/uvicorn/__init__.py" in deps, "so are the server's"
+    assert "opt/gitops-ml/runtime/gitops_ml/serving/__init__.py" in _members(ctx / "layers" / "runtime.tar")
+    for members in (code, artifact, deps):
+        assert {(m.mtime, m.uid, m.gid, m.uname) for m in members.values()} == {(CONTEXT_MTIME, 0, 0, "")}
+    script = deps["opt/gitops-ml/venv/bin/uvicorn"]
+    with tarfile.open(ctx / "layers" / "dependencies.tar") as tar:
+        handle = tar.extractfile(script)
+        assert handle is not None and handle.readline() == b"#!/opt/gitops-ml/venv/bin/python\n", "scripts run the image's interpreter"
     assert "org.opencontainers.image.revision" in (ctx / "Dockerfile").read_text()
     assert [p.name for p in out.iterdir()] == ["iris"], "no temporary directories left"
+
+
+def test_layers_are_byte_identical_when_written_again_from_clean_caches(example_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The reproducibility of image digests rests on this: same commit, fresh caches, same layer bytes."""
+    digests = []
+    for run in ("a", "b"):
+        monkeypatch.setenv("GITOPS_ML_CACHE_DIR", str(tmp_path / f"cache-{run}"))
+        out = tmp_path / f"ctx-{run}"
+        result = CliRunner().invoke(cli, ["build", str(example_repo), "--model", "iris", "--context-only", str(out)])
+        assert result.exit_code == 0, result.output
+        digests.append({p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted((out / "iris" / "layers").iterdir())})
+    assert digests[0] == digests[1] and len(digests[0]) == 4
 
 
 def test_syntax_error_in_score_py_is_located_before_any_build(example_repo: Path, tmp_path: Path) -> None:
@@ -108,7 +131,8 @@ def _build_with_conda(example_repo: Path, context: Path, conda: str) -> Result:
     (model / "requirements.txt").unlink()
     (model / "conda.yaml").write_text(conda)
     manifest = model / "manifest.yaml"
-    manifest.write_text(manifest.read_text().replace("requirements: requirements.txt", "conda: conda.yaml"))
+    manifest.write_text(manifest.read_text().replace("requirements: requirements.txt", "conda: conda.yaml").replace("  lock: requirements.lock\n", ""))
+    (model / "requirements.lock").unlink()
     return CliRunner().invoke(cli, ["build", str(example_repo), "--model", "iris", "--context-only", str(context)])
 
 
@@ -127,14 +151,19 @@ def test_conda_pip_entries_follow_the_requirements_rules(example_repo: Path, tmp
     assert not (tmp_path / "c").exists()
 
 
-def test_nonexistent_requirement_is_located(example_repo: Path, tmp_path: Path, empty_index: str) -> None:
-    req = example_repo / "models" / "iris" / "requirements.txt"
+def test_nonexistent_requirement_of_an_unlocked_model_is_located(example_repo: Path, tmp_path: Path, empty_index: str) -> None:
+    model = example_repo / "models" / "iris"
+    manifest = model / "manifest.yaml"
+    manifest.write_text(manifest.read_text().replace("  lock: requirements.lock\n", ""))
+    (model / "requirements.lock").unlink()
+    req = model / "requirements.txt"
     req.write_text("gitops-ml-no-such-package==9.9.9\n" + req.read_text())
     result = CliRunner().invoke(cli, ["build", str(example_repo), "--model", "iris", "--context-only", str(tmp_path / "c")])
     assert result.exit_code == 5, result.output
     assert "models/iris/requirements.txt:1:1:" in result.stderr and "gitops-ml-no-such-package" in result.stderr
+    assert empty_index in result.stderr, "the index that was asked is named"
+    assert "warning: no lock committed" in result.stderr
     assert not (tmp_path / "c" / "iris").exists()
-    assert not list((tmp_path / "cache" / "wheelhouses").glob("*")) if (tmp_path / "cache" / "wheelhouses").exists() else True
 
 
 def test_unreachable_docker_engine_gives_a_hint(example_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -48,7 +48,7 @@ def test_show_reads_the_version_from_its_commit_not_the_working_tree(iris_repo, 
     assert data["lineage"] == {"data": "sklearn.datasets.load_iris", "runId": "train-iris-001"}
     files = {f["path"]: f["size"] for f in data["files"]}
     assert files["model.joblib"] == len(b"weights-1.1")
-    assert sorted(files) == ["manifest.yaml", "model.joblib", "model.yaml", "reference.json", "requirements.txt", "sample.json", "schema.json", "score.py"]
+    assert sorted(files) == ["manifest.yaml", "model.joblib", "model.yaml", "reference.json", "requirements.lock", "requirements.txt", "sample.json", "schema.json", "score.py"]
     assert data["image"].startswith("registry.example.com/ml/iris:1.1.0-")
     assert data["running"] == []  # staging moved on to 2.0.0; prod still pins 1.0.0
 

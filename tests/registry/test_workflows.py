@@ -79,7 +79,7 @@ def test_actions_are_pinned_to_full_shas_with_the_version_in_a_comment(written: 
 
 def test_permissions_are_empty_at_the_top_and_granted_per_job(written: tuple[dict[str, str], list[Path]]) -> None:
     files, _ = written
-    allowed = {"contents": {"read", "write"}, "pull-requests": {"write"}, "packages": {"write"}}
+    allowed = {"contents": {"read", "write"}, "pull-requests": {"write"}, "packages": {"write"}, "id-token": {"write"}}
     for rel, text in files.items():
         doc = yaml.safe_load(text)
         assert doc["permissions"] == {}, rel
@@ -89,8 +89,22 @@ def test_permissions_are_empty_at_the_top_and_granted_per_job(written: tuple[dic
                 assert level in allowed[scope], f"{rel}: {name} asks {scope}: {level}"
         writes = {name for name, job in doc["jobs"].items() if "write" in job["permissions"].values()}
         expected = {"gitops-ml-pr.yml": {"rendered-diff", "build-push"} if "packages" in text else {"rendered-diff"},
-                    "gitops-ml-main.yml": {"publish"}, "gitops-ml-retrain.yml": {"retrain"}}[Path(rel).name]
+                    "gitops-ml-main.yml": {"publish", "sign"}, "gitops-ml-retrain.yml": {"retrain"}}[Path(rel).name]
         assert writes == expected, rel
+        oidc = {name for name, job in doc["jobs"].items() if "id-token" in job["permissions"]}
+        assert oidc == ({"sign"} if Path(rel).name == "gitops-ml-main.yml" else set()), f"{rel}: the OIDC token is for the signing job alone"
+
+
+def test_the_publish_workflow_signs_what_it_pushed_keylessly(written: tuple[dict[str, str], list[Path]]) -> None:
+    files, _ = written
+    doc = yaml.safe_load(files[".github/workflows/gitops-ml-main.yml"])
+    sign = doc["jobs"]["sign"]
+    assert sign["needs"] == "publish" and sign["permissions"]["id-token"] == "write"
+    assert any("cosign-installer@" in str(step.get("uses", "")) for step in sign["steps"])
+    (run,) = [step for step in sign["steps"] if "cosign sign" in str(step.get("run", ""))]
+    assert run["env"]["REFS"] == "${{ needs.publish.outputs.refs }}", "outputs reach the shell as data, never as code"
+    build = next(step for step in doc["jobs"]["publish"]["steps"] if step.get("id") == "build")
+    assert "gitops-ml build --push --format json" in build["run"] and 'r["ref"] for i in images for r in i["referrers"]' in build["run"]
 
 
 # the oldest major of each action that runs on Node 24 (Node 20 actions are deprecated on GitHub's runners)
