@@ -12,6 +12,7 @@ from gitops_ml.errors import (
     ConfigError,
 )
 from gitops_ml.repo import catalog
+from gitops_ml.serving.builtins.catalog import builtin_env
 
 if TYPE_CHECKING:
     pass
@@ -56,7 +57,8 @@ def render_dockerfile(plan: ImagePlan) -> str:
             model_dir=serving.MODEL_DIR,
             port=serving.PORT,
             readiness_path=serving.READINESS_PATH,
-            env=dict(manifest.env),
+            # a built-in scorer is named to the server here: the image does not parse manifest.yaml
+            env={**builtin_env(manifest.builtin, plan.version.entry.spec.artifact.path, manifest.probabilities), **manifest.env},
             labels=plan.labels,
         )
     except jinja2.TemplateSyntaxError as exc:

@@ -24,6 +24,7 @@ from gitops_ml.errors import (
     ExternalToolError,
     Location,
 )
+from gitops_ml.serving.builtins.catalog import builtin_requirements
 
 if TYPE_CHECKING:
     pass
@@ -76,7 +77,7 @@ def resolve_wheelhouse(plan: ImagePlan, cache: Path, progress: Progress) -> Path
     build container cannot) and cached by the requirement set, so unchanged dependencies cost nothing.
     """
     reqs = requirements_of(plan)
-    lines = list(reqs.lines) + serving_requirements()
+    lines = list(reqs.lines) + builtin_requirements(plan.version.entry.manifest.builtin, reqs.lines) + serving_requirements()
     platform_args = _platform_args(plan.python)
     key = hashlib.sha256("\n".join(["v1", plan.python, *platform_args, *lines]).encode()).hexdigest()[:24]
     target = cache / "wheelhouses" / key

@@ -30,7 +30,7 @@ def command(model_dir: Path, data: str, env: str | None, env_manager: str) -> No
     with handle_errors():
         body = read_data(data)
         settings, files = make_settings(ServeRequest(model_dir, env, "127.0.0.1", 0, (), None, True, None))
-        script = Location(str(model_dir / files.script))
+        script = Location(str(model_dir / (files.script or files.artifact)))
         if env_manager == "local":
             from gitops_ml.serving.predict import predict  # noqa: PLC0415 - numpy and pandas load only here
 
@@ -48,7 +48,8 @@ def command(model_dir: Path, data: str, env: str | None, env_manager: str) -> No
             scored = predict_in(environment.python, settings, files, body)
             status, answer, error = scored.status, scored.body, scored.error
         if error:
-            raise GitopsMlError(f"init() failed: {error}", location=script, hint="fix score.py's init(); `gitops-ml serve` shows the same failure with its traceback")
+            fix = f"the built-in {files.builtin} could not load the artifact" if files.builtin else "fix score.py's init()"
+            raise GitopsMlError(f"init() failed: {error}", location=script, hint=f"{fix}; `gitops-ml serve` shows the same failure with its traceback")
         try:
             shown = orjson.dumps(orjson.loads(answer), option=orjson.OPT_INDENT_2).decode()
         except orjson.JSONDecodeError:

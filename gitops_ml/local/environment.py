@@ -23,6 +23,7 @@ from typing import Callable, Mapping
 from gitops_ml.build.requirements import read_requirements
 from gitops_ml.build.wheelhouse import runtime_wheel, serving_requirements
 from gitops_ml.errors import ExternalToolError, Location
+from gitops_ml.serving.builtins.catalog import builtin_requirements
 from gitops_ml.types import ManifestSpec
 
 Progress = Callable[[str], None]
@@ -81,7 +82,7 @@ def ensure_environment(
     started = time.perf_counter()
     files = _requirement_files(model_dir, manifest)
     reqs = read_requirements(label or model_dir.name, manifest, files)
-    lines = list(reqs.lines) + serving_requirements()
+    lines = list(reqs.lines) + builtin_requirements(manifest.builtin, reqs.lines) + serving_requirements()
     runtime = runtime_wheel(cache, progress)
     python_version = f"{sys.implementation.name}-{sys.version_info.major}.{sys.version_info.minor}"
     target = cache / "envs" / environment_key(python_version, lines, runtime)

@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: model directory {settings.model_dir} does not exist", file=sys.stderr)
         return 2
     files = ModelFiles.from_env()
-    if not (Path(settings.model_dir) / files.script).is_file():
+    if not files.builtin and not (Path(settings.model_dir) / files.script).is_file():
         print(f"error: {Path(settings.model_dir) / files.script} does not exist", file=sys.stderr)
         return 2
     drain = args.drain_seconds if args.drain_seconds is not None else default_drain_seconds()

@@ -64,6 +64,13 @@ def _describe(error: SchemaError) -> tuple[list[str | int], str, bool, str]:
         return path, f"{where}: give only one of {', '.join(error.validator_value['required'])}", False, hint
     if v == "propertyNames":
         return path, f"{where}: invalid name {error.instance!r}: {_first_sentence(error.schema.get('description', '')) or error.message}", False, hint
+    if v == "anyOf" and all(set(sub) == {"required"} for sub in error.validator_value):
+        names = [name for sub in error.validator_value for name in sub["required"]]
+        return path, f"{where}: give one of {', '.join(names)}", False, hint
+    if v == "dependentRequired":
+        wanted = re.findall(r"'([^']+)' is a dependency of '([^']+)'", error.message)
+        if wanted:
+            return path + [wanted[0][1]], f"{where}.{wanted[0][1]} needs {wanted[0][0]!r}", True, hint
     if v in ("oneOf", "anyOf") and error.context:
         best = min(error.context, key=lambda e: len(list(e.absolute_path)))
         return path, f"{where}: {best.message}", False, hint
