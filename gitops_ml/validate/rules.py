@@ -33,6 +33,7 @@ from gitops_ml.types import (
     ModelSpec,
     RepositorySpec,
 )
+from gitops_ml.validate.builtins import check_builtin
 from gitops_ml.validate.schema import kind_findings, schema_findings
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -137,6 +138,8 @@ def check_models(tree: RepositoryTree, source: FileSource, out: list[Finding]) -
                 if digest != spec.artifact.sha256:
                     out.append(Finding(model_doc.locate(["artifact", "sha256"]), f"sha256 of {full} is {digest}, not {spec.artifact.sha256}"))
                     ok = False
+        if ok and manifest.builtin:
+            ok = check_builtin(manifest_doc, files.dir, spec, manifest, source.read, out)
         if ok and manifest.schema and manifest.sample:
             ok = _check_sample(tree, files.dir, manifest, out)
         if ok:
