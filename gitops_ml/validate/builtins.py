@@ -13,7 +13,15 @@ from typing import Callable
 
 from gitops_ml.errors import LoadError, Location
 from gitops_ml.repo.loading import Document, parse_yaml
-from gitops_ml.serving.builtins.catalog import BUILTINS, MLFLOW_ZIP, canonical, format_problem, named, requirement_name, sniff_format
+from gitops_ml.serving.builtins.catalog import (
+    BUILTINS,
+    MLFLOW_ZIP,
+    canonical,
+    format_problem,
+    named,
+    requirement_name,
+    sniff_format,
+)
 from gitops_ml.types import Finding, ManifestSpec, ModelSpec
 
 Read = Callable[[str], bytes]
