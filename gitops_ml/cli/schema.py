@@ -67,7 +67,7 @@ def generate(sample: Path | None, model: Path | None, builtin: str | None, outpu
             else:
                 from gitops_ml.serving.inference import infer_schema  # noqa: PLC0415
 
-                schema, example = infer_schema(parsed, max_binary_bytes=max_binary_bytes), None
+                schema, example = infer_schema(parsed if parsed is not None else {}, max_binary_bytes=max_binary_bytes), None
         except LoadError as exc:
             if exc.location is not None:
                 raise

@@ -240,12 +240,12 @@ def _feature_names(path: Path, builtin: str) -> tuple[list[str], int]:
         return list(booster.feature_names or []), int(booster.num_features())
     import lightgbm as lgb  # noqa: PLC0415
 
-    booster = lgb.Booster(model_file=str(path))
-    names = list(booster.feature_name())
+    model = lgb.Booster(model_file=str(path))
+    names = list(model.feature_name())
     # LightGBM names unnamed features Column_0, Column_1...: those are positions, not names
     if names == [f"Column_{i}" for i in range(len(names))]:
         names = []
-    return names, int(booster.num_feature())
+    return names, int(model.num_feature())
 
 
 def _from_features(path: Path, builtin: str, sample: Mapping[str, Any] | None) -> ModelSchema:
