@@ -1,0 +1,166 @@
+"""Tiny models trained once per session with the real libraries and saved the way their users save
+them (joblib.dump, save_model, skl2onnx, mlflow.<flavour>.save_model, log_model to a real `mlflow
+server` on 127.0.0.1), and a repository factory to declare or import them in."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Iterator
+
+import httpx
+import numpy as np
+import pytest
+from scorers.scorer_support import (
+    FEATURES,
+    PYFUNC_CODE,
+    SERVER_DEADLINE,
+    TrackingServer,
+    Trained,
+    _frame,
+    free_port,
+    gitops_ml,
+)
+from support import in_ci
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
+    import joblib
+    import lightgbm as lgb
+    import mlflow
+    import xgboost as xgb
+    from mlflow.models import ModelSignature
+    from mlflow.types.schema import ColSpec, ParamSchema, ParamSpec, Schema, TensorSpec
+    from skl2onnx import to_onnx
+    from sklearn.compose import ColumnTransformer
+    from sklearn.datasets import load_iris
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    root = tmp_path_factory.mktemp("trained")
+    X, y = load_iris(return_X_y=True)
+    rows = X[[0, 1, 60, 100, 140]]
+    frame = _frame(X, y)
+    array_model = LogisticRegression(max_iter=500).fit(X, y)
+    pipeline = make_pipeline(
+        ColumnTransformer([("num", SimpleImputer(), FEATURES), ("cat", OneHotEncoder(handle_unknown="ignore"), ["color"])]),
+        LogisticRegression(max_iter=500),
+    ).fit(frame, y)
+    joblib.dump(array_model, root / "array.joblib")
+    joblib.dump(pipeline, root / "pipeline.joblib")
+    booster_model = xgb.XGBClassifier(n_estimators=8, max_depth=2).fit(X, y)
+    booster_model.save_model(root / "model.json")
+    lgb_model = lgb.train({"objective": "multiclass", "num_class": 3, "verbose": -1, "num_leaves": 4}, lgb.Dataset(X, y), num_boost_round=5)
+    lgb_model.save_model(str(root / "model.txt"))
+    onnx = to_onnx(array_model, X[:1].astype(np.float32), target_opset={"": 17, "ai.onnx.ml": 3})
+    (root / "model.onnx").write_bytes(onnx.SerializeToString())
+    signature = ModelSignature(
+        inputs=Schema([ColSpec("double", c) for c in FEATURES[:3]] + [ColSpec("double", "petal_width", required=False), ColSpec("string", "color")]),
+        outputs=Schema([ColSpec("long")]),
+    )
+    code = root / "scale.py"
+    code.write_text(PYFUNC_CODE)
+    pyfunc_signature = ModelSignature(inputs=Schema([TensorSpec(np.dtype("float32"), (-1, 4))]), params=ParamSchema([ParamSpec("k", "double", 2.0)]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # MLflow's advice about pickles and type hints: setup, not the behaviour tested
+        mlflow.sklearn.save_model(pipeline, root / "mlflow-sklearn", signature=signature, input_example=frame.iloc[:3],
+                                  serialization_format="cloudpickle")
+        mlflow.pyfunc.save_model(root / "mlflow-pyfunc", python_model=str(code), signature=pyfunc_signature,
+                                 input_example=(X[:2].astype(np.float32), {"k": 3.0}))
+        mlflow.sklearn.save_model(array_model, root / "mlflow-unsigned", serialization_format="cloudpickle")
+    return Trained(
+        root, rows, _frame(rows, np.array([0, 0, 1, 2, 2])), root / "array.joblib", root / "pipeline.joblib", root / "model.json",
+        root / "model.txt", root / "model.onnx", root / "mlflow-sklearn", root / "mlflow-pyfunc", root / "mlflow-unsigned",
+        {"array": array_model, "pipeline": pipeline, "xgboost": booster_model, "lightgbm": lgb_model},
+    )
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory, trained: Trained) -> Iterator[TrackingServer]:
+    """`mlflow server` with a file store on 127.0.0.1; `flowers` registered twice (versions 1 and 2) by log_model."""
+    mlflow_bin = Path(sys.executable).parent / "mlflow"
+    if not mlflow_bin.is_file():
+        if in_ci():
+            pytest.fail("CI=true but the `mlflow` command is missing (pip install -e '.[dev]')")
+        pytest.skip("the `mlflow` command is missing (pip install -e '.[dev]')")
+    root = tmp_path_factory.mktemp("mlflow")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = dict(os.environ, MLFLOW_ALLOW_FILE_STORE="true")
+    log = open(root / "server.log", "wb")
+    process = subprocess.Popen(
+        [str(mlflow_bin), "server", "--backend-store-uri", f"file://{root / 'store'}", "--artifacts-destination", f"file://{root / 'artifacts'}",
+         "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+        cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + SERVER_DEADLINE
+        while True:
+            if process.poll() is not None:
+                raise AssertionError(f"mlflow server exited ({process.returncode}):\n{(root / 'server.log').read_text()[-3000:]}")
+            try:
+                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError(f"mlflow server did not answer within {SERVER_DEADLINE:g} s:\n{(root / 'server.log').read_text()[-3000:]}")
+            time.sleep(0.2)
+        run_id = _log_versions(url, trained)
+        yield TrackingServer(url, run_id)
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        log.close()
+
+
+def _log_versions(url: str, trained: Trained) -> str:
+    import mlflow
+    from mlflow.models import infer_signature
+
+    mlflow.set_tracking_uri(url)
+    try:
+        mlflow.set_experiment("flowers")
+        frame = trained.frame.drop(columns=["color"])
+        first = ""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for accuracy in (0.9, 0.95):
+                with mlflow.start_run() as run:
+                    mlflow.log_metric("accuracy", accuracy)
+                    mlflow.sklearn.log_model(trained.models["array"], name="model", registered_model_name="flowers",
+                                             signature=infer_signature(frame, trained.models["array"].predict(frame.to_numpy())),
+                                             input_example=frame.iloc[:2], serialization_format="cloudpickle")
+                    first = first or run.info.run_id
+        return first
+    finally:
+        mlflow.set_tracking_uri("")
+
+
+@pytest.fixture()
+def repo(tmp_path: Path) -> Path:
+    """A new repository (`gitops-ml init`), committed."""
+    root = tmp_path / "repo"
+    result = gitops_ml("init", root)
+    assert result.exit_code == 0, result.output
+    shutil.rmtree(root / "models" / "iris")
+    for path in (root / "deployments").rglob("iris.yaml"):
+        path.unlink()
+    shutil.rmtree(root / "training", ignore_errors=True)
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+    subprocess.run(["git", "add", "-A"], cwd=root, check=True)
+    subprocess.run(["git", "commit", "-qm", "init"], cwd=root, check=True)
+    return root
