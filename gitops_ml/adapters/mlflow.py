@@ -38,16 +38,27 @@ def is_remote(source: str) -> bool:
 
 
 @contextlib.contextmanager
-def _bounded_retries() -> Iterator[None]:
-    """MLflow retries an unreachable server for minutes by default; a command line should say so in seconds."""
-    defaults = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1", "MLFLOW_HTTP_REQUEST_TIMEOUT": "30"}
-    added = {k: v for k, v in defaults.items() if k not in os.environ}
-    os.environ.update(added)
+def _client_settings(tracking: str, registry: str) -> Iterator[None]:
+    """MLflow's client reads some settings only from the environment: the server (a models:/ download
+    asks the registry through it) and its retries, which by default go on for minutes against an
+    unreachable server, where a command line should say so in seconds."""
+    import mlflow  # noqa: PLC0415
+
+    wanted = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1", "MLFLOW_HTTP_REQUEST_TIMEOUT": "30"}
+    saved = {key: os.environ.get(key) for key in wanted}
+    for key, value in wanted.items():
+        os.environ.setdefault(key, value)
+    previous = (mlflow.get_tracking_uri(), mlflow.get_registry_uri())
+    mlflow.set_tracking_uri(tracking)
+    mlflow.set_registry_uri(registry)
     try:
         yield
     finally:
-        for key in added:
-            os.environ.pop(key, None)
+        mlflow.set_tracking_uri(previous[0])
+        mlflow.set_registry_uri(previous[1])
+        for key, old in saved.items():
+            if old is None:
+                os.environ.pop(key, None)
 
 
 def fetch_model(uri: str, dest: Path, env: Mapping[str, str] | None = None) -> RemoteModel:
@@ -66,8 +77,9 @@ def fetch_model(uri: str, dest: Path, env: Mapping[str, str] | None = None) -> R
         from mlflow.tracking import MlflowClient  # noqa: PLC0415
     except ImportError as exc:
         raise ConfigError("importing from an MLflow tracking server needs MLflow's client", hint="pip install 'gitops-ml[mlflow]'") from exc
-    with _bounded_retries():
-        client = MlflowClient(tracking_uri=tracking, registry_uri=env.get("MLFLOW_REGISTRY_URI") or tracking)
+    registry = env.get("MLFLOW_REGISTRY_URI") or tracking
+    with _client_settings(tracking, registry):
+        client = MlflowClient(tracking_uri=tracking, registry_uri=registry)
         try:
             name = version = ""
             if models is not None:

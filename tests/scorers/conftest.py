@@ -127,27 +127,33 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory, trained: Trained) ->
         log.close()
 
 
-def _log_versions(url: str, trained: Trained) -> str:
-    import mlflow
-    from mlflow.models import infer_signature
+LOG_VERSIONS = """
+import sys, warnings
+import joblib, mlflow
+from mlflow.models import infer_signature
+model, frame = joblib.load(sys.argv[1]), joblib.load(sys.argv[2])
+warnings.simplefilter("ignore")
+mlflow.set_experiment("flowers")
+for accuracy in (0.9, 0.95):
+    with mlflow.start_run() as run:
+        mlflow.log_metric("accuracy", accuracy)
+        mlflow.sklearn.log_model(model, name="model", registered_model_name="flowers", serialization_format="cloudpickle",
+                                 signature=infer_signature(frame, model.predict(frame.to_numpy())), input_example=frame.iloc[:2])
+        print(run.info.run_id)
+"""
 
-    mlflow.set_tracking_uri(url)
-    try:
-        mlflow.set_experiment("flowers")
-        frame = trained.frame.drop(columns=["color"])
-        first = ""
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            for accuracy in (0.9, 0.95):
-                with mlflow.start_run() as run:
-                    mlflow.log_metric("accuracy", accuracy)
-                    mlflow.sklearn.log_model(trained.models["array"], name="model", registered_model_name="flowers",
-                                             signature=infer_signature(frame, trained.models["array"].predict(frame.to_numpy())),
-                                             input_example=frame.iloc[:2], serialization_format="cloudpickle")
-                    first = first or run.info.run_id
-        return first
-    finally:
-        mlflow.set_tracking_uri("")
+
+def _log_versions(url: str, trained: Trained) -> str:
+    """log_model twice to the server, as a training job does (in its own process: MLflow's client keeps global state)."""
+    import joblib
+
+    frame_file = trained.root / "frame.joblib"
+    joblib.dump(trained.frame.drop(columns=["color"]), frame_file)
+    env = dict(os.environ, MLFLOW_TRACKING_URI=url)
+    result = subprocess.run([sys.executable, "-c", LOG_VERSIONS, str(trained.array_joblib), str(frame_file)], env=env,
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout.split()[0]
 
 
 @pytest.fixture()
