@@ -33,6 +33,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, dic
     if reason:
         pytest.skip(reason)
     work = tmp_path_factory.mktemp("builtin-images")
+    (work / "trained").mkdir()
     trained = train(work / "trained")
     repo = work / "repo"
     assert gitops_ml("init", str(repo), cwd=work).returncode == 0
@@ -91,9 +92,11 @@ def test_imported_and_declared_builtins_score_inside_their_images(built: tuple[P
 
     repo, images, trained = built
     assert set(images) == {"flowers", "scale", "onnx-iris"}
-    frame = trained.frame  # type: ignore[attr-defined]
-    flowers = _score_in_image(repo, "flowers")
-    expected = mlflow.pyfunc.load_model(str(trained.mlflow_sklearn)).predict(frame.iloc[:3])  # type: ignore[attr-defined]
+    import pandas as pd
+
+    flowers = _score_in_image(repo, "flowers")  # its sample: the input example MLflow saved
+    sample = pd.DataFrame(json.loads((repo / "models" / "flowers" / "sample.json").read_text())["dataframe_records"])
+    expected = mlflow.pyfunc.load_model(str(trained.mlflow_sklearn)).predict(sample)  # type: ignore[attr-defined]
     assert flowers == {"predictions": np.asarray(expected).tolist()}
     scale = _score_in_image(repo, "scale")
     rows = trained.rows[:2].astype(np.float32)  # type: ignore[attr-defined]
