@@ -297,7 +297,7 @@ class OutputSpec:
 
 @dataclass(frozen=True)
 class ManifestSpec:
-    script: str = "score.py"
+    script: str = "score.py"  # "" when a built-in scorer loads the artifact instead
     batch: BatchSpec = BatchSpec()
     requirements: str = ""
     conda: str = ""
@@ -310,14 +310,19 @@ class ManifestSpec:
     include: tuple[str, ...] = ()
     env: Mapping[str, str] = field(default_factory=dict)
     output: OutputSpec | None = None
+    builtin: str = ""  # sklearn | xgboost | lightgbm | onnx | mlflow: a built-in scorer of the artifact
+    probabilities: bool = False  # the built-in also answers class probabilities
 
     @classmethod
     def from_doc(cls, doc: Mapping[str, Any]) -> "ManifestSpec":
         scoring = doc.get("scoring") or {}
         batch = scoring.get("batch") or {}
         deps = doc.get("dependencies") or {}
+        builtin = str(scoring.get("builtin") or "")
         return cls(
-            script=scoring.get("script", "score.py"),
+            script=scoring.get("script", "" if builtin else "score.py"),
+            builtin=builtin,
+            probabilities=bool(scoring.get("probabilities", False)),
             batch=BatchSpec(
                 enabled=batch.get("enabled", False),
                 max_batch_size=batch.get("maxBatchSize", 32),

@@ -53,7 +53,9 @@ class Settings:
 
 def image_settings(plan: ImagePlan) -> Settings:
     from gitops_ml.serving import settings as serving  # noqa: PLC0415 - the serving package imports numpy
+    from gitops_ml.serving.builtins.catalog import builtin_env  # noqa: PLC0415
 
+    manifest = plan.version.entry.manifest
     env = [
         ("PATH", f"{VENV}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"),
         ("PYTHONPATH", RUNTIME_DIR),
@@ -64,7 +66,12 @@ def image_settings(plan: ImagePlan) -> Settings:
         ("GITOPS_ML_PORT", str(serving.PORT)),
         ("GITOPS_ML_MODEL_NAME", str(plan.model)),
         ("GITOPS_ML_MODEL_VERSION", str(plan.version.version)),
-        *sorted(plan.version.entry.manifest.env.items()),
+        # the image does not parse manifest.yaml: the files it names, or the built-in scorer, are told here
+        *[(f"GITOPS_ML_{name}", value) for name, value in (
+            ("SCRIPT", manifest.script), ("SCHEMA", manifest.schema), ("SAMPLE", manifest.sample), ("OUTPUT_SCHEMA", manifest.output_schema),
+        ) if value],
+        *sorted(builtin_env(manifest.builtin, plan.version.entry.spec.artifact.path, manifest.probabilities).items()),
+        *sorted(manifest.env.items()),
     ]
     probe = (f"import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:' + os.environ.get('GITOPS_ML_PORT', "
              f"'{serving.PORT}') + '{serving.READINESS_PATH}', timeout=2)")

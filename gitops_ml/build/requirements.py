@@ -4,6 +4,7 @@ and a conda file's pip section, each refusal located at its file:line:col with h
 
 from __future__ import annotations
 
+import dataclasses
 import posixpath
 import re
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from gitops_ml.errors import (
     ValidationError,
 )
 from gitops_ml.registry.versions import ModelVersion
+from gitops_ml.serving.builtins.catalog import builtin_requirements
 from gitops_ml.types import Finding, ManifestSpec
 from gitops_ml.validate.locks import requirement_lines
 
@@ -50,7 +52,18 @@ def version_requirements(version: ModelVersion) -> Requirements:
 
 def read_requirements(model_dir: str, manifest: ManifestSpec, files: Mapping[str, bytes]) -> Requirements:
     """The pip requirements a manifest names, from the model directory's files (keyed by path
-    relative to it), each line checked: ValidationError with every located finding."""
+    relative to it), each line checked: ValidationError with every located finding. A built-in
+    scorer's loader (onnxruntime, mlflow-skinny) is added when the file does not name it."""
+    reqs = _named_requirements(model_dir, manifest, files)
+    extra = builtin_requirements(manifest.builtin, reqs.lines) if manifest.builtin else []
+    if not extra:
+        return reqs
+    where = Location(f"{model_dir}/manifest.yaml")
+    return dataclasses.replace(reqs, lines=(*reqs.lines, *extra), numbers=(*reqs.numbers, *(0 for _ in extra)),
+                               locations=(*reqs.locations, *(where for _ in extra)) if reqs.locations else ())
+
+
+def _named_requirements(model_dir: str, manifest: ManifestSpec, files: Mapping[str, bytes]) -> Requirements:
     if manifest.requirements:
         rel = posixpath.normpath(manifest.requirements)
         path = f"{model_dir}/{rel}"

@@ -8,7 +8,14 @@ from typing import Callable
 import click
 
 from gitops_ml.build.lock import LockResult, lock_models
-from gitops_ml.cli._common import FORMAT_OPTION, handle_errors, print_json, progress_line, repository_options, require_repository
+from gitops_ml.cli._common import (
+    FORMAT_OPTION,
+    handle_errors,
+    print_json,
+    progress_line,
+    repository_options,
+    require_repository,
+)
 from gitops_ml.errors import UsageError, ValidationError
 from gitops_ml.repo.handle import Repository
 from gitops_ml.types import ModelName

@@ -38,6 +38,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bump": ("gitops_ml.cli.bump", "Register a new version of MODEL, as a pull request"),
     "promote": ("gitops_ml.cli.promote", "Move an environment's pin of MODEL to a newer version, as a pull request"),
     "rollback": ("gitops_ml.cli.rollback", "Move an environment's pin of MODEL back, as a pull request"),
+    "import": ("gitops_ml.cli.imports", "Import a model from another registry (MLflow) as a gitops-ml model, no score.py"),
     "pr-comment": ("gitops_ml.cli.pr_comment", "Create or update the gitops-ml comment on a pull request"),
     "status": ("gitops_ml.cli.status", "What runs where, read from the cluster, against what git says"),
     "profile": ("gitops_ml.cli.profile", "Write a model version's reference profile from its training data"),

@@ -48,7 +48,8 @@ def command(model_dir: Path, data: str, env: str | None, env_manager: str) -> No
             status, answer, error = scored.status, scored.body, scored.error
         if error:
             # the server's reason is located already (score.py:line:col where init() failed)
-            raise GitopsMlError(f"the model did not load: {error}", hint="`gitops-ml serve` on the model directory shows the traceback")
+            fix = f"the built-in {files.builtin} could not load the artifact; " if files.builtin else ""
+            raise GitopsMlError(f"the model did not load: {error}", hint=f"{fix}`gitops-ml serve` on the model directory shows the traceback")
         try:
             shown = orjson.dumps(orjson.loads(answer), option=orjson.OPT_INDENT_2).decode()
         except orjson.JSONDecodeError:

@@ -116,13 +116,22 @@ def make_settings(request: ServeRequest, warnings: list[str] | None = None):  # 
     elif has_key:
         overrides["auth_enabled"] = True
     settings = dataclasses.replace(settings, **overrides)  # type: ignore[arg-type]
+    from gitops_ml.serving.builtins.catalog import options_json  # noqa: PLC0415
+
     files = ModelFiles(
         script=manifest.script,
         schema=manifest.schema or "schema.json",
         sample=manifest.sample or "sample.json",
         output_schema=manifest.output_schema,
+        builtin=manifest.builtin,
+        # locally the artifact is where model.yaml's uri says (the image puts it at artifact.path)
+        artifact=model.artifact.uri if manifest.builtin and model.artifact.scheme == "path" else model.artifact.path,
+        builtin_options=options_json(manifest.probabilities),
     )
-    if not (model_dir / files.script).is_file():
+    if manifest.builtin and not (model_dir / files.artifact).exists():
+        raise UsageError(f"{model_dir / files.artifact} does not exist", hint="the built-in scorer loads model.yaml's artifact; "
+                         "a remote artifact is fetched by `gitops-ml build` (use run-image), or copy it into the model directory")
+    if not manifest.builtin and not (model_dir / files.script).is_file():
         raise UsageError(f"{model_dir / files.script} does not exist", hint="the manifest's scoring.script names it")
     return settings, files
 

@@ -142,6 +142,7 @@ class BumpRequest:
     metrics_file: Path | None = None
     part: Part | None = None
     version: str | None = None
+    lineage: Mapping[str, str] | None = None  # lineage entries to set (an import's source and run)
 
 
 def _load_metrics(path: Path) -> dict[str, float]:
@@ -297,6 +298,8 @@ def plan_bump(request: BumpRequest) -> EditPlan:
         metric_changes = [Change(n, spec.metrics.get(n), metrics.get(n)) for n in sorted(set(spec.metrics) | set(metrics))]
     else:
         metric_changes = [Change(n, v, v) for n, v in sorted(spec.metrics.items())]
+    for key, entry in (request.lineage or {}).items():
+        edits.append(SetValue(("lineage", key), entry))
     file_edit = plan_file_edit(root, rel, edits)
     _changed_text_doc(rel, file_edit.after, Kind.MODEL)
     return EditPlan(

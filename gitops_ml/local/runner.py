@@ -31,7 +31,8 @@ def server_environment(settings: ServerSettings, files: ModelFiles) -> dict[str,
     env = dict(os.environ)
     env.update(settings.to_env())
     env.update({"GITOPS_ML_SCRIPT": files.script, "GITOPS_ML_SCHEMA": files.schema, "GITOPS_ML_SAMPLE": files.sample,
-                "GITOPS_ML_OUTPUT_SCHEMA": files.output_schema})
+                "GITOPS_ML_OUTPUT_SCHEMA": files.output_schema, "GITOPS_ML_BUILTIN": files.builtin, "GITOPS_ML_ARTIFACT": files.artifact,
+                "GITOPS_ML_BUILTIN_OPTIONS": files.builtin_options})
     env.pop("PYTHONPATH", None)  # the environment's own packages, not this process's
     return env
 

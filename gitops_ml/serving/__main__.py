@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     if not Path(settings.model_dir).is_dir():
         return fail(UsageError(f"model directory {settings.model_dir} does not exist"))
     files = ModelFiles.from_env()
-    if not (Path(settings.model_dir) / files.script).is_file():
+    if not files.builtin and not (Path(settings.model_dir) / files.script).is_file():
         return fail(UsageError(f"{Path(settings.model_dir) / files.script} does not exist"))
     from gitops_ml.serving.server import run_server  # noqa: PLC0415 - imports uvicorn, numpy, pandas
 

@@ -190,9 +190,15 @@ class ScoringApp:
     def _init_model(self) -> None:
         script = self.model_dir / self.files.script
         started = time.monotonic()
-        what = f"importing {self.files.script}"
+        what = f"loading the {self.files.builtin} built-in scorer" if self.files.builtin else f"importing {self.files.script}"
         try:
-            module = load_script(script, list(self.decoder.fields) if self.decoder else [], batch=self.limits.batch)
+            if self.files.builtin:
+                from gitops_ml.serving.builtins import load_builtin  # noqa: PLC0415 - only built-in models load it
+
+                module: Any = load_builtin(self.files.builtin, self.model_dir, self.files.artifact, options=self.files.builtin_options,
+                                           input_names=list(self.decoder.fields) if self.decoder else [], batch=self.limits.batch)
+            else:
+                module = load_script(script, list(self.decoder.fields) if self.decoder else [], batch=self.limits.batch)
             init = getattr(module, "init", None)
             if callable(init):
                 what = "init()"

@@ -128,7 +128,7 @@ def compile_input(name: str, schema: Mapping[str, Any]) -> Check:
     if kind == "ndarray":
         return NdarrayCheck(np.dtype(annotation.get("dtype", "float64")), tuple(annotation.get("shape") or (None,)))
     if kind == "dataframe":
-        return DataFrameCheck(annotation.get("orient", "records"), dict(annotation.get("columns") or {}))
+        return DataFrameCheck(annotation.get("orient", "records"), dict(annotation.get("columns") or {}), frozenset(annotation.get("optional") or ()))
     if kind == "binary":
         return BinaryCheck(annotation.get("media_type") or schema.get("contentMediaType") or "", int(annotation.get("max_bytes", 1 << 20)))
     if kind == "json":
@@ -240,13 +240,17 @@ def _first_bad_leaf(value: Any, field: str, kind: str) -> tuple[str, str]:
 class DataFrameCheck:
     """Records (`[{col: v}, ...]`) or split (`{"columns": [...], "data": [[...]]}`) -> pd.DataFrame."""
 
-    def __init__(self, orient: str, columns: dict[str, str]) -> None:
+    def __init__(self, orient: str, columns: dict[str, str], optional: frozenset[str] = frozenset()) -> None:
         self.orient = orient
         self.columns = columns
         self.names = list(columns)
         self.name_set = set(columns)
+        # optional columns (an MLflow signature's `required: false`) may be left out of a record or be
+        # null: the frame still has the column, with NaN (numbers) or None in those cells
+        self.optional = optional & self.name_set
+        self.required_set = self.name_set - self.optional
         self.expected = (
-            f"a table ({orient} orientation) with columns " + ", ".join(f"{c}: {t}" for c, t in columns.items())
+            f"a table ({orient} orientation) with columns " + ", ".join(f"{c}: {t}{' (optional)' if c in self.optional else ''}" for c, t in columns.items())
         )
 
     def __call__(self, value: Any, field: str) -> pd.DataFrame:
@@ -256,6 +260,9 @@ class DataFrameCheck:
             rows = self._record_rows(value, field)
         frame = pd.DataFrame(rows, columns=self.names)
         for name, dtype in self.columns.items():
+            if name in self.optional and frame[name].isna().any():
+                frame[name] = self._cast_optional(frame[name], name, dtype, field)
+                continue
             if dtype != "object":
                 self._refuse_nulls(frame[name], name, dtype, field)
             frame[name] = self._cast(frame[name], name, dtype, field)
@@ -276,6 +283,15 @@ class DataFrameCheck:
         kind = np.dtype(dtype).kind
         wanted = "a date-time" if kind == "M" else _KINDS.get(kind, dtype)
         raise InputError(f"{where}: expected {wanted}, got null", field=where, expected=self.expected)
+    def _cast_optional(self, column: pd.Series, name: str, dtype: str, field: str) -> pd.Series:
+        """An optional column with missing cells: numbers become float64 with NaN there (integers
+        cannot hold a missing value), anything else keeps None."""
+        present = column.dropna()
+        if not present.empty:
+            self._cast(present, name, dtype, field)  # the cells given must still fit the column's type
+        if dtype != "object" and np.dtype(dtype).kind in "iuf":
+            return column.astype("float64")
+        return column.astype(object).where(column.notna(), None)
 
     def _record_rows(self, value: Any, field: str) -> list[list[Any]]:
         if type(value) is not list or not value:
@@ -285,13 +301,13 @@ class DataFrameCheck:
         for i, record in enumerate(value):
             if type(record) is not dict:
                 raise InputError(f"{field}[{i}]: expected an object, got {_json_type(record)}", field=f"{field}[{i}]", expected=self.expected)
-            if record.keys() != name_set:
-                missing = [c for c in names if c not in record]
+            if record.keys() != name_set and not (self.optional and record.keys() <= name_set and record.keys() >= self.required_set):
+                missing = [c for c in names if c not in record and c not in self.optional]
                 extra = [c for c in record if c not in name_set]
                 what = f"missing column {missing[0]!r}" if missing else f"unknown column {extra[0]!r}"
                 bad = missing[0] if missing else extra[0]
                 raise InputError(f"{field}[{i}]: {what}", field=f"{field}[{i}].{bad}", expected=self.expected)
-            rows.append([record[c] for c in names])
+            rows.append([record[c] for c in names] if len(record) == len(names) else [record.get(c) for c in names])
         return rows
 
     def _split_rows(self, value: Any, field: str) -> list[Any]:

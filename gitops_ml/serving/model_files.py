@@ -23,13 +23,17 @@ class ModelFiles:
     """Files of the model directory the server reads; names come from the manifest (defaults here).
 
     Inside the image they can be set with GITOPS_ML_SCRIPT, GITOPS_ML_SCHEMA, GITOPS_ML_SAMPLE and
-    GITOPS_ML_OUTPUT_SCHEMA, because the server does not parse manifest.yaml there.
+    GITOPS_ML_OUTPUT_SCHEMA, because the server does not parse manifest.yaml there. A built-in
+    scorer (GITOPS_ML_BUILTIN, on GITOPS_ML_ARTIFACT) replaces the script.
     """
 
     script: str = "score.py"
     schema: str = "schema.json"
     sample: str = "sample.json"
     output_schema: str = ""
+    builtin: str = ""
+    artifact: str = ""
+    builtin_options: str = ""  # JSON: the manifest's scoring options for the built-in
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "ModelFiles":
@@ -39,6 +43,9 @@ class ModelFiles:
             schema=env.get("GITOPS_ML_SCHEMA") or cls.schema,
             sample=env.get("GITOPS_ML_SAMPLE") or cls.sample,
             output_schema=env.get("GITOPS_ML_OUTPUT_SCHEMA") or cls.output_schema,
+            builtin=env.get("GITOPS_ML_BUILTIN") or cls.builtin,
+            artifact=env.get("GITOPS_ML_ARTIFACT") or cls.artifact,
+            builtin_options=env.get("GITOPS_ML_BUILTIN_OPTIONS") or cls.builtin_options,
         )
 
 

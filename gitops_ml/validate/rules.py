@@ -34,6 +34,7 @@ from gitops_ml.types import (
     RepositorySpec,
 )
 from gitops_ml.validate import locks
+from gitops_ml.validate.builtins import check_builtin
 from gitops_ml.validate.rollout import deployment_findings
 from gitops_ml.validate.schema import kind_findings, schema_findings
 
@@ -147,6 +148,8 @@ def check_models(tree: RepositoryTree, source: FileSource, out: list[Finding]) -
             elif not source.is_file(full):
                 out.append(Finding(model_doc.locate(["reference"]), f"reference profile {full} does not exist", hint=f"write it with `gitops-ml profile DATA --model {name}`"))
                 ok = False
+        if ok and manifest.builtin:
+            ok = check_builtin(manifest_doc, files.dir, spec, manifest, source.read, out)
         if ok and manifest.schema and manifest.sample:
             ok = _check_sample(tree, files.dir, manifest, out)
         if ok:
@@ -180,6 +183,12 @@ def _check_lock(source: FileSource, model_dir: str, manifest: ManifestSpec, mani
         for i, dep in enumerate((doc.data or {}).get("dependencies") or [] if isinstance(doc.data, dict) else []):
             if isinstance(dep, dict) and isinstance(dep.get("pip"), list):
                 inputs += [(doc.locate(["dependencies", i, "pip", j]), str(entry).strip()) for j, entry in enumerate(dep["pip"])]
+    if manifest.builtin:
+        # the built-in scorer's loader is locked with the model's own requirements (build/requirements.py)
+        from gitops_ml.serving.builtins.catalog import builtin_requirements  # noqa: PLC0415
+
+        where = manifest_doc.locate(["scoring", "builtin"])
+        inputs += [(where, line) for line in builtin_requirements(manifest.builtin, tuple(line for _, line in inputs))]
     return locks.stale_findings(lock, inputs, model=model, python=manifest.python, python_at=manifest_doc.locate(["python"]))
 
 

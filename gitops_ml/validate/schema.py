@@ -19,7 +19,7 @@ def _first_sentence(text: str) -> str:
     return re.split(r"(?<!e\.g)(?<!i\.e)\. |; ", text, maxsplit=1)[0].rstrip(".")
 
 
-def _describe(error: SchemaError) -> tuple[list[str | int], str, bool, str]:
+def _describe(error: SchemaError, root: object = None) -> tuple[list[str | int], str, bool, str]:
     """(json path, message, point at key?, hint) for one jsonschema error."""
     path: list[str | int] = list(error.absolute_path)
     where = ".".join(str(p) for p in path) or "document"
@@ -41,6 +41,12 @@ def _describe(error: SchemaError) -> tuple[list[str | int], str, bool, str]:
     if v == "required":
         missing = re.findall(r"'([^']+)' is a required property", error.message)
         name = missing[0] if missing else str(error.validator_value)
+        schema_path = list(error.relative_schema_path)
+        if len(schema_path) >= 2 and schema_path[-2] == "then" and error.parent is None:
+            # an if/then pair: the field that asked for the missing one is the one to point at
+            condition = next((k for k in error.instance if k in _if_required(error, root)), "") if isinstance(error.instance, dict) else ""
+            if condition:
+                return path + [condition], f"{where}.{condition} needs {name!r}", True, hint
         return path, f"missing required field {name!r}" + (f" in {where}" if path else ""), bool(path), hint
     if v == "type":
         expected = error.validator_value
@@ -64,10 +70,23 @@ def _describe(error: SchemaError) -> tuple[list[str | int], str, bool, str]:
         return path, f"{where}: give only one of {', '.join(error.validator_value['required'])}", False, hint
     if v == "propertyNames":
         return path, f"{where}: invalid name {error.instance!r}: {_first_sentence(error.schema.get('description', '')) or error.message}", False, hint
+    if v == "anyOf" and all(set(sub) == {"required"} for sub in error.validator_value):
+        names = [name for sub in error.validator_value for name in sub["required"]]
+        return path, f"{where}: give one of {', '.join(names)}", False, hint
     if v in ("oneOf", "anyOf") and error.context:
         best = min(error.context, key=lambda e: len(list(e.absolute_path)))
         return path, f"{where}: {best.message}", False, hint
     return path, f"{where}: {error.message}", False, hint
+
+
+def _if_required(error: SchemaError, root: object) -> list[str]:
+    """The `required` list of the `if` beside the `then` that raised `error` (root: the whole schema)."""
+    schema = root
+    for part in list(error.absolute_schema_path)[:-2]:
+        schema = schema.get(part, {}) if isinstance(schema, dict) else {}
+    if isinstance(schema, dict):
+        return list((schema.get("if") or {}).get("required") or [])
+    return []
 
 
 def schema_findings(doc: Document, kind: Kind) -> list[Finding]:
@@ -77,7 +96,7 @@ def schema_findings(doc: Document, kind: Kind) -> list[Finding]:
     validator = catalog.validator(kind)
     out = []
     for error in sorted(validator.iter_errors(doc.data), key=lambda e: list(map(str, e.absolute_path))):
-        path, message, at_key, hint = _describe(error)
+        path, message, at_key, hint = _describe(error, catalog.schema(kind))
         location = doc.locate(path, key=at_key)
         out.append(Finding(location, message, hint=hint))
     return sorted(set(out))
