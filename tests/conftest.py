@@ -19,7 +19,7 @@ def _isolated_home(tmp_path_factory: pytest.TempPathFactory) -> None:
     gitconfig.write_text(
         "[user]\n\tname = Test User\n\temail = test@example.com\n"
         "[init]\n\tdefaultBranch = main\n[commit]\n\tgpgsign = false\n[tag]\n\tgpgsign = false\n"
-        "[protocol \"file\"]\n\tallow = always\n"
+        '[protocol "file"]\n\tallow = always\n'
     )
     os.environ["HOME"] = str(home)
     os.environ["GIT_CONFIG_GLOBAL"] = str(gitconfig)

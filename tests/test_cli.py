@@ -38,14 +38,19 @@ def test_every_command_and_option_has_help_text() -> None:
 
 
 def test_python_dash_m_runs_the_cli() -> None:
-    result = subprocess.run([sys.executable, "-m", "gitops_ml", "--version"], capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "gitops_ml", "--version"], capture_output=True, text=True, check=True
+    )
     assert result.stdout.startswith("gitops-ml, version ")
 
 
 def test_missing_repository_directory_is_a_usage_error(tmp_path: Path) -> None:
     calls = [[verb, str(tmp_path / "nope")] for verb in ("validate", "render", "models", "tag", "diff", "build")]
-    calls += [["history", "iris", "-C", str(tmp_path / "nope")], ["bump", "iris", "--repo", str(tmp_path / "nope")],
-              ["promote", "iris", "--to", "prod", "--repo", str(tmp_path / "nope")]]
+    calls += [
+        ["history", "iris", "-C", str(tmp_path / "nope")],
+        ["bump", "iris", "--repo", str(tmp_path / "nope")],
+        ["promote", "iris", "--to", "prod", "--repo", str(tmp_path / "nope")],
+    ]
     for args in calls:
         result = CliRunner().invoke(cli, args)
         assert result.exit_code == 2, args
@@ -70,7 +75,9 @@ def test_verbs_find_the_repository_from_a_subdirectory(tmp_path: Path) -> None:
     inside = repo / "models" / "iris"
 
     def gitops_ml(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "gitops_ml", *args], cwd=inside, capture_output=True, text=True, check=False)
+        return subprocess.run(
+            [sys.executable, "-m", "gitops_ml", *args], cwd=inside, capture_output=True, text=True, check=False
+        )
 
     validate = gitops_ml("validate")
     assert validate.returncode == 0 and "ok: 9 file(s) valid" in validate.stdout, validate.stderr
@@ -81,7 +88,13 @@ def test_verbs_find_the_repository_from_a_subdirectory(tmp_path: Path) -> None:
     assert {m["name"] for m in json.loads(models.stdout)["models"]} == {"iris", "digits"}
     # a directory of no repository still says what is missing, where
     (tmp_path / "elsewhere").mkdir()
-    lost = subprocess.run([sys.executable, "-m", "gitops_ml", "validate"], cwd=tmp_path / "elsewhere", capture_output=True, text=True, check=False)
+    lost = subprocess.run(
+        [sys.executable, "-m", "gitops_ml", "validate"],
+        cwd=tmp_path / "elsewhere",
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert lost.returncode != 0 and "gitops-ml.yaml" in lost.stderr
 
 
@@ -96,7 +109,13 @@ def test_top_level_help_imports_no_verb_and_lists_exit_codes() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "IMPORTED [] []" in result.stdout, result.stdout
-    for line in ("Exit codes: 0 success", "2 usage", "3 configuration", "70 internal error", "_GITOPS_ML_COMPLETE=bash_source gitops-ml"):
+    for line in (
+        "Exit codes: 0 success",
+        "2 usage",
+        "3 configuration",
+        "70 internal error",
+        "_GITOPS_ML_COMPLETE=bash_source gitops-ml",
+    ):
         assert line in " ".join(result.stdout.split()), result.stdout
     for verb in COMMANDS:
         assert f"  {verb}" in result.stdout
@@ -109,7 +128,21 @@ def test_every_verb_on_a_repository_takes_dash_c(tmp_path: Path) -> None:
 
     repo = tmp_path / "repo"
     shutil.copytree(EXAMPLE, repo)
-    for verb in ("validate", "render", "diff", "build", "run-image", "models", "history", "show", "compare", "tag", "bump", "promote", "rollback"):
+    for verb in (
+        "validate",
+        "render",
+        "diff",
+        "build",
+        "run-image",
+        "models",
+        "history",
+        "show",
+        "compare",
+        "tag",
+        "bump",
+        "promote",
+        "rollback",
+    ):
         helped = CliRunner().invoke(cli, [verb, "--help"])
         assert "-C, --repo DIR" in helped.output, verb
     result = CliRunner().invoke(cli, ["validate", "-C", str(repo)])
@@ -134,7 +167,11 @@ def test_outside_a_repository_is_a_configuration_error(tmp_path: Path) -> None:
 def test_json_mode_reports_usage_errors_as_json() -> None:
     from gitops_ml.cli.main import main
 
-    result = subprocess.run([sys.executable, "-m", "gitops_ml", "render", "--format", "json", "--no-such-option"], capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "gitops_ml", "render", "--format", "json", "--no-such-option"],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 2
     doc = json.loads(result.stdout)
     assert doc["ok"] is False and doc["exitCode"] == 2 and "no-such-option" in doc["error"]["message"]

@@ -30,11 +30,18 @@ def test_init_creates_a_repository_that_validates(tmp_path: Path) -> None:
     assert yaml.safe_load((target / "deployments/prod/iris.yaml").read_text())["model"] == "iris@1.0.0"
     assert (target / ".gitignore").is_file()
     hooks = yaml.safe_load((target / ".pre-commit-config.yaml").read_text())
-    assert [h["entry"] for h in hooks["repos"][0]["hooks"]] == ["gitops-ml validate", "gitops-ml render --check --incremental"]
+    assert [h["entry"] for h in hooks["repos"][0]["hooks"]] == [
+        "gitops-ml validate",
+        "gitops-ml render --check --incremental",
+    ]
     for kind in ("repository", "model", "manifest", "deployment"):
         schema = json.loads((target / f".gitops-ml/schemas/{kind}.schema.json").read_text())
         assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
-    assert (target / "models/iris/model.yaml").read_text().startswith("# yaml-language-server: $schema=../../.gitops-ml/schemas/model.schema.json")
+    assert (
+        (target / "models/iris/model.yaml")
+        .read_text()
+        .startswith("# yaml-language-server: $schema=../../.gitops-ml/schemas/model.schema.json")
+    )
     code, output = _invoke("validate", str(target))
     assert code == 0, output
 
@@ -164,7 +171,11 @@ def test_init_names_permissions_and_next_steps(tmp_path: Path) -> None:
     refused = CliRunner().invoke(cli, ["init", str(tmp_path / "afile")])
     assert refused.exit_code == 2 and "exists and is not a directory" in refused.output
     named = CliRunner().invoke(cli, ["init", str(tmp_path / "r"), "--name", "Bad_Name"])
-    assert named.exit_code == 2 and "pass --name" not in named.output and "'Bad_Name' is not a DNS-1123 label" in named.output
+    assert (
+        named.exit_code == 2
+        and "pass --name" not in named.output
+        and "'Bad_Name' is not a DNS-1123 label" in named.output
+    )
 
 
 def test_schema_generate_writes_the_bytes_init_wrote(tmp_path: Path) -> None:
@@ -172,6 +183,13 @@ def test_schema_generate_writes_the_bytes_init_wrote(tmp_path: Path) -> None:
     target = tmp_path / "repo"
     assert _invoke("init", str(target))[0] == 0
     before = (target / "models/iris/schema.json").read_bytes()
-    code, output = _invoke("schema", "generate", "--sample", str(target / "models/iris/sample.json"), "-o", str(target / "models/iris/schema.json"))
+    code, output = _invoke(
+        "schema",
+        "generate",
+        "--sample",
+        str(target / "models/iris/sample.json"),
+        "-o",
+        str(target / "models/iris/schema.json"),
+    )
     assert code == 0, output
     assert (target / "models/iris/schema.json").read_bytes() == before

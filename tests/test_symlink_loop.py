@@ -18,8 +18,15 @@ def test_a_symlink_loop_is_located_in_validate_render_and_build(tmp_path: Path) 
     shutil.copytree(EXAMPLE, repo)
     os.symlink("b", repo / "models" / "iris" / "a")
     os.symlink("a", repo / "models" / "iris" / "b")
-    for args in (["validate", str(repo)], ["render", str(repo)], ["build", str(repo), "--context-only", str(tmp_path / "ctx")]):
+    for args in (
+        ["validate", str(repo)],
+        ["render", str(repo)],
+        ["build", str(repo), "--context-only", str(tmp_path / "ctx")],
+    ):
         result = CliRunner().invoke(cli, args)
         assert result.exit_code == 1, (args, result.output)
-        assert "error: models/iris/a: symbolic link to b leads to no file (a loop of links, or a missing target)" in result.stderr
+        assert (
+            "error: models/iris/a: symbolic link to b leads to no file (a loop of links, or a missing target)"
+            in result.stderr
+        )
         assert "internal error" not in result.output

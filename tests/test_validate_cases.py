@@ -71,7 +71,9 @@ def test_example_repository_is_valid() -> None:
 
 def test_every_finding_is_reported_not_only_the_first(tmp_path: Path) -> None:
     repo = _make_repo(tmp_path, CASES / "negative" / "wrong-type", {})
-    (repo / "deployments/prod/iris.yaml").write_text((repo / "deployments/prod/iris.yaml").read_text().replace("maxReplicas: 120", "maxReplicas: 5000"))
+    (repo / "deployments/prod/iris.yaml").write_text(
+        (repo / "deployments/prod/iris.yaml").read_text().replace("maxReplicas: 120", "maxReplicas: 5000")
+    )
     m = repo / "models/iris/model.yaml"
     m.write_text(m.read_text().replace("version: 1.0.0", "version: one"))
     code, output = run_validate(str(repo))
@@ -83,7 +85,10 @@ def test_every_finding_is_reported_not_only_the_first(tmp_path: Path) -> None:
 def test_ten_megabyte_file_is_refused_quickly(tmp_path: Path) -> None:
     repo = _make_repo(tmp_path, CASES / "negative" / "wrong-type", {})
     big = repo / "deployments/staging/iris.yaml"
-    big.write_text("apiVersion: gitops-ml.dev/v1\nkind: Deployment\nmodel: iris\nenv:\n" + "".join(f"  K{i}: '{'x' * 90}'\n" for i in range(110_000)))
+    big.write_text(
+        "apiVersion: gitops-ml.dev/v1\nkind: Deployment\nmodel: iris\nenv:\n"
+        + "".join(f"  K{i}: '{'x' * 90}'\n" for i in range(110_000))
+    )
     assert big.stat().st_size > 10_000_000
     code, output = run_validate(str(repo))
     assert code == 1
@@ -95,7 +100,10 @@ def test_json_format_is_one_document(tmp_path: Path) -> None:
     import json
 
     repo = _make_repo(tmp_path, CASES / "negative" / "unknown-field-did-you-mean", {})
-    shutil.copyfile(CASES / "negative/unknown-field-did-you-mean/files/deployments/staging/iris.yaml", repo / "deployments/staging/iris.yaml")
+    shutil.copyfile(
+        CASES / "negative/unknown-field-did-you-mean/files/deployments/staging/iris.yaml",
+        repo / "deployments/staging/iris.yaml",
+    )
     code, output = run_validate(str(repo), "--format", "json")
     assert code == 1
     doc = json.loads(output)
@@ -108,10 +116,16 @@ def test_json_format_is_one_document(tmp_path: Path) -> None:
 
 def test_github_format_prints_workflow_commands(tmp_path: Path) -> None:
     repo = _make_repo(tmp_path, CASES / "negative" / "unknown-field-did-you-mean", {})
-    shutil.copyfile(CASES / "negative/unknown-field-did-you-mean/files/deployments/staging/iris.yaml", repo / "deployments/staging/iris.yaml")
+    shutil.copyfile(
+        CASES / "negative/unknown-field-did-you-mean/files/deployments/staging/iris.yaml",
+        repo / "deployments/staging/iris.yaml",
+    )
     code, output = run_validate(str(repo), "--format", "github")
     assert code == 1
-    assert "::error file=deployments/staging/iris.yaml,line=6,col=1,title=gitops-ml::unknown field 'autoscalling'; did you mean 'autoscaling'?" in output
+    assert (
+        "::error file=deployments/staging/iris.yaml,line=6,col=1,title=gitops-ml::unknown field 'autoscalling'; did you mean 'autoscaling'?"
+        in output
+    )
 
 
 def test_unknown_base_revision_is_a_registry_error(tmp_path: Path) -> None:

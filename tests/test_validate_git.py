@@ -12,7 +12,9 @@ from support import copy_example
 
 
 def _gitops_ml(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "gitops_ml", *args, str(repo)], capture_output=True, text=True, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "gitops_ml", *args, str(repo)], capture_output=True, text=True, check=False
+    )
 
 
 def _git(repo: Path, *args: str) -> None:
@@ -36,7 +38,10 @@ def test_pin_to_a_version_that_never_existed(tmp_path: Path) -> None:
     result = _gitops_ml(repo, "validate")
     assert result.returncode == 1
     line = next(n for n, text in enumerate(prod.read_text().splitlines(), 1) if text.startswith("model:"))
-    assert f"deployments/prod/iris.yaml:{line}:8: version 0.5.0 of model 'iris' does not exist in git history" in result.stderr
+    assert (
+        f"deployments/prod/iris.yaml:{line}:8: version 0.5.0 of model 'iris' does not exist in git history"
+        in result.stderr
+    )
     assert "gitops-ml history iris" in result.stderr
 
     # without git there is no history to ask: the schema and cross-file rules still apply
@@ -56,7 +61,10 @@ def test_links_out_of_the_model_directory_and_files_that_are_not_files(tmp_path:
     (iris / "sample.json").symlink_to(outside)
     result = _gitops_ml(repo, "validate")
     assert result.returncode == 1
-    assert f"error: models/iris/sample.json: symbolic link to {outside}, outside the model directory models/iris/" in result.stderr
+    assert (
+        f"error: models/iris/sample.json: symbolic link to {outside}, outside the model directory models/iris/"
+        in result.stderr
+    )
 
     # the same link committed: history is read as git stores it, and says the same
     (iris / "sample.json").unlink()
@@ -67,13 +75,21 @@ def test_links_out_of_the_model_directory_and_files_that_are_not_files(tmp_path:
     _git(repo, "commit", "-qm", "a link")
     from gitops_ml.adapters import git as gitx
 
-    assert gitx.commit_tree(repo, "HEAD").links_outside("models/iris") == [("models/iris/notes.txt", "../../gitops-ml.yaml")]
+    assert gitx.commit_tree(repo, "HEAD").links_outside("models/iris") == [
+        ("models/iris/notes.txt", "../../gitops-ml.yaml")
+    ]
     (iris / "notes.txt").unlink()
     (iris / "notes.txt").symlink_to("sample.json")  # inside the directory: fine
     # an editor's lock file (a dangling link) and a FIFO are not files: skipped, never opened
     (iris / ".#model.yaml").symlink_to("user@host.1234:1700000000")
     os.mkfifo(iris / "fifo")
-    done = subprocess.run([sys.executable, "-m", "gitops_ml", "validate", str(repo)], capture_output=True, text=True, timeout=60, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "gitops_ml", "validate", str(repo)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
 
 
@@ -82,7 +98,9 @@ def test_a_repository_without_commits_says_so(tmp_path: Path) -> None:
     copy_example(repo)
     _git(repo, "init", "-q", "-b", "main")
     for args in (("models",), ("validate", "--base", "HEAD")):
-        result = subprocess.run([sys.executable, "-m", "gitops_ml", *args], cwd=repo, capture_output=True, text=True, check=False)
+        result = subprocess.run(
+            [sys.executable, "-m", "gitops_ml", *args], cwd=repo, capture_output=True, text=True, check=False
+        )
         assert result.returncode != 0
         assert "has no commits yet" in result.stderr and "commit the repository first" in result.stderr, result.stderr
 
@@ -112,8 +130,12 @@ def test_files_git_ignores_are_not_part_of_a_model_version(tmp_path: Path) -> No
     (iris / ".ipynb_checkpoints" / "score-checkpoint.py").write_text("# scratch\n")
     assert tag() == clean
     context = tmp_path / "ctx"
-    built = subprocess.run([sys.executable, "-m", "gitops_ml", "build", str(repo), "--model", "iris", "--context-only", str(context)],
-                           capture_output=True, text=True, check=False)
+    built = subprocess.run(
+        [sys.executable, "-m", "gitops_ml", "build", str(repo), "--model", "iris", "--context-only", str(context)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert built.returncode == 0, built.stderr
     with tarfile.open(context / "iris" / "layers" / "code.tar") as layer:  # the scoring code's layer
         shipped = {Path(name).name for name in layer.getnames()}

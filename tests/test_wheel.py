@@ -16,7 +16,11 @@ from support import EXAMPLE, ROOT
 @pytest.mark.slow
 def test_wheel_installs_and_validates_the_example(tmp_path: Path) -> None:
     dist = tmp_path / "dist"
-    subprocess.run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(dist), str(ROOT)], check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(dist), str(ROOT)],
+        check=True,
+        capture_output=True,
+    )
     wheel = next(dist.glob("gitops_ml-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     assert "gitops_ml/_data/schemas/deployment.schema.json" in names
@@ -34,7 +38,15 @@ def test_wheel_installs_and_validates_the_example(tmp_path: Path) -> None:
     assert "ok:" in result.stdout
     result = subprocess.run([exe, "init", str(tmp_path / "new")], cwd=tmp_path, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    result = subprocess.run([exe, "validate", str(tmp_path / "new")], cwd=tmp_path, env=env, capture_output=True, text=True)
+    result = subprocess.run(
+        [exe, "validate", str(tmp_path / "new")], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stderr
-    where = subprocess.run([str(venv / "bin/python"), "-c", "import gitops_ml.repo.catalog as c; print(c.data_dir('schemas'))"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    where = subprocess.run(
+        [str(venv / "bin/python"), "-c", "import gitops_ml.repo.catalog as c; print(c.data_dir('schemas'))"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert str(venv) in where.stdout

@@ -68,7 +68,12 @@ def test_unreachable_host_is_an_artifact_error(tmp_path: Path) -> None:
 
 
 def test_repository_path_artifact_checks_its_digest(tmp_path: Path) -> None:
-    request = ArtifactRequest("iris", Artifact("model.joblib", "0" * 64, "model.joblib"), Location("models/iris/model.yaml"), {"model.joblib": PAYLOAD})
+    request = ArtifactRequest(
+        "iris",
+        Artifact("model.joblib", "0" * 64, "model.joblib"),
+        Location("models/iris/model.yaml"),
+        {"model.joblib": PAYLOAD},
+    )
     with pytest.raises(ArtifactError, match="sha256 mismatch"):
         fetch_artifact(request, cache=tmp_path / "cache")
 

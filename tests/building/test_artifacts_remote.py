@@ -43,6 +43,7 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def s3_endpoint() -> Iterator[str]:
     from moto import server as moto_server  # noqa: PLC0415 - a dev dependency: missing, the tests fail
+
     port = _free_port()
     server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
@@ -145,7 +146,9 @@ def test_oci_artifact_pushed_with_oras_is_fetched_and_verified(registry: str, tm
     assert [p.name for p in _files(cache)] == [digest], "ORAS's download directory is not left in the cache"
 
     with pytest.raises(ArtifactError, match="sha256 mismatch"):
-        fetch_artifact(_request(f"oci://{registry}/{target}", hashlib.sha256(b"x").hexdigest()), cache=tmp_path / "other")
+        fetch_artifact(
+            _request(f"oci://{registry}/{target}", hashlib.sha256(b"x").hexdigest()), cache=tmp_path / "other"
+        )
     assert _files(tmp_path / "other") == []
 
 

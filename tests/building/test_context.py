@@ -43,7 +43,11 @@ def test_image_reference_is_the_rendered_one(example_repo: Path) -> None:
 def test_overrides_change_the_reference(example_repo: Path) -> None:
     specs = _specs(example_repo)
     default = plan_images(Repository(example_repo), specs, BuildOptions(models=(ModelName("iris"),)))[0]
-    other = plan_images(Repository(example_repo), specs, BuildOptions(models=(ModelName("iris"),), registry="127.0.0.1:5000/x", base_image="gitops-ml-base:bookworm"))[0]
+    other = plan_images(
+        Repository(example_repo),
+        specs,
+        BuildOptions(models=(ModelName("iris"),), registry="127.0.0.1:5000/x", base_image="gitops-ml-base:bookworm"),
+    )[0]
     assert other.ref.startswith("127.0.0.1:5000/x/iris:1.0.0-")
     assert other.ref.rsplit("-", 1)[1] != default.ref.rsplit("-", 1)[1]
     assert other.base_image == "gitops-ml-base:bookworm"
@@ -64,7 +68,12 @@ def test_dockerfile_adds_the_layers_in_order_and_settings_last(example_repo: Pat
     assert entry and json.loads(entry.group(1)) == ["/opt/gitops-ml/venv/bin/python", "-m", "gitops_ml.serving"]
     check = re.search(r"^    CMD (.*)$", text, re.M)
     assert check and json.loads(check.group(1))[0] == "/opt/gitops-ml/venv/bin/python"
-    for label in ("org.opencontainers.image.source", "org.opencontainers.image.version", "dev.gitops-ml.model", "dev.gitops-ml.artifact.sha256"):
+    for label in (
+        "org.opencontainers.image.source",
+        "org.opencontainers.image.version",
+        "dev.gitops-ml.model",
+        "dev.gitops-ml.artifact.sha256",
+    ):
         assert label in text
 
 
@@ -75,13 +84,22 @@ def _members(tar_path: Path) -> dict[str, tarfile.TarInfo]:
 
 def test_context_only_writes_the_layer_tars(example_repo: Path, tmp_path: Path) -> None:
     out = tmp_path / "contexts"
-    result = CliRunner().invoke(cli, ["build", str(example_repo), "--model", "iris", "--context-only", str(out), "--format", "json"])
+    result = CliRunner().invoke(
+        cli, ["build", str(example_repo), "--model", "iris", "--context-only", str(out), "--format", "json"]
+    )
     assert result.exit_code == 0, result.output
     image = json.loads(result.stdout)["images"][0]
     assert image["status"] == "context" and image["ref"].startswith("registry.example.com/ml/iris:1.0.0-")
     ctx = out / "iris"
     files = {str(p.relative_to(ctx)) for p in ctx.rglob("*") if p.is_file()}
-    assert files == {"Dockerfile", ".dockerignore", "layers/dependencies.tar", "layers/runtime.tar", "layers/code.tar", "layers/artifact.tar"}
+    assert files == {
+        "Dockerfile",
+        ".dockerignore",
+        "layers/dependencies.tar",
+        "layers/runtime.tar",
+        "layers/code.tar",
+        "layers/artifact.tar",
+    }
     code, artifact = _members(ctx / "layers" / "code.tar"), _members(ctx / "layers" / "artifact.tar")
     model = MODEL_DIR.strip("/")
     assert {f"{model}/score.py", f"{model}/sample.json", f"{model}/requirements.lock"} <= set(code)
@@ -97,12 +115,16 @@ def test_context_only_writes_the_layer_tars(example_repo: Path, tmp_path: Path) 
     script = deps["opt/gitops-ml/venv/bin/uvicorn"]
     with tarfile.open(ctx / "layers" / "dependencies.tar") as tar:
         handle = tar.extractfile(script)
-        assert handle is not None and handle.readline() == b"#!/opt/gitops-ml/venv/bin/python\n", "scripts run the image's interpreter"
+        assert handle is not None and handle.readline() == b"#!/opt/gitops-ml/venv/bin/python\n", (
+            "scripts run the image's interpreter"
+        )
     assert "org.opencontainers.image.revision" in (ctx / "Dockerfile").read_text()
     assert [p.name for p in out.iterdir()] == ["iris"], "no temporary directories left"
 
 
-def test_layers_are_byte_identical_when_written_again_from_clean_caches(example_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_layers_are_byte_identical_when_written_again_from_clean_caches(
+    example_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The reproducibility of image digests rests on this: same commit, fresh caches, same layer bytes."""
     digests = []
     for run in ("a", "b"):
@@ -110,7 +132,9 @@ def test_layers_are_byte_identical_when_written_again_from_clean_caches(example_
         out = tmp_path / f"ctx-{run}"
         result = CliRunner().invoke(cli, ["build", str(example_repo), "--model", "iris", "--context-only", str(out)])
         assert result.exit_code == 0, result.output
-        digests.append({p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted((out / "iris" / "layers").iterdir())})
+        digests.append(
+            {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted((out / "iris" / "layers").iterdir())}
+        )
     assert digests[0] == digests[1] and len(digests[0]) == 4
 
 
@@ -131,13 +155,21 @@ def _build_with_conda(example_repo: Path, context: Path, conda: str) -> Result:
     (model / "requirements.txt").unlink()
     (model / "conda.yaml").write_text(conda)
     manifest = model / "manifest.yaml"
-    manifest.write_text(manifest.read_text().replace("requirements: requirements.txt", "conda: conda.yaml").replace("  lock: requirements.lock\n", ""))
+    manifest.write_text(
+        manifest.read_text()
+        .replace("requirements: requirements.txt", "conda: conda.yaml")
+        .replace("  lock: requirements.lock\n", "")
+    )
     (model / "requirements.lock").unlink()
     return CliRunner().invoke(cli, ["build", str(example_repo), "--model", "iris", "--context-only", str(context)])
 
 
 def test_conda_only_package_is_refused(example_repo: Path, tmp_path: Path) -> None:
-    result = _build_with_conda(example_repo, tmp_path / "c", "name: iris\ndependencies:\n  - python=3.11\n  - cudatoolkit=11.8\n  - pip:\n    - joblib\n")
+    result = _build_with_conda(
+        example_repo,
+        tmp_path / "c",
+        "name: iris\ndependencies:\n  - python=3.11\n  - cudatoolkit=11.8\n  - pip:\n    - joblib\n",
+    )
     assert result.exit_code == 1, result.output
     assert "models/iris/conda.yaml:4:" in result.stderr and "cudatoolkit" in result.stderr
 
@@ -151,14 +183,18 @@ def test_conda_pip_entries_follow_the_requirements_rules(example_repo: Path, tmp
     assert not (tmp_path / "c").exists()
 
 
-def test_nonexistent_requirement_of_an_unlocked_model_is_located(example_repo: Path, tmp_path: Path, empty_index: str) -> None:
+def test_nonexistent_requirement_of_an_unlocked_model_is_located(
+    example_repo: Path, tmp_path: Path, empty_index: str
+) -> None:
     model = example_repo / "models" / "iris"
     manifest = model / "manifest.yaml"
     manifest.write_text(manifest.read_text().replace("  lock: requirements.lock\n", ""))
     (model / "requirements.lock").unlink()
     req = model / "requirements.txt"
     req.write_text("gitops-ml-no-such-package==9.9.9\n" + req.read_text())
-    result = CliRunner().invoke(cli, ["build", str(example_repo), "--model", "iris", "--context-only", str(tmp_path / "c")])
+    result = CliRunner().invoke(
+        cli, ["build", str(example_repo), "--model", "iris", "--context-only", str(tmp_path / "c")]
+    )
     assert result.exit_code == 5, result.output
     assert "models/iris/requirements.txt:1:1:" in result.stderr and "gitops-ml-no-such-package" in result.stderr
     assert empty_index in result.stderr, "the index that was asked is named"
@@ -166,7 +202,9 @@ def test_nonexistent_requirement_of_an_unlocked_model_is_located(example_repo: P
     assert not (tmp_path / "c" / "iris").exists()
 
 
-def test_unreachable_docker_engine_gives_a_hint(example_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unreachable_docker_engine_gives_a_hint(
+    example_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-docker.sock")
     result = CliRunner().invoke(cli, ["build", str(example_repo), "--model", "iris"])
     assert result.exit_code == 5, result.output

@@ -23,7 +23,9 @@ def test_an_existing_target_stops_before_anything_is_written(example_repo: Path,
     assert [p.name for p in (out / "iris").iterdir()] == ["old.txt"]
 
 
-def test_a_failure_in_a_later_model_leaves_no_earlier_context(example_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failure_in_a_later_model_leaves_no_earlier_context(
+    example_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     real = building.fetch_artifact
 
     def fetch(plan: building.ImagePlan, cache: Path, progress: building.Progress) -> Path:
@@ -39,7 +41,9 @@ def test_a_failure_in_a_later_model_leaves_no_earlier_context(example_repo: Path
     assert list(out.iterdir()) == [], "no context (and no temporary directory) is left"
 
 
-def test_a_new_output_directory_is_not_left_behind_on_failure(example_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_new_output_directory_is_not_left_behind_on_failure(
+    example_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def fetch(plan: building.ImagePlan, cache: Path, progress: building.Progress) -> Path:
         raise ArtifactError("model: the artifact server went away")
 

@@ -18,7 +18,9 @@ from gitops_ml.types import ModelName
 
 
 def _head(repo: Path) -> str:
-    return subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+    return subprocess.run(
+        ["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+    ).stdout.strip()
 
 
 @pytest.fixture
@@ -53,7 +55,9 @@ def test_local_context_of_a_dirty_model_warns_and_labels_the_revision_dirty(exam
     score = example_repo / "models" / "iris" / "score.py"
     score.write_text(score.read_text() + "# dirty\n")
     out = tmp_path / "c"
-    result = CliRunner().invoke(cli, ["build", str(example_repo), "--model", "iris", "--context-only", str(out), "--format", "json"])
+    result = CliRunner().invoke(
+        cli, ["build", str(example_repo), "--model", "iris", "--context-only", str(out), "--format", "json"]
+    )
     assert result.exit_code == 0, result.output
     assert "warning:" in result.stderr and "models/iris/score.py" in result.stderr
     assert json.loads(result.stdout)["images"][0]["dirty"] == ["models/iris/score.py"]
@@ -108,9 +112,14 @@ def test_a_context_refuses_untracked_files_such_as_a_dot_env(example_repo: Path,
     out = tmp_path / "c"
     result = CliRunner().invoke(cli, ["build", str(example_repo), "--model", "iris", "--context-only", str(out)])
     assert result.exit_code == 4, result.output
-    assert "model iris: models/iris/.env, models/iris/keys/primary are neither tracked by git nor named by the manifest" in result.stderr
+    assert (
+        "model iris: models/iris/.env, models/iris/keys/primary are neither tracked by git nor named by the manifest"
+        in result.stderr
+    )
     assert ".gitignore" in result.stderr and "--allow-dirty" in result.stderr
     assert not out.exists()
-    allowed = CliRunner().invoke(cli, ["build", str(example_repo), "--model", "iris", "--context-only", str(out), "--allow-dirty"])
+    allowed = CliRunner().invoke(
+        cli, ["build", str(example_repo), "--model", "iris", "--context-only", str(out), "--allow-dirty"]
+    )
     assert allowed.exit_code == 0, allowed.output
     assert "warning:" in allowed.stderr

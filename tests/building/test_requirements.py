@@ -52,7 +52,9 @@ def test_invalid_line_is_located_and_is_not_a_network_problem(example_repo: Path
         ("joblib==1.4.2 --hash=sha256:" + "0" * 64, "hashes belong in the model's lock"),
     ],
 )
-def test_lines_pip_would_resolve_elsewhere_are_refused(example_repo: Path, tmp_path: Path, line: str, words: str) -> None:
+def test_lines_pip_would_resolve_elsewhere_are_refused(
+    example_repo: Path, tmp_path: Path, line: str, words: str
+) -> None:
     code, err, out = _build_with(example_repo, tmp_path, f"# models need\njoblib>=1.3\n{line}\n")
     assert code == 1, err
     assert f"{REQS}:3:1: " in err and words in err, err
@@ -73,9 +75,17 @@ def test_local_code_is_pointed_at_include_and_publishing(example_repo: Path, tmp
 
 @pytest.mark.parametrize(
     "line",
-    ["numpy>=1.26", "joblib>=1.3 ; python_version >= '3.8'", "scikit-learn[alldeps]==1.4.2", "-i https://pypi.example.com/simple",
-     "--index-url=https://pypi.example.com/simple", "--extra-index-url https://mirror.example.com/simple", "--trusted-host mirror.example.com",
-     "-f https://example.com/wheels/", "--pre"],
+    [
+        "numpy>=1.26",
+        "joblib>=1.3 ; python_version >= '3.8'",
+        "scikit-learn[alldeps]==1.4.2",
+        "-i https://pypi.example.com/simple",
+        "--index-url=https://pypi.example.com/simple",
+        "--extra-index-url https://mirror.example.com/simple",
+        "--trusted-host mirror.example.com",
+        "-f https://example.com/wheels/",
+        "--pre",
+    ],
 )
 def test_index_options_and_plain_requirements_are_accepted(line: str) -> None:
     assert check_requirement_line(line, Location(REQS, 1, 1)) is None

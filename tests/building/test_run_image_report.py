@@ -20,10 +20,15 @@ KEY = "k3y-of-the-container"
 def ran(monkeypatch: pytest.MonkeyPatch) -> None:
     def execute(request: run_image.RunRequest) -> RunResult:
         return RunResult(
-            model="iris", ref="registry.local/iris:1.0.0-abc", url="http://127.0.0.1:32775/score", status=200,
+            model="iris",
+            ref="registry.local/iris:1.0.0-abc",
+            url="http://127.0.0.1:32775/score",
+            status=200,
             body='{"predictions":[0,1,2]}',
             curl=f"curl -sS -X POST http://127.0.0.1:32775/score -H 'Authorization: Bearer {KEY}' --data @models/iris/sample.json",
-            container="gitops-ml-iris-1", kept=request.keep, keys_dir="/tmp/gitops-ml-keys-iris-x",
+            container="gitops-ml-iris-1",
+            kept=request.keep,
+            keys_dir="/tmp/gitops-ml-keys-iris-x",
         )
 
     monkeypatch.setattr(run_image, "execute", execute)

@@ -66,7 +66,9 @@ def gitops_ml(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subpr
     env = dict(os.environ, **_RUNTIME, **(env or {}))
     if os.environ.get("GITOPS_ML_TEST_CACHE_DIR"):  # reuse wheelhouses between CI runs when given
         env["GITOPS_ML_CACHE_DIR"] = os.environ["GITOPS_ML_TEST_CACHE_DIR"]
-    return subprocess.run([sys.executable, "-m", "gitops_ml", *args], cwd=cwd, capture_output=True, text=True, env=env, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "gitops_ml", *args], cwd=cwd, capture_output=True, text=True, env=env, check=False
+    )
 
 
 def _git(repo: Path, *args: str) -> None:
@@ -84,8 +86,22 @@ def repo(tmp_path_factory: pytest.TempPathFactory, docker_ready: None) -> Path:
     config.write_text(re.sub(r"baseImage: .*", f"baseImage: {BASE_IMAGE}", text))
     # one runtime wheel for the module: a checkout edited while the tests run must not look like a runtime change
     wheels = root.parent / "runtime"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(wheels), str(EXAMPLE.parents[1])],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(wheels),
+            str(EXAMPLE.parents[1]),
+        ],
+        check=True,
+        capture_output=True,
+    )
     _RUNTIME["GITOPS_ML_RUNTIME_WHEEL"] = str(next(wheels.glob("gitops_ml-*.whl")))
     _git(root, "init", "-q")
     _git(root, "add", "-A")
@@ -123,9 +139,13 @@ def test_build_push_pull_run_score(repo: Path) -> None:
     assert answer["status"] == 200 and answer["ref"] == ref
     assert json.loads(answer["body"])["predictions"] == [0, 1, 2]
     assert answer["kept"] is False and answer["curl"] is None, "no curl command for a container that was removed"
-    assert not subprocess.run(["docker", "ps", "-aq", "--filter", f"name={answer['container']}"], capture_output=True, text=True, check=True).stdout.strip()
+    assert not subprocess.run(
+        ["docker", "ps", "-aq", "--filter", f"name={answer['container']}"], capture_output=True, text=True, check=True
+    ).stdout.strip()
 
-    inspect = json.loads(subprocess.run(["docker", "image", "inspect", ref], capture_output=True, text=True, check=True).stdout)[0]
+    inspect = json.loads(
+        subprocess.run(["docker", "image", "inspect", ref], capture_output=True, text=True, check=True).stdout
+    )[0]
     config = inspect["Config"]
     assert config["User"] == "10001:10001"
     assert config["Entrypoint"][-2:] == ["-m", "gitops_ml.serving"]
@@ -133,14 +153,41 @@ def test_build_push_pull_run_score(repo: Path) -> None:
     labels = config["Labels"]
     assert labels["dev.gitops-ml.model"] == "iris" and labels["org.opencontainers.image.version"] == "1.0.0"
     assert re.fullmatch(r"[0-9a-f]{40}", labels["org.opencontainers.image.revision"])
-    assert labels["dev.gitops-ml.artifact.sha256"] == re.search(r"sha256: (\w+)", (repo / "models/iris/model.yaml").read_text()).group(1)  # type: ignore[union-attr]
-    listing = subprocess.run(["docker", "run", "--rm", "--entrypoint", "/bin/sh", ref, "-c", "ls /tmp; find /opt /tmp -name '*.whl' | head -3; python -c 'import git' 2>&1 | tail -1"],
-                             capture_output=True, text=True, check=True).stdout
+    assert labels["dev.gitops-ml.artifact.sha256"] == re.search(
+        r"sha256: (\w+)", (repo / "models/iris/model.yaml").read_text()
+    ).group(1)  # type: ignore[union-attr]
+    listing = subprocess.run(
+        [
+            "docker",
+            "run",
+            "--rm",
+            "--entrypoint",
+            "/bin/sh",
+            ref,
+            "-c",
+            "ls /tmp; find /opt /tmp -name '*.whl' | head -3; python -c 'import git' 2>&1 | tail -1",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert ".whl" not in listing and "wheels" not in listing, listing
     assert "No module named 'git'" in listing, "the image carries the server's dependencies, not the CLI's"
-    fast = subprocess.run(["docker", "run", "--rm", "--entrypoint", "/opt/gitops-ml/venv/bin/python", ref, "-c",
-                           "from gitops_ml.serving.server import best_http, best_loop; print(best_http(), best_loop())"],
-                          capture_output=True, text=True, check=True).stdout.split()
+    fast = subprocess.run(
+        [
+            "docker",
+            "run",
+            "--rm",
+            "--entrypoint",
+            "/opt/gitops-ml/venv/bin/python",
+            ref,
+            "-c",
+            "from gitops_ml.serving.server import best_http, best_loop; print(best_http(), best_loop())",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     assert fast == ["httptools", "uvloop"], "the image serves with the parser and loop the benchmarks measure"
 
     again = gitops_ml("build", "--push", "--format", "json", cwd=repo)
@@ -174,10 +221,15 @@ def test_retrained_model_pushes_only_its_last_layer(repo: Path) -> None:
 def test_bad_base_image_and_unreachable_registry(repo: Path) -> None:
     missing = gitops_ml("build", "--model", "iris", "--base-image", "127.0.0.1:5000/gitops-ml-no-such-base:1", cwd=repo)
     assert missing.returncode == 5
-    assert "base image 127.0.0.1:5000/gitops-ml-no-such-base:1 does not exist" in missing.stderr and "hint:" in missing.stderr
+    assert (
+        "base image 127.0.0.1:5000/gitops-ml-no-such-base:1 does not exist" in missing.stderr
+        and "hint:" in missing.stderr
+    )
     closed = gitops_ml("build", "--model", "iris", "--push", "--registry", "127.0.0.1:1/nowhere", cwd=repo)
     assert closed.returncode == 5
-    assert "connection refused" in closed.stderr.lower() and "hint: is the registry 127.0.0.1:1 running" in closed.stderr
+    assert (
+        "connection refused" in closed.stderr.lower() and "hint: is the registry 127.0.0.1:1 running" in closed.stderr
+    )
 
 
 @pytest.fixture
@@ -186,7 +238,9 @@ def locked_registry(tmp_path: Path) -> Iterator[tuple[str, str, str]]:
     import bcrypt  # noqa: PLC0415
 
     user, password = "ci", secrets.token_urlsafe(12)
-    (tmp_path / "htpasswd").write_bytes(f"{user}:".encode() + bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=4)) + b"\n")
+    (tmp_path / "htpasswd").write_bytes(
+        f"{user}:".encode() + bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=4)) + b"\n"
+    )
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         host = f"127.0.0.1:{s.getsockname()[1]}"
@@ -198,7 +252,9 @@ def locked_registry(tmp_path: Path) -> Iterator[tuple[str, str, str]]:
     )
     log = tmp_path / "registry.log"
     with open(log, "wb") as sink:
-        process = subprocess.Popen(["docker-registry", "serve", str(tmp_path / "registry.yml")], stdout=sink, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            ["docker-registry", "serve", str(tmp_path / "registry.yml")], stdout=sink, stderr=subprocess.STDOUT
+        )
     try:
         import httpx  # noqa: PLC0415
 
@@ -223,7 +279,9 @@ def _docker_config(directory: Path, host: str, user: str, password: str) -> Path
     return directory
 
 
-def test_push_to_a_registry_that_wants_credentials(repo: Path, locked_registry: tuple[str, str, str], tmp_path: Path) -> None:
+def test_push_to_a_registry_that_wants_credentials(
+    repo: Path, locked_registry: tuple[str, str, str], tmp_path: Path
+) -> None:
     host, user, password = locked_registry
     target = f"{host}/locked"
     anonymous = gitops_ml("build", "--model", "iris", "--push", "--registry", target, "--format", "json", cwd=repo)
@@ -232,23 +290,51 @@ def test_push_to_a_registry_that_wants_credentials(repo: Path, locked_registry: 
     assert f"hint: log in first: `docker login {host}`" in anonymous.stderr, anonymous.stderr
 
     wrong = _docker_config(tmp_path / "wrong", host, user, "not-the-password")
-    refused = gitops_ml("build", "--model", "iris", "--push", "--registry", target, env={"DOCKER_CONFIG": str(wrong)}, cwd=repo)
+    refused = gitops_ml(
+        "build", "--model", "iris", "--push", "--registry", target, env={"DOCKER_CONFIG": str(wrong)}, cwd=repo
+    )
     assert refused.returncode == 5 and f"docker login {host}" in refused.stderr, refused.stderr
     assert "not-the-password" not in refused.stderr + refused.stdout
 
     good = _docker_config(tmp_path / "good", host, user, password)
-    pushed = gitops_ml("build", "--model", "iris", "--push", "--registry", target, "--format", "json", env={"DOCKER_CONFIG": str(good)}, cwd=repo)
+    pushed = gitops_ml(
+        "build",
+        "--model",
+        "iris",
+        "--push",
+        "--registry",
+        target,
+        "--format",
+        "json",
+        env={"DOCKER_CONFIG": str(good)},
+        cwd=repo,
+    )
     assert pushed.returncode == 0, pushed.stderr
     (image,) = json.loads(pushed.stdout)["images"]
     assert image["ref"].startswith(f"{target}/iris:") and image["status"] == "built"
     import httpx  # noqa: PLC0415
 
-    repository, tag = image["ref"][len(host) + 1:].rsplit(":", 1)
-    manifest = httpx.get(f"http://{host}/v2/{repository}/manifests/{tag}", auth=(user, password), timeout=10,
-                         headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"})
+    repository, tag = image["ref"][len(host) + 1 :].rsplit(":", 1)
+    manifest = httpx.get(
+        f"http://{host}/v2/{repository}/manifests/{tag}",
+        auth=(user, password),
+        timeout=10,
+        headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"},
+    )
     assert manifest.status_code == 200 and manifest.headers["Docker-Content-Digest"] == image["digest"]
 
-    again = gitops_ml("build", "--model", "iris", "--push", "--registry", target, "--format", "json", env={"DOCKER_CONFIG": str(good)}, cwd=repo)
+    again = gitops_ml(
+        "build",
+        "--model",
+        "iris",
+        "--push",
+        "--registry",
+        target,
+        "--format",
+        "json",
+        env={"DOCKER_CONFIG": str(good)},
+        cwd=repo,
+    )
     assert again.returncode == 0 and json.loads(again.stdout)["images"][0]["status"] == "exists", again.stderr
 
 
@@ -258,7 +344,11 @@ def test_run_image_stops_waiting_when_init_fails_and_leaves_no_container(repo: P
     broken = tmp_path / "broken"
     shutil.copytree(repo, broken)
     score = broken / "models" / "iris" / "score.py"
-    score.write_text(score.read_text().replace("def init():", "def init():\n    raise RuntimeError('cannot load weights')\n\n\ndef _unused():", 1))
+    score.write_text(
+        score.read_text().replace(
+            "def init():", "def init():\n    raise RuntimeError('cannot load weights')\n\n\ndef _unused():", 1
+        )
+    )
     _git(broken, "commit", "-qam", "init fails")
     built = gitops_ml("build", "--model", "iris", "--format", "json", cwd=broken)
     assert built.returncode == 0, built.stderr
@@ -268,7 +358,10 @@ def test_run_image_stops_waiting_when_init_fails_and_leaves_no_container(repo: P
     failed = gitops_ml("run-image", "iris", "--env", "staging", "--timeout", "120", cwd=broken)
     assert failed.returncode == 1, failed.stderr
     assert time.monotonic() - started < 60, "the failure is seen at once, not at the readiness timeout"
-    assert "models/iris/score.py: init() failed in the container" in failed.stderr and "cannot load weights" in failed.stderr
+    assert (
+        "models/iris/score.py: init() failed in the container" in failed.stderr
+        and "cannot load weights" in failed.stderr
+    )
 
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -276,5 +369,7 @@ def test_run_image_stops_waiting_when_init_fails_and_leaves_no_container(repo: P
         port = taken.getsockname()[1]
         busy = gitops_ml("run-image", "iris", "--env", "staging", "--port", str(port), cwd=broken)
     assert busy.returncode == 5 and "cannot start a container" in busy.stderr, busy.stderr
-    left = subprocess.run(["docker", "ps", "-aq", "--filter", f"ancestor={ref}"], capture_output=True, text=True, check=True).stdout.split()
+    left = subprocess.run(
+        ["docker", "ps", "-aq", "--filter", f"ancestor={ref}"], capture_output=True, text=True, check=True
+    ).stdout.split()
     assert left == [], "no container is left behind"

@@ -72,7 +72,7 @@ def test_sbom_and_provenance_are_read_back_through_the_registry_api(trust_repo: 
 
     image = _build(trust_repo, shared_cache, "--push")
     ref, digest = str(image["ref"]), str(image["digest"])
-    repository = ref[len(REGISTRY) + 1:].rsplit(":", 1)[0]
+    repository = ref[len(REGISTRY) + 1 :].rsplit(":", 1)[0]
     api = _registry_get(f"{repository}/referrers/{digest}", OCI_INDEX)
     if api.status_code == 200 and api.headers.get("content-type", "").startswith(OCI_INDEX):
         index = api.json()  # a registry with the OCI 1.1 referrers API
@@ -93,21 +93,31 @@ def test_sbom_and_provenance_are_read_back_through_the_registry_api(trust_repo: 
 
     sbom = payload("application/vnd.cyclonedx+json")
     assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(sbom.decode()) is None
-    inside = subprocess.run(["docker", "run", "--rm", "--entrypoint", "cat", ref, "/opt/gitops-ml/sbom.cdx.json"],
-                            capture_output=True, check=True).stdout
+    inside = subprocess.run(
+        ["docker", "run", "--rm", "--entrypoint", "cat", ref, "/opt/gitops-ml/sbom.cdx.json"],
+        capture_output=True,
+        check=True,
+    ).stdout
     assert inside == sbom, "the SBOM pushed next to the image is the one inside it"
 
     statement = json.loads(payload("application/vnd.in-toto+json"))
-    assert statement["_type"] == "https://in-toto.io/Statement/v1" and statement["predicateType"] == "https://slsa.dev/provenance/v1"
+    assert (
+        statement["_type"] == "https://in-toto.io/Statement/v1"
+        and statement["predicateType"] == "https://slsa.dev/provenance/v1"
+    )
     assert statement["subject"][0]["digest"]["sha256"] == digest.removeprefix("sha256:")
-    head = subprocess.run(["git", "-C", str(trust_repo), "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+    head = subprocess.run(
+        ["git", "-C", str(trust_repo), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+    ).stdout.strip()
     build = statement["predicate"]["buildDefinition"]
     assert build["externalParameters"]["source"]["revision"] == head
     resolved = {d["uri"]: d["digest"]["sha256"] for d in build["resolvedDependencies"] if "sha256" in d["digest"]}
     lock = (trust_repo / "models" / "iris" / "requirements.lock").read_bytes()
     assert resolved["models/iris/requirements.lock"] == hashlib.sha256(lock).hexdigest()
     assert resolved["sbom.cdx.json"] == hashlib.sha256(sbom).hexdigest()
-    base_id = subprocess.run(["docker", "image", "inspect", "--format", "{{.Id}}", BASE_IMAGE], capture_output=True, text=True, check=True).stdout.strip()
+    base_id = subprocess.run(
+        ["docker", "image", "inspect", "--format", "{{.Id}}", BASE_IMAGE], capture_output=True, text=True, check=True
+    ).stdout.strip()
     assert resolved[f"docker://{BASE_IMAGE}"] == base_id.removeprefix("sha256:")
 
     shown = gitops_ml("show", "iris@1.0.0", "--referrers", "--format", "json", cwd=trust_repo)
@@ -117,7 +127,9 @@ def test_sbom_and_provenance_are_read_back_through_the_registry_api(trust_repo: 
     assert {r["artifactType"] for r in registry["referrers"]} == set(by_type)
 
 
-def test_verify_image_holds_for_the_build_and_names_what_git_contradicts(trust_repo: Path, shared_cache: Path, tmp_path: Path) -> None:
+def test_verify_image_holds_for_the_build_and_names_what_git_contradicts(
+    trust_repo: Path, shared_cache: Path, tmp_path: Path
+) -> None:
     image = _build(trust_repo, shared_cache, "--push")
     ok = gitops_ml("verify-image", str(image["ref"]), cwd=trust_repo)
     assert ok.returncode == 0, ok.stdout + ok.stderr
@@ -126,7 +138,9 @@ def test_verify_image_holds_for_the_build_and_names_what_git_contradicts(trust_r
     other = tmp_path / "other"
     shutil.copytree(trust_repo, other)
     lock = other / "models" / "iris" / "requirements.lock"
-    lock.write_text(lock.read_text().replace("# via", "#  via", 1))  # another lock, same version: git no longer matches the image
+    lock.write_text(
+        lock.read_text().replace("# via", "#  via", 1)
+    )  # another lock, same version: git no longer matches the image
     _git(other, "commit", "-qam", "a different lock under the same version")
     bad = gitops_ml("verify-image", str(image["ref"]), "--format", "json", cwd=other)
     assert bad.returncode == 1, bad.stderr
@@ -134,26 +148,57 @@ def test_verify_image_holds_for_the_build_and_names_what_git_contradicts(trust_r
     assert {"content tag", "provenance content", "provenance lock"} <= failed
 
 
-def test_the_context_only_dockerfile_builds_the_same_layers_with_docker(trust_repo: Path, shared_cache: Path, tmp_path: Path) -> None:
+def test_the_context_only_dockerfile_builds_the_same_layers_with_docker(
+    trust_repo: Path, shared_cache: Path, tmp_path: Path
+) -> None:
     """For docker/build-push-action users: the Dockerfile ADDs the same layer tars and sets the same settings."""
     out = tmp_path / "ctx"
-    written = gitops_ml("build", "--model", "iris", "--context-only", str(out), cwd=trust_repo, env={"GITOPS_ML_CACHE_DIR": str(shared_cache)})
+    written = gitops_ml(
+        "build",
+        "--model",
+        "iris",
+        "--context-only",
+        str(out),
+        cwd=trust_repo,
+        env={"GITOPS_ML_CACHE_DIR": str(shared_cache)},
+    )
     assert written.returncode == 0, written.stderr
     tag = f"gitops-ml-context-test:{uuid.uuid4().hex[:8]}"
     try:
-        subprocess.run(["docker", "build", "-q", "-t", tag, str(out / "iris")], check=True, capture_output=True,
-                       env={**os.environ, "DOCKER_BUILDKIT": "0"})
-        ran = subprocess.run(["docker", "run", "--rm", "--entrypoint", "/opt/gitops-ml/venv/bin/python", tag, "-c",
-                              "import getpass, sklearn, gitops_ml.serving; print(getpass.getuser())"], capture_output=True, text=True, check=True)
+        subprocess.run(
+            ["docker", "build", "-q", "-t", tag, str(out / "iris")],
+            check=True,
+            capture_output=True,
+            env={**os.environ, "DOCKER_BUILDKIT": "0"},
+        )
+        ran = subprocess.run(
+            [
+                "docker",
+                "run",
+                "--rm",
+                "--entrypoint",
+                "/opt/gitops-ml/venv/bin/python",
+                tag,
+                "-c",
+                "import getpass, sklearn, gitops_ml.serving; print(getpass.getuser())",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         assert ran.stdout.strip() == "gitops-ml", "the unprivileged user exists and the locked packages import"
-        config = json.loads(subprocess.run(["docker", "image", "inspect", tag], capture_output=True, text=True, check=True).stdout)[0]["Config"]
+        config = json.loads(
+            subprocess.run(["docker", "image", "inspect", tag], capture_output=True, text=True, check=True).stdout
+        )[0]["Config"]
         assert config["User"] == "10001:10001" and config["Entrypoint"][-2:] == ["-m", "gitops_ml.serving"]
         assert config["Labels"]["dev.gitops-ml.model"] == "iris"
     finally:
         subprocess.run(["docker", "rmi", tag], capture_output=True, check=False)
 
 
-def test_a_tampered_artifact_or_lock_hash_stops_the_build_located(trust_repo: Path, shared_cache: Path, tmp_path: Path) -> None:
+def test_a_tampered_artifact_or_lock_hash_stops_the_build_located(
+    trust_repo: Path, shared_cache: Path, tmp_path: Path
+) -> None:
     env = {"GITOPS_ML_CACHE_DIR": str(shared_cache)}
     lock_repo = tmp_path / "lock"
     shutil.copytree(trust_repo, lock_repo)
@@ -166,7 +211,10 @@ def test_a_tampered_artifact_or_lock_hash_stops_the_build_located(trust_repo: Pa
     _git(lock_repo, "commit", "-qam", "a lock whose numpy hashes are not numpy's")
     refused = gitops_ml("build", "--model", "iris", "--push", "--rebuild", cwd=lock_repo, env=env)
     assert refused.returncode == 6, refused.stderr
-    assert f"error: models/iris/requirements.lock:{line}:1: model iris: a downloaded file does not match the lock" in refused.stderr
+    assert (
+        f"error: models/iris/requirements.lock:{line}:1: model iris: a downloaded file does not match the lock"
+        in refused.stderr
+    )
 
     artifact_repo = tmp_path / "artifact"
     shutil.copytree(trust_repo, artifact_repo)
@@ -175,4 +223,7 @@ def test_a_tampered_artifact_or_lock_hash_stops_the_build_located(trust_repo: Pa
     _git(artifact_repo, "commit", "-qam", "an artifact that is not the one model.yaml names")
     stopped = gitops_ml("build", "--model", "iris", "--push", "--rebuild", cwd=artifact_repo, env=env)
     assert stopped.returncode == 1, stopped.stderr
-    assert re.search(r"error: models/iris/model\.yaml:\d+:\d+: sha256 of models/iris/model\.joblib is [0-9a-f]{64}, not ", stopped.stderr), stopped.stderr
+    assert re.search(
+        r"error: models/iris/model\.yaml:\d+:\d+: sha256 of models/iris/model\.joblib is [0-9a-f]{64}, not ",
+        stopped.stderr,
+    ), stopped.stderr

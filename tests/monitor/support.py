@@ -13,12 +13,15 @@ from typing import Any, Iterable
 
 import numpy as np
 from click.testing import CliRunner
+from support import model_version
 
 from gitops_ml.cli.main import cli
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "repo-layout"
 NOW = datetime.now(timezone.utc)
+# the version staging runs (it tracks the newest): what the server writes into captures
+IRIS_VERSION = model_version("iris")
 
 
 def copy_example(target: Path) -> Path:
@@ -53,16 +56,31 @@ def iris_rows(n: int, *, seed: int = 0, shift: tuple[float, float, float, float]
     return x[rng.integers(0, len(x), n)] + np.asarray(shift)
 
 
-def record(rows: Iterable[Iterable[float]], predictions: list[int] | None = None, *, status: int = 200, when: datetime | None = None,
-           model: str = "iris", version: str = "1.0.0", fmt: int | None = 1, latency_ms: float = 2.0) -> dict[str, Any]:
+def record(
+    rows: Iterable[Iterable[float]],
+    predictions: list[int] | None = None,
+    *,
+    status: int = 200,
+    when: datetime | None = None,
+    model: str = "iris",
+    version: str = IRIS_VERSION,
+    fmt: int | None = 1,
+    latency_ms: float = 2.0,
+) -> dict[str, Any]:
     rows = [list(map(float, r)) for r in rows]
     out: dict[str, Any] = {}
     if fmt is not None:
         out["format"] = fmt
     out.update(
-        request_id="r", time=(when or NOW - timedelta(minutes=5)).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-        model=model, version=version, status=status, latency_ms=latency_ms, input={"data": rows},
-        output={"predictions": predictions if predictions is not None else [0] * len(rows)} if status == 200
+        request_id="r",
+        time=(when or NOW - timedelta(minutes=5)).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        model=model,
+        version=version,
+        status=status,
+        latency_ms=latency_ms,
+        input={"data": rows},
+        output={"predictions": predictions if predictions is not None else [0] * len(rows)}
+        if status == 200
         else {"error": "invalid_input", "message": "no", "request_id": "r", "field": "data"},
     )
     return out
@@ -78,8 +96,17 @@ def batch(rows: np.ndarray, per_request: int = 5, **options: Any) -> list[dict[s
     return out
 
 
-def write_capture(root: Path, records: list[dict[str, Any]], *, name: str = "capture-1.jsonl", gz: bool = False,
-                  model: str = "iris", version: str = "1.0.0", when: datetime | None = None, flat: bool = False) -> Path:
+def write_capture(
+    root: Path,
+    records: list[dict[str, Any]],
+    *,
+    name: str = "capture-1.jsonl",
+    gz: bool = False,
+    model: str = "iris",
+    version: str = IRIS_VERSION,
+    when: datetime | None = None,
+    flat: bool = False,
+) -> Path:
     when = when or NOW
     if flat:  # the layout of gitops-ml before the sink
         directory = root / model / version / f"{when:%Y-%m-%d}" / f"{when:%H}"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.monitor.support import copy_example, invoke, iris_rows
+from tests.monitor.support import IRIS_VERSION, copy_example, invoke, iris_rows
 from tests.s3store import S3Store
 from tests.serving.conftest import START_DEADLINE, Server, free_port
 
@@ -24,8 +24,22 @@ def serve_and_feed(repo: Path, tmp_path: Path, env: dict[str, str], rows: list[l
     out, err = tmp_path / f"serve-{port}.out", tmp_path / f"serve-{port}.err"
     with out.open("wb") as stdout, err.open("wb") as stderr:
         process = subprocess.Popen(
-            [sys.executable, "-m", "gitops_ml", "serve", str(repo / "models/iris"), "--env", "staging", "--port", str(port), "--capture-dir", str(tmp_path / f"capture-{port}")],
-            env=clean, stdout=stdout, stderr=stderr,
+            [
+                sys.executable,
+                "-m",
+                "gitops_ml",
+                "serve",
+                str(repo / "models/iris"),
+                "--env",
+                "staging",
+                "--port",
+                str(port),
+                "--capture-dir",
+                str(tmp_path / f"capture-{port}"),
+            ],
+            env=clean,
+            stdout=stdout,
+            stderr=stderr,
         )
     server = Server(process, f"http://127.0.0.1:{port}", out, err, tmp_path, headers={})
     try:
@@ -57,7 +71,7 @@ def test_serve_to_s3_then_monitor_passes_undrifted_and_fails_drifted(s3_store: S
 
     point_sink_at(repo, f"s3://{bucket}/calm")
     serve_and_feed(repo, tmp_path, env, requests_of(iris_rows(1000, seed=11).round(1).tolist()))
-    assert s3_store.keys(bucket, "calm/model=iris/version=1.0.0/date=")
+    assert s3_store.keys(bucket, f"calm/model=iris/version={IRIS_VERSION}/date=")
     calm = invoke("monitor", "iris", "--env", "staging", "--repo", str(repo), "--format", "json", env=env)
     assert calm.code == 0, calm.output
     report = json.loads(calm.stdout)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.monitor.support import NOW, batch, copy_example, invoke, iris_rows, record, write_capture
+from tests.monitor.support import IRIS_VERSION, NOW, batch, copy_example, invoke, iris_rows, record, write_capture
 
 EXIT_NO_DATA = 7
 
@@ -49,7 +49,7 @@ def test_an_undrifted_window_passes_and_a_drifted_one_names_its_features(repo: P
     assert text.code == 1 and re.search(r"petal_length .*drifted", text.stdout), text.stdout
     markdown = monitor(repo, shifted, "--format", "markdown")
     assert markdown.code == 1 and "| **drifted** | `petal_length` | numeric |" in markdown.stdout
-    assert markdown.stdout.startswith("### gitops-ml monitor: iris 1.0.0 in staging — threshold crossed")
+    assert markdown.stdout.startswith(f"### gitops-ml monitor: iris {IRIS_VERSION} in staging — threshold crossed")
 
 
 def test_no_data_is_not_no_drift(repo: Path, tmp_path: Path) -> None:
@@ -62,7 +62,10 @@ def test_no_data_is_not_no_drift(repo: Path, tmp_path: Path) -> None:
     few = tmp_path / "few"
     write_capture(few, batch(iris_rows(50)))  # 10 requests: fewer than minRecords (100)
     result = monitor(repo, few)
-    assert result.code == EXIT_NO_DATA and "no data: 10 scored record(s) of iris 1.0.0 in the window, 100 needed" in result.stdout
+    assert (
+        result.code == EXIT_NO_DATA
+        and f"no data: 10 scored record(s) of iris {IRIS_VERSION} in the window, 100 needed" in result.stdout
+    )
 
     old = tmp_path / "old"  # plenty of records, but two days ago: outside the default window of 24 hours
     two_days = NOW - timedelta(days=2)
@@ -130,21 +133,34 @@ def test_a_missing_or_mismatched_profile_is_a_clear_error(repo: Path, tmp_path: 
     doc["features"][0]["path"] = "measurements[*][0]"
     profile.write_text(json.dumps(doc))
     result = monitor(repo, capture)
-    assert result.code == 1 and "the reference profile does not match the input schema: feature 'sepal_length' reads input 'measurements'" in result.stderr
+    assert (
+        result.code == 1
+        and "the reference profile does not match the input schema: feature 'sepal_length' reads input 'measurements'"
+        in result.stderr
+    )
 
     profile.write_text(original.replace('"kind": "Profile"', '"kind": "Model"'))
     result = monitor(repo, capture)
-    assert result.code == 1 and re.search(r"models/iris/reference\.json:3:\d+: not a reference profile: kind", result.stderr), result.stderr
+    assert result.code == 1 and re.search(
+        r"models/iris/reference\.json:3:\d+: not a reference profile: kind", result.stderr
+    ), result.stderr
 
     profile.unlink()
     result = monitor(repo, capture)
     assert result.code == 1, result.output
-    assert re.search(r"error: models/iris/model\.yaml:\d+:\d+: reference profile models/iris/reference\.json does not exist", result.stderr)
+    assert re.search(
+        r"error: models/iris/model\.yaml:\d+:\d+: reference profile models/iris/reference\.json does not exist",
+        result.stderr,
+    )
 
     model = repo / "models/iris/model.yaml"
     model.write_text(model.read_text().replace("reference: reference.json\n", ""))
     result = monitor(repo, capture)
-    assert result.code == 2 and "iris 1.0.0 has no reference profile" in result.stderr and "gitops-ml profile DATA --model iris" in result.stderr
+    assert (
+        result.code == 2
+        and f"iris {IRIS_VERSION} has no reference profile" in result.stderr
+        and "gitops-ml profile DATA --model iris" in result.stderr
+    )
 
 
 def test_bad_command_lines(repo: Path, tmp_path: Path) -> None:
@@ -164,8 +180,15 @@ def test_bad_command_lines(repo: Path, tmp_path: Path) -> None:
 
 def test_missing_credentials_for_a_store_are_named(repo: Path, s3_store, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     bucket = s3_store.new_bucket()
-    env = {"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "", "AWS_ENDPOINT_URL_S3": s3_store.endpoint, "AWS_EC2_METADATA_DISABLED": "true",
-           "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"), "AWS_CONFIG_FILE": str(tmp_path / "none"), "AWS_DEFAULT_REGION": "us-east-1"}
+    env = {
+        "AWS_ACCESS_KEY_ID": "",
+        "AWS_SECRET_ACCESS_KEY": "",
+        "AWS_ENDPOINT_URL_S3": s3_store.endpoint,
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
+        "AWS_CONFIG_FILE": str(tmp_path / "none"),
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
     result = monitor(repo, f"s3://{bucket}/captures", env=env)
     assert result.code == 3 and "no S3 credentials" in result.stderr, result.output
     env.update(AWS_ACCESS_KEY_ID="gitops-ml-test", AWS_SECRET_ACCESS_KEY="wrong")
@@ -176,11 +199,27 @@ def test_missing_credentials_for_a_store_are_named(repo: Path, s3_store, tmp_pat
 def test_without_the_monitor_extra_the_cli_says_what_to_install(repo: Path, tmp_path: Path) -> None:
     script = "import sys; sys.modules['duckdb'] = None; from gitops_ml.cli.main import main; main()"
     done = subprocess.run(
-        [sys.executable, "-c", script, "monitor", "iris", "--env", "staging", "--repo", str(repo), "--capture", str(tmp_path)],
-        capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-c",
+            script,
+            "monitor",
+            "iris",
+            "--env",
+            "staging",
+            "--repo",
+            str(repo),
+            "--capture",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 3, done.stderr
-    assert "monitor needs duckdb, not installed here" in done.stderr and "pip install 'gitops-ml[monitor]'" in done.stderr
+    assert (
+        "monitor needs duckdb, not installed here" in done.stderr and "pip install 'gitops-ml[monitor]'" in done.stderr
+    )
 
 
 def test_gzip_and_plain_files_read_alike(repo: Path, tmp_path: Path) -> None:

@@ -78,12 +78,22 @@ def test_the_example_profiles_load_and_describe_the_schemas_inputs() -> None:
 @pytest.mark.parametrize(
     ("columns", "options", "message"),
     [
-        (COLUMNS[:3] + ["predictions"], (), "input 'data' takes 4 numbers per row, and the data has 3 other column(s): sepal_length, sepal_width, petal_length"),
+        (
+            COLUMNS[:3] + ["predictions"],
+            (),
+            "input 'data' takes 4 numbers per row, and the data has 3 other column(s): sepal_length, sepal_width, petal_length",
+        ),
         (COLUMNS + ["predictions"], ("--prediction", "label"), "--prediction label: the data has no column 'label'"),
-        (COLUMNS + ["predictions"], ("--categorical", "colour"), "--categorical colour: the data has no column 'colour'"),
+        (
+            COLUMNS + ["predictions"],
+            ("--categorical", "colour"),
+            "--categorical colour: the data has no column 'colour'",
+        ),
     ],
 )
-def test_data_that_does_not_fit_the_schema_is_refused(repo: Path, tmp_path: Path, columns: list[str], options: tuple[str, ...], message: str) -> None:
+def test_data_that_does_not_fit_the_schema_is_refused(
+    repo: Path, tmp_path: Path, columns: list[str], options: tuple[str, ...], message: str
+) -> None:
     frame()[columns].to_csv(tmp_path / "train.csv", index=False)
     result = invoke("profile", str(tmp_path / "train.csv"), "--model", "iris", "--repo", str(repo), *options)
     assert result.code == 2 and message in result.stderr, result.output
@@ -113,4 +123,6 @@ def test_a_profile_that_is_not_one_is_located(tmp_path: Path) -> None:
     doc["features"][1]["type"] = "number"
     with pytest.raises(LoadError) as caught:
         load_profile("models/iris/reference.json", json.dumps(doc, indent=1).encode())
-    assert "features.1.type" in caught.value.message and str(caught.value.location).startswith("models/iris/reference.json:")
+    assert "features.1.type" in caught.value.message and str(caught.value.location).startswith(
+        "models/iris/reference.json:"
+    )

@@ -53,7 +53,13 @@ def test_the_example_schemas_slots() -> None:
 
 
 def test_dataframe_inputs_are_matched_by_column_name() -> None:
-    schema = {"properties": {"frame": {"x-gitops-ml": {"kind": "dataframe", "orient": "records", "columns": {"age": "int64", "city": "object"}}}}}
+    schema = {
+        "properties": {
+            "frame": {
+                "x-gitops-ml": {"kind": "dataframe", "orient": "records", "columns": {"age": "int64", "city": "object"}}
+            }
+        }
+    }
     found = assign_columns(["city", "age", "score"], features_for_schema(schema), ["score"])
     assert [(c, str(p)) for c, p in found.features] == [("age", "frame[*].age"), ("city", "frame[*].city")]
     assert [(c, str(p)) for c, p in found.predictions] == [("score", "score")]
@@ -73,14 +79,21 @@ def test_numeric_drift_needs_both_a_large_psi_and_a_small_p_value() -> None:
     same = numeric_drift(reference, rng.normal(0, 1, 5000), 0, DEFAULT)
     assert not same.drifted and same.psi < 0.05 and same.p_value > 0.01 and same.test == "KS"
     moved = numeric_drift(reference, rng.normal(1.5, 1, 5000), 0, DEFAULT)
-    assert moved.drifted and moved.psi > 1 and moved.p_value < 1e-10 and moved.production_mean == pytest.approx(1.5, abs=0.1)
+    assert (
+        moved.drifted
+        and moved.psi > 1
+        and moved.p_value < 1e-10
+        and moved.production_mean == pytest.approx(1.5, abs=0.1)
+    )
     # a large PSI from a handful of values is not evidence: the test's p-value keeps it from drifting
     few = numeric_drift(reference, np.array([0.1, 2.5, 2.6]), 0, DEFAULT)
     assert few.psi >= 0.2 and not few.drifted
 
 
 def test_categorical_drift_counts_unseen_categories_as_other() -> None:
-    reference = profile_column("colour", FeaturePath.parse("colour"), pd.Series(["red"] * 500 + ["blue"] * 500), CATEGORICAL)
+    reference = profile_column(
+        "colour", FeaturePath.parse("colour"), pd.Series(["red"] * 500 + ["blue"] * 500), CATEGORICAL
+    )
     same = categorical_drift(reference, {"red": 480, "blue": 520}, 0, DEFAULT)
     assert not same.drifted and same.test == "chi-square"
     moved = categorical_drift(reference, {"red": 200, "blue": 200, "green": 600}, 0, DEFAULT)

@@ -36,13 +36,21 @@ def isolated_git(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.M
     (home / ".gitconfig").write_text(
         "[user]\n\tname = Test Runner\n\temail = runner@example.com\n"
         "[init]\n\tdefaultBranch = main\n[advice]\n\tdetachedHead = false\n[tag]\n\tgpgSign = false\n"
-        "[commit]\n\tgpgSign = false\n[protocol \"file\"]\n\tallow = always\n"
+        '[commit]\n\tgpgSign = false\n[protocol "file"]\n\tallow = always\n'
     )
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(home / ".gitconfig"))
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    for var in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_AUTHOR_DATE", "GIT_COMMITTER_DATE",
-                "GITHUB_TOKEN", "GITHUB_API_URL", "GITOPS_ML_TRACEBACK"):
+    for var in (
+        "GIT_DIR",
+        "GIT_WORK_TREE",
+        "GIT_INDEX_FILE",
+        "GIT_AUTHOR_DATE",
+        "GIT_COMMITTER_DATE",
+        "GITHUB_TOKEN",
+        "GITHUB_API_URL",
+        "GITOPS_ML_TRACEBACK",
+    ):
         monkeypatch.delenv(var, raising=False)
     return home
 
@@ -95,8 +103,18 @@ class GitRepo:
         """Stage everything and commit at the next fixed date (or `date`); returns the commit id."""
         when = self.next_date() if date is None else date
         self.git("add", "-A")
-        self.git("-c", f"user.name={author[0]}", "-c", f"user.email={author[1]}",
-                 "commit", "-q", "--allow-empty", "-m", message, date=when)
+        self.git(
+            "-c",
+            f"user.name={author[0]}",
+            "-c",
+            f"user.email={author[1]}",
+            "commit",
+            "-q",
+            "--allow-empty",
+            "-m",
+            message,
+            date=when,
+        )
         self.commits += 1
         sha = self.git("rev-parse", "HEAD").strip()
         self.shas.append(sha)

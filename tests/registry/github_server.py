@@ -72,7 +72,9 @@ def _handler(server: GitHubServer) -> type[BaseHTTPRequestHandler]:
                 if (self.command, parts.path) != (expect.method, expect.path):
                     problems.append(f"expected {expect.method} {expect.path}, got {self.command} {parts.path}")
                 if expect.query is not None and dict(parse_qsl(parts.query)) != expect.query:
-                    problems.append(f"{self.command} {parts.path}: query {dict(parse_qsl(parts.query))} != {expect.query}")
+                    problems.append(
+                        f"{self.command} {parts.path}: query {dict(parse_qsl(parts.query))} != {expect.query}"
+                    )
                 if expect.body_check is not None:
                     try:
                         expect.body_check(body)
@@ -134,8 +136,17 @@ def user(login: str, kind: str = "User") -> dict[str, Any]:
 
 def comment(number: int, body: str, author: dict[str, Any]) -> dict[str, Any]:
     """An issue comment as GitHub lists it."""
-    return {"id": number, "body": body, "user": author, "html_url": f"https://github.com/{REPO}/pull/1#issuecomment-{number}"}
+    return {
+        "id": number,
+        "body": body,
+        "user": author,
+        "html_url": f"https://github.com/{REPO}/pull/1#issuecomment-{number}",
+    }
 
 
 # what GET /user answers to a GitHub Actions installation token
-INTEGRATION_403 = {"message": "Resource not accessible by integration", "documentation_url": "https://docs.github.com/rest/users/users#get-the-authenticated-user", "status": "403"}
+INTEGRATION_403 = {
+    "message": "Resource not accessible by integration",
+    "documentation_url": "https://docs.github.com/rest/users/users#get-the-authenticated-user",
+    "status": "403",
+}

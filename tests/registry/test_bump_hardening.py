@@ -16,7 +16,9 @@ from tests.registry.conftest import GitRepo
 from tests.registry.edit_support import IRIS, repo, retrain  # noqa: F401
 
 
-def test_new_metrics_sharing_no_key_with_the_old_replace_them(repo: GitRepo, invoke: Callable[..., Result], tmp_path: Path) -> None:
+def test_new_metrics_sharing_no_key_with_the_old_replace_them(
+    repo: GitRepo, invoke: Callable[..., Result], tmp_path: Path
+) -> None:
     metrics = tmp_path / "metrics.json"
     metrics.write_text(json.dumps({"f1": 0.91, "auc": 0.97}))
     retrain(repo)
@@ -26,7 +28,9 @@ def test_new_metrics_sharing_no_key_with_the_old_replace_them(repo: GitRepo, inv
     assert invoke("validate").exit_code == 0
 
 
-def test_thousands_of_metric_lines_are_edited_in_one_pass_and_keep_their_comments(repo: GitRepo, invoke: Callable[..., Result], tmp_path: Path) -> None:
+def test_thousands_of_metric_lines_are_edited_in_one_pass_and_keep_their_comments(
+    repo: GitRepo, invoke: Callable[..., Result], tmp_path: Path
+) -> None:
     lines = "".join(f"  m{i:04d}: {i / 10_000}  # run {i}\n" for i in range(3000))
     repo.write(IRIS, repo.read(IRIS).replace("metrics:\n  accuracy: 0.9778\n", "metrics:\n" + lines))
     repo.commit("3,000 metrics")
@@ -60,10 +64,14 @@ main(sys.argv[1:])
 """
 
 
-def test_a_bump_killed_between_edit_and_render_is_undone_by_the_next_edit(repo: GitRepo, invoke: Callable[..., Result]) -> None:
+def test_a_bump_killed_between_edit_and_render_is_undone_by_the_next_edit(
+    repo: GitRepo, invoke: Callable[..., Result]
+) -> None:
     retrain(repo)
     before = repo.read(IRIS)
-    killed = subprocess.run([sys.executable, "-c", KILLED_BUMP, "bump", "iris"], cwd=repo.path, capture_output=True, text=True)
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_BUMP, "bump", "iris"], cwd=repo.path, capture_output=True, text=True
+    )
     assert killed.returncode == 137, killed.stderr
     assert repo.read(IRIS) != before  # the edit was written, its render was not finished
     again = invoke("bump", "iris", "--branch", "gitops-ml/bump-iris")

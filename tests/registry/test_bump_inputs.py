@@ -14,7 +14,9 @@ from tests.registry.edit_support import IRIS, repo, state  # noqa: F401
 
 
 @pytest.mark.parametrize(("first", "second"), [("--major", "--patch"), ("--major", "--minor"), ("--minor", "--patch")])
-def test_two_version_parts_are_a_usage_error(repo: GitRepo, invoke: Callable[..., Result], first: str, second: str) -> None:
+def test_two_version_parts_are_a_usage_error(
+    repo: GitRepo, invoke: Callable[..., Result], first: str, second: str
+) -> None:
     before = state(repo)
     result = invoke("bump", "iris", first, second)
     assert result.exit_code == 2
@@ -35,7 +37,9 @@ def test_two_version_parts_are_a_usage_error(repo: GitRepo, invoke: Callable[...
         ("s3://Bad_Bucket/key", "--artifact 's3://Bad_Bucket/key' is not a valid artifact URI"),
     ],
 )
-def test_bad_artifact_values_are_usage_errors(repo: GitRepo, invoke: Callable[..., Result], artifact: str, message: str) -> None:
+def test_bad_artifact_values_are_usage_errors(
+    repo: GitRepo, invoke: Callable[..., Result], artifact: str, message: str
+) -> None:
     before = state(repo)
     for extra in ((), ("--sha256", "a" * 64)):
         result = invoke("bump", "iris", "--artifact", artifact, *extra)
@@ -44,7 +48,9 @@ def test_bad_artifact_values_are_usage_errors(repo: GitRepo, invoke: Callable[..
         assert state(repo) == before
 
 
-def test_a_validation_failure_after_the_edit_says_validation_not_render(repo: GitRepo, invoke: Callable[..., Result]) -> None:
+def test_a_validation_failure_after_the_edit_says_validation_not_render(
+    repo: GitRepo, invoke: Callable[..., Result]
+) -> None:
     schema = json.loads(repo.read("models/iris/schema.json"))
     schema["required"] = sorted(set(schema.get("required", [])) | {"extra"})
     schema.setdefault("properties", {})["extra"] = {"type": "string"}
@@ -53,7 +59,10 @@ def test_a_validation_failure_after_the_edit_says_validation_not_render(repo: Gi
     result = invoke("bump", "iris")
     assert result.exit_code == 1
     assert "sample does not match models/iris/schema.json" in result.stderr
-    assert "hint: the edit was undone: the repository does not validate with it; fix the errors above (`gitops-ml validate`) and run it again" in result.stderr
+    assert (
+        "hint: the edit was undone: the repository does not validate with it; fix the errors above (`gitops-ml validate`) and run it again"
+        in result.stderr
+    )
     assert "render error" not in result.stderr
     assert repo.read(IRIS) == iris
 
@@ -61,9 +70,16 @@ def test_a_validation_failure_after_the_edit_says_validation_not_render(repo: Gi
 # --- non-finite metrics --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("text", "shown"), [('{"accuracy": NaN}', "nan"), ('{"accuracy": Infinity}', "inf"),
-                                             ('{"accuracy": 1e400}', "inf"), ('{"loss": -Infinity}', "-inf"),
-                                             ("accuracy: .nan\n", "nan")])
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ('{"accuracy": NaN}', "nan"),
+        ('{"accuracy": Infinity}', "inf"),
+        ('{"accuracy": 1e400}', "inf"),
+        ('{"loss": -Infinity}', "-inf"),
+        ("accuracy: .nan\n", "nan"),
+    ],
+)
 def test_bump_refuses_non_finite_metrics(repo: GitRepo, invoke: Callable[..., Result], text: str, shown: str) -> None:
     metrics = repo.path.parent / ("m.yaml" if text.startswith("accuracy:") else "m.json")
     metrics.write_text(text)
@@ -84,4 +100,7 @@ def test_bump_refuses_non_finite_metrics(repo: GitRepo, invoke: Callable[..., Re
 def test_an_edit_of_a_file_holding_nan_is_not_mistaken_for_a_bug() -> None:
     from gitops_ml.repo.editing import SetValue, edit_text
 
-    assert edit_text("version: 1.0.0\nmetrics:\n  f1: .nan\n", [SetValue(("version",), "1.0.1")]) == "version: 1.0.1\nmetrics:\n  f1: .nan\n"
+    assert (
+        edit_text("version: 1.0.0\nmetrics:\n  f1: .nan\n", [SetValue(("version",), "1.0.1")])
+        == "version: 1.0.1\nmetrics:\n  f1: .nan\n"
+    )

@@ -63,7 +63,9 @@ def test_a_canary_in_steps_then_promoted(repo: GitRepo, invoke: Callable[..., Re
     assert not Path("deploy/apps/prod/iris/canary-deployment.yaml").exists()
 
 
-def test_rollback_removes_the_canary_and_its_shadow_keeps_other_keys(repo: GitRepo, invoke: Callable[..., Result]) -> None:
+def test_rollback_removes_the_canary_and_its_shadow_keeps_other_keys(
+    repo: GitRepo, invoke: Callable[..., Result]
+) -> None:
     text = repo.read(PROD).replace(
         "model: iris@1.0.0\n",
         "model: iris@1.0.0\nrollout:  # the candidate\n  canary: {model: iris@1.1.0, weight: 25}\n  shadow: {model: iris@1.1.0}\n"
@@ -76,7 +78,9 @@ def test_rollback_removes_the_canary_and_its_shadow_keeps_other_keys(repo: GitRe
     assert "Roll back the canary of iris@1.1.0 in prod (1.1.0 -> 1.0.0)" in result.stdout
     assert "note: the shadow of iris@1.1.0 is removed with the canary" in result.stderr
     assert _changed_lines(repo, PROD) == [
-        "-  canary: {model: iris@1.1.0, weight: 25}", "-  shadow: {model: iris@1.1.0}", "-  analysis: {maxErrorRatio: 0.02}",
+        "-  canary: {model: iris@1.1.0, weight: 25}",
+        "-  shadow: {model: iris@1.1.0}",
+        "-  analysis: {maxErrorRatio: 0.02}",
     ]
     assert "rollout:  # the candidate\n  controller: gateway-api\n" in repo.read(PROD)
     assert invoke("validate").exit_code == 0
@@ -96,12 +100,26 @@ def test_a_canary_behind_an_ingress_is_refused_and_writes_nothing(repo: GitRepo,
     "args, code, message",
     [
         (("promote", "iris", "--env", "prod", "--canary", "120"), 2, "120 is not in the range 0<=x<=100"),
-        (("promote", "iris", "--env", "prod", "--canary", "10", "--version", "1.0.0"), 4, "prod already runs iris@1.0.0: a canary is another version"),
-        (("promote", "iris", "--env", "prod", "--canary", "10", "--version", "1.9.0"), 4, "version 1.9.0 of iris does not exist"),
-        (("promote", "iris", "--env", "prod", "--canary", "10", "--from", "staging"), 2, "--canary takes the version from --version"),
+        (
+            ("promote", "iris", "--env", "prod", "--canary", "10", "--version", "1.0.0"),
+            4,
+            "prod already runs iris@1.0.0: a canary is another version",
+        ),
+        (
+            ("promote", "iris", "--env", "prod", "--canary", "10", "--version", "1.9.0"),
+            4,
+            "version 1.9.0 of iris does not exist",
+        ),
+        (
+            ("promote", "iris", "--env", "prod", "--canary", "10", "--from", "staging"),
+            2,
+            "--canary takes the version from --version",
+        ),
     ],
 )
-def test_refused_canary_steps(repo: GitRepo, invoke: Callable[..., Result], args: tuple[str, ...], code: int, message: str) -> None:
+def test_refused_canary_steps(
+    repo: GitRepo, invoke: Callable[..., Result], args: tuple[str, ...], code: int, message: str
+) -> None:
     before = repo.read(PROD)
     result = invoke(*args)
     assert result.exit_code == code, result.output

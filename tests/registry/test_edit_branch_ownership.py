@@ -18,12 +18,24 @@ def _reviewer_pushes_a_fixup(repo: GitRepo, tmp: Path) -> str:
     run_git(tmp, "clone", "-q", "-b", BRANCH, str(repo.origin), str(clone))
     (clone / "models/iris/README.md").write_text("reviewed\n")
     run_git(clone, "add", "-A")
-    run_git(clone, "-c", "user.name=Rita Reviewer", "-c", "user.email=rita@example.com", "commit", "-q", "-m", "reviewer fixup")
+    run_git(
+        clone,
+        "-c",
+        "user.name=Rita Reviewer",
+        "-c",
+        "user.email=rita@example.com",
+        "commit",
+        "-q",
+        "-m",
+        "reviewer fixup",
+    )
     run_git(clone, "push", "-q", "origin", BRANCH)
     return run_git(clone, "rev-parse", "HEAD").strip()
 
 
-def test_rerunning_a_bump_refuses_to_discard_a_reviewers_pushed_commit(repo: GitRepo, invoke: Callable[..., Result], tmp_path: Path) -> None:
+def test_rerunning_a_bump_refuses_to_discard_a_reviewers_pushed_commit(
+    repo: GitRepo, invoke: Callable[..., Result], tmp_path: Path
+) -> None:
     retrain(repo)
     first = invoke("bump", "iris", "--branch", BRANCH, "--push")
     assert first.exit_code == 0, first.output
@@ -34,13 +46,18 @@ def test_rerunning_a_bump_refuses_to_discard_a_reviewers_pushed_commit(repo: Git
     before = state(repo)
     again = invoke("bump", "iris", "--branch", BRANCH, "--push")
     assert again.exit_code == 4, again.output
-    assert f"error: branch '{BRANCH}' on origin has 1 commit that gitops-ml did not make: {fixup[:12]} reviewer fixup (Rita Reviewer)" in again.stderr
+    assert (
+        f"error: branch '{BRANCH}' on origin has 1 commit that gitops-ml did not make: {fixup[:12]} reviewer fixup (Rita Reviewer)"
+        in again.stderr
+    )
     assert f"git push origin --delete {BRANCH}" in again.stderr and "--branch" in again.stderr
     assert remote_sha(repo) == fixup  # the reviewer's commit is still there
     assert state(repo) == before
 
 
-def test_rerunning_refuses_to_reset_a_local_branch_with_someone_elses_commit(repo: GitRepo, invoke: Callable[..., Result]) -> None:
+def test_rerunning_refuses_to_reset_a_local_branch_with_someone_elses_commit(
+    repo: GitRepo, invoke: Callable[..., Result]
+) -> None:
     retrain(repo)
     assert invoke("bump", "iris", "--branch", BRANCH).exit_code == 0
     repo.write("notes.txt", "mine\n")
@@ -50,13 +67,18 @@ def test_rerunning_refuses_to_reset_a_local_branch_with_someone_elses_commit(rep
     before = state(repo)
     again = invoke("bump", "iris", "--branch", BRANCH)
     assert again.exit_code == 4
-    assert f"local branch '{BRANCH}' has 1 commit that gitops-ml did not make: {mine[:12]} my own work on the branch" in again.stderr
+    assert (
+        f"local branch '{BRANCH}' has 1 commit that gitops-ml did not make: {mine[:12]} my own work on the branch"
+        in again.stderr
+    )
     assert f"git branch -D {BRANCH}" in again.stderr
     assert repo.git("rev-parse", BRANCH).strip() == mine
     assert state(repo) == before
 
 
-def test_a_push_that_races_another_push_never_overwrites_it(repo: GitRepo, invoke: Callable[..., Result], tmp_path: Path) -> None:
+def test_a_push_that_races_another_push_never_overwrites_it(
+    repo: GitRepo, invoke: Callable[..., Result], tmp_path: Path
+) -> None:
     retrain(repo)
     assert invoke("bump", "iris", "--branch", BRANCH, "--push").exit_code == 0
     repo.git("switch", "-q", "main")
@@ -85,7 +107,9 @@ def test_a_push_that_races_another_push_never_overwrites_it(repo: GitRepo, invok
     assert repo.git("branch", "--show-current").strip() == "main"
 
 
-def test_gitops_mls_own_earlier_commit_on_origin_is_replaced(repo: GitRepo, invoke: Callable[..., Result], tmp_path: Path) -> None:
+def test_gitops_mls_own_earlier_commit_on_origin_is_replaced(
+    repo: GitRepo, invoke: Callable[..., Result], tmp_path: Path
+) -> None:
     retrain(repo)
     first = json.loads(invoke("bump", "iris", "--branch", BRANCH, "--push", "--format", "json").stdout)
     repo.git("switch", "-q", "main")

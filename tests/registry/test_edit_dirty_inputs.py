@@ -22,7 +22,11 @@ def _promote_ready(repo: GitRepo, invoke: Callable[..., Result]) -> None:
 
 DIRTY = {
     "a value in another deployment": ("deployments/prod/digits.yaml", "maxReplicas: 20", "maxReplicas: 42"),
-    "a comment in another deployment": ("deployments/prod/digits.yaml", "kind: Deployment\n", "kind: Deployment\n# a note\n"),
+    "a comment in another deployment": (
+        "deployments/prod/digits.yaml",
+        "kind: Deployment\n",
+        "kind: Deployment\n# a note\n",
+    ),
     "a comment in gitops-ml.yaml": ("gitops-ml.yaml", "name: example-models\n", "name: example-models  # note\n"),
     "another model's files": ("models/digits/model.yaml", "description:", "# a note\ndescription:"),
     "a hand edit of the render root": ("deploy/apps/prod/digits/hpa.yaml", "maxReplicas: 20", "maxReplicas: 42"),
@@ -38,7 +42,11 @@ def test_a_branch_edit_refuses_uncommitted_render_inputs_it_did_not_make(
     rel, old, new = DIRTY[dirty]
     repo.replace(rel, old, new)
     before = state(repo)
-    args = ("bump", "iris", "--patch", "--branch", "bump-iris") if verb == "bump" else ("promote", "iris", "--to", "prod", "--branch", "pp")
+    args = (
+        ("bump", "iris", "--patch", "--branch", "bump-iris")
+        if verb == "bump"
+        else ("promote", "iris", "--to", "prod", "--branch", "pp")
+    )
     result = invoke(*args)
     assert result.exit_code == 4, result.output
     assert f"error: uncommitted changes in {rel}" in result.stderr

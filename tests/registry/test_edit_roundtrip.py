@@ -75,14 +75,19 @@ def test_bump_diff_is_exactly_the_version_lines(nasty: GitRepo, invoke: Callable
     assert invoke("validate").exit_code == 0
 
 
-def test_promote_diff_is_exactly_the_pin_line(git_repo: Callable[..., GitRepo], chdir: Callable[[Path], None], invoke: Callable[..., Result]) -> None:
+def test_promote_diff_is_exactly_the_pin_line(
+    git_repo: Callable[..., GitRepo], chdir: Callable[[Path], None], invoke: Callable[..., Result]
+) -> None:
     repo = git_repo()
     repo.write("models/iris/model.joblib", b"v2")
     chdir(repo.path)
     assert invoke("bump", "iris").exit_code == 0
     repo.commit("iris 1.1.0")
     deployment = "deployments/prod/iris.yaml"
-    repo.write(deployment, repo.read(deployment).replace("model: iris@1.0.0\n", 'model: "iris@1.0.0"   # pinned: promote by PR\n'))
+    repo.write(
+        deployment,
+        repo.read(deployment).replace("model: iris@1.0.0\n", 'model: "iris@1.0.0"   # pinned: promote by PR\n'),
+    )
     repo.commit("quote the pin")
     assert invoke("promote", "iris", "--to", "prod").exit_code == 0
     assert changed_lines(repo, deployment) == [

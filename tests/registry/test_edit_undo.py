@@ -14,7 +14,9 @@ from tests.registry.edit_support import BRANCH, IRIS, OPEN_QUERY, PULLS, gh_env,
 from tests.registry.github_server import GitHubServer, github, pull  # noqa: F401
 
 
-def test_an_unexpected_crash_in_render_undoes_the_edit(repo: GitRepo, invoke: Callable[..., Result], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_unexpected_crash_in_render_undoes_the_edit(
+    repo: GitRepo, invoke: Callable[..., Result], monkeypatch: pytest.MonkeyPatch
+) -> None:
     import gitops_ml.render.service as render_service
 
     def crash(request: Any) -> Any:
@@ -35,7 +37,9 @@ def test_an_unexpected_crash_in_render_undoes_the_edit(repo: GitRepo, invoke: Ca
     assert state(repo) == before  # model.yaml and the render root as they were, no branch
 
 
-def test_a_render_error_names_the_render_and_undoes_the_edit(repo: GitRepo, invoke: Callable[..., Result], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_render_error_names_the_render_and_undoes_the_edit(
+    repo: GitRepo, invoke: Callable[..., Result], monkeypatch: pytest.MonkeyPatch
+) -> None:
     import gitops_ml.render.service as render_service
     from gitops_ml.errors import RenderError
 
@@ -71,7 +75,9 @@ def test_a_rejected_push_leaves_the_user_where_they_started(repo: GitRepo, invok
 # --- (14) a failed pull request leaves the user where they started; the same command finishes ----
 
 
-def test_after_a_failed_pull_request_the_same_command_opens_it(repo: GitRepo, invoke: Callable[..., Result], gh_env: GitHubServer) -> None:
+def test_after_a_failed_pull_request_the_same_command_opens_it(
+    repo: GitRepo, invoke: Callable[..., Result], gh_env: GitHubServer
+) -> None:
     retrain(repo)
     before = state(repo)
     for _ in range(4):
@@ -79,7 +85,10 @@ def test_after_a_failed_pull_request_the_same_command_opens_it(repo: GitRepo, in
     failed = invoke("bump", "iris", "--pr")
     assert failed.exit_code == 5, failed.output
     assert "GitHub failed 4 times" in failed.stderr
-    assert f"you are still on 'main' with your working tree as it was; the commit is kept on branch '{BRANCH}' (pushed to origin)" in failed.stderr
+    assert (
+        f"you are still on 'main' with your working tree as it was; the commit is kept on branch '{BRANCH}' (pushed to origin)"
+        in failed.stderr
+    )
     assert "run the same command again to open the pull request" in failed.stderr
     pushed = remote_sha(repo)
     assert pushed
@@ -97,7 +106,9 @@ def test_after_a_failed_pull_request_the_same_command_opens_it(repo: GitRepo, in
     gh_env.assert_done()
 
 
-def test_an_unreachable_github_is_reported_and_nothing_is_left_half_done(repo: GitRepo, invoke: Callable[..., Result], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_unreachable_github_is_reported_and_nothing_is_left_half_done(
+    repo: GitRepo, invoke: Callable[..., Result], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("GITHUB_TOKEN", "x")
     monkeypatch.setenv("GITHUB_REPOSITORY", "acme/models")
     monkeypatch.setenv("GITHUB_API_URL", "http://127.0.0.1:9")

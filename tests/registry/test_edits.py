@@ -30,7 +30,9 @@ def status(repo: GitRepo) -> str:
     return repo.git("status", "--porcelain")
 
 
-def retrain(repo: GitRepo, payload: bytes = b"retrained weights", metrics: dict[str, float] | None = None) -> tuple[str, Path]:
+def retrain(
+    repo: GitRepo, payload: bytes = b"retrained weights", metrics: dict[str, float] | None = None
+) -> tuple[str, Path]:
     """What a training job leaves behind: a new artifact file and a metrics file outside the repo."""
     repo.write("models/iris/model.joblib", payload)
     metrics_file = repo.path.parent / "metrics.json"
@@ -46,9 +48,13 @@ def test_bump_edits_only_the_intended_lines(repo: GitRepo, invoke: Callable[...,
     diff = repo.git("diff", "-U0", "--", IRIS)
     changed = [line for line in diff.splitlines() if line[:1] in "+-" and not line.startswith(("+++", "---"))]
     assert changed == [
-        "-version: 1.0.0", "+version: 1.1.0",
-        "-  sha256: b65497ba5ff3bb54f4c4ac5ea216191e2526fb4c535402642f3184bea58ed809", f"+  sha256: {sha}",
-        "-  accuracy: 0.9778", "+  accuracy: 0.99", "+  f1: 0.98",
+        "-version: 1.0.0",
+        "+version: 1.1.0",
+        "-  sha256: b65497ba5ff3bb54f4c4ac5ea216191e2526fb4c535402642f3184bea58ed809",
+        f"+  sha256: {sha}",
+        "-  accuracy: 0.9778",
+        "+  accuracy: 0.99",
+        "+  f1: 0.98",
     ]
     assert invoke("validate").exit_code == 0
 
@@ -94,9 +100,15 @@ def test_bump_on_a_branch_commits_pushes_and_reruns_idempotently(repo: GitRepo, 
     assert repo.git("--git-dir", str(repo.origin), "rev-parse", "refs/heads/retrain/iris").strip() == data["commit"]
     # the version's files, and the render they change, so the pull request passes `render --check`
     assert repo.git("show", "--name-only", "--format=%s", "HEAD").split() == [
-        "Bump", "iris", "to", "1.1.0",
-        "deploy/.gitops-ml-render.json", "deploy/apps/staging/iris/deployment-patch.yaml",
-        "deploy/apps/staging/iris/kustomization.yaml", "models/iris/model.joblib", "models/iris/model.yaml",
+        "Bump",
+        "iris",
+        "to",
+        "1.1.0",
+        "deploy/.gitops-ml-render.json",
+        "deploy/apps/staging/iris/deployment-patch.yaml",
+        "deploy/apps/staging/iris/kustomization.yaml",
+        "models/iris/model.joblib",
+        "models/iris/model.yaml",
     ]
     assert invoke("render", "--check").exit_code == 0
     # the same training output, run again from main: the same branch and commit, not a second one
@@ -164,7 +176,11 @@ def _unchanged(repo: GitRepo) -> None:
         (("bump", "iris", "--sha256", "xyz"), 2, "is not a SHA-256 digest"),
         (("bump", "iris", "--sha256", "0" * 64), 2, "--sha256 does not match models/iris/model.joblib"),
         (("bump", "iris", "--artifact", "s3://bucket/iris/m.joblib"), 2, "--sha256 is required"),
-        (("bump", "iris", "--artifact", "ftp://x/y", "--sha256", "a" * 64), 2, "--artifact 'ftp://x/y': ftp:// is not supported"),
+        (
+            ("bump", "iris", "--artifact", "ftp://x/y", "--sha256", "a" * 64),
+            2,
+            "--artifact 'ftp://x/y': ftp:// is not supported",
+        ),
         (("bump", "iris", "--metrics", "missing.json"), 2, "metrics file missing.json does not exist"),
         (("bump", "iris", "--version", "1.0.0"), 4, "1.0.0 is not newer than iris's current version 1.0.0"),
         (("bump", "iris", "--version", "0.9.0"), 4, "not newer"),
@@ -176,7 +192,9 @@ def _unchanged(repo: GitRepo) -> None:
         (("bump", "iris", "--branch", "bad..name"), 4, "not a valid git branch name"),
     ],
 )
-def test_bad_input_is_refused_and_nothing_is_written(repo: GitRepo, invoke: Callable[..., Result], args: tuple[str, ...], code: int, message: str) -> None:
+def test_bad_input_is_refused_and_nothing_is_written(
+    repo: GitRepo, invoke: Callable[..., Result], args: tuple[str, ...], code: int, message: str
+) -> None:
     result = invoke(*args)
     assert result.exit_code == code, result.output
     assert message in result.stderr
@@ -232,19 +250,35 @@ def _body_says(*parts: str) -> Callable[[Any], None]:
         assert body["title"] == "Bump iris to 1.1.0"
         for part in parts:
             assert part in body["body"], f"{part!r} not in body:\n{body['body']}"
+
     return check
 
 
-def test_bump_pr_opens_then_updates_the_same_pull_request(repo: GitRepo, invoke: Callable[..., Result], gh_env: GitHubServer) -> None:
+def test_bump_pr_opens_then_updates_the_same_pull_request(
+    repo: GitRepo, invoke: Callable[..., Result], gh_env: GitHubServer
+) -> None:
     sha, metrics = retrain(repo)
     pulls = f"/repos/{REPO}/pulls"
     query = {"head": "acme:gitops-ml/bump-iris", "state": "open", "per_page": "100"}
-    check = _body_says("`1.0.0` → `1.1.0`", f"`{sha}`", "| accuracy | 0.9778 | 0.99 | +0.0122 |", "| f1 | — | 0.98 | new |",
-                       "#### Input schema", "Unchanged.", "#### Rendered manifests",
-                       "| staging | iris | changed |", "+        app.kubernetes.io/version: 1.1.0")
+    check = _body_says(
+        "`1.0.0` → `1.1.0`",
+        f"`{sha}`",
+        "| accuracy | 0.9778 | 0.99 | +0.0122 |",
+        "| f1 | — | 0.98 | new |",
+        "#### Input schema",
+        "Unchanged.",
+        "#### Rendered manifests",
+        "| staging | iris | changed |",
+        "+        app.kubernetes.io/version: 1.1.0",
+    )
     gh_env.expect("GET", pulls, 200, [], query=query)
-    gh_env.expect("POST", pulls, 201, pull(12, "gitops-ml/bump-iris"),
-                  body_check=lambda b: (check(b), _assert(b["head"] == "gitops-ml/bump-iris" and b["base"] == "main")))
+    gh_env.expect(
+        "POST",
+        pulls,
+        201,
+        pull(12, "gitops-ml/bump-iris"),
+        body_check=lambda b: (check(b), _assert(b["head"] == "gitops-ml/bump-iris" and b["base"] == "main")),
+    )
     result = invoke("bump", "iris", "--metrics", metrics, "--pr")
     assert result.exit_code == 0, result.output
     assert f"opened pull request #12 https://github.com/{REPO}/pull/12" in result.output
@@ -264,14 +298,25 @@ def _assert(ok: bool) -> None:
     assert ok
 
 
-def test_github_5xx_fails_after_retries_and_keeps_the_pushed_branch(repo: GitRepo, invoke: Callable[..., Result], gh_env: GitHubServer) -> None:
+def test_github_5xx_fails_after_retries_and_keeps_the_pushed_branch(
+    repo: GitRepo, invoke: Callable[..., Result], gh_env: GitHubServer
+) -> None:
     retrain(repo)
     for _ in range(4):
-        gh_env.expect("GET", f"/repos/{REPO}/pulls", 502, {"message": "Server Error"}, query={"head": "acme:gitops-ml/bump-iris", "state": "open", "per_page": "100"})
+        gh_env.expect(
+            "GET",
+            f"/repos/{REPO}/pulls",
+            502,
+            {"message": "Server Error"},
+            query={"head": "acme:gitops-ml/bump-iris", "state": "open", "per_page": "100"},
+        )
     result = invoke("bump", "iris", "--pr")
     assert result.exit_code == 5, result.output
     assert "GitHub failed 4 times" in result.stderr
-    assert "the commit is kept on branch 'gitops-ml/bump-iris' (pushed to origin); run the same command again" in result.stderr
+    assert (
+        "the commit is kept on branch 'gitops-ml/bump-iris' (pushed to origin); run the same command again"
+        in result.stderr
+    )
     assert repo.git("branch", "--show-current").strip() == "main"
     assert repo.git("--git-dir", str(repo.origin), "rev-parse", "--verify", "refs/heads/gitops-ml/bump-iris").strip()
     gh_env.assert_done()
@@ -279,7 +324,13 @@ def test_github_5xx_fails_after_retries_and_keeps_the_pushed_branch(repo: GitRep
 
 def test_refused_token_is_a_clear_error(repo: GitRepo, invoke: Callable[..., Result], gh_env: GitHubServer) -> None:
     retrain(repo)
-    gh_env.expect("GET", f"/repos/{REPO}/pulls", 401, {"message": "Bad credentials"}, query={"head": "acme:gitops-ml/bump-iris", "state": "open", "per_page": "100"})
+    gh_env.expect(
+        "GET",
+        f"/repos/{REPO}/pulls",
+        401,
+        {"message": "Bad credentials"},
+        query={"head": "acme:gitops-ml/bump-iris", "state": "open", "per_page": "100"},
+    )
     result = invoke("bump", "iris", "--pr")
     assert result.exit_code == 5
     assert "GitHub refused the token (401 Bad credentials)" in result.stderr

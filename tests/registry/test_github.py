@@ -18,8 +18,13 @@ def client(server: GitHubServer, attempts: int = 4) -> GitHubClient:
 
 def test_opens_a_pull_request_when_none_is_open(github: GitHubServer) -> None:
     github.expect("GET", PULLS, 200, [], query=OPEN_QUERY)
-    github.expect("POST", PULLS, 201, pull(7, "gitops-ml/bump-iris"),
-                  body={"title": "T", "head": "gitops-ml/bump-iris", "base": "main", "body": "B", "maintainer_can_modify": True})
+    github.expect(
+        "POST",
+        PULLS,
+        201,
+        pull(7, "gitops-ml/bump-iris"),
+        body={"title": "T", "head": "gitops-ml/bump-iris", "base": "main", "body": "B", "maintainer_can_modify": True},
+    )
     with client(github) as gh:
         pr, created = gh.open_or_update(head="gitops-ml/bump-iris", base="main", title="T", body="B")
     assert (pr.number, pr.url, created) == (7, f"https://github.com/{REPO}/pull/7", True)
@@ -36,8 +41,16 @@ def test_updates_the_open_pull_request_instead_of_opening_another(github: GitHub
 
 
 def test_422_already_exists_finds_and_updates_the_existing_one(github: GitHubServer) -> None:
-    already = {"message": "Validation Failed", "errors": [{"resource": "PullRequest", "code": "custom",
-               "message": "A pull request already exists for acme:gitops-ml/bump-iris."}]}
+    already = {
+        "message": "Validation Failed",
+        "errors": [
+            {
+                "resource": "PullRequest",
+                "code": "custom",
+                "message": "A pull request already exists for acme:gitops-ml/bump-iris.",
+            }
+        ],
+    }
     github.expect("POST", PULLS, 422, already, body_check=lambda b: None)
     github.expect("GET", PULLS, 200, [pull(9, "gitops-ml/bump-iris")], query=OPEN_QUERY)
     github.expect("PATCH", f"{PULLS}/9", 200, pull(9, "gitops-ml/bump-iris"), body={"title": "T", "body": "B"})
@@ -48,15 +61,26 @@ def test_422_already_exists_finds_and_updates_the_existing_one(github: GitHubSer
 
 
 def test_other_422_is_an_error_with_githubs_message(github: GitHubServer) -> None:
-    github.expect("POST", PULLS, 422, {"message": "Validation Failed", "errors": [{"message": "No commits between main and x"}]},
-                  body_check=lambda b: None)
+    github.expect(
+        "POST",
+        PULLS,
+        422,
+        {"message": "Validation Failed", "errors": [{"message": "No commits between main and x"}]},
+        body_check=lambda b: None,
+    )
     with client(github) as gh, pytest.raises(GitHubError, match="No commits between main and x"):
         gh.create_pull_request(head="x", base="main", title="T", body="B")
     github.assert_done()
 
 
 def test_401_bad_credentials_is_a_clear_error(github: GitHubServer) -> None:
-    github.expect("GET", PULLS, 401, {"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest"}, query=OPEN_QUERY)
+    github.expect(
+        "GET",
+        PULLS,
+        401,
+        {"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest"},
+        query=OPEN_QUERY,
+    )
     with client(github) as gh, pytest.raises(GitHubError) as info:
         gh.find_pull_request("gitops-ml/bump-iris")
     assert "refused the token (401 Bad credentials)" in str(info.value)
@@ -105,9 +129,20 @@ def test_one_comment_is_created_then_updated(github: GitHubServer) -> None:
     github.expect("GET", "/user", 403, INTEGRATION_403)  # asked once per client
     github.expect("GET", comments, 200, [comment(1, "LGTM", user("alice"))], query={"per_page": "100", "page": "1"})
     github.expect("POST", comments, 201, {"id": 11, "html_url": "u"}, body={"body": f"{marker}\ndiff one"})
-    github.expect("GET", comments, 200, [comment(1, "LGTM", user("alice")), comment(11, f"{marker}\ndiff one", bot)],
-                  query={"per_page": "100", "page": "1"})
-    github.expect("PATCH", f"/repos/{REPO}/issues/comments/11", 200, {"id": 11, "html_url": "u"}, body={"body": f"{marker}\ndiff two"})
+    github.expect(
+        "GET",
+        comments,
+        200,
+        [comment(1, "LGTM", user("alice")), comment(11, f"{marker}\ndiff one", bot)],
+        query={"per_page": "100", "page": "1"},
+    )
+    github.expect(
+        "PATCH",
+        f"/repos/{REPO}/issues/comments/11",
+        200,
+        {"id": 11, "html_url": "u"},
+        body={"body": f"{marker}\ndiff two"},
+    )
     with client(github) as gh:
         first, created = gh.upsert_comment(5, marker, "diff one")
         second, created_again = gh.upsert_comment(5, marker, "diff two")
@@ -135,12 +170,16 @@ def test_settings_need_a_token_and_a_repository() -> None:
         settings_from_env({}, "git@github.com:acme/models.git")
     with pytest.raises(ConfigError, match="which GitHub repository"):
         settings_from_env({"GITHUB_TOKEN": "t"}, "/tmp/origin.git")
-    s = settings_from_env({"GITHUB_TOKEN": "t", "GITHUB_API_URL": "https://ghe.example.com/api/v3/"}, "git@github.com:acme/models.git")
+    s = settings_from_env(
+        {"GITHUB_TOKEN": "t", "GITHUB_API_URL": "https://ghe.example.com/api/v3/"}, "git@github.com:acme/models.git"
+    )
     assert (s.repository, s.api_url) == ("acme/models", "https://ghe.example.com/api/v3")
     assert settings_from_env({"GITHUB_TOKEN": "t", "GITHUB_REPOSITORY": "o/r"}, None).repository == "o/r"
 
 
-def test_pr_comment_command_posts_then_updates_one_comment(github: GitHubServer, tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_pr_comment_command_posts_then_updates_one_comment(
+    github: GitHubServer, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from click.testing import CliRunner
 
     from gitops_ml.cli.pr_comment import command
@@ -157,8 +196,13 @@ def test_pr_comment_command_posts_then_updates_one_comment(github: GitHubServer,
     comments = f"/repos/{REPO}/issues/4/comments"
     github.expect("GET", "/user", 403, INTEGRATION_403)
     github.expect("GET", comments, 200, [], query={"per_page": "100", "page": "1"})
-    github.expect("POST", comments, 201, {"id": 3, "html_url": "https://github.com/acme/models/pull/4#issuecomment-3"},
-                  body={"body": f"{marker}\n```diff\n-a\n+b\n```"})
+    github.expect(
+        "POST",
+        comments,
+        201,
+        {"id": 3, "html_url": "https://github.com/acme/models/pull/4#issuecomment-3"},
+        body={"body": f"{marker}\n```diff\n-a\n+b\n```"},
+    )
     result = CliRunner().invoke(command, ["--body-file", str(body)])
     assert result.exit_code == 0, result.output
     assert "posted comment https://github.com/acme/models/pull/4#issuecomment-3 on #4" in result.output

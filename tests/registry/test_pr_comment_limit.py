@@ -18,8 +18,12 @@ COMMENTS = f"/repos/{REPO}/issues/7/comments"
 
 
 def _big_markdown() -> str:
-    sections = [f"<details><summary>m{i}</summary>\n\n```diff\n" + "".join(f"+ line {n} é→\n" for n in range(400)) + "```\n\n</details>\n"
-                for i in range(40)]
+    sections = [
+        f"<details><summary>m{i}</summary>\n\n```diff\n"
+        + "".join(f"+ line {n} é→\n" for n in range(400))
+        + "```\n\n</details>\n"
+        for i in range(40)
+    ]
     return "### changes\n\n" + "\n".join(sections)
 
 
@@ -31,8 +35,15 @@ def _check_sent(body: Any) -> None:
     assert "cut to fit GitHub's 65,536-character limit" in text
 
 
-def test_a_body_over_githubs_limit_is_cut_with_a_note_instead_of_refused(github: GitHubServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in {"GITHUB_TOKEN": TOKEN, "GITHUB_API_URL": github.url, "GITHUB_REPOSITORY": REPO, "GITOPS_ML_GITHUB_BACKOFF": "0"}.items():
+def test_a_body_over_githubs_limit_is_cut_with_a_note_instead_of_refused(
+    github: GitHubServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in {
+        "GITHUB_TOKEN": TOKEN,
+        "GITHUB_API_URL": github.url,
+        "GITHUB_REPOSITORY": REPO,
+        "GITOPS_ML_GITHUB_BACKOFF": "0",
+    }.items():
         monkeypatch.setenv(name, value)
     big = _big_markdown()
     assert len(big) > 100_000

@@ -39,8 +39,13 @@ def run(body: Path) -> str:
 
 def test_a_humans_quoting_comment_is_left_alone_and_a_new_comment_is_created(github: GitHubServer, body: Path) -> None:
     github.expect("GET", "/user", 403, INTEGRATION_403)
-    github.expect("GET", COMMENTS, 200, [comment(1, f"> {MARKER}\nquoted by alice", ALICE),
-                                         comment(2, f"{MARKER}\npasted by alice", ALICE)], query=PAGE1)
+    github.expect(
+        "GET",
+        COMMENTS,
+        200,
+        [comment(1, f"> {MARKER}\nquoted by alice", ALICE), comment(2, f"{MARKER}\npasted by alice", ALICE)],
+        query=PAGE1,
+    )
     github.expect("POST", COMMENTS, 201, comment(3, f"{MARKER}\nnew diff", BOT), body={"body": f"{MARKER}\nnew diff"})
     assert "posted comment" in run(body)
     github.assert_done()
@@ -48,11 +53,24 @@ def test_a_humans_quoting_comment_is_left_alone_and_a_new_comment_is_created(git
 
 def test_the_bots_own_comment_is_updated_under_an_actions_token(github: GitHubServer, body: Path) -> None:
     github.expect("GET", "/user", 403, INTEGRATION_403)
-    github.expect("GET", COMMENTS, 200, [comment(1, f"> {MARKER}\nquoted by alice", ALICE),
-                                         comment(2, f"> {MARKER}\na bot quoting", user("other[bot]", "Bot")),
-                                         comment(5, f"{MARKER}\nold diff", BOT)], query=PAGE1)
-    github.expect("PATCH", f"/repos/{REPO}/issues/comments/5", 200, comment(5, f"{MARKER}\nnew diff", BOT),
-                  body={"body": f"{MARKER}\nnew diff"})
+    github.expect(
+        "GET",
+        COMMENTS,
+        200,
+        [
+            comment(1, f"> {MARKER}\nquoted by alice", ALICE),
+            comment(2, f"> {MARKER}\na bot quoting", user("other[bot]", "Bot")),
+            comment(5, f"{MARKER}\nold diff", BOT),
+        ],
+        query=PAGE1,
+    )
+    github.expect(
+        "PATCH",
+        f"/repos/{REPO}/issues/comments/5",
+        200,
+        comment(5, f"{MARKER}\nnew diff", BOT),
+        body={"body": f"{MARKER}\nnew diff"},
+    )
     assert "updated comment" in run(body)
     github.assert_done()
 
@@ -60,11 +78,24 @@ def test_the_bots_own_comment_is_updated_under_an_actions_token(github: GitHubSe
 def test_a_personal_tokens_own_comment_is_updated_and_nobody_elses(github: GitHubServer, body: Path) -> None:
     carol = user("carol")
     github.expect("GET", "/user", 200, carol)
-    github.expect("GET", COMMENTS, 200, [comment(1, f"{MARKER}\nalice's", ALICE),
-                                         comment(2, f"{MARKER}\nthe bot's", BOT),
-                                         comment(9, f"{MARKER}\ncarol's old diff", carol)], query=PAGE1)
-    github.expect("PATCH", f"/repos/{REPO}/issues/comments/9", 200, comment(9, f"{MARKER}\nnew diff", carol),
-                  body={"body": f"{MARKER}\nnew diff"})
+    github.expect(
+        "GET",
+        COMMENTS,
+        200,
+        [
+            comment(1, f"{MARKER}\nalice's", ALICE),
+            comment(2, f"{MARKER}\nthe bot's", BOT),
+            comment(9, f"{MARKER}\ncarol's old diff", carol),
+        ],
+        query=PAGE1,
+    )
+    github.expect(
+        "PATCH",
+        f"/repos/{REPO}/issues/comments/9",
+        200,
+        comment(9, f"{MARKER}\nnew diff", carol),
+        body={"body": f"{MARKER}\nnew diff"},
+    )
     assert "updated comment" in run(body)
     github.assert_done()
 

@@ -181,6 +181,9 @@ def test_a_shallow_clone_warns_in_history_and_refuses_to_tag(iris_repo, invoke, 
 
     tag = invoke("tag", clone)
     assert tag.exit_code == 4
-    assert tag.stderr.splitlines()[0] == "error: refusing to tag in a shallow clone: the commits that registered versions may be missing"
+    assert (
+        tag.stderr.splitlines()[0]
+        == "error: refusing to tag in a shallow clone: the commits that registered versions may be missing"
+    )
     assert "fetch-depth: 0" in tag.stderr
     assert iris_repo.git("-C", str(clone), "tag").strip() == ""

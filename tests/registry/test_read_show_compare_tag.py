@@ -48,7 +48,17 @@ def test_show_reads_the_version_from_its_commit_not_the_working_tree(iris_repo, 
     assert data["lineage"] == {"data": "sklearn.datasets.load_iris", "runId": "train-iris-001"}
     files = {f["path"]: f["size"] for f in data["files"]}
     assert files["model.joblib"] == len(b"weights-1.1")
-    assert sorted(files) == ["manifest.yaml", "model.joblib", "model.yaml", "reference.json", "requirements.lock", "requirements.txt", "sample.json", "schema.json", "score.py"]
+    assert sorted(files) == [
+        "manifest.yaml",
+        "model.joblib",
+        "model.yaml",
+        "reference.json",
+        "requirements.lock",
+        "requirements.txt",
+        "sample.json",
+        "schema.json",
+        "score.py",
+    ]
     assert data["image"].startswith("registry.example.com/ml/iris:1.1.0-")
     assert data["running"] == []  # staging moved on to 2.0.0; prod still pins 1.0.0
 
@@ -76,7 +86,12 @@ def test_show_text_names_commit_tag_image_and_environments(iris_repo, invoke):
 @pytest.mark.parametrize(
     ("argument", "code", "message", "hint"),
     [
-        ("iris@1.3.0", 4, "error: version 1.3.0 of model 'iris' is not in git history at HEAD", "hint: did you mean iris@1.1.0? known versions: 1.0.0, 1.1.0, 2.0.0"),
+        (
+            "iris@1.3.0",
+            4,
+            "error: version 1.3.0 of model 'iris' is not in git history at HEAD",
+            "hint: did you mean iris@1.1.0? known versions: 1.0.0, 1.1.0, 2.0.0",
+        ),
         ("irsi@1.0.0", 4, "error: unknown model 'irsi'", "hint: did you mean 'iris'?"),
         ("iris", 2, "error: expected MODEL@VERSION such as iris@1.2.0, got 'iris'", None),
         ("iris@latest", 2, "error: expected MODEL@VERSION such as iris@1.2.0, got 'iris@latest'", None),
@@ -137,9 +152,17 @@ def test_tag_creates_annotated_gto_tags_once_and_pushes_them(iris_repo, invoke):
         f"created iris@v2.0.0 -> {third[:12]}",
         "4 tag(s) created and pushed to origin, 0 already in place",
     ]
-    assert iris_repo.tags() == {"digits@v1.0.0": first, "iris@v1.0.0": first, "iris@v1.1.0": second, "iris@v2.0.0": third}
+    assert iris_repo.tags() == {
+        "digits@v1.0.0": first,
+        "iris@v1.0.0": first,
+        "iris@v1.1.0": second,
+        "iris@v2.0.0": third,
+    }
     assert iris_repo.git("cat-file", "-t", "iris@v1.1.0").strip() == "tag"
-    assert iris_repo.git("tag", "-l", "--format=%(contents:subject)", "iris@v1.1.0").strip() == "Registering artifact iris version v1.1.0"
+    assert (
+        iris_repo.git("tag", "-l", "--format=%(contents:subject)", "iris@v1.1.0").strip()
+        == "Registering artifact iris version v1.1.0"
+    )
     remote = iris_repo.git("ls-remote", "--tags", "origin").split()
     assert "refs/tags/iris@v2.0.0" in remote
 
@@ -181,7 +204,10 @@ def test_resolve_prefers_a_tag_and_falls_back_to_history(iris_repo):
     side = iris_repo.commit("side commit")
     iris_repo.git("tag", "-a", "iris@v1.1.0", side, "-m", "tagged on a side branch")
     iris_repo.git("checkout", "-q", "main")
-    assert resolve_model_version(Repository(iris_repo.path), specs, ModelName("iris"), Version.parse("1.1.0")).commit == side
+    assert (
+        resolve_model_version(Repository(iris_repo.path), specs, ModelName("iris"), Version.parse("1.1.0")).commit
+        == side
+    )
     with pytest.raises(Exception, match="version 1.5.0 of model 'iris' does not exist in git history"):
         resolve_model_version(Repository(iris_repo.path), specs, ModelName("iris"), Version.parse("1.5.0"))
 
@@ -224,12 +250,18 @@ def test_two_gitops_ml_repositories_in_one_git_repository_do_not_share_tags(git_
     assert repo.tags()["iris@v1.0.0"] == one
 
     models = json.loads(invoke("models", repo.path / "two", "--format", "json").stdout)
-    assert {m["name"]: (m["tagged"], m["taggedVersions"]) for m in models["models"]} == {"digits": (False, 0), "iris": (False, 0)}
+    assert {m["name"]: (m["tagged"], m["taggedVersions"]) for m in models["models"]} == {
+        "digits": (False, 0),
+        "iris": (False, 0),
+    }
     assert "iris    1.0.0   no" in invoke("models", repo.path / "two").stdout
     shown = json.loads(invoke("show", "iris@1.0.0", "--repo", repo.path / "two", "--format", "json").stdout)
     assert (shown["commit"]["sha"], shown["tag"]) == (two, None)
     text = invoke("show", "iris@1.0.0", "--repo", repo.path / "two").stdout
-    assert f"  tag        none: iris@v1.0.0 is on {one[:12]}, which did not register this version here (see `gitops-ml tag`)" in text
+    assert (
+        f"  tag        none: iris@v1.0.0 is on {one[:12]}, which did not register this version here (see `gitops-ml tag`)"
+        in text
+    )
     # `one` still sees its own tags
     ours = json.loads(invoke("models", repo.path / "one", "--format", "json").stdout)
     assert {m["name"]: m["tagged"] for m in ours["models"]} == {"digits": True, "iris": True}
@@ -241,5 +273,7 @@ def test_two_gitops_ml_repositories_in_one_git_repository_do_not_share_tags(git_
         f"error: 2 tag(s) already mark another gitops-ml repository's versions in this git repository: digits@v1.0.0 "
         f"and iris@v1.0.0 point at {one[:12]}, where one/ registered them; refusing to move them"
     )
-    assert lines[1].startswith("hint: gitops-ml repositories in one git repository share GTO's tag namespace (`<model>@v<version>`)")
+    assert lines[1].startswith(
+        "hint: gitops-ml repositories in one git repository share GTO's tag namespace (`<model>@v<version>`)"
+    )
     assert set(repo.tags()) == {"digits@v1.0.0", "iris@v1.0.0"}

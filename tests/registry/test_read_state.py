@@ -58,7 +58,12 @@ def test_tracking_environment_follows_the_newest_version_and_a_pin_holds():
     history = fold_history(
         IRIS,
         [
-            step(1, ModelChanged(spec("1.0.0")), PinChanged(STAGING, ModelPin(IRIS)), PinChanged(PROD, ModelPin.parse("iris@1.0.0"))),
+            step(
+                1,
+                ModelChanged(spec("1.0.0")),
+                PinChanged(STAGING, ModelPin(IRIS)),
+                PinChanged(PROD, ModelPin.parse("iris@1.0.0")),
+            ),
             step(2, ModelChanged(spec("1.1.0"))),
             step(3, PinChanged(PROD, ModelPin.parse("iris@1.1.0"))),
             step(4, PinChanged(PROD, ModelPin.parse("iris@1.0.0"))),  # rollback
@@ -78,7 +83,14 @@ def test_tracking_environment_follows_the_newest_version_and_a_pin_holds():
 
 
 def test_a_version_is_registered_where_it_first_appears_and_edits_without_bump_do_not_move_it():
-    history = fold_history(IRIS, [step(1, ModelChanged(spec("1.0.0"))), step(2, ModelChanged(spec("1.0.0"))), step(3, ModelChanged(spec("1.1.0")))])
+    history = fold_history(
+        IRIS,
+        [
+            step(1, ModelChanged(spec("1.0.0"))),
+            step(2, ModelChanged(spec("1.0.0"))),
+            step(3, ModelChanged(spec("1.1.0"))),
+        ],
+    )
     assert [(str(r.version), r.commit.sha[-1]) for r in history.versions] == [("1.0.0", "1"), ("1.1.0", "3")]
     assert str(history.newest.version) == "1.1.0"
 

@@ -19,7 +19,9 @@ def _strict(text: str) -> Any:
     return json.loads(text, parse_constant=refuse)
 
 
-def test_registry_json_is_strict_when_model_yaml_holds_non_finite_metrics(repo: GitRepo, invoke: Callable[..., Result]) -> None:
+def test_registry_json_is_strict_when_model_yaml_holds_non_finite_metrics(
+    repo: GitRepo, invoke: Callable[..., Result]
+) -> None:
     repo.replace(IRIS, "  accuracy: 0.9778\n", "  accuracy: 0.9778\n  loss: .inf\n  f1: .nan\n")
     repo.replace(IRIS, "version: 1.0.0", "version: 1.0.1")
     repo.commit("hand-written metrics")

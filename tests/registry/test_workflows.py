@@ -23,7 +23,9 @@ ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 CASES = {
     "argocd-private-registry": dict(engine="argocd", registry="registry.example.com/ml"),
-    "flux-ghcr": dict(engine="flux", registry="ghcr.io/acme/models", training_command='python training/train.py --model "$MODEL"'),
+    "flux-ghcr": dict(
+        engine="flux", registry="ghcr.io/acme/models", training_command='python training/train.py --model "$MODEL"'
+    ),
     "reusable": dict(engine="argocd", registry="ghcr.io/acme/models", reusable=True),
 }
 
@@ -49,7 +51,9 @@ def written(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[dict[str, s
 
 def test_actionlint_passes(written: tuple[dict[str, str], list[Path]]) -> None:
     _, paths = written
-    proc = subprocess.run([tool("actionlint"), "-no-color", *map(str, paths)], capture_output=True, text=True, cwd=paths[0].parents[2])
+    proc = subprocess.run(
+        [tool("actionlint"), "-no-color", *map(str, paths)], capture_output=True, text=True, cwd=paths[0].parents[2]
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
@@ -57,19 +61,28 @@ def test_zizmor_auditor_finds_nothing(written: tuple[dict[str, str], list[Path]]
     _, paths = written
     proc = subprocess.run(
         [tool("zizmor"), "--offline", "--persona", "auditor", "--format", "json", "--no-progress", *map(str, paths)],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     findings = json.loads(proc.stdout or "[]")
-    assert proc.returncode == 0 and findings == [], [(f["ident"], f["desc"], f["locations"][0]["symbolic"]["annotation"]) for f in findings] or proc.stderr
+    assert proc.returncode == 0 and findings == [], [
+        (f["ident"], f["desc"], f["locations"][0]["symbolic"]["annotation"]) for f in findings
+    ] or proc.stderr
 
 
 def test_github_workflow_schema_passes(written: tuple[dict[str, str], list[Path]]) -> None:
     _, paths = written
-    proc = subprocess.run([tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", *map(str, paths)], capture_output=True, text=True)
+    proc = subprocess.run(
+        [tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", *map(str, paths)],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-def test_actions_are_pinned_to_full_shas_with_the_version_in_a_comment(written: tuple[dict[str, str], list[Path]]) -> None:
+def test_actions_are_pinned_to_full_shas_with_the_version_in_a_comment(
+    written: tuple[dict[str, str], list[Path]],
+) -> None:
     files, _ = written
     uses = [line for text in files.values() for line in text.splitlines() if "uses:" in line]
     assert uses
@@ -88,11 +101,16 @@ def test_permissions_are_empty_at_the_top_and_granted_per_job(written: tuple[dic
             for scope, level in job["permissions"].items():
                 assert level in allowed[scope], f"{rel}: {name} asks {scope}: {level}"
         writes = {name for name, job in doc["jobs"].items() if "write" in job["permissions"].values()}
-        expected = {"gitops-ml-pr.yml": {"rendered-diff", "build-push"} if "packages" in text else {"rendered-diff"},
-                    "gitops-ml-main.yml": {"publish", "sign"}, "gitops-ml-retrain.yml": {"retrain"}}[Path(rel).name]
+        expected = {
+            "gitops-ml-pr.yml": {"rendered-diff", "build-push"} if "packages" in text else {"rendered-diff"},
+            "gitops-ml-main.yml": {"publish", "sign"},
+            "gitops-ml-retrain.yml": {"retrain"},
+        }[Path(rel).name]
         assert writes == expected, rel
         oidc = {name for name, job in doc["jobs"].items() if "id-token" in job["permissions"]}
-        assert oidc == ({"sign"} if Path(rel).name == "gitops-ml-main.yml" else set()), f"{rel}: the OIDC token is for the signing job alone"
+        assert oidc == ({"sign"} if Path(rel).name == "gitops-ml-main.yml" else set()), (
+            f"{rel}: the OIDC token is for the signing job alone"
+        )
 
 
 def test_the_publish_workflow_signs_what_it_pushed_keylessly(written: tuple[dict[str, str], list[Path]]) -> None:
@@ -104,11 +122,20 @@ def test_the_publish_workflow_signs_what_it_pushed_keylessly(written: tuple[dict
     (run,) = [step for step in sign["steps"] if "cosign sign" in str(step.get("run", ""))]
     assert run["env"]["REFS"] == "${{ needs.publish.outputs.refs }}", "outputs reach the shell as data, never as code"
     build = next(step for step in doc["jobs"]["publish"]["steps"] if step.get("id") == "build")
-    assert "gitops-ml build --push --format json" in build["run"] and 'r["ref"] for i in images for r in i["referrers"]' in build["run"]
+    assert (
+        "gitops-ml build --push --format json" in build["run"]
+        and 'r["ref"] for i in images for r in i["referrers"]' in build["run"]
+    )
 
 
 # the oldest major of each action that runs on Node 24 (Node 20 actions are deprecated on GitHub's runners)
-CURRENT_MAJORS = {"actions/checkout": 7, "actions/setup-python": 7, "actions/upload-artifact": 7, "docker/login-action": 4}
+CURRENT_MAJORS = {
+    "actions/checkout": 7,
+    "actions/setup-python": 7,
+    "actions/upload-artifact": 7,
+    "docker/login-action": 4,
+    "sigstore/cosign-installer": 4,
+}
 
 
 def test_actions_are_current_major_versions(written: tuple[dict[str, str], list[Path]]) -> None:
@@ -127,7 +154,9 @@ def test_no_checkout_keeps_the_token_and_only_pushing_steps_get_it(written: tupl
         for name, job in _jobs(text).items():
             steps = job["steps"]
             checkouts = [s for s in steps if str(s.get("uses", "")).startswith("actions/checkout@")]
-            assert checkouts and all(s["with"]["persist-credentials"] is False for s in checkouts), (rel, name)
+            # every job checks out the repository but the one that only signs what was pushed
+            assert checkouts or name == "sign", (rel, name)
+            assert all(s["with"]["persist-credentials"] is False for s in checkouts), (rel, name)
             for step in steps:
                 run = str(step.get("run", ""))
                 pushes = "--push" in run and "build" not in run  # git pushes: tags, the retraining branch
@@ -140,7 +169,11 @@ def test_packages_write_only_in_jobs_that_push_images(written: tuple[dict[str, s
     files, _ = written
     for rel, text in files.items():
         for name, job in _jobs(text).items():
-            pushes_images = any("gitops-ml build --push" in str(s.get("run", "")) for s in job["steps"])
+            # image pushes, or signatures pushed next to the images
+            pushes_images = any(
+                "gitops-ml build --push" in str(s.get("run", "")) or "cosign sign" in str(s.get("run", ""))
+                for s in job["steps"]
+            )
             if job["permissions"].get("packages") == "write":
                 assert pushes_images, (rel, name)
             if not pushes_images:
@@ -158,15 +191,22 @@ def test_jobs_that_read_secrets_run_in_an_environment(written: tuple[dict[str, s
 def test_the_push_step_hands_git_the_token_for_that_step_only(tmp_path: Path) -> None:
     text = render_workflows(engine="argocd", registry="ghcr.io/acme/models")[".github/workflows/gitops-ml-main.yml"]
     step = _jobs(text)["publish"]["steps"][-1]
-    script = str(step["run"]).replace("gitops-ml tag --push", "git config --get-urlmatch http.extraheader https://github.com/acme/models")
+    script = str(step["run"]).replace(
+        "gitops-ml tag --push", "git config --get-urlmatch http.extraheader https://github.com/acme/models"
+    )
     subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
     env = {**os.environ, "GITHUB_TOKEN": "t0ken", "GITHUB_SERVER_URL": "https://github.com"}
-    proc = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True)
+    proc = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
     assert proc.returncode == 0, proc.stderr
     mask, header = proc.stdout.splitlines()
     assert header == "AUTHORIZATION: basic eC1hY2Nlc3MtdG9rZW46dDBrZW4="  # base64 of x-access-token:t0ken
     assert mask == "::add-mask::eC1hY2Nlc3MtdG9rZW46dDBrZW4="
-    assert "t0ken" not in (tmp_path / ".git" / "config").read_text() and "extraheader" not in (tmp_path / ".git" / "config").read_text()
+    assert (
+        "t0ken" not in (tmp_path / ".git" / "config").read_text()
+        and "extraheader" not in (tmp_path / ".git" / "config").read_text()
+    )
 
 
 def test_workflows_run_the_documented_commands() -> None:
@@ -177,7 +217,9 @@ def test_workflows_run_the_documented_commands() -> None:
     assert "gitops-ml build --push" in main and "gitops-ml tag" in main
     assert "make train" in retrain and "workflow_dispatch" in retrain and "schedule" in retrain
     assert '--branch "gitops-ml/retrain-$MODEL" --push --pr' in retrain
-    on = yaml.safe_load(render_workflows(engine="flux", registry="r.example.com/x", reusable=True)[".github/workflows/gitops-ml-pr.yml"])[True]
+    on = yaml.safe_load(
+        render_workflows(engine="flux", registry="r.example.com/x", reusable=True)[".github/workflows/gitops-ml-pr.yml"]
+    )[True]
     assert list(on) == ["workflow_call"]
 
 
@@ -193,4 +235,6 @@ def test_bad_parameters_are_refused() -> None:
 def test_this_projects_reusable_workflows_are_current() -> None:
     for rel, text in render_workflows(engine="argocd", registry="ghcr.io/acme/models", reusable=True).items():
         path = ROOT / rel
-        assert path.is_file() and path.read_text() == text, f"{rel} is stale: run `python -m gitops_ml.scaffold.workflows`"
+        assert path.is_file() and path.read_text() == text, (
+            f"{rel} is stale: run `python -m gitops_ml.scaffold.workflows`"
+        )

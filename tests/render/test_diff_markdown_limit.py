@@ -12,9 +12,19 @@ GITHUB_LIMIT = 65_536
 
 
 def _change(env: str, i: int, lines: int) -> EndpointChange:
-    body = [f"@@ -1,{lines} +1,{lines} @@\n"] + [f"-        image: registry.example.com/ml/model-{i:04d}:1.0.{n}-abcdef0123456789\n" for n in range(lines)]
-    return EndpointChange(env, f"model-{i:04d}", "changed", f"r/m:1.0.0-{i}", f"r/m:1.1.0-{i}", "2", "3",
-                          [FileDiff(f"{env}/model-{i:04d}/deployment.yaml", "changed", body)])
+    body = [f"@@ -1,{lines} +1,{lines} @@\n"] + [
+        f"-        image: registry.example.com/ml/model-{i:04d}:1.0.{n}-abcdef0123456789\n" for n in range(lines)
+    ]
+    return EndpointChange(
+        env,
+        f"model-{i:04d}",
+        "changed",
+        f"r/m:1.0.0-{i}",
+        f"r/m:1.1.0-{i}",
+        "2",
+        "3",
+        [FileDiff(f"{env}/model-{i:04d}/deployment.yaml", "changed", body)],
+    )
 
 
 def _result(models: int, lines: int) -> DiffResult:

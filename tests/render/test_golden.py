@@ -50,7 +50,9 @@ def test_render_is_deterministic_and_idempotent(case: str, tmp_path: Path) -> No
     first, second = tmp_path / "a", tmp_path / "b"
     assert run("render", source, "--out", first).exit_code == 0
     assert run("render", source, "--out", second).exit_code == 0
-    assert {p: (first / p).read_bytes() for p in list_files(first)} == {p: (second / p).read_bytes() for p in list_files(second)}
+    assert {p: (first / p).read_bytes() for p in list_files(first)} == {
+        p: (second / p).read_bytes() for p in list_files(second)
+    }
     again = run("render", source, "--out", first)
     assert again.exit_code == 0
     assert ": 0 file(s) written, 0 removed" in again.stdout

@@ -47,7 +47,10 @@ def test_pin_to_a_version_not_in_history(example_repo: Callable[[], Repo]) -> No
     repo.commit("pin to a version that never existed")
     result = run("render", repo.path)
     assert result.exit_code == 4
-    assert "error: deployments/prod/iris.yaml:5:8: version 0.9.0 of model 'iris' does not exist in git history" in result.stderr
+    assert (
+        "error: deployments/prod/iris.yaml:5:8: version 0.9.0 of model 'iris' does not exist in git history"
+        in result.stderr
+    )
     assert "Traceback" not in result.stderr
     assert not (repo.path / "deploy").exists()
 
@@ -76,7 +79,11 @@ def test_host_in_two_environments_of_one_cluster(example_repo: Callable[[], Repo
         in result.stderr
     )
     # on another cluster the same host is fine
-    repo.edit("gitops-ml.yaml", "  staging:\n    namespace: ml-staging", "  staging:\n    namespace: ml-staging\n    cluster: https://staging.example.com")
+    repo.edit(
+        "gitops-ml.yaml",
+        "  staging:\n    namespace: ml-staging",
+        "  staging:\n    namespace: ml-staging\n    cluster: https://staging.example.com",
+    )
     assert run("render", repo.path).exit_code == 0
 
 
@@ -181,21 +188,30 @@ def test_application_set_generates_the_applications_it_replaces(example_repo: Ca
     is the Application that render writes without it; the per-model files go away."""
     repo = example_repo()
     assert run("render", repo.path).exit_code == 0
-    applications = {m: yaml.safe_load(repo.read(f"deploy/clusters/staging/applications/{m}.yaml")) for m in ("iris", "digits")}
+    applications = {
+        m: yaml.safe_load(repo.read(f"deploy/clusters/staging/applications/{m}.yaml")) for m in ("iris", "digits")
+    }
     repo.edit("gitops-ml.yaml", "    namespace: ml-staging\n", "    namespace: ml-staging\n    applicationSet: true\n")
     result = run("render", repo.path)
     assert result.exit_code == 0, result.stderr
     assert not (repo.path / "deploy/clusters/staging/applications").exists()
     assert (repo.path / "deploy/clusters/prod/applications/iris.yaml").is_file(), "other environments keep Applications"
     appset = yaml.safe_load(repo.read("deploy/clusters/staging/applicationset.yaml"))
-    assert yaml.safe_load(repo.read("deploy/clusters/staging/kustomization.yaml"))["resources"] == ["appproject.yaml", "applicationset.yaml"]
+    assert yaml.safe_load(repo.read("deploy/clusters/staging/kustomization.yaml"))["resources"] == [
+        "appproject.yaml",
+        "applicationset.yaml",
+    ]
     (generator,) = appset["spec"]["generators"]
     (pattern,) = generator["git"]["directories"]
     overlays = sorted(p for p in (repo.path).glob(pattern["path"]) if p.is_dir())
     assert [p.name for p in overlays] == ["digits", "iris"]
     for overlay in overlays:
         path = str(overlay.relative_to(repo.path))
-        text = yaml.safe_dump(appset["spec"]["template"]).replace("{{ .path.basename }}", overlay.name).replace("{{ .path.path }}", path)
+        text = (
+            yaml.safe_dump(appset["spec"]["template"])
+            .replace("{{ .path.basename }}", overlay.name)
+            .replace("{{ .path.path }}", path)
+        )
         generated = {"apiVersion": appset["apiVersion"], "kind": "Application", **yaml.safe_load(text)}
         generated["metadata"]["namespace"] = appset["metadata"]["namespace"]
         assert generated == applications[overlay.name]
@@ -223,7 +239,9 @@ def test_the_repository_itself_is_refused_as_render_root(example_repo: Callable[
     assert not (repo.path / ".gitops-ml-render.json").exists()
 
 
-def test_a_directory_of_other_files_is_refused_without_listing_them_all(example_repo: Callable[[], Repo], tmp_path: Path) -> None:
+def test_a_directory_of_other_files_is_refused_without_listing_them_all(
+    example_repo: Callable[[], Repo], tmp_path: Path
+) -> None:
     repo = example_repo()
     out = tmp_path / "elsewhere"
     for i in range(300):
@@ -247,6 +265,8 @@ def test_a_directory_where_a_rendered_file_goes_is_a_located_error(example_repo:
     target.mkdir()
     result = run("render", repo.path)
     assert result.exit_code == 1
-    assert result.stderr.startswith("error: deploy/apps/prod/iris/pdb.yaml: cannot be written: a directory is in the way;"), result.stderr
+    assert result.stderr.startswith(
+        "error: deploy/apps/prod/iris/pdb.yaml: cannot be written: a directory is in the way;"
+    ), result.stderr
     target.rmdir()
     assert run("render", repo.path).exit_code == 0 and target.is_file()

@@ -3,13 +3,13 @@ next `gitops-ml render`, which never takes its own half-done work for files it d
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from render.render_helpers import EXAMPLE, run
+from render.render_helpers import run
+from support import copy_example
 
 # Runs `gitops-ml render ROOT` in a child that dies (os._exit, as under kill -9) in the middle of
 # its N-th file write: after the temporary file got half its bytes, or, with "after", once the
@@ -41,7 +41,9 @@ main(["render", sys.argv[3]])
 
 
 def _render_killed(root: Path, limit: int, where: str) -> int:
-    proc = subprocess.run([sys.executable, "-c", KILLER, str(limit), where, str(root)], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", KILLER, str(limit), where, str(root)], capture_output=True, text=True, timeout=120
+    )
     return proc.returncode
 
 
@@ -53,16 +55,18 @@ def _tree(root: Path) -> dict[str, bytes]:
 def clean(tmp_path: Path) -> dict[str, bytes]:
     """The render root as an uninterrupted render of the example writes it."""
     root = tmp_path / "clean"
-    shutil.copytree(EXAMPLE, root, ignore=shutil.ignore_patterns("deploy"))
+    copy_example(root, without=("deploy",))
     assert run("render", root).exit_code == 0
     return _tree(root / "deploy")
 
 
 @pytest.mark.parametrize("where", ["half", "after"])
 @pytest.mark.parametrize("limit", [1, 2, 7, 19, 35])
-def test_a_first_render_killed_mid_write_is_completed_by_the_next(tmp_path: Path, clean: dict[str, bytes], limit: int, where: str) -> None:
+def test_a_first_render_killed_mid_write_is_completed_by_the_next(
+    tmp_path: Path, clean: dict[str, bytes], limit: int, where: str
+) -> None:
     root = tmp_path / "repo"
-    shutil.copytree(EXAMPLE, root, ignore=shutil.ignore_patterns("deploy"))
+    copy_example(root, without=("deploy",))
     assert _render_killed(root, limit, where) == 137
     again = run("render", root)
     assert again.exit_code == 0, again.output
@@ -74,7 +78,7 @@ def test_a_first_render_killed_mid_write_is_completed_by_the_next(tmp_path: Path
 @pytest.mark.parametrize("limit", [1, 2, 3, 4])
 def test_a_re_render_killed_while_replacing_and_removing_is_completed(tmp_path: Path, limit: int) -> None:
     root = tmp_path / "repo"
-    shutil.copytree(EXAMPLE, root)
+    copy_example(root)
     # staging's digits leaves (its files become extra) and prod's iris changes (its files become stale)
     (root / "deployments" / "staging" / "digits.yaml").unlink()
     prod = root / "deployments" / "prod" / "iris.yaml"
@@ -92,7 +96,7 @@ def test_a_re_render_killed_while_replacing_and_removing_is_completed(tmp_path: 
 
 def test_check_names_a_leftover_temporary_file(tmp_path: Path) -> None:
     root = tmp_path / "repo"
-    shutil.copytree(EXAMPLE, root)
+    copy_example(root)
     (root / "deploy" / "apps" / ".x.yaml.gitops-ml-tmp").write_text("half")
     checked = run("render", root, "--check")
     assert checked.exit_code == 1

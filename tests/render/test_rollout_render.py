@@ -72,7 +72,9 @@ def test_gateway_api_canary_and_shadow_behind_one_route(two_versions: Repo, weig
         {"name": "iris", "port": 80, "weight": 100 - weight},
         {"name": "iris-canary", "port": 80, "weight": weight},
     ]
-    assert route["filters"] == [{"type": "RequestMirror", "requestMirror": {"backendRef": {"name": "iris-shadow", "port": 80}}}]
+    assert route["filters"] == [
+        {"type": "RequestMirror", "requestMirror": {"backendRef": {"name": "iris-shadow", "port": 80}}}
+    ]
     stable, canary, shadow = (objects[("Deployment", n)] for n in ("iris", "iris-canary", "iris-shadow"))
     images = [d["spec"]["template"]["spec"]["containers"][0]["image"] for d in (stable, canary, shadow)]
     assert images[0].startswith("registry.example.com/ml/iris:1.0.0-")
@@ -81,18 +83,34 @@ def test_gateway_api_canary_and_shadow_behind_one_route(two_versions: Repo, weig
     assert objects[("Service", "iris")]["spec"]["selector"] == {"app.kubernetes.io/name": "iris"}
     assert objects[("Service", "iris-canary")]["spec"]["selector"] == {"app.kubernetes.io/name": "iris-canary"}
     assert canary["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/name"] == "iris-canary"
-    assert objects[("PodDisruptionBudget", "iris")]["spec"]["selector"] == {"matchLabels": {"app.kubernetes.io/name": "iris"}}
+    assert objects[("PodDisruptionBudget", "iris")]["spec"]["selector"] == {
+        "matchLabels": {"app.kubernetes.io/name": "iris"}
+    }
+
     def volumes(dep: dict[str, Any]) -> dict[str, Any]:
         return {v["name"]: v for v in dep["spec"]["template"]["spec"]["volumes"]}
 
     for dep in (canary, shadow):
-        assert volumes(dep)["keys"] == volumes(stable)["keys"] == {"name": "keys", "secret": {"secretName": "iris-keys", "defaultMode": 0o440}}
+        assert (
+            volumes(dep)["keys"]
+            == volumes(stable)["keys"]
+            == {"name": "keys", "secret": {"secretName": "iris-keys", "defaultMode": 0o440}}
+        )
     # a candidate's settings say what it is: its version and track label every metric it exports
-    settings = {o["metadata"]["name"].rsplit("-", 1)[0]: o["data"] for (kind, _), o in objects.items() if kind == "ConfigMap"}
-    assert settings["iris-settings"]["GITOPS_ML_MODEL_VERSION"] == "1.0.0" and settings["iris-settings"]["GITOPS_ML_TRACK"] == ""
-    assert settings["iris-canary-settings"]["GITOPS_ML_TRACK"] == "canary" and settings["iris-canary-settings"]["GITOPS_ML_MODEL_VERSION"] == "1.1.0"
+    settings = {
+        o["metadata"]["name"].rsplit("-", 1)[0]: o["data"] for (kind, _), o in objects.items() if kind == "ConfigMap"
+    }
+    assert (
+        settings["iris-settings"]["GITOPS_ML_MODEL_VERSION"] == "1.0.0"
+        and settings["iris-settings"]["GITOPS_ML_TRACK"] == ""
+    )
+    assert (
+        settings["iris-canary-settings"]["GITOPS_ML_TRACK"] == "canary"
+        and settings["iris-canary-settings"]["GITOPS_ML_MODEL_VERSION"] == "1.1.0"
+    )
     assert settings["iris-shadow-settings"]["GITOPS_ML_TRACK"] == "shadow"
     assert '"kind":"class"' in settings["iris-canary-settings"]["GITOPS_ML_PREDICTION_METRICS"]
+
     # the candidate's pods are the stable's but for names, image, version and settings
     def comparable(dep: dict[str, Any]) -> dict[str, Any]:
         spec = yaml.safe_load(yaml.safe_dump(dep["spec"]["template"]["spec"]))
@@ -115,13 +133,21 @@ def test_adding_a_canary_leaves_the_stable_files_alone(two_versions: Repo) -> No
     for name in ("deployment-patch.yaml", "hpa.yaml", "pdb.yaml", "networkpolicy.yaml", "externalsecret.yaml"):
         assert after[name] == before[name], name
     stable_settings = before["kustomization.yaml"].split(b"  name: iris-settings")[0]
-    assert after["kustomization.yaml"].startswith(stable_settings), "the stable ConfigMap (and so its pods) does not change"
-    assert sorted(set(after) - set(before)) == [f"{t}-{k}.yaml" for t in ("canary", "shadow") for k in ("deployment", "hpa", "networkpolicy", "service")]
+    assert after["kustomization.yaml"].startswith(stable_settings), (
+        "the stable ConfigMap (and so its pods) does not change"
+    )
+    assert sorted(set(after) - set(before)) == [
+        f"{t}-{k}.yaml" for t in ("canary", "shadow") for k in ("deployment", "hpa", "networkpolicy", "service")
+    ]
 
 
 def _argo(repo: Repo, prometheus: bool = True) -> None:
     extra = "    prometheus: http://prometheus.monitoring:9090\n" if prometheus else ""
-    repo.edit("gitops-ml.yaml", "  prod:\n    namespace: ml-prod\n", f"  prod:\n    namespace: ml-prod\n{extra}    rollout:\n      controller: argo-rollouts\n")
+    repo.edit(
+        "gitops-ml.yaml",
+        "  prod:\n    namespace: ml-prod\n",
+        f"  prod:\n    namespace: ml-prod\n{extra}    rollout:\n      controller: argo-rollouts\n",
+    )
 
 
 @pytest.mark.kustomize
@@ -136,15 +162,23 @@ def test_argo_rollouts_canary_steps_and_analysis(two_versions: Repo, weight: int
     canary = rollout["spec"]["strategy"]["canary"]
     expected: list[dict[str, Any]] = []
     for w in steps:
-        expected += [{"setWeight": w}, {"pause": {"duration": "5m"}}, {"analysis": {"templates": [{"templateName": "iris"}]}}]
+        expected += [
+            {"setWeight": w},
+            {"pause": {"duration": "5m"}},
+            {"analysis": {"templates": [{"templateName": "iris"}]}},
+        ]
     assert canary["steps"] == expected
     assert (canary["stableService"], canary["canaryService"]) == ("iris", "iris-canary")
-    assert canary["trafficRouting"] == {"plugins": {"argoproj-labs/gatewayAPI": {"httpRoute": "iris", "namespace": "ml-prod"}}}
+    assert canary["trafficRouting"] == {
+        "plugins": {"argoproj-labs/gatewayAPI": {"httpRoute": "iris", "namespace": "ml-prod"}}
+    }
     container = rollout["spec"]["template"]["spec"]["containers"][0]
     assert container["image"].startswith("registry.example.com/ml/iris:1.1.0-"), "the template runs the candidate"
     config_maps = {name for kind, name in objects if kind == "ConfigMap"}
     assert container["envFrom"][0]["configMapRef"]["name"] in config_maps
-    assert sum(name.startswith("iris-settings-1.0.0-") for name in config_maps) == 1, "the stable ReplicaSet's settings stay"
+    assert sum(name.startswith("iris-settings-1.0.0-") for name in config_maps) == 1, (
+        "the stable ReplicaSet's settings stay"
+    )
     assert rollout["spec"]["template"]["metadata"]["labels"]["tier"] == "production"
     # the route starts all-stable; the controller moves the weights and Argo CD ignores them
     assert [ref.get("weight") for ref in objects[("HTTPRoute", "iris")]["spec"]["rules"][0]["backendRefs"]] == [100, 0]
@@ -184,9 +218,17 @@ def test_everything_verifies_against_the_reference_crds(two_versions: Repo) -> N
     require(CRDS.is_dir(), f"{CRDS} (reference CRDs) is missing")
     _canary(two_versions, 10)
     two_versions.edit(PROD, "  targetCPUUtilization: 60\n", "  metric: concurrency\n  targetConcurrency: 3\n")
-    two_versions.edit("gitops-ml.yaml", "  prod:\n    namespace: ml-prod\n", "  prod:\n    namespace: ml-prod\n    prometheus: http://prometheus.monitoring:9090\n")
+    two_versions.edit(
+        "gitops-ml.yaml",
+        "  prod:\n    namespace: ml-prod\n",
+        "  prod:\n    namespace: ml-prod\n    prometheus: http://prometheus.monitoring:9090\n",
+    )
     two_versions.edit(PROD, "  type: httproute\n", "  type: httproute\n  tls: {listener: https}\n")
-    two_versions.edit("deployments/staging/iris.yaml", "  ingressClassName: nginx\n", "  ingressClassName: nginx\n  tls: {secretName: iris-staging-tls, issuer: letsencrypt}\n")
+    two_versions.edit(
+        "deployments/staging/iris.yaml",
+        "  ingressClassName: nginx\n",
+        "  ingressClassName: nginx\n  tls: {secretName: iris-staging-tls, issuer: letsencrypt}\n",
+    )
     gateway = run("render", two_versions.path, "--verify", "--crds", str(CRDS))
     assert gateway.exit_code == 0, gateway.stderr
     assert "not schema-checked" not in gateway.stderr, gateway.stderr
@@ -194,9 +236,15 @@ def test_everything_verifies_against_the_reference_crds(two_versions: Repo) -> N
     scaler = objects[("ScaledObject", "iris")]["spec"]
     trigger = scaler["triggers"][0]
     assert trigger["type"] == "prometheus" and trigger["metadata"]["threshold"] == "3"
-    assert trigger["metadata"]["query"] == 'sum(gitops_ml_in_flight{model="iris",environment="prod",track=""}) + sum(gitops_ml_queue_depth{model="iris",environment="prod",track=""})'
+    assert (
+        trigger["metadata"]["query"]
+        == 'sum(gitops_ml_in_flight{model="iris",environment="prod",track=""}) + sum(gitops_ml_queue_depth{model="iris",environment="prod",track=""})'
+    )
     assert (scaler["minReplicaCount"], scaler["maxReplicaCount"]) == (3, 120)
-    assert objects[("ScaledObject", "iris-canary")]["spec"]["triggers"][0]["metadata"]["query"].count('track="canary"') == 2
+    assert (
+        objects[("ScaledObject", "iris-canary")]["spec"]["triggers"][0]["metadata"]["query"].count('track="canary"')
+        == 2
+    )
     assert not any(kind == "HorizontalPodAutoscaler" for kind, _ in objects), "KEDA makes the HPA"
     assert objects[("HTTPRoute", "iris")]["spec"]["parentRefs"][0]["sectionName"] == "https"
     ingress = _objects(two_versions.path / "deploy/apps/staging/iris")[("Ingress", "iris")]
@@ -213,4 +261,6 @@ def test_a_candidate_missing_from_git_is_located_at_its_line(two_versions: Repo)
     two_versions.edit(PROD, "canary: {model: iris@1.1.0", "canary: {model: iris@1.0.5")
     result = run("render", two_versions.path)
     assert result.exit_code == 4
-    assert "deployments/prod/iris.yaml:7:19: version 1.0.5 of model 'iris' does not exist in git history" in result.stderr
+    assert (
+        "deployments/prod/iris.yaml:7:19: version 1.0.5 of model 'iris' does not exist in git history" in result.stderr
+    )

@@ -15,7 +15,11 @@ from gitops_ml.errors import ExternalToolError
 
 # shared/ sits beside the clone (CI, the main checkout), or beside the worktrees' folder
 CRDS = next(
-    (p / "shared" / "reference" / "crds" for p in Path(__file__).resolve().parents[3:5] if (p / "shared" / "reference" / "crds").is_dir()),
+    (
+        p / "shared" / "reference" / "crds"
+        for p in Path(__file__).resolve().parents[3:5]
+        if (p / "shared" / "reference" / "crds").is_dir()
+    ),
     Path(__file__).resolve().parents[3] / "shared" / "reference" / "crds",
 )
 
@@ -34,7 +38,10 @@ def test_verify_checks_every_object_of_the_example_with_no_flag(example_repo: Ca
     result = run("render", repo.path, "--verify")
     assert result.exit_code == 0, result.stderr
     # 28 built-in objects plus the Argo CD Applications and AppProjects, the ExternalSecret and the HTTPRoute
-    assert "verified: 6 kustomization(s) built with kubectl kustomize; 36 object(s) valid against their schemas" in result.stdout
+    assert (
+        "verified: 6 kustomization(s) built with kubectl kustomize; 36 object(s) valid against their schemas"
+        in result.stdout
+    )
     assert "CEL rule evaluation(s) passed" in result.stdout  # the HTTPRoute's x-kubernetes-validations ran
     assert " of " not in result.stdout and "not checked" not in result.stdout + result.stderr
 
@@ -68,7 +75,9 @@ def test_verify_finds_schema_errors_in_built_output(tmp_path: Path) -> None:
     overlay = tmp_path / "apps" / "prod" / "m"
     overlay.mkdir(parents=True)
     (overlay / "kustomization.yaml").write_text("resources:\n- svc.yaml\n")
-    (overlay / "svc.yaml").write_text("apiVersion: v1\nkind: Service\nmetadata:\n  name: m\nspec:\n  ports:\n  - port: many\n")
+    (overlay / "svc.yaml").write_text(
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: m\nspec:\n  ports:\n  - port: many\n"
+    )
     report = verify_render(tmp_path, "deploy")
     assert len(report.findings) == 1
     assert str(report.findings[0]).startswith("deploy/apps/prod/m/kustomization.yaml: Service/m: spec.ports.0.port:")
@@ -92,7 +101,9 @@ def test_kustomize_is_found_in_gitops_mls_own_environment_before_path(
     assert "decoy" not in result.stderr
 
 
-def test_verify_without_kustomize_or_kubectl_is_a_clear_error(example_repo: Callable[[], Repo], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_verify_without_kustomize_or_kubectl_is_a_clear_error(
+    example_repo: Callable[[], Repo], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     repo = example_repo()
     empty = tmp_path / "empty-path"
     empty.mkdir()

@@ -66,7 +66,9 @@ def test_kustomizations_emitting_the_same_object_are_each_valid(rendered: Path) 
 
 
 def test_batches_never_mix_environments_and_respect_the_size(tmp_path: Path) -> None:
-    dirs = [tmp_path / "apps" / env / f"m{i}" for env in ("dev", "prod") for i in range(5)] + [tmp_path / "clusters" / "dev"]
+    dirs = [tmp_path / "apps" / env / f"m{i}" for env in ("dev", "prod") for i in range(5)] + [
+        tmp_path / "clusters" / "dev"
+    ]
     got = batches(dirs, 3)
     assert [len(b) for b in got] == [3, 2, 3, 2, 1]
     assert all(len({d.parent for d in b}) == 1 for b in got)
@@ -94,7 +96,11 @@ def test_verify_shows_progress_as_plain_lines_outside_a_terminal(example_repo: C
     _need_kustomize()
     repo = example_repo()
     envs = [f"qa{i}" for i in range(6)]  # 6 more environments: 24 kustomizations, enough for progress lines
-    repo.edit("gitops-ml.yaml", "environments:\n", "environments:\n" + "".join(f"  {e}:\n    namespace: ml-{e}\n" for e in envs))
+    repo.edit(
+        "gitops-ml.yaml",
+        "environments:\n",
+        "environments:\n" + "".join(f"  {e}:\n    namespace: ml-{e}\n" for e in envs),
+    )
     for env in envs:
         for model in ("iris", "digits"):
             text = (repo.path / "deployments" / "staging" / f"{model}.yaml").read_text()

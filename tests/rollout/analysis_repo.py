@@ -102,7 +102,10 @@ def _deployment(environment: str, canary: bool) -> str:
 def make_repo(root: Path) -> tuple[Path, str]:
     """The repository (working tree: every scenario's canary declared) and the commit of iris 1.0.0."""
     root.mkdir(parents=True)
-    envs = "".join(f"  {name}:\n    namespace: ml-{name}\n    prometheus: http://prometheus.monitoring:9090\n" for name in SCENARIOS)
+    envs = "".join(
+        f"  {name}:\n    namespace: ml-{name}\n    prometheus: http://prometheus.monitoring:9090\n"
+        for name in SCENARIOS
+    )
     (root / "gitops-ml.yaml").write_text(
         "apiVersion: gitops-ml.dev/v1\nkind: Repository\nname: canaries\nimage:\n  registry: registry.example.com/ml\n"
         "engine: argocd\nenvironments:\n" + envs
@@ -146,5 +149,9 @@ def argo_rollouts(repo: Path) -> None:
     """Opt every environment into Argo Rollouts (render then writes AnalysisTemplates)."""
     path = repo / "gitops-ml.yaml"
     text = path.read_text()
-    path.write_text(text.replace("    prometheus: http://prometheus.monitoring:9090\n", "    prometheus: http://prometheus.monitoring:9090\n    rollout: {controller: argo-rollouts}\n"))
-
+    path.write_text(
+        text.replace(
+            "    prometheus: http://prometheus.monitoring:9090\n",
+            "    prometheus: http://prometheus.monitoring:9090\n    rollout: {controller: argo-rollouts}\n",
+        )
+    )

@@ -37,7 +37,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_until(condition: Callable[[], Any], what: str, deadline: float = DEADLINE, logs: Callable[[], str] = lambda: "") -> Any:
+def wait_until(
+    condition: Callable[[], Any], what: str, deadline: float = DEADLINE, logs: Callable[[], str] = lambda: ""
+) -> Any:
     end = time.monotonic() + deadline
     while True:
         try:
@@ -107,13 +109,23 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusS
     log = home / "prometheus.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [binary, f"--config.file={config}", f"--storage.tsdb.path={home / 'data'}", f"--web.listen-address=127.0.0.1:{port}",
-             "--web.enable-lifecycle", "--log.level=warn"],
-            stdout=out, stderr=subprocess.STDOUT,
+            [
+                binary,
+                f"--config.file={config}",
+                f"--storage.tsdb.path={home / 'data'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+                "--web.enable-lifecycle",
+                "--log.level=warn",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     server = PrometheusServer(f"http://127.0.0.1:{port}", process, targets, log)
     try:
-        wait_until(lambda: process.poll() is not None or httpx.get(f"{server.url}/-/ready", timeout=5).status_code == 200, "Prometheus to start")
+        wait_until(
+            lambda: process.poll() is not None or httpx.get(f"{server.url}/-/ready", timeout=5).status_code == 200,
+            "Prometheus to start",
+        )
         if process.poll() is not None:
             message = f"Prometheus exited at start ({process.returncode}):\n{log.read_text()}"
             if in_ci():
@@ -166,11 +178,24 @@ def serve(tmp_path: Path) -> Iterator[Callable[..., Served]]:
         variables.update(extra_env or {})
         with log.open("wb") as out:
             process = subprocess.Popen(
-                [str(GITOPS_ML), "serve", str(model_dir), "--env", environment, "--port", str(port), "--capture-dir", str(tmp_path / "capture")],
-                env=variables, stdout=out, stderr=subprocess.STDOUT,
+                [
+                    str(GITOPS_ML),
+                    "serve",
+                    str(model_dir),
+                    "--env",
+                    environment,
+                    "--port",
+                    str(port),
+                    "--capture-dir",
+                    str(tmp_path / "capture"),
+                ],
+                env=variables,
+                stdout=out,
+                stderr=subprocess.STDOUT,
             )
         served = Served(process, port, log)
         started.append(served)
+
         def ready() -> bool:
             answer = httpx.get(f"{served.url}/readyz", timeout=5)
             if answer.status_code != 200 and answer.json().get("status") == "failed":

@@ -29,16 +29,21 @@ REQUESTS = 60
 
 def drive(servers: list[Served], scenario: str, count: int = REQUESTS) -> None:
     """The same requests, with the same ids, to every server: what a mirror or a split sees."""
+
     def send(i: int) -> None:
         rows = [ROWS[(i + k) % 3] for k in range(3)]
         for server in servers:
-            httpx.post(f"{server.url}/score", json={"data": rows}, headers={"X-Request-Id": f"{scenario}-{i}"}, timeout=30)
+            httpx.post(
+                f"{server.url}/score", json={"data": rows}, headers={"X-Request-Id": f"{scenario}-{i}"}, timeout=30
+            )
 
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(send, range(count)))
 
 
-def start_pair(analysis: Analysis, serve: Callable[..., Served], prometheus: PrometheusServer, scenario: str, fault: str) -> tuple[Served, Served]:
+def start_pair(
+    analysis: Analysis, serve: Callable[..., Served], prometheus: PrometheusServer, scenario: str, fault: str
+) -> tuple[Served, Served]:
     stable = serve(analysis.stable_dir, scenario)
     candidate = serve(analysis.repo / "models" / "iris", scenario, track="canary", extra_env={"IRIS_FAULT": fault})
     prometheus.scrape(stable.address, candidate.address)  # a first sample of every counter, at 0
@@ -59,7 +64,10 @@ def template_verdicts(analysis: Analysis, prometheus: PrometheusServer, scenario
 def _evaluate(metric: dict[str, Any], result: list[float]) -> str:
     """Argo Rollouts' reading of our two conditions: `len(result) > 0 && !isNaN(result[0]) && result[0] OP X`."""
     pattern = r"len\(result\) > 0 && !isNaN\(result\[0\]\) && result\[0\] (<=|>) ([0-9.e-]+)"
-    success, failure = re.fullmatch(pattern, metric["successCondition"]), re.fullmatch(pattern, metric["failureCondition"])
+    success, failure = (
+        re.fullmatch(pattern, metric["successCondition"]),
+        re.fullmatch(pattern, metric["failureCondition"]),
+    )
     assert success and failure and success[1] == "<=" and failure[1] == ">" and success[2] == failure[2]
     if not result or result[0] != result[0]:
         return "no data"
@@ -67,7 +75,19 @@ def _evaluate(metric: dict[str, Any], result: list[float]) -> str:
 
 
 def status(analysis: Analysis, prometheus: PrometheusServer, scenario: str) -> tuple[Result, dict[str, Any]]:
-    result = run("canary", "status", "iris", "--env", scenario, "--prometheus", prometheus.url, "--repo", str(analysis.repo), "--format", "json")
+    result = run(
+        "canary",
+        "status",
+        "iris",
+        "--env",
+        scenario,
+        "--prometheus",
+        prometheus.url,
+        "--repo",
+        str(analysis.repo),
+        "--format",
+        "json",
+    )
     return result, json.loads(result.stdout)
 
 
@@ -82,11 +102,21 @@ def status(analysis: Analysis, prometheus: PrometheusServer, scenario: str) -> t
     ],
 )
 def test_canary_status_and_the_analysis_template_judge_alike(
-    analysis: Analysis, serve: Callable[..., Served], prometheus: PrometheusServer, scenario: str, fault: str, exit_code: int, failing: set[str]
+    analysis: Analysis,
+    serve: Callable[..., Served],
+    prometheus: PrometheusServer,
+    scenario: str,
+    fault: str,
+    exit_code: int,
+    failing: set[str],
 ) -> None:
     stable, candidate = start_pair(analysis, serve, prometheus, scenario, fault)
     drive([stable, candidate], scenario)
-    prometheus.wait_for(f'sum(gitops_ml_requests_total{{environment="{scenario}",route="score"}})', 2 * REQUESTS, "every answer to be scraped")
+    prometheus.wait_for(
+        f'sum(gitops_ml_requests_total{{environment="{scenario}",route="score"}})',
+        2 * REQUESTS,
+        "every answer to be scraped",
+    )
     result, report = status(analysis, prometheus, scenario)
     assert result.exit_code == exit_code, result.output
     verdicts = {c["name"]: c["verdict"] for c in report["criteria"]}
@@ -99,30 +129,43 @@ def test_canary_status_and_the_analysis_template_judge_alike(
     assert {name: query for name, (_, query) in template.items()} == {c["name"]: c["query"] for c in report["criteria"]}
     by_name = {c["name"]: c for c in report["criteria"]}
     if scenario == "errors":
-        assert by_name["error-ratio"]["candidate"] == pytest.approx(0.05, abs=0.03) and by_name["error-ratio"]["stable"] == 0
+        assert (
+            by_name["error-ratio"]["candidate"] == pytest.approx(0.05, abs=0.03)
+            and by_name["error-ratio"]["stable"] == 0
+        )
     if scenario == "slow":
         assert by_name["p99-latency"]["candidate"] > 1.5
     if scenario == "shifted":
         assert by_name["prediction-shift"]["candidate"] == pytest.approx(2 / 3, abs=0.1)
     # side by side for a person
-    text = run("canary", "status", "iris", "--env", scenario, "--prometheus", prometheus.url, "--repo", str(analysis.repo))
+    text = run(
+        "canary", "status", "iris", "--env", scenario, "--prometheus", prometheus.url, "--repo", str(analysis.repo)
+    )
     assert text.exit_code == exit_code
     assert re.search(r"^error ratio +[0-9.]+ % +[0-9.]+ % +<= 1\.00 % +(pass|fail)$", text.stdout, re.M), text.stdout
     assert text.stdout.splitlines()[-1].startswith(f"verdict: {'pass' if exit_code == 0 else 'fail'}")
 
 
 @pytest.mark.slow
-def test_no_traffic_yet_is_not_a_failure(analysis: Analysis, serve: Callable[..., Served], prometheus: PrometheusServer) -> None:
+def test_no_traffic_yet_is_not_a_failure(
+    analysis: Analysis, serve: Callable[..., Served], prometheus: PrometheusServer
+) -> None:
     stable, candidate = start_pair(analysis, serve, prometheus, "quiet", "")
     drive([stable], "quiet", 10)  # the stable version is busy; the candidate has answered nothing yet
-    prometheus.wait_for('sum(gitops_ml_requests_total{environment="quiet",route="score"})', 10, "the stable's answers to be scraped")
+    prometheus.wait_for(
+        'sum(gitops_ml_requests_total{environment="quiet",route="score"})', 10, "the stable's answers to be scraped"
+    )
     result, report = status(analysis, prometheus, "quiet")
     assert result.exit_code == 7, result.output
     assert report["verdict"] == "no data" and report["requests"]["candidate"] == 0
-    text = run("canary", "status", "iris", "--env", "quiet", "--prometheus", prometheus.url, "--repo", str(analysis.repo))
+    text = run(
+        "canary", "status", "iris", "--env", "quiet", "--prometheus", prometheus.url, "--repo", str(analysis.repo)
+    )
     assert text.exit_code == 7
     assert "verdict: no data (no data yet: the candidate has answered no request in the window)" in text.stdout
-    assert {v for v, _ in template_verdicts(analysis, prometheus, "quiet").values()} == {"no data"}, "inconclusive: the Rollout pauses"
+    assert {v for v, _ in template_verdicts(analysis, prometheus, "quiet").values()} == {"no data"}, (
+        "inconclusive: the Rollout pauses"
+    )
 
 
 def test_unreachable_prometheus_has_its_own_exit_code(analysis: Analysis) -> None:
@@ -133,7 +176,17 @@ def test_unreachable_prometheus_has_its_own_exit_code(analysis: Analysis) -> Non
 
 
 def test_a_deployment_without_a_canary_is_a_usage_error(analysis: Analysis, tmp_path: Path) -> None:
-    result = run("canary", "status", "iris", "--env", "nowhere", "--prometheus", "http://127.0.0.1:1", "--repo", str(analysis.repo))
+    result = run(
+        "canary",
+        "status",
+        "iris",
+        "--env",
+        "nowhere",
+        "--prometheus",
+        "http://127.0.0.1:1",
+        "--repo",
+        str(analysis.repo),
+    )
     assert result.exit_code == 2
     assert "unknown environment 'nowhere'" in result.stderr
 
@@ -146,9 +199,17 @@ def test_every_query_passes_promtool(analysis: Analysis, tmp_path: Path) -> None
     for template in sorted(analysis.rendered.glob("apps/*/iris/analysistemplate.yaml")):
         for metric in yaml.safe_load(template.read_text())["spec"]["metrics"]:
             environment = template.parts[-3]
-            rules.append({"record": f"gitops_ml:canary_{environment}:{metric['name'].replace('-', '_')}", "expr": metric["provider"]["prometheus"]["query"]})
+            rules.append(
+                {
+                    "record": f"gitops_ml:canary_{environment}:{metric['name'].replace('-', '_')}",
+                    "expr": metric["provider"]["prometheus"]["query"],
+                }
+            )
     # and the KEDA trigger's, for the stable version and a candidate
-    rules += [{"record": f"gitops_ml:concurrency_{track or 'stable'}", "expr": concurrency_query("iris", "prod", track)} for track in ("", "canary")]
+    rules += [
+        {"record": f"gitops_ml:concurrency_{track or 'stable'}", "expr": concurrency_query("iris", "prod", track)}
+        for track in ("", "canary")
+    ]
     assert len(rules) == 3 * 5 + 2
     path = tmp_path / "rules.yml"
     path.write_text(yaml.safe_dump({"groups": [{"name": "gitops-ml-canary", "rules": rules}]}))

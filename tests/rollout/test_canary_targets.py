@@ -27,8 +27,12 @@ def test_a_promotion_is_gated_on_the_canary_it_ends_and_a_rollback_is_not(analys
     specs = require_specs(repository, "invalid")
     targets = {(dep.environment, path) for _, dep, path in canary_targets(repository, specs, base="HEAD")}
     assert targets == {
-        ("slow", "deployments/slow/iris.yaml"), ("shifted", "deployments/shifted/iris.yaml"), ("quiet", "deployments/quiet/iris.yaml"),
+        ("slow", "deployments/slow/iris.yaml"),
+        ("shifted", "deployments/shifted/iris.yaml"),
+        ("quiet", "deployments/quiet/iris.yaml"),
         ("good", "deployments/good/iris.yaml at HEAD"),
     }
-    result = run("canary", "status", "--all", "--env", "good", "--prometheus", "http://127.0.0.1:1", "--repo", str(clone))
+    result = run(
+        "canary", "status", "--all", "--env", "good", "--prometheus", "http://127.0.0.1:1", "--repo", str(clone)
+    )
     assert result.exit_code == 2 and "--all takes no MODEL and no --env" in result.stderr

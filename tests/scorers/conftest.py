@@ -38,22 +38,42 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory, trained: Trained) ->
     env = dict(os.environ, MLFLOW_ALLOW_FILE_STORE="true")
     log = open(root / "server.log", "wb")
     process = subprocess.Popen(
-        [str(mlflow_bin), "server", "--backend-store-uri", f"file://{root / 'store'}", "--artifacts-destination", f"file://{root / 'artifacts'}",
-         "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-        cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        [
+            str(mlflow_bin),
+            "server",
+            "--backend-store-uri",
+            f"file://{root / 'store'}",
+            "--artifacts-destination",
+            f"file://{root / 'artifacts'}",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+        ],
+        cwd=root,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     try:
         deadline = time.monotonic() + SERVER_DEADLINE
         while True:
             if process.poll() is not None:
-                raise AssertionError(f"mlflow server exited ({process.returncode}):\n{(root / 'server.log').read_text()[-3000:]}")
+                raise AssertionError(
+                    f"mlflow server exited ({process.returncode}):\n{(root / 'server.log').read_text()[-3000:]}"
+                )
             try:
                 if httpx.get(f"{url}/health", timeout=2).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass
             if time.monotonic() > deadline:
-                raise AssertionError(f"mlflow server did not answer within {SERVER_DEADLINE:g} s:\n{(root / 'server.log').read_text()[-3000:]}")
+                raise AssertionError(
+                    f"mlflow server did not answer within {SERVER_DEADLINE:g} s:\n{(root / 'server.log').read_text()[-3000:]}"
+                )
             time.sleep(0.2)
         run_id = _log_versions(url, trained)
         yield TrackingServer(url, run_id)
@@ -90,8 +110,13 @@ def _log_versions(url: str, trained: Trained) -> str:
     frame_file = trained.root / "frame.joblib"
     joblib.dump(trained.frame.drop(columns=["color"]), frame_file)
     env = dict(os.environ, MLFLOW_TRACKING_URI=url)
-    result = subprocess.run([sys.executable, "-c", LOG_VERSIONS, str(trained.array_joblib), str(frame_file)], env=env,
-                            capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", LOG_VERSIONS, str(trained.array_joblib), str(frame_file)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout.split()[0]
 

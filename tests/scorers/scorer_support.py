@@ -57,7 +57,9 @@ class Trained:
     xgboost_json: Path
     lightgbm_txt: Path
     onnx_float32: Path  # skl2onnx of the array model, float32 input with a free batch dimension
-    mlflow_sklearn: Path  # mlflow.sklearn.save_model of the pipeline, with a signature (petal_width optional) and an input example
+    mlflow_sklearn: (
+        Path  # mlflow.sklearn.save_model of the pipeline, with a signature (petal_width optional) and an input example
+    )
     mlflow_pyfunc: Path  # a models-from-code pyfunc with a float32 tensor signature and a `k` param
     mlflow_unsigned: Path  # mlflow.sklearn.save_model without signature or example
     models: dict[str, Any]
@@ -102,33 +104,62 @@ def train(root: Path) -> Trained:
     frame = _frame(X, y)
     array_model = LogisticRegression(max_iter=500).fit(X, y)
     pipeline = make_pipeline(
-        ColumnTransformer([("num", SimpleImputer(), FEATURES), ("cat", OneHotEncoder(handle_unknown="ignore"), ["color"])]),
+        ColumnTransformer(
+            [("num", SimpleImputer(), FEATURES), ("cat", OneHotEncoder(handle_unknown="ignore"), ["color"])]
+        ),
         LogisticRegression(max_iter=500),
     ).fit(frame, y)
     joblib.dump(array_model, root / "array.joblib")
     joblib.dump(pipeline, root / "pipeline.joblib")
     booster_model = xgb.XGBClassifier(n_estimators=8, max_depth=2).fit(X, y)
     booster_model.save_model(root / "model.json")
-    lgb_model = lgb.train({"objective": "multiclass", "num_class": 3, "verbose": -1, "num_leaves": 4}, lgb.Dataset(X, y), num_boost_round=5)
+    lgb_model = lgb.train(
+        {"objective": "multiclass", "num_class": 3, "verbose": -1, "num_leaves": 4},
+        lgb.Dataset(X, y),
+        num_boost_round=5,
+    )
     lgb_model.save_model(str(root / "model.txt"))
     onnx = to_onnx(array_model, X[:1].astype(np.float32), target_opset={"": 17, "ai.onnx.ml": 3})
     (root / "model.onnx").write_bytes(onnx.SerializeToString())
     signature = ModelSignature(
-        inputs=Schema([ColSpec("double", c) for c in FEATURES[:3]] + [ColSpec("double", "petal_width", required=False), ColSpec("string", "color")]),
+        inputs=Schema(
+            [ColSpec("double", c) for c in FEATURES[:3]]
+            + [ColSpec("double", "petal_width", required=False), ColSpec("string", "color")]
+        ),
         outputs=Schema([ColSpec("long")]),
     )
     code = root / "scale.py"
     code.write_text(PYFUNC_CODE)
-    pyfunc_signature = ModelSignature(inputs=Schema([TensorSpec(np.dtype("float32"), (-1, 4))]), params=ParamSchema([ParamSpec("k", "double", 2.0)]))
+    pyfunc_signature = ModelSignature(
+        inputs=Schema([TensorSpec(np.dtype("float32"), (-1, 4))]), params=ParamSchema([ParamSpec("k", "double", 2.0)])
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # MLflow's advice about pickles and type hints: setup, not the behaviour tested
-        mlflow.sklearn.save_model(pipeline, root / "mlflow-sklearn", signature=signature, input_example=frame.iloc[:3],
-                                  serialization_format="cloudpickle")
-        mlflow.pyfunc.save_model(root / "mlflow-pyfunc", python_model=str(code), signature=pyfunc_signature,
-                                 input_example=(X[:2].astype(np.float32), {"k": 3.0}))
+        mlflow.sklearn.save_model(
+            pipeline,
+            root / "mlflow-sklearn",
+            signature=signature,
+            input_example=frame.iloc[:3],
+            serialization_format="cloudpickle",
+        )
+        mlflow.pyfunc.save_model(
+            root / "mlflow-pyfunc",
+            python_model=str(code),
+            signature=pyfunc_signature,
+            input_example=(X[:2].astype(np.float32), {"k": 3.0}),
+        )
         mlflow.sklearn.save_model(array_model, root / "mlflow-unsigned", serialization_format="cloudpickle")
     return Trained(
-        root, rows, _frame(rows, np.array([0, 0, 1, 2, 2])), root / "array.joblib", root / "pipeline.joblib", root / "model.json",
-        root / "model.txt", root / "model.onnx", root / "mlflow-sklearn", root / "mlflow-pyfunc", root / "mlflow-unsigned",
+        root,
+        rows,
+        _frame(rows, np.array([0, 0, 1, 2, 2])),
+        root / "array.joblib",
+        root / "pipeline.joblib",
+        root / "model.json",
+        root / "model.txt",
+        root / "model.onnx",
+        root / "mlflow-sklearn",
+        root / "mlflow-pyfunc",
+        root / "mlflow-unsigned",
         {"array": array_model, "pipeline": pipeline, "xgboost": booster_model, "lightgbm": lgb_model},
     )

@@ -70,21 +70,26 @@ def test_a_pyfunc_with_params_goes_through_mlflow_pyfunc(repo: Path, trained: Tr
     assert np.allclose(default["predictions"], loaded.predict(rows))  # type: ignore[arg-type]
 
 
-def test_a_model_without_signature_or_pyfunc_is_refused_naming_the_source(repo: Path, trained: Trained, tmp_path: Path) -> None:
+def test_a_model_without_signature_or_pyfunc_is_refused_naming_the_source(
+    repo: Path, trained: Trained, tmp_path: Path
+) -> None:
     result = gitops_ml("import", "mlflow", trained.mlflow_unsigned, "--model", "unsigned", cwd=repo)
     assert result.exit_code == 1
     assert f"error: the MLflow model at {trained.mlflow_unsigned} has no signature" in result.output
     assert not (repo / "models" / "unsigned").exists()
     flavourless = tmp_path / "flavourless"
     flavourless.mkdir()
-    (flavourless / "MLmodel").write_text("flavors:\n  keras:\n    keras_version: 3.0.0\nsignature:\n  inputs: '[{\"type\": \"double\", \"name\": \"x\"}]'\n")
+    (flavourless / "MLmodel").write_text(
+        'flavors:\n  keras:\n    keras_version: 3.0.0\nsignature:\n  inputs: \'[{"type": "double", "name": "x"}]\'\n'
+    )
     result = gitops_ml("import", "mlflow", flavourless, "--model", "kerasy", cwd=repo)
     assert result.exit_code == 1
     assert f"error: the MLflow model at {flavourless} has no python_function flavour (flavours: keras)" in result.output
 
 
-def test_runs_and_models_uris_resolve_through_the_tracking_server(repo: Path, trained: Trained, mlflow_server: TrackingServer,
-                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_runs_and_models_uris_resolve_through_the_tracking_server(
+    repo: Path, trained: Trained, mlflow_server: TrackingServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server.url)
     result = gitops_ml("import", "mlflow", "models:/flowers/1", "--model", "flowers", cwd=repo)
     assert result.exit_code == 0, result.output
@@ -98,12 +103,20 @@ def test_runs_and_models_uris_resolve_through_the_tracking_server(repo: Path, tr
     subprocess.run(["git", "commit", "-qm", "import flowers 1"], cwd=repo, check=True)
 
     # a newer registered version is a bump, committed on a branch like `bump --branch`
-    result = gitops_ml("import", "mlflow", "models:/flowers/2", "--model", "flowers", "--branch", "import-flowers-2", cwd=repo)
+    result = gitops_ml(
+        "import", "mlflow", "models:/flowers/2", "--model", "flowers", "--branch", "import-flowers-2", cwd=repo
+    )
     assert result.exit_code == 0, result.output
     assert "Bump flowers to 1.1.0 (1.0.0 -> 1.1.0)" in result.output
     model_yaml = (repo / "models" / "flowers" / "model.yaml").read_text()
-    assert "version: 1.1.0" in model_yaml and "accuracy: 0.95" in model_yaml and 'registryVersion: "flowers/2"' in model_yaml
-    log = subprocess.run(["git", "log", "-1", "--format=%s", "import-flowers-2"], cwd=repo, capture_output=True, text=True, check=True)
+    assert (
+        "version: 1.1.0" in model_yaml
+        and "accuracy: 0.95" in model_yaml
+        and 'registryVersion: "flowers/2"' in model_yaml
+    )
+    log = subprocess.run(
+        ["git", "log", "-1", "--format=%s", "import-flowers-2"], cwd=repo, capture_output=True, text=True, check=True
+    )
     assert log.stdout.strip() == "Bump flowers to 1.1.0"
     # the same or an older version is not a bump
     again = gitops_ml("import", "mlflow", "models:/flowers/1", "--model", "flowers", cwd=repo)
@@ -115,7 +128,9 @@ def test_runs_and_models_uris_resolve_through_the_tracking_server(repo: Path, tr
     assert f'runId: "{mlflow_server.run_id}"' in (repo / "models" / "from-run" / "model.yaml").read_text()
 
 
-def test_unknown_versions_and_missing_servers_are_named(repo: Path, mlflow_server: TrackingServer, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unknown_versions_and_missing_servers_are_named(
+    repo: Path, mlflow_server: TrackingServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server.url)
     unknown = gitops_ml("import", "mlflow", "models:/flowers/9", "--model", "flowers", cwd=repo)
     assert unknown.exit_code == 4

@@ -41,7 +41,15 @@ class Server:
     keys_dir: Path
     headers: dict[str, str] = field(default_factory=lambda: {"Authorization": f"Bearer {KEY}"})
 
-    def post(self, body: Any = None, *, content: bytes | None = None, headers: dict[str, str] | None = None, path: str = "/score", timeout: float = 30) -> httpx.Response:
+    def post(
+        self,
+        body: Any = None,
+        *,
+        content: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        path: str = "/score",
+        timeout: float = 30,
+    ) -> httpx.Response:
         merged = {"Content-Type": "application/json", **self.headers, **(headers or {})}
         if content is None:
             import orjson
@@ -59,7 +67,9 @@ class Server:
         end = time.monotonic() + deadline
         while time.monotonic() < end:
             if self.process.poll() is not None:
-                raise AssertionError(f"server exited ({self.process.returncode}) while waiting for {what}:\n{self.log()}")
+                raise AssertionError(
+                    f"server exited ({self.process.returncode}) while waiting for {what}:\n{self.log()}"
+                )
             try:
                 if predicate():
                     return
@@ -107,11 +117,27 @@ class ServerPool:
             GITOPS_ML_CAPTURE_DIR=str(self.base / f"capture-{n}"),
             PYTHONUNBUFFERED="1",
         )
-        env.update({f"GITOPS_ML_{k.upper()}": ("true" if v is True else "false" if v is False else str(v)) for k, v in settings.items()})
+        env.update(
+            {
+                f"GITOPS_ML_{k.upper()}": ("true" if v is True else "false" if v is False else str(v))
+                for k, v in settings.items()
+            }
+        )
         stdout, stderr = self.base / f"server-{n}.out", self.base / f"server-{n}.err"
         with stdout.open("wb") as out, stderr.open("wb") as err:  # the child keeps its own copies
             process = subprocess.Popen(
-                [sys.executable, "-m", "gitops_ml.serving", "--model-dir", str(model_dir), "--host", "127.0.0.1", "--port", str(port), *args],
+                [
+                    sys.executable,
+                    "-m",
+                    "gitops_ml.serving",
+                    "--model-dir",
+                    str(model_dir),
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                    *args,
+                ],
                 env=env,
                 stdout=out,
                 stderr=err,
@@ -161,7 +187,9 @@ def write_model(directory: Path, score: str, schema: str | None = None) -> Path:
     """A model directory with the given score.py and (by default) the iris schema."""
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "score.py").write_text(score)
-    (directory / "schema.json").write_text(schema if schema is not None else (EXAMPLES / "iris" / "schema.json").read_text())
+    (directory / "schema.json").write_text(
+        schema if schema is not None else (EXAMPLES / "iris" / "schema.json").read_text()
+    )
     (directory / "sample.json").write_text((EXAMPLES / "iris" / "sample.json").read_text())
     return directory
 

@@ -18,7 +18,7 @@ from gitops_ml.serving.settings import DECODE_FACTOR
 from tests.serving.conftest import KEY, Server, write_model
 
 SUM = "def run(data):\n    return {'rows': int(data.shape[0])}\n"
-HANGS = '''
+HANGS = """
 import threading
 release = threading.Event()
 
@@ -26,7 +26,7 @@ def run(data):
     if float(data[0][0]) == 99:
         release.wait(120)  # holds the only slot until the test process ends
     return {"rows": len(data)}
-'''
+"""
 
 
 def body_of(size: int) -> bytes:
@@ -44,8 +44,11 @@ def status_kib(server: Server, key: str) -> int:
 def raw_post(server: Server, body: bytes) -> int:
     host, port = server.url.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=120) as sock:
-        sock.sendall(b"POST /score HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
-                     % (KEY.encode(), len(body)) + body)
+        sock.sendall(
+            b"POST /score HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+            % (KEY.encode(), len(body))
+            + body
+        )
         got = b""
         while b"\r\n" not in got:
             data = sock.recv(65536)
@@ -58,8 +61,15 @@ def raw_post(server: Server, body: bytes) -> int:
 def test_bodies_in_flight_are_bounded_in_bytes(start_server, tmp_path: Path) -> None:
     size = 3_000_000
     budget = 3 * size  # about one decoded body and a half (raw, then float64 rows: ~1.8x)
-    server = start_server(write_model(tmp_path / "sum", SUM), max_concurrent=1, queue_size=20, max_body_bytes=4 * 1024 * 1024,
-                          body_budget_bytes=budget, queue_timeout=60, request_timeout=60)
+    server = start_server(
+        write_model(tmp_path / "sum", SUM),
+        max_concurrent=1,
+        queue_size=20,
+        max_body_bytes=4 * 1024 * 1024,
+        body_budget_bytes=budget,
+        queue_timeout=60,
+        request_timeout=60,
+    )
     baseline = status_kib(server, "VmRSS")
     body = body_of(size)
     gate = threading.Barrier(12)
@@ -73,7 +83,9 @@ def test_bodies_in_flight_are_bounded_in_bytes(start_server, tmp_path: Path) -> 
     grown_mib = (status_kib(server, "VmHWM") - baseline) / 1024
     # one body decodes at a time (DECODE_FACTOR times its size at its peak) and the budget bounds the rest
     bound_mib = (DECODE_FACTOR * size + budget) / 2**20 + 64
-    assert grown_mib < bound_mib, f"peak RSS grew {grown_mib:.0f} MiB for 12 bodies of {size / 1e6:.0f} MB (bound {bound_mib:.0f} MiB)"
+    assert grown_mib < bound_mib, (
+        f"peak RSS grew {grown_mib:.0f} MiB for 12 bodies of {size / 1e6:.0f} MB (bound {bound_mib:.0f} MiB)"
+    )
     assert set(statuses) <= {200, 503} and statuses.count(200) >= 1, statuses
     assert statuses.count(503) >= 1, "bodies beyond the budget are refused at once"
     assert server.metric('gitops_ml_rejected_total{reason="body_budget"}') >= 1
@@ -87,8 +99,10 @@ def test_a_body_still_arriving_holds_no_scoring_slot(start_server, tmp_path: Pat
     try:
         for _ in range(6):  # slow uploads: their heads came, one byte of body a while
             sock = socket.create_connection((host, int(port)), timeout=30)
-            sock.sendall(b"POST /score HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"
-                         % KEY.encode())
+            sock.sendall(
+                b"POST /score HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"
+                % KEY.encode()
+            )
             slow.append(sock)
         server.wait_until(lambda: server.metric("gitops_ml_arriving") == 6, "the uploads to be under way")
         for _ in range(3):
@@ -101,8 +115,16 @@ def test_a_body_still_arriving_holds_no_scoring_slot(start_server, tmp_path: Pat
 
 @pytest.fixture
 def busy(start_server, tmp_path: Path):  # type: ignore[no-untyped-def]
-    server = start_server(write_model(tmp_path / "hangs", HANGS), max_concurrent=1, queue_size=0, reject_status=429,
-                          max_body_bytes=1_000_000, request_timeout=120, queue_timeout=120)
+    server = start_server(
+        write_model(tmp_path / "hangs", HANGS),
+        max_concurrent=1,
+        queue_size=0,
+        reject_status=429,
+        max_body_bytes=1_000_000,
+        request_timeout=120,
+        queue_timeout=120,
+    )
+
     def hang() -> None:
         try:
             server.post({"data": [[99, 0, 0, 0]]}, timeout=300)
@@ -115,15 +137,23 @@ def busy(start_server, tmp_path: Path):  # type: ignore[no-untyped-def]
     return server
 
 
-@pytest.mark.parametrize(("size", "headers", "status"), [
-    (2_000_000, {"Authorization": f"Bearer {KEY}"}, 413),
-    (900_000, {}, 401),
-    (900_000, {"Authorization": f"Bearer {KEY}"}, 429),
-], ids=["too-large", "no-key", "queue-full"])
-def test_an_answer_sent_before_the_body_is_read_reaches_the_client(busy: Server, size: int, headers: dict[str, str], status: int) -> None:
+@pytest.mark.parametrize(
+    ("size", "headers", "status"),
+    [
+        (2_000_000, {"Authorization": f"Bearer {KEY}"}, 413),
+        (900_000, {}, 401),
+        (900_000, {"Authorization": f"Bearer {KEY}"}, 429),
+    ],
+    ids=["too-large", "no-key", "queue-full"],
+)
+def test_an_answer_sent_before_the_body_is_read_reaches_the_client(
+    busy: Server, size: int, headers: dict[str, str], status: int
+) -> None:
     body = body_of(size)
     for _ in range(5):  # urllib sends `Connection: close` and writes the whole body before it reads
-        request = urllib.request.Request(busy.url + "/score", data=body, headers={"Content-Type": "application/json", **headers})
+        request = urllib.request.Request(
+            busy.url + "/score", data=body, headers={"Content-Type": "application/json", **headers}
+        )
         with pytest.raises(urllib.error.HTTPError) as answered:
             urllib.request.urlopen(request, timeout=30)
         assert answered.value.code == status

@@ -10,7 +10,9 @@ from gitops_ml.serving.telemetry import Capture, Metrics
 
 def test_records_beyond_the_byte_budget_are_dropped_and_counted(tmp_path: Path) -> None:
     metrics = Metrics("iris", "1.0.0")
-    capture = Capture(str(tmp_path), "iris", "1.0.0", sampling=1.0, max_file_bytes=1 << 20, metrics=metrics, max_pending_bytes=1000)
+    capture = Capture(
+        str(tmp_path), "iris", "1.0.0", sampling=1.0, max_file_bytes=1 << 20, metrics=metrics, max_pending_bytes=1000
+    )
     # the writer thread is not started: a hung volume, nothing drains
     for n in range(3):
         capture.offer({"request_id": str(n), "input": "x" * 390}, 400)

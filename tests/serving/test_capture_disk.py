@@ -19,16 +19,22 @@ REQUESTS = 400
 def test_on_a_full_disk_every_record_is_whole_on_disk_or_counted(start_server, tmp_path: Path) -> None:
     disk = tmp_path / "disk"
     disk.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=96k", "tmpfs", str(disk)], capture_output=True, text=True, check=False)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=96k", "tmpfs", str(disk)], capture_output=True, text=True, check=False
+    )
     require(mounted.returncode == 0, f"a 96 KiB tmpfs stands for a full disk; mount failed: {mounted.stderr.strip()}")
     try:
-        server = start_server(write_model(tmp_path / "echo", ECHO), capture_enabled=True, capture_sampling=1.0, capture_dir=str(disk))
+        server = start_server(
+            write_model(tmp_path / "echo", ECHO), capture_enabled=True, capture_sampling=1.0, capture_dir=str(disk)
+        )
         body = {"data": [[1.25, 2.5, 3.75, 4.5]] * 20}
         for _ in range(REQUESTS):
             assert server.post(body).status_code == 200
 
         def lines() -> list[bytes]:
-            return [line for path in sorted(disk.rglob("*.jsonl")) for line in path.read_bytes().splitlines(keepends=True)]
+            return [
+                line for path in sorted(disk.rglob("*.jsonl")) for line in path.read_bytes().splitlines(keepends=True)
+            ]
 
         def accounted() -> bool:
             return len(lines()) + server.metric("gitops_ml_capture_dropped_total") == REQUESTS

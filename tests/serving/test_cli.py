@@ -22,7 +22,9 @@ from tests.serving.conftest import EXAMPLES, KEY
 def test_schema_generate_reproduces_the_examples(tmp_path: Path) -> None:
     for model in ("iris", "digits"):
         out = tmp_path / f"{model}.json"
-        result = CliRunner().invoke(cli, ["schema", "generate", "--sample", str(EXAMPLES / model / "sample.json"), "-o", str(out)])
+        result = CliRunner().invoke(
+            cli, ["schema", "generate", "--sample", str(EXAMPLES / model / "sample.json"), "-o", str(out)]
+        )
         assert result.exit_code == 0, result.output
         assert out.read_text() == (EXAMPLES / model / "schema.json").read_text()
 
@@ -37,10 +39,21 @@ def test_schema_generate_refuses_a_bare_array(tmp_path: Path) -> None:
 
 def test_inference_from_python_objects() -> None:
     frame = pd.DataFrame({"age": [31, 40], "income": [1.5, 2.5], "city": ["a", "b"]})
-    schema = infer_schema({"x": np.zeros((2, 3, 2), dtype=np.float32), "table": frame, "blob": b"\x89PNG\r\n\x1a\n...", "meta": {"k": [1, 2]}})
+    schema = infer_schema(
+        {
+            "x": np.zeros((2, 3, 2), dtype=np.float32),
+            "table": frame,
+            "blob": b"\x89PNG\r\n\x1a\n...",
+            "meta": {"k": [1, 2]},
+        }
+    )
     props = schema["properties"]
     assert props["x"]["x-gitops-ml"] == {"kind": "ndarray", "dtype": "float32", "shape": [None, 3, 2]}
-    assert props["table"]["x-gitops-ml"] == {"kind": "dataframe", "orient": "records", "columns": {"age": "int64", "income": "float64", "city": "object"}}
+    assert props["table"]["x-gitops-ml"] == {
+        "kind": "dataframe",
+        "orient": "records",
+        "columns": {"age": "int64", "income": "float64", "city": "object"},
+    }
     assert props["blob"]["x-gitops-ml"]["kind"] == "binary" and props["blob"]["contentMediaType"] == "image/png"
     assert props["meta"]["x-gitops-ml"] == {"kind": "json"}
     split = infer_schema({"t": {"columns": ["a", "b"], "data": [[1, 2.5], [3, 4.5]]}})["properties"]["t"]
@@ -50,7 +63,9 @@ def test_inference_from_python_objects() -> None:
 def test_dataframe_inputs_are_decoded_by_the_server(start_server, tmp_path: Path) -> None:
     model = tmp_path / "table"
     model.mkdir()
-    (model / "score.py").write_text("def run(frame):\n    return {'dtypes': {c: str(t) for c, t in frame.dtypes.items()}, 'rows': len(frame)}\n")
+    (model / "score.py").write_text(
+        "def run(frame):\n    return {'dtypes': {c: str(t) for c, t in frame.dtypes.items()}, 'rows': len(frame)}\n"
+    )
     (model / "schema.json").write_text(json.dumps(infer_schema({"rows": [{"a": 1, "b": 2.5}]})))
     server = start_server(model)
     answer = server.post({"rows": [{"a": 1, "b": 2}, {"a": 3, "b": 4.5}]})
@@ -71,7 +86,9 @@ def test_call_prints_the_answer_and_fails_cleanly(start_server) -> None:
     assert denied.exit_code == 5 and "401" in denied.output and "Traceback" not in denied.output
     bad = CliRunner().invoke(cli, ["call", server.url, "--key", KEY, "--data", '{"data": [[1, 2]]}'])
     assert bad.exit_code == 5 and "field data" in bad.output
-    assert score(server.url + "/score", {"data": np.array([[5.1, 3.5, 1.4, 0.2]])}, key=KEY).data == {"predictions": [0]}
+    assert score(server.url + "/score", {"data": np.array([[5.1, 3.5, 1.4, 0.2]])}, key=KEY).data == {
+        "predictions": [0]
+    }
     with pytest.raises(ScoringError) as err:
         score(server.url, {"data": [[1, 2, 3, 4]]})
     assert err.value.status == 401
@@ -91,9 +108,15 @@ def test_call_and_serve_refuse_bad_arguments(tmp_path: Path) -> None:
 
 
 def test_image_entrypoint_help_and_errors(tmp_path: Path) -> None:
-    helped = subprocess.run([sys.executable, "-m", "gitops_ml.serving", "--help"], capture_output=True, text=True, check=True)
+    helped = subprocess.run(
+        [sys.executable, "-m", "gitops_ml.serving", "--help"], capture_output=True, text=True, check=True
+    )
     assert "--model-dir" in helped.stdout
-    missing = subprocess.run([sys.executable, "-m", "gitops_ml.serving", "--model-dir", str(tmp_path / "none")], capture_output=True, text=True)
+    missing = subprocess.run(
+        [sys.executable, "-m", "gitops_ml.serving", "--model-dir", str(tmp_path / "none")],
+        capture_output=True,
+        text=True,
+    )
     assert missing.returncode == 2 and "does not exist" in missing.stderr and "Traceback" not in missing.stderr
 
 
@@ -127,6 +150,7 @@ def test_call_says_what_went_wrong_with_odd_urls_and_odd_servers(tmp_path: Path)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{server.server_address[1]}"
     try:
+
         def call(url: str, *extra: str) -> tuple[int, str]:
             result = CliRunner().invoke(cli, ["call", url, "--data", "{}", *extra])
             return result.exit_code, result.output

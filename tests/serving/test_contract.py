@@ -18,18 +18,33 @@ def problems(source: str, names: list[str] = TWO, batch: bool = False) -> list[C
     return score_contract_problems(textwrap.dedent(source), names, batch=batch)
 
 
-@pytest.mark.parametrize("source", [
-    "def run(data):\n    return data\n",
-    "def run(data, threshold=0.5):\n    return data\n",
-    "def run(*args):\n    return args\n",
-    "def run(data, *, flag=False):\n    return data\n",
-    "def init():\n    pass\n\ndef run(data):\n    return data\n",
-    "from helpers import run\n",
-    "from helpers import *\n",
-    "import functools\n\n@functools.lru_cache\ndef run(a, b):\n    return a\n",
-    "run = lambda data: data\n",
-    "try:\n    import torch\nexcept ImportError:\n    torch = None\n\ndef run(data):\n    return data\n",
-], ids=["plain", "default", "varargs", "optional-keyword", "init", "imported", "star", "decorated", "assigned", "after-try"])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "def run(data):\n    return data\n",
+        "def run(data, threshold=0.5):\n    return data\n",
+        "def run(*args):\n    return args\n",
+        "def run(data, *, flag=False):\n    return data\n",
+        "def init():\n    pass\n\ndef run(data):\n    return data\n",
+        "from helpers import run\n",
+        "from helpers import *\n",
+        "import functools\n\n@functools.lru_cache\ndef run(a, b):\n    return a\n",
+        "run = lambda data: data\n",
+        "try:\n    import torch\nexcept ImportError:\n    torch = None\n\ndef run(data):\n    return data\n",
+    ],
+    ids=[
+        "plain",
+        "default",
+        "varargs",
+        "optional-keyword",
+        "init",
+        "imported",
+        "star",
+        "decorated",
+        "assigned",
+        "after-try",
+    ],
+)
 def test_what_the_server_can_call_is_accepted(source: str) -> None:
     assert problems(source) == []
 
@@ -37,36 +52,64 @@ def test_what_the_server_can_call_is_accepted(source: str) -> None:
 def test_a_run_that_takes_the_inputs_as_arguments_is_located_with_a_hint() -> None:
     (problem,) = problems("import numpy\n\n\ndef run(image, options):\n    return 1\n")
     assert (problem.line, problem.col) == (4, 1)
-    assert problem.message == "run(image, options) needs 2 arguments, but the server calls run(data) with one: one dict {'image': ..., 'options': ...}"
-    assert problem.hint == "write `def run(data):` and take the inputs from the dict: image, options = data['image'], data['options']"
+    assert (
+        problem.message
+        == "run(image, options) needs 2 arguments, but the server calls run(data) with one: one dict {'image': ..., 'options': ...}"
+    )
+    assert (
+        problem.hint
+        == "write `def run(data):` and take the inputs from the dict: image, options = data['image'], data['options']"
+    )
 
 
-@pytest.mark.parametrize(("source", "names", "batch", "message"), [
-    ("def run():\n    pass\n", ["data"], False, "run() takes no argument, but the server calls run(data) with the value of the input 'data'"),
-    ("def run(data, *, flag):\n    pass\n", ["data"], False, "run's keyword-only parameter 'flag' has no default"),
-    ("async def run(data):\n    pass\n", ["data"], False, "run is defined with `async def`"),
-    ("def run(a, b):\n    pass\n", ["data"], True, "with one: a list, one item per request, each the value of the input 'data'"),
-    ("if True:\n    def run(a, b):\n        pass\n", [], False, "with one: the request's JSON body"),
-    ("def init(path):\n    pass\n\ndef run(data):\n    pass\n", ["data"], False, "init(path) needs the argument 'path', but the server calls init() with none"),
-    ("x = 1\n", ["data"], False, "score.py defines no run(data) function"),
-    ("def run(data)\n    pass\n", ["data"], False, "score.py is not valid Python"),
-], ids=["no-argument", "keyword-only", "async", "batch", "inside-if", "init-argument", "no-run", "syntax"])
+@pytest.mark.parametrize(
+    ("source", "names", "batch", "message"),
+    [
+        (
+            "def run():\n    pass\n",
+            ["data"],
+            False,
+            "run() takes no argument, but the server calls run(data) with the value of the input 'data'",
+        ),
+        ("def run(data, *, flag):\n    pass\n", ["data"], False, "run's keyword-only parameter 'flag' has no default"),
+        ("async def run(data):\n    pass\n", ["data"], False, "run is defined with `async def`"),
+        (
+            "def run(a, b):\n    pass\n",
+            ["data"],
+            True,
+            "with one: a list, one item per request, each the value of the input 'data'",
+        ),
+        ("if True:\n    def run(a, b):\n        pass\n", [], False, "with one: the request's JSON body"),
+        (
+            "def init(path):\n    pass\n\ndef run(data):\n    pass\n",
+            ["data"],
+            False,
+            "init(path) needs the argument 'path', but the server calls init() with none",
+        ),
+        ("x = 1\n", ["data"], False, "score.py defines no run(data) function"),
+        ("def run(data)\n    pass\n", ["data"], False, "score.py is not valid Python"),
+    ],
+    ids=["no-argument", "keyword-only", "async", "batch", "inside-if", "init-argument", "no-run", "syntax"],
+)
 def test_what_the_server_cannot_call_is_said(source: str, names: list[str], batch: bool, message: str) -> None:
     (problem,) = problems(source, names, batch)
     assert message in problem.message
     assert problem.line >= 1
 
 
-@pytest.mark.parametrize("source", [
-    "def run(data):\n    pass\n",
-    "def run(image, options):\n    pass\n",
-    "def run():\n    pass\n",
-    "def run(data, /, *, flag):\n    pass\n",
-    "def run(a, b=1, *rest):\n    pass\n",
-    "async def run(data):\n    pass\n",
-    "def init(model_path):\n    pass\n\ndef run(data):\n    pass\n",
-    "async def init():\n    pass\n\ndef run(data):\n    pass\n",
-])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "def run(data):\n    pass\n",
+        "def run(image, options):\n    pass\n",
+        "def run():\n    pass\n",
+        "def run(data, /, *, flag):\n    pass\n",
+        "def run(a, b=1, *rest):\n    pass\n",
+        "async def run(data):\n    pass\n",
+        "def init(model_path):\n    pass\n\ndef run(data):\n    pass\n",
+        "async def init():\n    pass\n\ndef run(data):\n    pass\n",
+    ],
+)
 @pytest.mark.parametrize("batch", [False, True])
 def test_the_static_and_the_start_up_check_agree(source: str, batch: bool) -> None:
     module = types.ModuleType("score")

@@ -16,7 +16,10 @@ from tests.serving.conftest import EXAMPLES
 
 def ndarray_decoder(dtype: str, shape: list[int | None]) -> RequestDecoder:
     return RequestDecoder.from_schema(
-        {"type": "object", "properties": {"x": {"type": "array", "x-gitops-ml": {"kind": "ndarray", "dtype": dtype, "shape": shape}}}}
+        {
+            "type": "object",
+            "properties": {"x": {"type": "array", "x-gitops-ml": {"kind": "ndarray", "dtype": dtype, "shape": shape}}},
+        }
     )
 
 

@@ -27,12 +27,16 @@ def test_a_long_array_decodes_as_numpy_would() -> None:
         assert np.array_equal(decoded, np.array(data).astype(dtype))
 
 
-@pytest.mark.parametrize(("where", "bad", "field", "message"), [
-    (CHUNK_ROWS * 2 + 5, [1.0, 2.0, "x", 4.0], "data[16389][2]", "expected numbers, got a string"),
-    (CHUNK_ROWS + 1, [1.0, 2.0, 3.0], "data", "rows have different lengths"),
-    (ROWS - 1, [1.0, 2.0, None, 4.0], "data[24592][2]", "expected numbers, got null"),
-    (CHUNK_ROWS * 3, 5.0, "data", "rows have different lengths"),
-], ids=["string-in-third-chunk", "short-row-in-second-chunk", "null-in-last-row", "scalar-row"])
+@pytest.mark.parametrize(
+    ("where", "bad", "field", "message"),
+    [
+        (CHUNK_ROWS * 2 + 5, [1.0, 2.0, "x", 4.0], "data[16389][2]", "expected numbers, got a string"),
+        (CHUNK_ROWS + 1, [1.0, 2.0, 3.0], "data", "rows have different lengths"),
+        (ROWS - 1, [1.0, 2.0, None, 4.0], "data[24592][2]", "expected numbers, got null"),
+        (CHUNK_ROWS * 3, 5.0, "data", "rows have different lengths"),
+    ],
+    ids=["string-in-third-chunk", "short-row-in-second-chunk", "null-in-last-row", "scalar-row"],
+)
 def test_a_refusal_in_a_later_chunk_names_the_same_field(where: int, bad: Any, field: str, message: str) -> None:
     value = rows()
     value[where] = bad
@@ -48,7 +52,9 @@ def test_integers_refuse_floats_and_booleans_in_a_later_chunk() -> None:
         NdarrayCheck(np.dtype("int64"), (None, 4))(value, "data")
     assert refused.value.field == f"data[{CHUNK_ROWS + 3}][1]"
     value[CHUNK_ROWS + 3][1] = True
-    decoder = RequestDecoder.from_schema({"properties": {"data": {"x-gitops-ml": {"kind": "ndarray", "dtype": "int64", "shape": [None, 4]}}}})
+    decoder = RequestDecoder.from_schema(
+        {"properties": {"data": {"x-gitops-ml": {"kind": "ndarray", "dtype": "int64", "shape": [None, 4]}}}}
+    )
     with pytest.raises(InputError) as boolean:
         decoder.decode({"data": value}, raw=b"true")
     assert boolean.value.field == f"data[{CHUNK_ROWS + 3}][1]"

@@ -14,7 +14,7 @@ import httpx
 
 from tests.serving.conftest import EXAMPLES, write_model
 
-FLAKY = '''
+FLAKY = """
 import threading
 release = threading.Event()
 
@@ -31,7 +31,7 @@ def run(data):
         import time
         time.sleep(0.5)  # slow, but inside the timeout
     return {"n": len(data)}
-'''
+"""
 
 
 def test_run_that_raises_is_500_with_request_id_and_no_traceback(start_server, tmp_path: Path) -> None:
@@ -60,7 +60,10 @@ def test_run_that_hangs_is_504_and_the_server_keeps_answering(start_server, tmp_
 
 
 def test_init_that_fails_never_gets_ready(start_server, tmp_path: Path) -> None:
-    model = write_model(tmp_path / "broken", "def init():\n    raise FileNotFoundError('model.bin is missing')\n\ndef run(data):\n    return 0\n")
+    model = write_model(
+        tmp_path / "broken",
+        "def init():\n    raise FileNotFoundError('model.bin is missing')\n\ndef run(data):\n    return 0\n",
+    )
     server = start_server(model, ready=False)
     server.wait_until(lambda: "init() failed" in server.stderr.read_text(), "the init failure log line", deadline=30)
     ready = server.get("/readyz")
@@ -74,12 +77,21 @@ def test_init_that_fails_never_gets_ready(start_server, tmp_path: Path) -> None:
 
 
 def test_full_queue_answers_at_once_with_retry_after(start_server, tmp_path: Path) -> None:
-    server = start_server(write_model(tmp_path / "busy", FLAKY), max_concurrent=1, queue_size=1, reject_status=429, request_timeout=30, queue_timeout=30)
+    server = start_server(
+        write_model(tmp_path / "busy", FLAKY),
+        max_concurrent=1,
+        queue_size=1,
+        reject_status=429,
+        request_timeout=30,
+        queue_timeout=30,
+    )
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
         running = pool.submit(server.post, {"data": [[7, 0, 0, 0]]})
         server.wait_until(lambda: server.metric("gitops_ml_in_flight") == 1, "the first run", deadline=10)
         queued = pool.submit(server.post, {"data": [[7, 0, 0, 0]]})
-        server.wait_until(lambda: server.metric("gitops_ml_queue_depth") == 1 or queued.done(), "the second to queue", deadline=10)
+        server.wait_until(
+            lambda: server.metric("gitops_ml_queue_depth") == 1 or queued.done(), "the second to queue", deadline=10
+        )
         refused = server.post({"data": [[1, 0, 0, 0]]})
         assert running.result(30).status_code == 200
         assert queued.result(30).status_code == 200
@@ -136,7 +148,9 @@ def test_sigterm_drains_without_failing_accepted_requests(start_server, tmp_path
     assert set(statuses) == {200} and len(statuses) > answered_before, statuses
     log = server.stderr.read_text()
     assert "draining" in log and '"stopped"' in log
-    files = sorted((server.keys_dir.parent / "capture-0" / "model=iris" / "version=1.2.3").glob("date=*/hour=*/*.jsonl"))
+    files = sorted(
+        (server.keys_dir.parent / "capture-0" / "model=iris" / "version=1.2.3").glob("date=*/hour=*/*.jsonl")
+    )
     assert files, "no capture file"
     records = [json.loads(line) for f in files for line in f.read_text().splitlines()]
     assert len(records) == len(statuses)  # flushed on shutdown: every answered request captured
@@ -154,8 +168,10 @@ def _raw_post(url: str, body: bytes, *, key: str = "", declared: int | None = No
     parts = urlsplit(url)
     with socket.create_connection((parts.hostname, parts.port), timeout=30) as s:
         auth = auth or f"Authorization: Bearer {key}"
-        head = (f"POST /score HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n{auth}\r\n"
-                f"Content-Length: {len(body) if declared is None else declared}\r\n\r\n").encode()
+        head = (
+            f"POST /score HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n{auth}\r\n"
+            f"Content-Length: {len(body) if declared is None else declared}\r\n\r\n"
+        ).encode()
         s.sendall(head + body)
         chunks = []
         while True:
@@ -165,7 +181,14 @@ def _raw_post(url: str, body: bytes, *, key: str = "", declared: int | None = No
             chunks.append(chunk)
             if b"\r\n\r\n" in b"".join(chunks):
                 head_part, _, rest = b"".join(chunks).partition(b"\r\n\r\n")
-                length = next((int(line.split(b":")[1]) for line in head_part.split(b"\r\n") if line.lower().startswith(b"content-length")), 0)
+                length = next(
+                    (
+                        int(line.split(b":")[1])
+                        for line in head_part.split(b"\r\n")
+                        if line.lower().startswith(b"content-length")
+                    ),
+                    0,
+                )
                 if len(rest) >= length:
                     break
         return b"".join(chunks)
@@ -174,7 +197,12 @@ def _raw_post(url: str, body: bytes, *, key: str = "", declared: int | None = No
 def test_bodies_json_cannot_carry_are_answered_400_and_counted(module_server_iris) -> None:
     server = module_server_iris
     before = server.metric('gitops_ml_requests_total{route="score",status="400"}')
-    cases = [b"[" * 100_000, b'{"data":' + b"[" * 2000 + b"]" * 2000 + b"}", b'{"\\ud800":1}', b'{"data":[[1,2,3,4]],"x\\udfff":"a"}']
+    cases = [
+        b"[" * 100_000,
+        b'{"data":' + b"[" * 2000 + b"]" * 2000 + b"}",
+        b'{"\\ud800":1}',
+        b'{"data":[[1,2,3,4]],"x\\udfff":"a"}',
+    ]
     for body in cases:
         response = server.post(content=body)
         assert response.status_code == 400, (body[:40], response.text)
@@ -186,7 +214,9 @@ def test_bodies_json_cannot_carry_are_answered_400_and_counted(module_server_iri
 def test_full_queue_answers_before_reading_the_body(start_server, tmp_path: Path) -> None:
     from tests.serving.conftest import KEY
 
-    server = start_server(write_model(tmp_path / "busy", FLAKY), max_concurrent=1, queue_size=0, request_timeout=30, queue_timeout=30)
+    server = start_server(
+        write_model(tmp_path / "busy", FLAKY), max_concurrent=1, queue_size=0, request_timeout=30, queue_timeout=30
+    )
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         running = pool.submit(server.post, {"data": [[7, 0, 0, 0]]})
         server.wait_until(lambda: server.metric("gitops_ml_in_flight") == 1, "the first run", deadline=10)
@@ -211,13 +241,21 @@ def test_a_stalled_upload_gets_408_and_a_vanished_client_is_counted_not_answered
 
     parts = urlsplit(server.url)
     with socket.create_connection((parts.hostname, parts.port)) as s:
-        s.sendall(f"POST /score HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAuthorization: Bearer {KEY}\r\nContent-Length: 100\r\n\r\n{{".encode())
-    server.wait_until(lambda: server.metric('gitops_ml_requests_total{route="score",status="499"}') == 1, "the disconnect to be counted", deadline=10)
+        s.sendall(
+            f"POST /score HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAuthorization: Bearer {KEY}\r\nContent-Length: 100\r\n\r\n{{".encode()
+        )
+    server.wait_until(
+        lambda: server.metric('gitops_ml_requests_total{route="score",status="499"}') == 1,
+        "the disconnect to be counted",
+        deadline=10,
+    )
     assert server.metric('gitops_ml_requests_total{route="score",status="400"}') == 0
 
 
 def test_hung_runs_make_the_replica_unready_until_a_worker_is_free(start_server, tmp_path: Path) -> None:
-    server = start_server(write_model(tmp_path / "hangs", HANGS_ONCE), request_timeout=1, queue_timeout=1, max_concurrent=1)
+    server = start_server(
+        write_model(tmp_path / "hangs", HANGS_ONCE), request_timeout=1, queue_timeout=1, max_concurrent=1
+    )
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
         first = pool.submit(server.post, {"data": [[99, 0, 0, 0]]})
         assert first.result(30).status_code == 504  # the spare worker replaces the stuck one
@@ -226,13 +264,17 @@ def test_hung_runs_make_the_replica_unready_until_a_worker_is_free(start_server,
         readyz = server.get("/readyz")
         assert readyz.status_code == 503 and readyz.json()["status"] == "stuck"
         assert server.metric("gitops_ml_ready") == 0
-        assert server.metric("gitops_ml_in_flight") == 0 and server.metric("gitops_ml_queue_depth") == 0, "answered requests are not in flight"
+        assert server.metric("gitops_ml_in_flight") == 0 and server.metric("gitops_ml_queue_depth") == 0, (
+            "answered requests are not in flight"
+        )
         (tmp_path / "hangs" / "release").write_text("")  # the hung runs end
-        server.wait_until(lambda: server.get("/readyz").status_code == 200, "readiness after the runs ended", deadline=30)
+        server.wait_until(
+            lambda: server.get("/readyz").status_code == 200, "readiness after the runs ended", deadline=30
+        )
     assert server.post({"data": [[1, 2, 3, 4]]}).status_code == 200
 
 
-HANGS_ONCE = '''
+HANGS_ONCE = """
 import os, time
 RELEASE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "release")
 
@@ -242,13 +284,15 @@ def run(data):
         while not os.path.exists(RELEASE) and time.monotonic() < deadline:
             time.sleep(0.02)
     return {"n": len(data)}
-'''
+"""
 
 
 def test_one_failing_input_does_not_fail_its_batch_neighbours(start_server, tmp_path: Path) -> None:
     model = write_model(tmp_path / "batched", BATCH_BOMB)
     (model / "manifest.yaml").write_text("")  # the server reads batch settings from the environment
-    server = start_server(model, batch_enabled=True, batch_max_size=16, batch_max_wait_ms=50, max_concurrent=1, queue_size=64)
+    server = start_server(
+        model, batch_enabled=True, batch_max_size=16, batch_max_wait_ms=50, max_concurrent=1, queue_size=64
+    )
     with concurrent.futures.ThreadPoolExecutor(12) as pool:
         answers = list(pool.map(lambda i: server.post({"data": [[13 if i == 5 else i, 0, 0, 0]]}), range(12)))
     statuses = [a.status_code for a in answers]
@@ -256,13 +300,13 @@ def test_one_failing_input_does_not_fail_its_batch_neighbours(start_server, tmp_
     assert server.metric("gitops_ml_batch_size_count") >= 1
 
 
-BATCH_BOMB = '''
+BATCH_BOMB = """
 def run(batch):
     for item in batch:
         if float(item[0][0]) == 13:
             raise MemoryError("a decompression bomb stands in here")
     return [{"n": len(item)} for item in batch]
-'''
+"""
 
 
 def test_keys_tolerate_whitespace_around_them(module_server_iris) -> None:
@@ -279,9 +323,13 @@ def test_a_pretty_printed_body_is_captured_as_one_jsonl_record(start_server) -> 
     pretty = json.dumps({"data": [[5.1, 3.5, 1.4, 0.2]], "note": None}, indent=2).encode() + b"\r\n"
     assert server.post(content=pretty).status_code == 422  # "note" is not an input: refused, and captured as such
     assert server.post(content=b'{"data": [[5.1, 3.5, 1.4, 0.2]]').status_code == 400  # malformed JSON: not captured
-    assert server.post(content=json.dumps({"data": [[5.1, 3.5, 1.4, 0.2]]}, indent=2).encode() + b"\n").status_code == 200
+    assert (
+        server.post(content=json.dumps({"data": [[5.1, 3.5, 1.4, 0.2]]}, indent=2).encode() + b"\n").status_code == 200
+    )
     assert server.stop() == 0
-    files = sorted((server.keys_dir.parent / "capture-0" / "model=iris" / "version=1.2.3").glob("date=*/hour=*/*.jsonl"))
+    files = sorted(
+        (server.keys_dir.parent / "capture-0" / "model=iris" / "version=1.2.3").glob("date=*/hour=*/*.jsonl")
+    )
     lines = [line for f in files for line in f.read_text().splitlines()]
     assert len(lines) == 2, lines
     refused, scored = (json.loads(line) for line in lines)
@@ -294,7 +342,10 @@ def test_two_keys_in_one_request_are_refused_not_guessed(module_server_iris) -> 
     from tests.serving.conftest import KEY, SECOND_KEY
 
     sample = (EXAMPLES / "iris" / "sample.json").read_bytes()
-    for auth in (f"Authorization: Bearer {KEY}\r\nAuthorization: Bearer nope", f"X-Api-Key: {KEY}\r\nX-Api-Key: {SECOND_KEY}"):
+    for auth in (
+        f"Authorization: Bearer {KEY}\r\nAuthorization: Bearer nope",
+        f"X-Api-Key: {KEY}\r\nX-Api-Key: {SECOND_KEY}",
+    ):
         answer = _raw_post(module_server_iris.url, sample, auth=auth)
         assert answer.startswith(b"HTTP/1.1 401"), answer[:200]
         assert b"several Authorization or X-Api-Key headers" in answer

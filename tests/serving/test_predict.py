@@ -16,18 +16,39 @@ from support import EXAMPLE
 from gitops_ml.cli.main import cli
 
 
-def _predict(*args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "gitops_ml", "predict", *map(str, args)], capture_output=True, text=True, cwd=cwd, env=env, check=False)
+def _predict(
+    *args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "gitops_ml", "predict", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        check=False,
+    )
 
 
 def test_local_predict_answers_what_the_server_answers() -> None:
-    result = CliRunner().invoke(cli, ["predict", str(EXAMPLE / "models" / "iris"), "--data", f"@{EXAMPLE / 'models' / 'iris' / 'sample.json'}", "--env-manager", "local"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "predict",
+            str(EXAMPLE / "models" / "iris"),
+            "--data",
+            f"@{EXAMPLE / 'models' / 'iris' / 'sample.json'}",
+            "--env-manager",
+            "local",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout) == {"predictions": [0, 1, 2]}
 
 
 def test_an_input_the_schema_refuses_is_a_located_message_and_exit_1() -> None:
-    result = CliRunner().invoke(cli, ["predict", str(EXAMPLE / "models" / "iris"), "--data", '{"data": [[1, 2]]}', "--env-manager", "local"])
+    result = CliRunner().invoke(
+        cli, ["predict", str(EXAMPLE / "models" / "iris"), "--data", '{"data": [[1, 2]]}', "--env-manager", "local"]
+    )
     assert result.exit_code == 1, result.output
     assert "error: the model answered 4" in result.stderr
 
@@ -35,10 +56,18 @@ def test_an_input_the_schema_refuses_is_a_located_message_and_exit_1() -> None:
 def test_a_failing_init_names_score_py(tmp_path: Path) -> None:
     model = tmp_path / "iris"
     shutil.copytree(EXAMPLE / "models" / "iris", model)
-    (model / "score.py").write_text("def init():\n    raise RuntimeError('no weights')\n\ndef run(data):\n    return data\n")
-    result = CliRunner().invoke(cli, ["predict", str(model), "--data", f"@{model / 'sample.json'}", "--env-manager", "local"])
+    (model / "score.py").write_text(
+        "def init():\n    raise RuntimeError('no weights')\n\ndef run(data):\n    return data\n"
+    )
+    result = CliRunner().invoke(
+        cli, ["predict", str(model), "--data", f"@{model / 'sample.json'}", "--env-manager", "local"]
+    )
     assert result.exit_code == 1, result.output
-    assert "error: the model did not load:" in result.stderr and "score.py:2:" in result.stderr and "RuntimeError: no weights" in result.stderr
+    assert (
+        "error: the model did not load:" in result.stderr
+        and "score.py:2:" in result.stderr
+        and "RuntimeError: no weights" in result.stderr
+    )
     assert '"level"' not in result.stderr  # no server log lines in a one-off answer
 
 
@@ -55,10 +84,14 @@ def test_the_model_environment_is_made_once_and_scores_both_example_models(tmp_p
     assert again.returncode == 0 and "making the model's environment" not in again.stderr
     envs = list((tmp_path / "cache" / "gitops-ml" / "envs").iterdir())
     assert len(envs) == 1
-    frozen = subprocess.run([str(envs[0] / "bin" / "python"), "-m", "pip", "list", "--format", "json"], capture_output=True, text=True)
+    frozen = subprocess.run(
+        [str(envs[0] / "bin" / "python"), "-m", "pip", "list", "--format", "json"], capture_output=True, text=True
+    )
     names = {p["name"].lower() for p in json.loads(frozen.stdout)} if frozen.returncode == 0 else set()
     if names:  # uv environments have no pip; the marker file lists what was installed
         assert "click" not in names  # the command line's dependencies stay out of a model's environment
-    digits = _predict(EXAMPLE / "models" / "digits", "--data", f"@{EXAMPLE / 'models' / 'digits' / 'sample.json'}", env=env)
+    digits = _predict(
+        EXAMPLE / "models" / "digits", "--data", f"@{EXAMPLE / 'models' / 'digits' / 'sample.json'}", env=env
+    )
     assert digits.returncode == 0, digits.stderr
     assert "digit" in json.loads(digits.stdout)

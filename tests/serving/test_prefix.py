@@ -16,6 +16,7 @@ from pathlib import Path
 from urllib.parse import urljoin
 
 import httpx
+from support import model_version
 
 from tests.serving.conftest import EXAMPLES, KEY, START_DEADLINE, Server, free_port
 
@@ -50,14 +51,21 @@ def test_the_docs_page_links_work_under_the_prefix_and_behind_a_rewriting_proxy(
         assert score_url == server.url + "/iris/score"
         assert httpx.get(urljoin(shown, document), timeout=10).json()["servers"][0]["url"] == "/iris"
         sample = (EXAMPLES / "iris" / "sample.json").read_bytes()
-        answer = httpx.post(score_url, content=sample, headers={"Content-Type": "application/json", "Authorization": f"Bearer {KEY}"}, timeout=30)
+        answer = httpx.post(
+            score_url,
+            content=sample,
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {KEY}"},
+            timeout=30,
+        )
         assert answer.status_code == 200
 
 
 def test_an_endpoint_without_a_prefix_keeps_its_document_as_it_was(start_server) -> None:
     server = start_server(EXAMPLES / "iris")
     assert "servers" not in server.get("/swagger.json").json()
-    assert server.post(json.loads((EXAMPLES / "iris" / "sample.json").read_text()), path="/iris/score").status_code == 404
+    assert (
+        server.post(json.loads((EXAMPLES / "iris" / "sample.json").read_text()), path="/iris/score").status_code == 404
+    )
 
 
 def _repo(tmp_path: Path, path: str) -> Path:
@@ -75,8 +83,13 @@ def test_serve_env_applies_the_prefix_and_warns_loudly_when_auth_is_off(tmp_path
     env.update(HOME=str(tmp_path / "home"), XDG_CACHE_HOME=str(tmp_path / "cache"), PYTHONUNBUFFERED="1")
     out, err = tmp_path / "serve.out", tmp_path / "serve.err"
     with out.open("wb") as stdout, err.open("wb") as stderr:
-        process = subprocess.Popen([sys.executable, "-m", "gitops_ml", "serve", "models/iris", "--env", "staging", "--port", str(port)],
-                                   cwd=repo, env=env, stdout=stdout, stderr=stderr)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gitops_ml", "serve", "models/iris", "--env", "staging", "--port", str(port)],
+            cwd=repo,
+            env=env,
+            stdout=stdout,
+            stderr=stderr,
+        )
     server = Server(process, f"http://127.0.0.1:{port}", out, err, tmp_path, headers={})
     try:
         server.wait_until(lambda: server.get("/readyz").status_code == 200, "readiness", START_DEADLINE)
@@ -87,7 +100,7 @@ def test_serve_env_applies_the_prefix_and_warns_loudly_when_auth_is_off(tmp_path
             "warning: deployments/staging/iris.yaml sets auth.mode: secret, but no key was given: serving WITHOUT AUTH on 127.0.0.1"
             in log
         ), log
-        assert f"serving iris 1.0.0 on http://127.0.0.1:{port}/ml/iris (auth OFF" in log
+        assert f"serving iris {model_version('iris')} on http://127.0.0.1:{port}/ml/iris (auth OFF" in log
         assert "POST /ml/iris/score" in log
     finally:
         assert server.stop() == 0, server.log()

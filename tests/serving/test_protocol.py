@@ -40,7 +40,9 @@ BIG = 32 * 1024 * 1024  # more than loopback socket buffers hold: a server that 
 def start_limited(tmp_path: Path) -> Iterator[Callable[..., Server]]:
     started: list[Server] = []
 
-    def start(*, header_timeout: float = 10.0, idle_timeout: float = 75.0, max_connections: int = 2048, fd_limit: int = 0) -> Server:
+    def start(
+        *, header_timeout: float = 10.0, idle_timeout: float = 75.0, max_connections: int = 2048, fd_limit: int = 0
+    ) -> Server:
         model = write_model(tmp_path / f"model-{len(started)}", SCORE)
         port = free_port()
         out, err = tmp_path / f"server-{len(started)}.out", tmp_path / f"server-{len(started)}.err"
@@ -51,8 +53,19 @@ def start_limited(tmp_path: Path) -> Iterator[Callable[..., Server]]:
 
         with out.open("wb") as stdout, err.open("wb") as stderr:
             process = subprocess.Popen(
-                [sys.executable, "-c", LAUNCH, str(model), str(port), str(header_timeout), str(idle_timeout), str(max_connections)],
-                stdout=stdout, stderr=stderr, preexec_fn=limit_fds,
+                [
+                    sys.executable,
+                    "-c",
+                    LAUNCH,
+                    str(model),
+                    str(port),
+                    str(header_timeout),
+                    str(idle_timeout),
+                    str(max_connections),
+                ],
+                stdout=stdout,
+                stderr=stderr,
+                preexec_fn=limit_fds,
             )
         server = Server(process, f"http://127.0.0.1:{port}", out, err, tmp_path)
         started.append(server)
@@ -145,7 +158,9 @@ def one_endless_header() -> Iterator[bytes]:
 
 
 @pytest.mark.parametrize("chunks", [many_header_lines, one_endless_header], ids=["many-lines", "one-endless-line"])
-def test_an_oversized_head_gets_431_and_a_close_without_being_read(start_limited, chunks: Callable[[], Iterator[bytes]]) -> None:
+def test_an_oversized_head_gets_431_and_a_close_without_being_read(
+    start_limited, chunks: Callable[[], Iterator[bytes]]
+) -> None:
     server = start_limited()
     before = rss_kib(server)
     with connect(server) as sock:
@@ -223,7 +238,10 @@ def test_a_connection_that_starts_no_request_is_closed(start_limited, opening: b
 def test_keep_alive_and_pipelining_still_work(start_limited) -> None:
     server = start_limited(header_timeout=2.0, idle_timeout=5.0)
     body = b'{"data": [[5.1, 3.5, 1.4, 0.2], [6.2, 2.9, 4.3, 1.3]]}'
-    post = b"POST /score HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+    post = b"POST /score HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (
+        len(body),
+        body,
+    )
     with connect(server) as sock:
         buffer = bytearray()
         sock.sendall(HEAD + b"\r\n" + post + HEAD + b"\r\n")  # three pipelined requests in one write
@@ -256,17 +274,23 @@ def test_at_the_cap_the_oldest_unfinished_head_makes_room(start_limited: Callabl
     assert "at the cap of open connections" in server.log()
 
 
-def test_at_the_cap_with_every_connection_busy_a_new_one_is_closed_at_once(start_limited: Callable[..., Server]) -> None:
+def test_at_the_cap_with_every_connection_busy_a_new_one_is_closed_at_once(
+    start_limited: Callable[..., Server],
+) -> None:
     server = start_limited(max_connections=3)
     uploading = [connect(server) for _ in range(3)]
     try:
         for sock in uploading:  # requests being answered (their bodies still arriving) are never closed for room
-            sock.sendall(b"POST /score HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{")
+            sock.sendall(
+                b"POST /score HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"
+            )
         server.wait_until(lambda: _refused(server), "a connection over the cap to be closed", deadline=10)
     finally:
         for sock in uploading:
             sock.close()
-    server.wait_until(lambda: server.get("/healthz").status_code == 200, "service once connections are free", deadline=10)
+    server.wait_until(
+        lambda: server.get("/healthz").status_code == 200, "service once connections are free", deadline=10
+    )
     assert "new connections are closed at once" in server.log()
 
 
@@ -344,10 +368,15 @@ def test_blank_lines_do_not_keep_an_idle_connection_open(start_limited: Callable
     assert closed and time.monotonic() - started < 6, "closed at the idle deadline, not kept open by blank lines"
 
 
-def test_more_pipelined_requests_than_the_bound_answer_those_parsed_then_close(start_limited: Callable[..., Server]) -> None:
+def test_more_pipelined_requests_than_the_bound_answer_those_parsed_then_close(
+    start_limited: Callable[..., Server],
+) -> None:
     server = start_limited()
     body = b'{"data": [[5.1, 3.5, 1.4, 0.2]]}'
-    post = b"POST /score HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+    post = b"POST /score HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (
+        len(body),
+        body,
+    )
     with connect(server) as sock:
         sock.sendall(post * 100)  # one write: all parsed at once, far beyond the bound
         got, closed = read_until_closed(sock, 20)
@@ -356,7 +385,9 @@ def test_more_pipelined_requests_than_the_bound_answer_those_parsed_then_close(s
     assert got.count(b'{"rows":1}') == answered
     assert got.rstrip().endswith(b'{"rows":1}') and got.lower().count(b"connection: close") == 1
     assert server.metric('gitops_ml_requests_total{route="score",status="200"}') == answered
-    server.wait_until(lambda: server.log().count('"path":"/score"') == answered, "each answer in the access log", deadline=10)
+    server.wait_until(
+        lambda: server.log().count('"path":"/score"') == answered, "each answer in the access log", deadline=10
+    )
     log = server.log()
     assert "Exception in ASGI application" not in log and "RuntimeError" not in log
 

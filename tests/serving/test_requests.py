@@ -21,7 +21,9 @@ def iris(module_servers: ServerPool) -> Server:
 
 @pytest.fixture(scope="module")
 def digits(module_servers: ServerPool) -> Server:
-    return module_servers.start(EXAMPLES / "digits", batch_enabled=True, batch_max_size=16, max_concurrent=2, queue_size=64)
+    return module_servers.start(
+        EXAMPLES / "digits", batch_enabled=True, batch_max_size=16, max_concurrent=2, queue_size=64
+    )
 
 
 def sample(name: str) -> dict:
@@ -46,7 +48,7 @@ def test_sample_is_scored(iris: Server) -> None:
         (b'{"data": [[1, NaN, 3, 4]]}', "application/json", 400, "invalid_json", "NaN is not allowed"),
         (b'{"data": [[1, 2, 3, Infinity]]}', "application/json", 400, "invalid_json", "Infinity is not allowed"),
         (b'{"data": [[1e999, 2, 3, 4]]}', "application/json", 400, "invalid_json", "malformed JSON"),
-        (b'[[1, 2, 3, 4]]', "application/json", 422, "invalid_input", "JSON object of named inputs"),
+        (b"[[1, 2, 3, 4]]", "application/json", 422, "invalid_input", "JSON object of named inputs"),
     ],
 )
 def test_unreadable_bodies(iris: Server, content: bytes, content_type: str, status: int, error: str, text: str) -> None:
@@ -111,7 +113,9 @@ def test_keys_reload_without_restart(start_server) -> None:
     tmp.write_text(rotated)
     os.replace(tmp, server.keys_dir / "primary")
     new_key = {"Authorization": f"Bearer {rotated}"}
-    server.wait_until(lambda: server.post(sample("iris"), headers=new_key).status_code == 200, "the rotated key", deadline=10)
+    server.wait_until(
+        lambda: server.post(sample("iris"), headers=new_key).status_code == 200, "the rotated key", deadline=10
+    )
     assert server.post(sample("iris")).status_code == 401  # the old primary key is gone
     log = server.log()
     assert rotated not in log and KEY not in log
@@ -210,7 +214,9 @@ def test_docs_page_script_scores_against_the_server(iris: Server, key: str) -> N
     (script,) = re.findall(r"<script>(.*?)</script>", text, re.S)
     (body,) = re.findall(r'<textarea id="body"[^>]*>(.*?)</textarea>', text, re.S)
     page = {"url": iris.url + "/score", "body": html.unescape(body), "key": key, "script": script}
-    run = subprocess.run(["node", "-e", _PAGE_DRIVER, json.dumps(page)], capture_output=True, text=True, timeout=30, check=False)
+    run = subprocess.run(
+        ["node", "-e", _PAGE_DRIVER, json.dumps(page)], capture_output=True, text=True, timeout=30, check=False
+    )
     assert run.returncode == 0, run.stderr
     result = json.loads(run.stdout)
     if key == KEY:
@@ -235,7 +241,12 @@ def test_digits_binary_and_json_inputs(digits: Server) -> None:
     assert len(answer.json()["top"]) == 3
     bad = [
         ({"image": "not base64!!", "options": {"top_k": 1}}, 422, "image", "not valid base64"),
-        ({"image": base64.b64encode(b"GIF89a....").decode(), "options": {"top_k": 1}}, 422, "image", "expected image/png"),
+        (
+            {"image": base64.b64encode(b"GIF89a....").decode(), "options": {"top_k": 1}},
+            422,
+            "image",
+            "expected image/png",
+        ),
         ({"image": png(), "options": {"top_k": "3"}}, 422, "options.top_k", "expected integer"),
         ({"image": png(), "options": {}}, 422, "options.top_k", "missing 'top_k'"),
         ({"image": png((1200, 1200)) + "A" * 1_500_000, "options": {"top_k": 1}}, 413, "image", "over the limit"),
@@ -273,7 +284,6 @@ def test_wrong_method_and_unknown_route(iris: Server) -> None:
     assert missing.status_code == 404 and missing.json()["error"] == "not_found"
 
 
-
 def test_integers_beyond_64_bits_are_numbers(iris: Server) -> None:
     response = iris.post(content=b'{"data": [[100000000000000000000000, 3.5, 1.4, 0.2]]}')
     assert response.status_code == 200, response.text
@@ -294,6 +304,11 @@ def test_digits_refuses_huge_images_and_decompression_bombs_alone(digits: Server
     import concurrent.futures
 
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
-        answers = list(pool.map(lambda i: digits.post({"image": bomb, "options": {"top_k": 1}} if i == 0 else sample("digits")), range(8)))
+        answers = list(
+            pool.map(
+                lambda i: digits.post({"image": bomb, "options": {"top_k": 1}} if i == 0 else sample("digits")),
+                range(8),
+            )
+        )
     assert answers[0].status_code == 422
     assert [a.status_code for a in answers[1:]] == [200] * 7, "the neighbours of the bomb in its batch are scored"

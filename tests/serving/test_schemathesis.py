@@ -34,7 +34,12 @@ def test_api_conforms_to_its_document(model: str, tmp_path: Path) -> None:
             strategy = operation.as_strategy()
 
             @given(data=st.data())
-            @settings(max_examples=30 if operation.path == "/score" else 5, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+            @settings(
+                max_examples=30 if operation.path == "/score" else 5,
+                deadline=None,
+                suppress_health_check=list(HealthCheck),
+                database=None,
+            )
             def check(data: Any) -> None:
                 case = data.draw(strategy)  # noqa: B023 - check() runs inside this iteration
                 case.call_and_validate(headers={"Authorization": f"Bearer {KEY}"}, excluded_checks=excluded)

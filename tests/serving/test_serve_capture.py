@@ -18,12 +18,26 @@ IMAGE_CAPTURE_DIR = "/var/lib/gitops-ml/capture"
 def serve(tmp_path: Path, *args: str, env: dict[str, str] | None = None, environment: str | None = "staging") -> Server:
     port = free_port()
     clean = {k: v for k, v in os.environ.items() if not k.startswith("GITOPS_ML_")}
-    clean.update(HOME=str(tmp_path / "home"), XDG_CACHE_HOME=str(tmp_path / "cache"), PYTHONUNBUFFERED="1", **(env or {}))
+    clean.update(
+        HOME=str(tmp_path / "home"), XDG_CACHE_HOME=str(tmp_path / "cache"), PYTHONUNBUFFERED="1", **(env or {})
+    )
     out, err = tmp_path / f"serve-{port}.out", tmp_path / f"serve-{port}.err"
     with out.open("wb") as stdout, err.open("wb") as stderr:
         process = subprocess.Popen(
-            [sys.executable, "-m", "gitops_ml", "serve", str(EXAMPLES / "iris"), "--port", str(port), *(("--env", environment) if environment else ()), *args],
-            env=clean, stdout=stdout, stderr=stderr,
+            [
+                sys.executable,
+                "-m",
+                "gitops_ml",
+                "serve",
+                str(EXAMPLES / "iris"),
+                "--port",
+                str(port),
+                *(("--env", environment) if environment else ()),
+                *args,
+            ],
+            env=clean,
+            stdout=stdout,
+            stderr=stderr,
         )
     server = Server(process, f"http://127.0.0.1:{port}", out, err, tmp_path, headers={})
     server.wait_until(lambda: server.get("/readyz").status_code == 200, "readiness", START_DEADLINE)

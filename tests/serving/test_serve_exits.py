@@ -26,14 +26,23 @@ def model_copy(tmp_path: Path) -> Path:
 
 def serve(model: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GITOPS_ML_")}
-    return subprocess.run([sys.executable, "-m", "gitops_ml", "serve", str(model), *args], cwd=model.parent.parent,
-                          env=env, capture_output=True, text=True, timeout=timeout, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "gitops_ml", "serve", str(model), *args],
+        cwd=model.parent.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def test_a_schema_nested_too_deeply_is_a_located_error(tmp_path: Path) -> None:
     model = model_copy(tmp_path)
     depth = 600
-    (model / "schema.json").write_text('{"type": "object", "properties": {"data": ' + '{"type": "array", "items": ' * depth + "{}" + "}" * depth + "}}")
+    (model / "schema.json").write_text(
+        '{"type": "object", "properties": {"data": ' + '{"type": "array", "items": ' * depth + "{}" + "}" * depth + "}}"
+    )
     run = serve(model, "--port", str(free_port()))
     assert run.returncode == 1, run.stderr
     assert "error: models/iris/schema.json: the request schema nests too deeply to be checked" in run.stderr
@@ -63,10 +72,15 @@ def test_a_busy_port_is_one_error_before_anything_starts(tmp_path: Path) -> None
 
 def test_init_that_fails_under_serve_exits_with_the_located_error(tmp_path: Path) -> None:
     model = model_copy(tmp_path)
-    (model / "score.py").write_text("import os\n\n\ndef init():\n    open(os.path.join(os.path.dirname(__file__), 'missing.bin'))\n\n\ndef run(data):\n    return 0\n")
+    (model / "score.py").write_text(
+        "import os\n\n\ndef init():\n    open(os.path.join(os.path.dirname(__file__), 'missing.bin'))\n\n\ndef run(data):\n    return 0\n"
+    )
     run = serve(model, "--port", str(free_port()))
     assert run.returncode == 1, run.stderr
-    assert "error: models/iris/score.py:5:5: init() failed: FileNotFoundError: [Errno 2] No such file or directory" in run.stderr
+    assert (
+        "error: models/iris/score.py:5:5: init() failed: FileNotFoundError: [Errno 2] No such file or directory"
+        in run.stderr
+    )
     assert "Traceback" not in run.stderr.split("error:")[-1]
 
 
@@ -75,7 +89,10 @@ def test_a_run_the_server_cannot_call_stops_serve_at_the_def(tmp_path: Path) -> 
     (model / "score.py").write_text("def run(data, options):\n    return 0\n")
     run = serve(model, "--port", str(free_port()))
     assert run.returncode == 1, run.stderr
-    assert "error: models/iris/score.py:1:1: run(data, options) needs 2 arguments, but the server calls run(data) with one" in run.stderr
+    assert (
+        "error: models/iris/score.py:1:1: run(data, options) needs 2 arguments, but the server calls run(data) with one"
+        in run.stderr
+    )
     assert "hint: write `def run(data):`" in run.stderr
 
 
@@ -87,8 +104,22 @@ def test_a_key_from_a_file_or_the_environment_stays_out_of_the_process_list(tmp_
     env.update(GITOPS_ML_API_KEY="env-key-4567", PYTHONUNBUFFERED="1")
     out, err = tmp_path / "serve.out", tmp_path / "serve.err"
     with out.open("wb") as stdout, err.open("wb") as stderr:
-        process = subprocess.Popen([sys.executable, "-m", "gitops_ml", "serve", str(EXAMPLES / "iris"), "--port", str(port), "--api-key-file", str(key_file)],
-                                   env=env, stdout=stdout, stderr=stderr)
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gitops_ml",
+                "serve",
+                str(EXAMPLES / "iris"),
+                "--port",
+                str(port),
+                "--api-key-file",
+                str(key_file),
+            ],
+            env=env,
+            stdout=stdout,
+            stderr=stderr,
+        )
     server = Server(process, f"http://127.0.0.1:{port}", out, err, tmp_path, headers={})
     try:
         server.wait_until(lambda: server.get("/readyz").status_code == 200, "readiness", START_DEADLINE)

@@ -29,13 +29,29 @@ BAD = [
 
 
 @pytest.mark.parametrize(("name", "value", "accepted"), BAD, ids=[f"{n}={v}" for n, v, _ in BAD])
-def test_an_invalid_variable_stops_the_image_server_naming_it(tmp_path: Path, name: str, value: str, accepted: str) -> None:
+def test_an_invalid_variable_stops_the_image_server_naming_it(
+    tmp_path: Path, name: str, value: str, accepted: str
+) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GITOPS_ML_")}
     env.update({"GITOPS_ML_KEYS_DIR": str(tmp_path), name: value})
     port = str(free_port())
     run = subprocess.run(
-        [sys.executable, "-m", "gitops_ml.serving", "--model-dir", str(EXAMPLES / "iris"), "--host", "127.0.0.1", "--port", port],
-        env=env, capture_output=True, text=True, timeout=60, check=False,
+        [
+            sys.executable,
+            "-m",
+            "gitops_ml.serving",
+            "--model-dir",
+            str(EXAMPLES / "iris"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            port,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert run.returncode == 3, run.stderr
     (line,) = [json.loads(line) for line in run.stderr.splitlines() if '"level":"error"' in line]
@@ -45,18 +61,27 @@ def test_an_invalid_variable_stops_the_image_server_naming_it(tmp_path: Path, na
 
 def test_every_invalid_variable_is_named_at_once() -> None:
     with pytest.raises(ConfigError) as caught:
-        ServerSettings.from_env({"GITOPS_ML_AUTH_ENABLED": "maybe", "GITOPS_ML_QUEUE_SIZE": "-1", "GITOPS_ML_BODY_TIMEOUT": "30s"})
+        ServerSettings.from_env(
+            {"GITOPS_ML_AUTH_ENABLED": "maybe", "GITOPS_ML_QUEUE_SIZE": "-1", "GITOPS_ML_BODY_TIMEOUT": "30s"}
+        )
     message = str(caught.value)
     for name in ("GITOPS_ML_AUTH_ENABLED='maybe'", "GITOPS_ML_QUEUE_SIZE='-1'", "GITOPS_ML_BODY_TIMEOUT='30s'"):
         assert name in message
 
 
 def test_valid_spellings_are_read() -> None:
-    settings = ServerSettings.from_env({
-        "GITOPS_ML_AUTH_ENABLED": " Off ", "GITOPS_ML_ACCESS_LOG": "YES", "GITOPS_ML_MAX_CONCURRENT": "+4",
-        "GITOPS_ML_QUEUE_TIMEOUT": "2.5", "GITOPS_ML_REQUEST_TIMEOUT": "1e1", "GITOPS_ML_REJECT_STATUS": "429",
-        "GITOPS_ML_PATH_PREFIX": "/ml/iris", "GITOPS_ML_HOST": "::",
-    })
+    settings = ServerSettings.from_env(
+        {
+            "GITOPS_ML_AUTH_ENABLED": " Off ",
+            "GITOPS_ML_ACCESS_LOG": "YES",
+            "GITOPS_ML_MAX_CONCURRENT": "+4",
+            "GITOPS_ML_QUEUE_TIMEOUT": "2.5",
+            "GITOPS_ML_REQUEST_TIMEOUT": "1e1",
+            "GITOPS_ML_REJECT_STATUS": "429",
+            "GITOPS_ML_PATH_PREFIX": "/ml/iris",
+            "GITOPS_ML_HOST": "::",
+        }
+    )
     assert (settings.auth_enabled, settings.access_log, settings.max_concurrent) == (False, True, 4)
     assert (settings.queue_timeout, settings.request_timeout, settings.reject_status) == (2.5, 10.0, 429)
     assert (settings.path_prefix, settings.host) == ("/ml/iris", "::")
@@ -66,7 +91,14 @@ def test_valid_spellings_are_read() -> None:
 def test_the_image_warns_about_unknown_variables(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GITOPS_ML_")}
     env.update(GITOPS_ML_AUTH_ENABLE="false", GITOPS_ML_PORT="70000")
-    run = subprocess.run([sys.executable, "-m", "gitops_ml.serving", "--model-dir", str(EXAMPLES / "iris")], env=env, capture_output=True, text=True, timeout=60, check=False)
+    run = subprocess.run(
+        [sys.executable, "-m", "gitops_ml.serving", "--model-dir", str(EXAMPLES / "iris")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert run.returncode == 3
     warning = next(json.loads(line) for line in run.stderr.splitlines() if '"level":"warning"' in line)
     assert warning["variables"] == ["GITOPS_ML_AUTH_ENABLE"]

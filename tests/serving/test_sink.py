@@ -13,31 +13,53 @@ import sys
 from pathlib import Path
 
 import pytest
+from support import model_version
 
 from tests.s3store import S3Store, free_ports
 from tests.serving.conftest import EXAMPLES, START_DEADLINE, Server, free_port
 
 BODY = (EXAMPLES / "iris" / "sample.json").read_bytes().strip()
 KEY = re.compile(
-    r"^runs/model=iris/version=1\.0\.0/date=\d{4}-\d{2}-\d{2}/hour=\d{2}/capture-\d{8}T\d{6}-[^/]+-\d+-\d{4}\.jsonl\.gz$"
+    r"^runs/model=iris/version="
+    + re.escape(model_version("iris"))
+    + r"/date=\d{4}-\d{2}-\d{2}/hour=\d{2}/capture-\d{8}T\d{6}-[^/]+-\d+-\d{4}\.jsonl\.gz$"
 )
 
 
-def serve(tmp_path: Path, capture: Path, sink: str, env: dict[str, str], *, max_file_bytes: int = 1, flush_seconds: float = 3) -> Server:
+def serve(
+    tmp_path: Path, capture: Path, sink: str, env: dict[str, str], *, max_file_bytes: int = 1, flush_seconds: float = 3
+) -> Server:
     """`gitops-ml serve` of the example iris with staging's capture (sampling 1), uploading to `sink`.
     A max file size of 1 byte closes every file after one record, so each record is one upload."""
     port = free_port()
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("GITOPS_ML_", "AWS_"))}
     clean.update(
-        HOME=str(tmp_path / "home"), PYTHONUNBUFFERED="1", GITOPS_ML_CAPTURE_SINK_URI=sink,
+        HOME=str(tmp_path / "home"),
+        PYTHONUNBUFFERED="1",
+        GITOPS_ML_CAPTURE_SINK_URI=sink,
         GITOPS_ML_CAPTURE_MAX_FILE_BYTES=str(max_file_bytes),
-        GITOPS_ML_CAPTURE_SINK_FLUSH_SECONDS=str(flush_seconds), **env,
+        GITOPS_ML_CAPTURE_SINK_FLUSH_SECONDS=str(flush_seconds),
+        **env,
     )
     out, err = tmp_path / f"serve-{port}.out", tmp_path / f"serve-{port}.err"
     with out.open("wb") as stdout, err.open("wb") as stderr:
         process = subprocess.Popen(
-            [sys.executable, "-m", "gitops_ml", "serve", str(EXAMPLES / "iris"), "--port", str(port), "--env", "staging", "--capture-dir", str(capture)],
-            env=clean, stdout=stdout, stderr=stderr,
+            [
+                sys.executable,
+                "-m",
+                "gitops_ml",
+                "serve",
+                str(EXAMPLES / "iris"),
+                "--port",
+                str(port),
+                "--env",
+                "staging",
+                "--capture-dir",
+                str(capture),
+            ],
+            env=clean,
+            stdout=stdout,
+            stderr=stderr,
         )
     server = Server(process, f"http://127.0.0.1:{port}", out, err, tmp_path, headers={})
     server.wait_until(lambda: server.get("/readyz").status_code == 200, "readiness", START_DEADLINE)
@@ -95,7 +117,9 @@ def test_sigterm_uploads_every_pending_file_before_exit(s3_store: S3Store, tmp_p
     assert len(records_in(s3_store, bucket, keys)) == 30 and local_files(capture) == []
 
 
-def test_unreachable_store_never_fails_scoring_and_files_wait_for_the_next_start(s3_store: S3Store, tmp_path: Path) -> None:
+def test_unreachable_store_never_fails_scoring_and_files_wait_for_the_next_start(
+    s3_store: S3Store, tmp_path: Path
+) -> None:
     bucket = s3_store.new_bucket()
     capture = tmp_path / "capture"
     (nobody,) = free_ports(1)
@@ -150,8 +174,21 @@ def test_a_bad_sink_uri_is_refused_at_start(tmp_path: Path, uri: str, message: s
     clean = {k: v for k, v in os.environ.items() if not k.startswith("GITOPS_ML_")}
     clean.update(HOME=str(tmp_path / "home"), GITOPS_ML_CAPTURE_SINK_URI=uri)
     done = subprocess.run(
-        [sys.executable, "-m", "gitops_ml", "serve", str(EXAMPLES / "iris"), "--port", str(free_port()), "--env", "staging"],
-        env=clean, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "gitops_ml",
+            "serve",
+            str(EXAMPLES / "iris"),
+            "--port",
+            str(free_port()),
+            "--env",
+            "staging",
+        ],
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 2, done.stderr
     assert message in done.stderr and "Traceback" not in done.stderr

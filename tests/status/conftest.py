@@ -9,8 +9,7 @@ from typing import Iterator
 
 import pytest
 import yaml
-from render.render_helpers import EXAMPLE
-from support import ROOT, require
+from support import ROOT, one_version_example, require
 
 from tests.status import live
 from tests.status.kube_server import TOKEN, KubeServer, Running
@@ -18,7 +17,13 @@ from tests.status.kube_server import TOKEN, KubeServer, Running
 FLUX_INPUT = ROOT / "tests" / "golden" / "flux" / "input"
 
 
-def write_kubeconfig(path: Path, server: str, token: str = TOKEN, context: str = "kind-test", extra_contexts: dict[str, str] | None = None) -> Path:
+def write_kubeconfig(
+    path: Path,
+    server: str,
+    token: str = TOKEN,
+    context: str = "kind-test",
+    extra_contexts: dict[str, str] | None = None,
+) -> Path:
     """A kubeconfig like `kind` writes, with a bearer token user; extra contexts map name -> server."""
     clusters = [{"name": context, "cluster": {"server": server}}]
     contexts = [{"name": context, "context": {"cluster": context, "user": "ci"}}]
@@ -65,7 +70,7 @@ def _require_kustomize() -> None:
 def example(tmp_path_factory: pytest.TempPathFactory) -> live.Rendered:
     """examples/repo-layout as a git repository, rendered, committed and built (iris and digits at 1.0.0)."""
     _require_kustomize()
-    repo = live.copy_repo(EXAMPLE, tmp_path_factory.mktemp("example") / "repo")
+    repo = live.copy_repo(one_version_example(), tmp_path_factory.mktemp("example") / "repo")
     repo.commit("models at 1.0.0")
     return live.render_and_build(repo, "render")
 

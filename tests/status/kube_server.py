@@ -47,16 +47,27 @@ Key = tuple[str, str, str, str]  # group, version, plural, namespace
 
 def status_object(code: int, reason: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
     """A `Status` as the API server answers errors with."""
-    out: dict[str, Any] = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": message, "reason": reason, "code": code}
+    out: dict[str, Any] = {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message,
+        "reason": reason,
+        "code": code,
+    }
     if details is not None:
         out["details"] = details
     return out
 
 
-def forbidden(verb: str, plural: str, group: str, namespace: str, user: str = "system:serviceaccount:ci:gitops-ml") -> dict[str, Any]:
+def forbidden(
+    verb: str, plural: str, group: str, namespace: str, user: str = "system:serviceaccount:ci:gitops-ml"
+) -> dict[str, Any]:
     resource = f"{plural}.{group}" if group else plural
     return status_object(
-        403, "Forbidden",
+        403,
+        "Forbidden",
         f'{resource} is forbidden: User "{user}" cannot {verb} resource "{plural}" in API group "{group}" in the namespace "{namespace}"',
         {"group": group, "kind": plural},
     )
@@ -81,7 +92,9 @@ def _selector_matches(selector: str, labels: dict[str, str]) -> bool:
     return True
 
 
-_VALID_SELECTOR = re.compile(r"^(!?[A-Za-z0-9./_-]+((==?|!=)[A-Za-z0-9._-]*)?)(,(!?[A-Za-z0-9./_-]+((==?|!=)[A-Za-z0-9._-]*)?))*$")
+_VALID_SELECTOR = re.compile(
+    r"^(!?[A-Za-z0-9./_-]+((==?|!=)[A-Za-z0-9._-]*)?)(,(!?[A-Za-z0-9./_-]+((==?|!=)[A-Za-z0-9._-]*)?))*$"
+)
 
 
 @dataclass
@@ -140,13 +153,25 @@ class KubeServer:
             self._rv += 1
             bucket = self.objects.setdefault((group, version, plural, namespace), {})
             old = bucket.get(meta["name"])
-            meta.setdefault("uid", old["metadata"]["uid"] if old else str(uuid.uuid5(uuid.NAMESPACE_URL, f"{plural}/{namespace}/{meta['name']}")))
+            meta.setdefault(
+                "uid",
+                old["metadata"]["uid"]
+                if old
+                else str(uuid.uuid5(uuid.NAMESPACE_URL, f"{plural}/{namespace}/{meta['name']}")),
+            )
             meta.setdefault("creationTimestamp", "2024-01-01T12:00:00Z")
             meta["resourceVersion"] = str(self._rv)
             bucket[meta["name"]] = obj
             if namespace:
                 self.namespaces.add(namespace)
-            self.events.append((self._rv, (group, version, plural, namespace), event or ("MODIFIED" if old else "ADDED"), copy.deepcopy(obj)))
+            self.events.append(
+                (
+                    self._rv,
+                    (group, version, plural, namespace),
+                    event or ("MODIFIED" if old else "ADDED"),
+                    copy.deepcopy(obj),
+                )
+            )
             self._lock.notify_all()
         return obj
 
@@ -186,15 +211,20 @@ class KubeServer:
 
     # --- serving ----------------------------------------------------------------------------------
 
-    def list_page(self, key: Key, selector: str, limit: int | None, token: str) -> tuple[list[dict[str, Any]], str, str]:
+    def list_page(
+        self, key: Key, selector: str, limit: int | None, token: str
+    ) -> tuple[list[dict[str, Any]], str, str]:
         with self._lock:
             if token:
                 # every page of a list is the same snapshot, at the first page's resourceVersion
                 items, rv = self._pages.pop(token)
             else:
                 # stored objects are replaced by put(), never changed in place: no copy is needed to send them
-                items = [o for _, o in sorted(self.objects.get(key, {}).items())
-                         if _selector_matches(selector, o["metadata"].get("labels") or {})]
+                items = [
+                    o
+                    for _, o in sorted(self.objects.get(key, {}).items())
+                    if _selector_matches(selector, o["metadata"].get("labels") or {})
+                ]
                 rv = str(self._rv)
         if self.page_size_limit is not None:
             limit = min(limit or self.page_size_limit, self.page_size_limit)
@@ -211,7 +241,10 @@ class KubeServer:
         sent = since
         with self._lock:
             if since < self.compacted:
-                yield {"type": "ERROR", "object": status_object(410, "Expired", f"too old resource version: {since} ({self.compacted})")}
+                yield {
+                    "type": "ERROR",
+                    "object": status_object(410, "Expired", f"too old resource version: {since} ({self.compacted})"),
+                }
                 return
         while True:
             with self._lock:
@@ -286,9 +319,22 @@ def _handler(server: KubeServer) -> type[BaseHTTPRequestHandler]:
                 if query:
                     self._problem(f"unexpected query {query}")
                 if m[1] in server.namespaces:
-                    self._send(200, {"kind": "Namespace", "apiVersion": "v1", "metadata": {"name": m[1]}, "status": {"phase": "Active"}})
+                    self._send(
+                        200,
+                        {
+                            "kind": "Namespace",
+                            "apiVersion": "v1",
+                            "metadata": {"name": m[1]},
+                            "status": {"phase": "Active"},
+                        },
+                    )
                 else:
-                    self._send(404, status_object(404, "NotFound", f'namespaces "{m[1]}" not found', {"name": m[1], "kind": "namespaces"}))
+                    self._send(
+                        404,
+                        status_object(
+                            404, "NotFound", f'namespaces "{m[1]}" not found', {"name": m[1], "kind": "namespaces"}
+                        ),
+                    )
                 return
             m = re.fullmatch(r"/apis/([a-z0-9.-]+)/([a-z0-9]+)", path)
             if m:
@@ -297,10 +343,25 @@ def _handler(server: KubeServer) -> type[BaseHTTPRequestHandler]:
                     self._not_found()
                     return
                 resources = [
-                    {"name": plural, "singularName": "", "namespaced": True, "kind": kind, "verbs": ["get", "list", "watch"]}
-                    for kind, (g, v, plural) in KINDS.items() if (g, v) == (group, version) and plural in server.groups[(group, version)]
+                    {
+                        "name": plural,
+                        "singularName": "",
+                        "namespaced": True,
+                        "kind": kind,
+                        "verbs": ["get", "list", "watch"],
+                    }
+                    for kind, (g, v, plural) in KINDS.items()
+                    if (g, v) == (group, version) and plural in server.groups[(group, version)]
                 ]
-                self._send(200, {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": f"{group}/{version}", "resources": resources})
+                self._send(
+                    200,
+                    {
+                        "kind": "APIResourceList",
+                        "apiVersion": "v1",
+                        "groupVersion": f"{group}/{version}",
+                        "resources": resources,
+                    },
+                )
                 return
             m = re.fullmatch(r"/api/v1/namespaces/([a-z0-9-]+)/([a-z]+)", path) or re.fullmatch(
                 r"/apis/([a-z0-9.-]+)/([a-z0-9]+)/namespaces/([a-z0-9-]+)/([a-z]+)", path

@@ -48,8 +48,10 @@ def render_and_build(repo: Repo, message: str) -> Rendered:
     render_root = yaml.safe_load((repo.path / "gitops-ml.yaml").read_text()).get("renderRoot", "deploy")
     render_dir = repo.path / render_root
     out = Rendered(repo, head)
-    overlays = sorted(p.parent for p in render_dir.glob("apps/*/*/kustomization.yaml") if p.parent.parent.name != "base")
-    for directory, objects in kustomize.build_many(kustomize.find_kustomize(), overlays):
+    overlays = sorted(
+        p.parent for p in render_dir.glob("apps/*/*/kustomization.yaml") if p.parent.parent.name != "base"
+    )
+    for directory, objects in kustomize.build_many(kustomize.find_kustomize(), [overlays]):
         assert not isinstance(objects, Exception), objects
         env, model = directory.parent.name, directory.name
         out.endpoints[(env, model)] = {o["kind"]: o for o in objects}
@@ -59,7 +61,9 @@ def render_and_build(repo: Repo, message: str) -> Rendered:
     for path in sorted(render_dir.glob("clusters/*/applicationset.yaml")):
         env = path.parent.name
         for overlay in sorted((render_dir / "apps" / env).iterdir()):
-            out.engines[(env, overlay.name)] = generated_application(yaml.safe_load(path.read_text()), f"{render_root}/apps/{env}/{overlay.name}")
+            out.engines[(env, overlay.name)] = generated_application(
+                yaml.safe_load(path.read_text()), f"{render_root}/apps/{env}/{overlay.name}"
+            )
     return out
 
 
@@ -87,7 +91,13 @@ def uid(kind: str, namespace: str, name: str) -> str:
 
 
 def condition(type_: str, status: str, reason: str, message: str = "") -> Obj:
-    return {"type": type_, "status": status, "reason": reason, "message": message, "lastTransitionTime": "2024-01-01T12:00:00Z"}
+    return {
+        "type": type_,
+        "status": status,
+        "reason": reason,
+        "message": message,
+        "lastTransitionTime": "2024-01-01T12:00:00Z",
+    }
 
 
 def deployment(
@@ -119,10 +129,18 @@ def deployment(
         "readyReplicas": ready,
         "availableReplicas": available,
         "conditions": [
-            condition("Available", "True" if available >= replicas else "False",
-                      "MinimumReplicasAvailable" if available >= replicas else "MinimumReplicasUnavailable",
-                      "Deployment has minimum availability." if available >= replicas else "Deployment does not have minimum availability."),
-            progressing or condition("Progressing", "True", "NewReplicaSetAvailable", f'ReplicaSet "{rs}" has successfully progressed.'),
+            condition(
+                "Available",
+                "True" if available >= replicas else "False",
+                "MinimumReplicasAvailable" if available >= replicas else "MinimumReplicasUnavailable",
+                "Deployment has minimum availability."
+                if available >= replicas
+                else "Deployment does not have minimum availability.",
+            ),
+            progressing
+            or condition(
+                "Progressing", "True", "NewReplicaSetAvailable", f'ReplicaSet "{rs}" has successfully progressed.'
+            ),
         ],
     }
     return obj
@@ -145,7 +163,15 @@ def replicaset(owner: Obj, template: Obj, *, revision: int, replicas: int, ready
             "namespace": meta["namespace"],
             "labels": dict(template["metadata"]["labels"]),
             "annotations": {revision_key: str(revision)},
-            "ownerReferences": [{"apiVersion": owner["apiVersion"], "kind": owner["kind"], "name": meta["name"], "uid": meta["uid"], "controller": True}],
+            "ownerReferences": [
+                {
+                    "apiVersion": owner["apiVersion"],
+                    "kind": owner["kind"],
+                    "name": meta["name"],
+                    "uid": meta["uid"],
+                    "controller": True,
+                }
+            ],
         },
         "spec": {"replicas": replicas, "selector": owner["spec"]["selector"], "template": template},
         "status": {"replicas": replicas, "readyReplicas": ready, "availableReplicas": ready, "observedGeneration": 1},
@@ -156,7 +182,11 @@ def pod(rs: Obj, index: int, *, waiting: tuple[str, str] | None = None, restarts
     """A pod of a ReplicaSet; `waiting` = (reason, message) of a container that cannot start."""
     template = rs["spec"]["template"]
     ready = waiting is None
-    state: Obj = {"running": {"startedAt": "2024-01-01T12:00:00Z"}} if ready else {"waiting": {"reason": waiting[0], "message": waiting[1]}}
+    state: Obj = (
+        {"running": {"startedAt": "2024-01-01T12:00:00Z"}}
+        if ready
+        else {"waiting": {"reason": waiting[0], "message": waiting[1]}}
+    )
     return {
         "apiVersion": "v1",
         "kind": "Pod",
@@ -164,14 +194,28 @@ def pod(rs: Obj, index: int, *, waiting: tuple[str, str] | None = None, restarts
             "name": f"{rs['metadata']['name']}-{index:05d}",
             "namespace": rs["metadata"]["namespace"],
             "labels": dict(template["metadata"]["labels"]),
-            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": rs["metadata"]["name"], "uid": "x", "controller": True}],
+            "ownerReferences": [
+                {
+                    "apiVersion": "apps/v1",
+                    "kind": "ReplicaSet",
+                    "name": rs["metadata"]["name"],
+                    "uid": "x",
+                    "controller": True,
+                }
+            ],
         },
         "spec": copy.deepcopy(template["spec"]),
         "status": {
             "phase": "Running" if ready else "Pending",
             "conditions": [condition("Ready", "True" if ready else "False", "" if ready else "ContainersNotReady")],
             "containerStatuses": [
-                {"name": "model", "ready": ready, "restartCount": restarts, "image": template["spec"]["containers"][0]["image"], "state": state}
+                {
+                    "name": "model",
+                    "ready": ready,
+                    "restartCount": restarts,
+                    "image": template["spec"]["containers"][0]["image"],
+                    "state": state,
+                }
             ],
         },
     }
@@ -186,21 +230,42 @@ def hpa(rendered: Obj, *, current: int, desired: int | None = None) -> Obj:
         "desiredReplicas": desired,
         "conditions": [
             condition("AbleToScale", "True", "ReadyForNewScale", "recommended size matches current size"),
-            condition("ScalingActive", "True", "ValidMetricFound", "the HPA was able to successfully calculate a replica count from cpu resource utilization (percentage of request)"),
-            condition("ScalingLimited", "True" if limited else "False", "TooManyReplicas" if limited else "DesiredWithinRange",
-                      "the desired replica count is more than the maximum replica count" if limited else "the desired count is within the acceptable range"),
+            condition(
+                "ScalingActive",
+                "True",
+                "ValidMetricFound",
+                "the HPA was able to successfully calculate a replica count from cpu resource utilization (percentage of request)",
+            ),
+            condition(
+                "ScalingLimited",
+                "True" if limited else "False",
+                "TooManyReplicas" if limited else "DesiredWithinRange",
+                "the desired replica count is more than the maximum replica count"
+                if limited
+                else "the desired count is within the acceptable range",
+            ),
         ],
     }
     return obj
 
 
-def application(rendered: Obj, *, revision: str, sync: str = "Synced", health: str = "Healthy", conditions: list[Obj] | None = None) -> Obj:
+def application(
+    rendered: Obj, *, revision: str, sync: str = "Synced", health: str = "Healthy", conditions: list[Obj] | None = None
+) -> Obj:
     """An Argo CD Application with the status the application controller writes."""
     obj = copy.deepcopy(rendered)
     obj["status"] = {
-        "sync": {"status": sync, "revision": revision, "comparedTo": {"source": obj["spec"]["source"], "destination": obj["spec"]["destination"]}},
+        "sync": {
+            "status": sync,
+            "revision": revision,
+            "comparedTo": {"source": obj["spec"]["source"], "destination": obj["spec"]["destination"]},
+        },
         "health": {"status": health},
-        "operationState": {"phase": "Succeeded", "message": "successfully synced (all tasks run)", "syncResult": {"revision": revision}},
+        "operationState": {
+            "phase": "Succeeded",
+            "message": "successfully synced (all tasks run)",
+            "syncResult": {"revision": revision},
+        },
         "reconciledAt": "2024-01-01T12:00:00Z",
         "sourceType": "Kustomize",
     }
@@ -209,7 +274,9 @@ def application(rendered: Obj, *, revision: str, sync: str = "Synced", health: s
     return obj
 
 
-def kustomization(rendered: Obj, *, revision: str, ready: str = "True", reason: str = "ReconciliationSucceeded", message: str = "") -> Obj:
+def kustomization(
+    rendered: Obj, *, revision: str, ready: str = "True", reason: str = "ReconciliationSucceeded", message: str = ""
+) -> Obj:
     """A Flux Kustomization with the status kustomize-controller writes (`main@sha1:<commit>` revisions)."""
     obj = copy.deepcopy(rendered)
     rev = f"main@sha1:{revision}"

@@ -31,14 +31,24 @@ CANARY = DesiredVersion(Version.parse("1.1.0"), "1.1.0-bbbbbbbbbbbb", "iris@v1.1
 
 def _endpoint(**kw: object) -> DesiredEndpoint:
     base = DesiredEndpoint(
-        EnvironmentName("prod"), ModelName("iris"), "ml-prod", "deployments/prod/iris.yaml", STABLE,
-        EngineRef(Engine.ARGOCD, "argocd", "prod-iris", True), replicas=2,
+        EnvironmentName("prod"),
+        ModelName("iris"),
+        "ml-prod",
+        "deployments/prod/iris.yaml",
+        STABLE,
+        EngineRef(Engine.ARGOCD, "argocd", "prod-iris", True),
+        replicas=2,
     )
     return replace(base, **kw)  # type: ignore[arg-type]
 
 
 def _desired(ep: DesiredEndpoint) -> Desired:
-    return Desired("example-models", KEYS, (DesiredEnvironment(EnvironmentName("prod"), "ml-prod", Engine.ARGOCD, "argocd"),), (ep,))
+    return Desired(
+        "example-models",
+        KEYS,
+        (DesiredEnvironment(EnvironmentName("prod"), "ml-prod", Engine.ARGOCD, "argocd"),),
+        (ep,),
+    )
 
 
 def _workload(name: str, version: DesiredVersion) -> tuple[Workload, ReplicaSet]:
@@ -61,19 +71,29 @@ def test_a_declared_canary_that_runs_is_settled() -> None:
 
 
 def test_a_declared_canary_that_does_not_run() -> None:
-    [status] = compare(_desired(_endpoint(canary=CANARY, canary_weight=10)), _snapshot(_workload("iris", STABLE)), Head(HEAD))
+    [status] = compare(
+        _desired(_endpoint(canary=CANARY, canary_weight=10)), _snapshot(_workload("iris", STABLE)), Head(HEAD)
+    )
     assert status.verdict is Verdict.OUT_OF_SYNC
-    assert [(m.code, m.message) for m in status.marks] == [(Code.CANARY_MISSING, "git declares a canary 1.1.0; the cluster runs none")]
+    assert [(m.code, m.message) for m in status.marks] == [
+        (Code.CANARY_MISSING, "git declares a canary 1.1.0; the cluster runs none")
+    ]
 
 
 def test_a_canary_git_no_longer_declares_is_a_mark_not_an_extra_endpoint() -> None:
-    statuses = compare(_desired(_endpoint()), _snapshot(_workload("iris", STABLE), _workload("iris-canary", CANARY)), Head(HEAD))
+    statuses = compare(
+        _desired(_endpoint()), _snapshot(_workload("iris", STABLE), _workload("iris-canary", CANARY)), Head(HEAD)
+    )
     assert [(s.model, s.verdict) for s in statuses] == [("iris", Verdict.OUT_OF_SYNC)]
     assert statuses[0].marks[0].message == "a canary (1.1.0) still runs; git declares none"
 
 
 def test_a_canary_of_the_wrong_version() -> None:
     other = replace(CANARY, version=Version.parse("1.2.0"), image_tag="1.2.0-cccccccccccc")
-    [status] = compare(_desired(_endpoint(canary=CANARY)), _snapshot(_workload("iris", STABLE), _workload("iris-canary", other)), Head(HEAD))
+    [status] = compare(
+        _desired(_endpoint(canary=CANARY)),
+        _snapshot(_workload("iris", STABLE), _workload("iris-canary", other)),
+        Head(HEAD),
+    )
     assert status.verdict is Verdict.OUT_OF_SYNC
     assert [m.message for m in status.marks] == ["the cluster's Deployment iris-canary wants 1.2.0, git 1.1.0"]

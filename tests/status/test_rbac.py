@@ -40,7 +40,11 @@ def test_printed_rbac_is_valid_read_only_and_covers_every_request(
     assert [Schemas(shipped=False).check(d).errors for d in rbac] == [[]] * len(rbac)
     verbs = {v for d in rbac if d["kind"] == "ClusterRole" for rule in d["rules"] for v in rule["verbs"]}
     assert verbs <= {"get", "list", "watch"}
-    assert sorted(d["metadata"].get("namespace", "") for d in rbac if d["kind"] == "RoleBinding") == ["argocd", "ml-prod", "ml-staging"]
+    assert sorted(d["metadata"].get("namespace", "") for d in rbac if d["kind"] == "RoleBinding") == [
+        "argocd",
+        "ml-prod",
+        "ml-staging",
+    ]
     assert kube.seen == []  # printing the role needs no cluster
 
     # every request of a run that reads pods, namespaces and watches is allowed by it
@@ -63,7 +67,13 @@ def test_printed_rbac_is_valid_read_only_and_covers_every_request(
         if len(rest) == 2:
             verb, plural, namespace = "get", rest[0], None
         else:
-            verb, plural, namespace = ("watch" if seen.query.get("watch") in ("true", "True") else "list"), rest[2], rest[1]
-        assert _allowed(rbac, verb, group, plural, namespace), f"{verb} {group}/{plural} in {namespace} is not allowed by --print-rbac"
+            verb, plural, namespace = (
+                ("watch" if seen.query.get("watch") in ("true", "True") else "list"),
+                rest[2],
+                rest[1],
+            )
+        assert _allowed(rbac, verb, group, plural, namespace), (
+            f"{verb} {group}/{plural} in {namespace} is not allowed by --print-rbac"
+        )
         checked += 1
     assert checked > 20

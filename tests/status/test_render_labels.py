@@ -38,7 +38,9 @@ def test_a_pinned_environment_renders_the_same_bytes_after_the_working_tree_move
     assert (staging["gitops-ml.dev/version"], staging["gitops-ml.dev/revision"]) == ("1.1.0", "iris@v1.1.0")
 
 
-def test_status_names_the_commit_that_registered_a_version_read_from_history(example: live.Rendered, example_v2: live.Rendered) -> None:
+def test_status_names_the_commit_that_registered_a_version_read_from_history(
+    example: live.Rendered, example_v2: live.Rendered
+) -> None:
     desired = {(e.environment, e.model): e.stable for e in load_desired(Repository(example_v2.repo.path)).endpoints}
     first = example.repo.git("rev-list", "--max-parents=0", "HEAD").strip()
     assert desired[("prod", "iris")].commit == first and desired[("prod", "iris")].revision == "iris@v1.0.0"

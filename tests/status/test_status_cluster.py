@@ -21,7 +21,9 @@ pytestmark = pytest.mark.kustomize
 SELECTOR = "app.kubernetes.io/managed-by=gitops-ml,app.kubernetes.io/part-of=example-models"
 
 
-def test_all_in_sync_is_one_ok_line_per_endpoint_and_exit_0(example: live.Rendered, kube: KubeServer, kubeconfig: Path) -> None:
+def test_all_in_sync_is_one_ok_line_per_endpoint_and_exit_0(
+    example: live.Rendered, kube: KubeServer, kubeconfig: Path
+) -> None:
     deploy(kube, example)
     result = status(str(example.repo.path))
     assert result.exit_code == 0, result.stdout + result.stderr
@@ -34,25 +36,38 @@ def test_all_in_sync_is_one_ok_line_per_endpoint_and_exit_0(example: live.Render
     assert result.stdout.splitlines()[-1] == "4 endpoint(s): 4 ok (9 API call(s))"
     # list calls per namespace and kind, never per endpoint; no pods read when all is well
     paths = sorted(s.path for s in kube.seen)
-    assert paths == sorted([
-        "/apis/argoproj.io/v1alpha1", "/apis/keda.sh/v1alpha1",
-        "/apis/apps/v1/namespaces/ml-prod/deployments", "/apis/apps/v1/namespaces/ml-prod/replicasets",
-        "/apis/autoscaling/v2/namespaces/ml-prod/horizontalpodautoscalers",
-        "/apis/apps/v1/namespaces/ml-staging/deployments", "/apis/apps/v1/namespaces/ml-staging/replicasets",
-        "/apis/autoscaling/v2/namespaces/ml-staging/horizontalpodautoscalers",
-        "/apis/argoproj.io/v1alpha1/namespaces/argocd/applications",
-    ])
-    assert all(s.query.get("labelSelector") == SELECTOR for s in kube.seen if s.path.endswith(("deployments", "replicasets", "applications")))
+    assert paths == sorted(
+        [
+            "/apis/argoproj.io/v1alpha1",
+            "/apis/keda.sh/v1alpha1",
+            "/apis/apps/v1/namespaces/ml-prod/deployments",
+            "/apis/apps/v1/namespaces/ml-prod/replicasets",
+            "/apis/autoscaling/v2/namespaces/ml-prod/horizontalpodautoscalers",
+            "/apis/apps/v1/namespaces/ml-staging/deployments",
+            "/apis/apps/v1/namespaces/ml-staging/replicasets",
+            "/apis/autoscaling/v2/namespaces/ml-staging/horizontalpodautoscalers",
+            "/apis/argoproj.io/v1alpha1/namespaces/argocd/applications",
+        ]
+    )
+    assert all(
+        s.query.get("labelSelector") == SELECTOR
+        for s in kube.seen
+        if s.path.endswith(("deployments", "replicasets", "applications"))
+    )
 
 
-def test_json_report_carries_git_and_cluster_side_by_side(example: live.Rendered, kube: KubeServer, kubeconfig: Path) -> None:
+def test_json_report_carries_git_and_cluster_side_by_side(
+    example: live.Rendered, kube: KubeServer, kubeconfig: Path
+) -> None:
     deploy(kube, example)
     result = status(str(example.repo.path), "--format", "json")
     assert result.exit_code == 0, result.stderr
     doc = json.loads(result.stdout)
     assert (doc["ok"], doc["head"], doc["apiCalls"], doc["counts"]) == (True, example.head, 9, {"ok": 4})
     iris = next(e for e in doc["endpoints"] if (e["environment"], e["model"]) == ("prod", "iris"))
-    tag = example.objects("prod", "iris")["Deployment"]["spec"]["template"]["spec"]["containers"][0]["image"].rsplit(":", 1)[1]
+    tag = example.objects("prod", "iris")["Deployment"]["spec"]["template"]["spec"]["containers"][0]["image"].rsplit(
+        ":", 1
+    )[1]
     assert iris["git"]["stable"] == {"version": "1.0.0", "imageTag": tag, "revision": "iris@v1.0.0", "commit": None}
     assert iris["workload"]["imageTag"] == tag and iris["workload"]["revision"] == "iris@v1.0.0"
     assert iris["running"] == [{"version": "1.0.0", "imageTag": tag, "replicas": 3, "ready": 3, "role": "stable"}]
@@ -77,11 +92,19 @@ def _rolling(kube: KubeServer, old: live.Rendered, new: live.Rendered, *, stuck:
     old_template = old.objects("staging", "iris")["Deployment"]["spec"]["template"]
     new_rs_name = f"iris-{live.template_hash(objects['Deployment']['spec']['template'])}"
     if stuck:
-        progressing = live.condition("Progressing", "False", "ProgressDeadlineExceeded", f'ReplicaSet "{new_rs_name}" has timed out progressing.')
-        dep = live.deployment(objects["Deployment"], replicas=2, updated=1, ready=2, available=2, total=3, progressing=progressing)
+        progressing = live.condition(
+            "Progressing", "False", "ProgressDeadlineExceeded", f'ReplicaSet "{new_rs_name}" has timed out progressing.'
+        )
+        dep = live.deployment(
+            objects["Deployment"], replicas=2, updated=1, ready=2, available=2, total=3, progressing=progressing
+        )
     else:
-        progressing = live.condition("Progressing", "True", "ReplicaSetUpdated", f'ReplicaSet "{new_rs_name}" is progressing.')
-        dep = live.deployment(objects["Deployment"], replicas=2, updated=1, ready=3, available=3, total=3, progressing=progressing)
+        progressing = live.condition(
+            "Progressing", "True", "ReplicaSetUpdated", f'ReplicaSet "{new_rs_name}" is progressing.'
+        )
+        dep = live.deployment(
+            objects["Deployment"], replicas=2, updated=1, ready=3, available=3, total=3, progressing=progressing
+        )
     kube.put(dep)
     kube.put(live.replicaset(dep, old_template, revision=1, replicas=2))
     new_rs = kube.put(live.replicaset(dep, dep["spec"]["template"], revision=2, replicas=1, ready=0 if stuck else 1))
@@ -89,10 +112,16 @@ def _rolling(kube: KubeServer, old: live.Rendered, new: live.Rendered, *, stuck:
     if stuck:
         image = dep["spec"]["template"]["spec"]["containers"][0]["image"]
         kube.put(live.pod(new_rs, 0, waiting=("ImagePullBackOff", f'Back-off pulling image "{image}"')))
-    kube.put(live.application(new.engine("staging", "iris"), revision=new.head, health="Progressing" if not stuck else "Degraded"))
+    kube.put(
+        live.application(
+            new.engine("staging", "iris"), revision=new.head, health="Progressing" if not stuck else "Degraded"
+        )
+    )
 
 
-def test_a_rollout_in_progress_is_progressing_and_exits_1(example: live.Rendered, example_v2: live.Rendered, kube: KubeServer, kubeconfig: Path) -> None:
+def test_a_rollout_in_progress_is_progressing_and_exits_1(
+    example: live.Rendered, example_v2: live.Rendered, kube: KubeServer, kubeconfig: Path
+) -> None:
     _rolling(kube, example, example_v2, stuck=False)
     result = status(str(example_v2.repo.path))
     assert result.exit_code == 1
@@ -111,9 +140,9 @@ def test_a_failed_rollout_names_the_deadline_and_why_the_pods_do_not_start(
     result = status(str(example_v2.repo.path))
     assert result.exit_code == 1
     assert lines_of(result.stdout)["staging/iris"].startswith("x staging/iris")
-    assert "rollout failed (ProgressDeadlineExceeded): ReplicaSet \"iris-" in result.stdout
+    assert 'rollout failed (ProgressDeadlineExceeded): ReplicaSet "iris-' in result.stdout
     assert "has timed out progressing." in result.stdout
-    assert "ImagePullBackOff: Back-off pulling image \"registry.example.com/ml/iris:1.1.0-" in result.stdout
+    assert 'ImagePullBackOff: Back-off pulling image "registry.example.com/ml/iris:1.1.0-' in result.stdout
     assert "Argo CD: Degraded" in result.stdout
     # pods are read only where something is wrong
     assert [s.path for s in kube.seen if s.path.endswith("/pods")] == ["/api/v1/namespaces/ml-staging/pods"]
@@ -128,11 +157,23 @@ def test_argo_cd_out_of_sync_and_degraded_and_an_engine_behind_head(
     dep = live.deployment(objects["Deployment"], replicas=1, ready=0, available=0)
     kube.put(dep)
     rs = kube.put(live.replicaset(dep, dep["spec"]["template"], revision=1, replicas=1, ready=0))
-    kube.put(live.pod(rs, 0, waiting=("CrashLoopBackOff", "back-off 5m0s restarting failed container=model"), restarts=7))
+    kube.put(
+        live.pod(rs, 0, waiting=("CrashLoopBackOff", "back-off 5m0s restarting failed container=model"), restarts=7)
+    )
     kube.put(live.hpa(objects["HorizontalPodAutoscaler"], current=1))
-    error = live.condition("SyncError", "True", "", 'Failed to sync: admission webhook "validate.kyverno.svc" denied the request')
+    error = live.condition(
+        "SyncError", "True", "", 'Failed to sync: admission webhook "validate.kyverno.svc" denied the request'
+    )
     error.pop("status"), error.pop("reason")
-    kube.put(live.application(example_v2.engine("staging", "iris"), revision=example_v2.head, sync="OutOfSync", health="Degraded", conditions=[error]))
+    kube.put(
+        live.application(
+            example_v2.engine("staging", "iris"),
+            revision=example_v2.head,
+            sync="OutOfSync",
+            health="Degraded",
+            conditions=[error],
+        )
+    )
     # prod/digits is fine, but its Application last compared an older commit
     for obj in live.healthy(example_v2.objects("prod", "digits"), 2):
         kube.put(obj)
@@ -144,22 +185,37 @@ def test_argo_cd_out_of_sync_and_degraded_and_an_engine_behind_head(
     assert lines["staging/iris"].startswith("x staging/iris 1.1.0 1.0.0 0/1")
     assert "OutOfSync/Degraded" in lines["staging/iris"]
     assert "    the cluster's Deployment wants 1.0.0, git 1.1.0" in result.stdout
-    assert "    Argo CD: OutOfSync (Failed to sync: admission webhook \"validate.kyverno.svc\" denied the request)" in result.stdout
-    assert "    iris-" in result.stdout and "CrashLoopBackOff (restarted 7 times): back-off 5m0s restarting failed container=model" in result.stdout
+    assert (
+        '    Argo CD: OutOfSync (Failed to sync: admission webhook "validate.kyverno.svc" denied the request)'
+        in result.stdout
+    )
+    assert (
+        "    iris-" in result.stdout
+        and "CrashLoopBackOff (restarted 7 times): back-off 5m0s restarting failed container=model" in result.stdout
+    )
     assert lines["prod/digits"].startswith("~ prod/digits")
     assert f"@{example.head[:7]} (behind HEAD)" in lines["prod/digits"]
-    assert f"    Application at {example.head[:7]}, HEAD is {example_v2.head[:7]}: the engine has not synced HEAD yet" in result.stdout
+    assert (
+        f"    Application at {example.head[:7]}, HEAD is {example_v2.head[:7]}: the engine has not synced HEAD yet"
+        in result.stdout
+    )
 
 
 def test_flux_ready_false_shows_its_message(flux_example: live.Rendered, kube: KubeServer, kubeconfig: Path) -> None:
     deploy(kube, flux_example)
     message = "health check failed after 5m0s: timeout waiting for: [Deployment/ml-prod/iris status: 'InProgress']"
     engine = flux_example.engine("prod", "iris")
-    kube.put(live.kustomization(engine, revision=flux_example.head, ready="False", reason="HealthCheckFailed", message=message))
+    kube.put(
+        live.kustomization(
+            engine, revision=flux_example.head, ready="False", reason="HealthCheckFailed", message=message
+        )
+    )
     result = status(str(flux_example.repo.path))
     assert result.exit_code == 1
     lines = lines_of(result.stdout)
-    assert lines["prod/iris"].startswith("x prod/iris") and f"Ready=False @{flux_example.head[:7]}" in lines["prod/iris"]
+    assert (
+        lines["prod/iris"].startswith("x prod/iris") and f"Ready=False @{flux_example.head[:7]}" in lines["prod/iris"]
+    )
     assert f"    Flux: Ready=False (HealthCheckFailed): {message}" in result.stdout
     # dev is suspended as git declares (autoSync: false); edge is an Argo CD environment of the same repository
     assert lines["dev/iris"] == f"dev/iris 1.0.0 1.0.0 2/2 fixed 2 Ready (suspended) @{flux_example.head[:7]} ok"
@@ -180,8 +236,10 @@ def test_an_autoscaler_at_its_maximum_is_a_warning(example: live.Rendered, kube:
     assert result.exit_code == 0, result.stderr
     line = lines_of(result.stdout)["prod/digits"]
     assert line.startswith("! prod/digits") and "hpa 20->24 [2-20] max" in line and line.endswith("warning")
-    assert ("    autoscaler at its maximum of 20 replicas: it cannot add capacity "
-            "(TooManyReplicas: the desired replica count is more than the maximum replica count)") in result.stdout
+    assert (
+        "    autoscaler at its maximum of 20 replicas: it cannot add capacity "
+        "(TooManyReplicas: the desired replica count is more than the maximum replica count)"
+    ) in result.stdout
 
 
 def test_a_model_missing_from_the_cluster(example: live.Rendered, kube: KubeServer, kubeconfig: Path) -> None:
@@ -191,10 +249,15 @@ def test_a_model_missing_from_the_cluster(example: live.Rendered, kube: KubeServ
     line = lines_of(result.stdout)["staging/digits"]
     assert line == "- staging/digits 1.0.0 - - - - missing"
     assert "    not in the cluster: no Deployment or Rollout ml-staging/digits" in result.stdout
-    assert "    no Application argocd/staging-digits deploys it (apply the rendered clusters/staging/ to the cluster)" in result.stdout
+    assert (
+        "    no Application argocd/staging-digits deploys it (apply the rendered clusters/staging/ to the cluster)"
+        in result.stdout
+    )
 
 
-def test_an_endpoint_git_no_longer_declares(example: live.Rendered, kube: KubeServer, kubeconfig: Path, tmp_path: Path) -> None:
+def test_an_endpoint_git_no_longer_declares(
+    example: live.Rendered, kube: KubeServer, kubeconfig: Path, tmp_path: Path
+) -> None:
     deploy(kube, example)
     gone = live.Repo(tmp_path / "repo", example.repo.commits)
     shutil.copytree(example.repo.path, gone.path)
@@ -204,8 +267,10 @@ def test_an_endpoint_git_no_longer_declares(example: live.Rendered, kube: KubeSe
     assert result.exit_code == 1
     line = lines_of(result.stdout)["staging/digits"]
     assert line == f"+ staging/digits - 1.0.0 1/1 - Synced/Healthy @{example.head[:7]} extra"
-    assert ("    runs in the cluster (Deployment ml-staging/digits, Application argocd/staging-digits) but git declares no "
-            "deployments/staging/digits.yaml; its Application is still in the cluster: sync clusters/staging/ (with prune) to remove it") in result.stdout
+    assert (
+        "    runs in the cluster (Deployment ml-staging/digits, Application argocd/staging-digits) but git declares no "
+        "deployments/staging/digits.yaml; its Application is still in the cluster: sync clusters/staging/ (with prune) to remove it"
+    ) in result.stdout
 
 
 def test_env_and_model_narrow_what_is_read(example: live.Rendered, kube: KubeServer, kubeconfig: Path) -> None:
@@ -216,7 +281,9 @@ def test_env_and_model_narrow_what_is_read(example: live.Rendered, kube: KubeSer
     assert not any("ml-staging" in s.path for s in kube.seen)
 
 
-def test_an_argo_rollout_canary_half_way(example: live.Rendered, example_v2: live.Rendered, kube: KubeServer, kubeconfig: Path) -> None:
+def test_an_argo_rollout_canary_half_way(
+    example: live.Rendered, example_v2: live.Rendered, kube: KubeServer, kubeconfig: Path
+) -> None:
     """A Rollout instead of the Deployment: the candidate at 50 % (setWeight 50, then a pause)."""
     deploy(kube, example_v2, skip=(("staging", "iris"),))
     kube.serve_crds("Rollout")
@@ -228,7 +295,9 @@ def test_an_argo_rollout_canary_half_way(example: live.Rendered, example_v2: liv
     stable = live.replicaset(rollout, old_template, revision=1, replicas=1)
     canary = live.replicaset(rollout, rollout["spec"]["template"], revision=2, replicas=1)
     rollout["status"].update(
-        phase="Paused", message="CanaryPauseStep", currentStepIndex=1,
+        phase="Paused",
+        message="CanaryPauseStep",
+        currentStepIndex=1,
         stableRS=stable["metadata"]["labels"]["rollouts-pod-template-hash"],
         currentPodHash=canary["metadata"]["labels"]["rollouts-pod-template-hash"],
         pauseConditions=[{"reason": "CanaryPauseStep", "startTime": "2024-01-01T12:00:00Z"}],
@@ -243,7 +312,9 @@ def test_an_argo_rollout_canary_half_way(example: live.Rendered, example_v2: liv
     result = status(str(example_v2.repo.path))
     assert result.exit_code == 1
     line = lines_of(result.stdout)["staging/iris"]
-    assert line.startswith("~ staging/iris 1.1.0 1.1.0x1 canary 50%, 1.0.0x1 stable 2/2 hpa 2->2 [1-3]") and line.endswith("progressing")
+    assert line.startswith(
+        "~ staging/iris 1.1.0 1.1.0x1 canary 50%, 1.0.0x1 stable 2/2 hpa 2->2 [1-3]"
+    ) and line.endswith("progressing")
     assert "    canary 1.1.0 at 50%, step 1/3 (paused: promote with `kubectl argo rollouts promote`)" in result.stdout
     assert "/apis/argoproj.io/v1alpha1/namespaces/ml-staging/rollouts" in {s.path for s in kube.seen}
 
@@ -256,14 +327,34 @@ def test_keda_scaled_object_and_its_hpa(example: live.Rendered, kube: KubeServer
     kube.put(dep)
     kube.put(live.replicaset(dep, dep["spec"]["template"], revision=1, replicas=5))
     meta = {"name": "iris", "namespace": "ml-prod", "labels": dict(dep["metadata"]["labels"])}
-    kube.put({
-        "apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject", "metadata": meta,
-        "spec": {"scaleTargetRef": {"name": "iris"}, "minReplicaCount": 3, "maxReplicaCount": 120,
-                 "triggers": [{"type": "prometheus", "metadata": {"query": "sum(gitops_ml_in_flight)", "threshold": "4"}}]},
-        "status": {"hpaName": "keda-hpa-iris", "conditions": [live.condition("Ready", "True", "ScaledObjectReady"), live.condition("Active", "True", "ScalerActive")]},
-    })
+    kube.put(
+        {
+            "apiVersion": "keda.sh/v1alpha1",
+            "kind": "ScaledObject",
+            "metadata": meta,
+            "spec": {
+                "scaleTargetRef": {"name": "iris"},
+                "minReplicaCount": 3,
+                "maxReplicaCount": 120,
+                "triggers": [
+                    {"type": "prometheus", "metadata": {"query": "sum(gitops_ml_in_flight)", "threshold": "4"}}
+                ],
+            },
+            "status": {
+                "hpaName": "keda-hpa-iris",
+                "conditions": [
+                    live.condition("Ready", "True", "ScaledObjectReady"),
+                    live.condition("Active", "True", "ScalerActive"),
+                ],
+            },
+        }
+    )
     keda_hpa = live.hpa(objects["HorizontalPodAutoscaler"], current=5, desired=6)
-    keda_hpa["metadata"] = {"name": "keda-hpa-iris", "namespace": "ml-prod", "labels": {"app.kubernetes.io/managed-by": "keda-operator"}}
+    keda_hpa["metadata"] = {
+        "name": "keda-hpa-iris",
+        "namespace": "ml-prod",
+        "labels": {"app.kubernetes.io/managed-by": "keda-operator"},
+    }
     kube.put(keda_hpa)
     kube.put(live.application(example.engine("prod", "iris"), revision=example.head))
     result = status(str(example.repo.path))

@@ -29,7 +29,9 @@ def _closed_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_no_kubeconfig_and_not_in_a_pod(example: live.Rendered, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_kubeconfig_and_not_in_a_pod(
+    example: live.Rendered, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("KUBECONFIG", str(tmp_path / "nowhere"))
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
     result = status(str(example.repo.path))
@@ -51,14 +53,21 @@ def test_default_kubeconfig_is_home_kube_config(example: live.Rendered, monkeypa
 def test_an_unknown_context_lists_the_known_ones(example: live.Rendered, kube: KubeServer, kubeconfig: Path) -> None:
     result = status(str(example.repo.path), "--context", "prod-east")
     assert result.exit_code == 3
-    assert result.stderr == f"error: context 'prod-east' is not in the kubeconfig $KUBECONFIG ({kubeconfig})\nhint: contexts there: kind-test\n"
+    assert (
+        result.stderr
+        == f"error: context 'prod-east' is not in the kubeconfig $KUBECONFIG ({kubeconfig})\nhint: contexts there: kind-test\n"
+    )
     assert kube.seen == []
 
 
-def test_context_chooses_the_cluster(example: live.Rendered, kube: KubeServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_context_chooses_the_cluster(
+    example: live.Rendered, kube: KubeServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     deploy(kube, example)
     # the current context points at nothing; --context picks the one that answers
-    path = write_kubeconfig(tmp_path / "config", f"http://127.0.0.1:{_closed_port()}", extra_contexts={"kind-other": kube.url})
+    path = write_kubeconfig(
+        tmp_path / "config", f"http://127.0.0.1:{_closed_port()}", extra_contexts={"kind-other": kube.url}
+    )
     monkeypatch.delenv("KUBECONFIG", raising=False)
     result = status(str(example.repo.path), "--kubeconfig", str(path), "--context", "kind-other")
     assert result.exit_code == 0, result.stderr
@@ -71,12 +80,19 @@ def test_an_unreachable_api_server(example: live.Rendered, tmp_path: Path, monke
     result = status(str(example.repo.path))
     assert result.exit_code == 5
     first, hint = result.stderr.splitlines()
-    assert first.startswith(f"error: cannot reach the Kubernetes API server at http://127.0.0.1:{port} (context 'kind-test' (user 'ci')): ")
+    assert first.startswith(
+        f"error: cannot reach the Kubernetes API server at http://127.0.0.1:{port} (context 'kind-test' (user 'ci')): "
+    )
     assert "Connection refused" in first
-    assert hint == "hint: check that the cluster is up and reachable from here (VPN, proxy) and that --context names it (`kubectl config get-contexts` lists them)"
+    assert (
+        hint
+        == "hint: check that the cluster is up and reachable from here (VPN, proxy) and that --context names it (`kubectl config get-contexts` lists them)"
+    )
 
 
-def test_401_rejected_credentials(example: live.Rendered, kube: KubeServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_401_rejected_credentials(
+    example: live.Rendered, kube: KubeServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("KUBECONFIG", str(write_kubeconfig(tmp_path / "config", kube.url, token="expired-token")))
     result = status(str(example.repo.path))
     assert result.exit_code == 5
@@ -89,7 +105,11 @@ def test_401_rejected_credentials(example: live.Rendered, kube: KubeServer, tmp_
 
 def test_403_names_the_verb_and_the_resource(example: live.Rendered, kube: KubeServer, kubeconfig: Path) -> None:
     deploy(kube, example)
-    kube.fail(lambda s: s.path == "/apis/apps/v1/namespaces/ml-prod/replicasets", 403, forbidden("list", "replicasets", "apps", "ml-prod"))
+    kube.fail(
+        lambda s: s.path == "/apis/apps/v1/namespaces/ml-prod/replicasets",
+        403,
+        forbidden("list", "replicasets", "apps", "ml-prod"),
+    )
     result = status(str(example.repo.path))
     assert result.exit_code == 5
     assert result.stderr == (
@@ -101,7 +121,9 @@ def test_403_names_the_verb_and_the_resource(example: live.Rendered, kube: KubeS
     )
 
 
-def test_every_namespace_missing_is_the_wrong_cluster(example: live.Rendered, kube: KubeServer, kubeconfig: Path) -> None:
+def test_every_namespace_missing_is_the_wrong_cluster(
+    example: live.Rendered, kube: KubeServer, kubeconfig: Path
+) -> None:
     kube.serve_crds("Application")
     result = status(str(example.repo.path))
     assert result.exit_code == 5
@@ -111,7 +133,10 @@ def test_every_namespace_missing_is_the_wrong_cluster(example: live.Rendered, ku
         "hint: is this the cluster those environments deploy to? Choose it with --context, or ask only for this cluster's "
         "environments with --env\n"
     )
-    assert {s.path for s in kube.seen if "/namespaces/" in s.path and s.path.count("/") == 4} == {"/api/v1/namespaces/ml-prod", "/api/v1/namespaces/ml-staging"}
+    assert {s.path for s in kube.seen if "/namespaces/" in s.path and s.path.count("/") == 4} == {
+        "/api/v1/namespaces/ml-prod",
+        "/api/v1/namespaces/ml-staging",
+    }
 
 
 def test_one_namespace_missing_marks_its_endpoints(example: live.Rendered, kube: KubeServer, kubeconfig: Path) -> None:
@@ -123,9 +148,13 @@ def test_one_namespace_missing_marks_its_endpoints(example: live.Rendered, kube:
     assert "    not in the cluster: namespace ml-staging does not exist" in result.stdout
 
 
-def test_a_namespace_status_may_not_check_is_reported_as_missing_objects(example: live.Rendered, kube: KubeServer, kubeconfig: Path) -> None:
+def test_a_namespace_status_may_not_check_is_reported_as_missing_objects(
+    example: live.Rendered, kube: KubeServer, kubeconfig: Path
+) -> None:
     deploy(kube, example, skip=(("staging", "iris"), ("staging", "digits")))
-    kube.fail(lambda s: s.path == "/api/v1/namespaces/ml-staging", 403, forbidden("get", "namespaces", "", "ml-staging"))
+    kube.fail(
+        lambda s: s.path == "/api/v1/namespaces/ml-staging", 403, forbidden("get", "namespaces", "", "ml-staging")
+    )
     result = status(str(example.repo.path))
     assert result.exit_code == 1
     assert "    not in the cluster: no Deployment or Rollout ml-staging/iris" in result.stdout
@@ -144,7 +173,11 @@ def test_engine_crds_missing(example: live.Rendered, kube: KubeServer, kubeconfi
 
 def test_a_server_error_carries_the_status_message(example: live.Rendered, kube: KubeServer, kubeconfig: Path) -> None:
     deploy(kube, example)
-    kube.fail(lambda s: s.path.endswith("/ml-staging/deployments"), 500, status_object(500, "InternalError", "etcdserver: request timed out"))
+    kube.fail(
+        lambda s: s.path.endswith("/ml-staging/deployments"),
+        500,
+        status_object(500, "InternalError", "etcdserver: request timed out"),
+    )
     result = status(str(example.repo.path))
     assert result.exit_code == 5
     assert result.stderr == (
@@ -153,7 +186,9 @@ def test_a_server_error_carries_the_status_message(example: live.Rendered, kube:
     )
 
 
-def test_the_kubernetes_client_not_installed(example: live.Rendered, kubeconfig: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_kubernetes_client_not_installed(
+    example: live.Rendered, kubeconfig: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setitem(sys.modules, "kubernetes", None)  # what `import kubernetes` meets without the extra
     result = status(str(example.repo.path))
     assert result.exit_code == 3
@@ -167,7 +202,10 @@ def test_an_unknown_model(example: live.Rendered, kube: KubeServer, kubeconfig: 
     deploy(kube, example)
     result = status(str(example.repo.path), "--model", "irsi")
     assert result.exit_code == 2
-    assert result.stderr == "error: no endpoint of model irsi in git or in the cluster\nhint: list the models with `gitops-ml models`\n"
+    assert (
+        result.stderr
+        == "error: no endpoint of model irsi in git or in the cluster\nhint: list the models with `gitops-ml models`\n"
+    )
 
 
 def test_in_cluster_config_over_tls(example: live.Rendered, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -176,10 +214,28 @@ def test_in_cluster_config_over_tls(example: live.Rendered, tmp_path: Path, monk
     account = tmp_path / "serviceaccount"
     account.mkdir()
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1",
-         "-subj", "/CN=kubernetes", "-addext", "subjectAltName=IP:127.0.0.1",
-         "-keyout", str(tmp_path / "key.pem"), "-out", str(account / "ca.crt")],
-        check=True, capture_output=True,
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=kubernetes",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(tmp_path / "key.pem"),
+            "-out",
+            str(account / "ca.crt"),
+        ],
+        check=True,
+        capture_output=True,
     )
     (account / "token").write_text(TOKEN)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -191,7 +247,11 @@ def test_in_cluster_config_over_tls(example: live.Rendered, tmp_path: Path, monk
         monkeypatch.setenv("KUBECONFIG", str(tmp_path / "none"))
         monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "127.0.0.1")
         monkeypatch.setenv("KUBERNETES_SERVICE_PORT", state.url.rsplit(":", 1)[1])
-        report = read_status(StatusRequest(Repository(example.repo.path), cluster=ClusterSettings(service_account_dir=account), timeout=30))
+        report = read_status(
+            StatusRequest(
+                Repository(example.repo.path), cluster=ClusterSettings(service_account_dir=account), timeout=30
+            )
+        )
     finally:
         running.close()
     state.assert_clean()
@@ -205,9 +265,13 @@ def test_kubeconfig_option_that_does_not_exist(example: live.Rendered, tmp_path:
     assert result.stderr == f"error: kubeconfig {tmp_path / 'k'} does not exist\n"
 
 
-def test_repository_given_twice_or_not_at_all(example: live.Rendered, kube: KubeServer, kubeconfig: Path, tmp_path: Path) -> None:
+def test_repository_given_twice_or_not_at_all(
+    example: live.Rendered, kube: KubeServer, kubeconfig: Path, tmp_path: Path
+) -> None:
     deploy(kube, example)
-    assert status("-C", str(example.repo.path / "models" / "iris")).exit_code == 0  # found from a subdirectory, as git does
+    assert (
+        status("-C", str(example.repo.path / "models" / "iris")).exit_code == 0
+    )  # found from a subdirectory, as git does
     missing = status(str(tmp_path / "nope"))
     assert missing.exit_code == 2 and f"directory {tmp_path / 'nope'} does not exist" in missing.stderr
     other = tmp_path / "other"

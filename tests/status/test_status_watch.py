@@ -18,12 +18,26 @@ def _half_way(kube: KubeServer, old: live.Rendered, new: live.Rendered) -> tuple
     """staging/iris rolling from 1.0.0 to 1.1.0: (deployment, old ReplicaSet, new ReplicaSet)."""
     deploy(kube, new, skip=(("staging", "iris"),))
     objects = new.objects("staging", "iris")
-    dep = live.deployment(objects["Deployment"], replicas=2, updated=1, ready=3, available=3, total=3,
-                          progressing=live.condition("Progressing", "True", "ReplicaSetUpdated", "progressing"))
-    old_rs = live.replicaset(dep, old.objects("staging", "iris")["Deployment"]["spec"]["template"], revision=1, replicas=2)
+    dep = live.deployment(
+        objects["Deployment"],
+        replicas=2,
+        updated=1,
+        ready=3,
+        available=3,
+        total=3,
+        progressing=live.condition("Progressing", "True", "ReplicaSetUpdated", "progressing"),
+    )
+    old_rs = live.replicaset(
+        dep, old.objects("staging", "iris")["Deployment"]["spec"]["template"], revision=1, replicas=2
+    )
     new_rs = live.replicaset(dep, dep["spec"]["template"], revision=2, replicas=1)
-    for obj in (dep, old_rs, new_rs, live.hpa(objects["HorizontalPodAutoscaler"], current=2),
-                live.application(new.engine("staging", "iris"), revision=new.head, health="Progressing")):
+    for obj in (
+        dep,
+        old_rs,
+        new_rs,
+        live.hpa(objects["HorizontalPodAutoscaler"], current=2),
+        live.application(new.engine("staging", "iris"), revision=new.head, health="Progressing"),
+    ):
         kube.put(obj)
     return dep, old_rs, new_rs
 
@@ -41,7 +55,9 @@ def _finish(kube: KubeServer, new: live.Rendered, dep: dict, old_rs: dict, new_r
     kube.put(live.application(new.engine("staging", "iris"), revision=new.head))
 
 
-def test_watch_waits_until_the_rollout_completes(example: live.Rendered, example_v2: live.Rendered, kube: KubeServer, kubeconfig: Path) -> None:
+def test_watch_waits_until_the_rollout_completes(
+    example: live.Rendered, example_v2: live.Rendered, kube: KubeServer, kubeconfig: Path
+) -> None:
     dep, old_rs, new_rs = _half_way(kube, example, example_v2)
     kube.on_watch[("deployments", "ml-staging")] = lambda: _finish(kube, example_v2, dep, old_rs, new_rs)
     result = status(str(example_v2.repo.path), "--watch", "--timeout", "60")
@@ -65,15 +81,22 @@ def test_watch_waits_until_the_rollout_completes(example: live.Rendered, example
     assert "/api/v1/namespaces/ml-staging/pods" in {s.path for s in watches}
 
 
-def test_watch_gives_up_at_the_timeout(example: live.Rendered, example_v2: live.Rendered, kube: KubeServer, kubeconfig: Path) -> None:
+def test_watch_gives_up_at_the_timeout(
+    example: live.Rendered, example_v2: live.Rendered, kube: KubeServer, kubeconfig: Path
+) -> None:
     _half_way(kube, example, example_v2)
     result = status(str(example_v2.repo.path), "--watch", "--timeout", "1")
     assert result.exit_code == 1
-    assert result.stderr == "error: gave up after 1 s: 1 endpoint(s) did not settle\nhint: see the reasons above; --timeout waits longer\n"
+    assert (
+        result.stderr
+        == "error: gave up after 1 s: 1 endpoint(s) did not settle\nhint: see the reasons above; --timeout waits longer\n"
+    )
     assert result.stdout.splitlines()[-1].startswith("4 endpoint(s): 3 ok, 1 progressing (")
 
 
-def test_watch_lists_again_when_its_version_expired(example: live.Rendered, example_v2: live.Rendered, kube: KubeServer, kubeconfig: Path) -> None:
+def test_watch_lists_again_when_its_version_expired(
+    example: live.Rendered, example_v2: live.Rendered, kube: KubeServer, kubeconfig: Path
+) -> None:
     """410 Gone (the history was compacted): list that read again, then watch from the new version."""
     dep, old_rs, new_rs = _half_way(kube, example, example_v2)
 

@@ -12,7 +12,16 @@ from gitops_ml.repo.loading import parse_json, parse_yaml
 
 def test_yaml_12_scalars_no_norway_problem() -> None:
     doc = parse_yaml("f.yaml", b"a: yes\nb: no\nc: on\nd: true\ne: 2024-01-01T00:00:00Z\nf: 010\ng: 1e3\nh: 1_000\n")
-    assert doc.data == {"a": "yes", "b": "no", "c": "on", "d": True, "e": "2024-01-01T00:00:00Z", "f": 10, "g": 1000.0, "h": "1_000"}
+    assert doc.data == {
+        "a": "yes",
+        "b": "no",
+        "c": "on",
+        "d": True,
+        "e": "2024-01-01T00:00:00Z",
+        "f": 10,
+        "g": 1000.0,
+        "h": "1_000",
+    }
 
 
 def test_locate_values_and_keys_in_nested_yaml() -> None:

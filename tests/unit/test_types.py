@@ -8,7 +8,18 @@ from gitops_ml.types import ModelPin, Version
 
 
 def test_semver_precedence() -> None:
-    order = ["1.0.0-alpha", "1.0.0-alpha.1", "1.0.0-alpha.beta", "1.0.0-beta.2", "1.0.0-beta.11", "1.0.0-rc.1", "1.0.0", "1.2.0", "1.10.0", "2.0.0"]
+    order = [
+        "1.0.0-alpha",
+        "1.0.0-alpha.1",
+        "1.0.0-alpha.beta",
+        "1.0.0-beta.2",
+        "1.0.0-beta.11",
+        "1.0.0-rc.1",
+        "1.0.0",
+        "1.2.0",
+        "1.10.0",
+        "2.0.0",
+    ]
     parsed = [Version.parse(v) for v in order]
     assert sorted(parsed) == parsed
     assert [str(v) for v in parsed] == order

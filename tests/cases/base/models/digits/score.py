@@ -30,5 +30,7 @@ def run(batch):
     for item, p in zip(batch, probabilities):
         top_k = int((item.get("options") or {}).get("top_k", 1))
         best = np.argsort(p)[::-1][:top_k]
-        results.append({"digit": int(best[0]), "top": [{"digit": int(d), "probability": round(float(p[d]), 4)} for d in best]})
+        results.append(
+            {"digit": int(best[0]), "top": [{"digit": int(d), "probability": round(float(p[d]), 4)} for d in best]}
+        )
     return results

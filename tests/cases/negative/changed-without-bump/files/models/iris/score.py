@@ -15,4 +15,5 @@ def init():
 def run(data):
     return {"predictions": model.predict(data).tolist()}
 
+
 # tweak
