@@ -43,8 +43,6 @@ def test_serve_runs_in_the_models_environment_and_reloads_a_changed_score_py(tmp
         assert server.post(content=sample).json() == {"predictions": [0, 1, 2]}
         answer = server.get("/")
         assert answer.status_code == 200
-        log = server.log()
-        assert "making the model's environment" in log or "environment ready" in log, log
         envs = [p for p in (Path(os.environ["XDG_CACHE_HOME"]) / "gitops-ml" / "envs").iterdir() if p.is_dir()]
         # the server process runs the environment's interpreter, not this one
         children = subprocess.run(
