@@ -23,11 +23,14 @@ from gitops_ml.repo.handle import Repository
 @click.option("--minor", is_flag=True, help="Retrained model, compatible schema (the default).")
 @click.option("--patch", is_flag=True, help="Serving code or configuration only.")
 @click.option("--version", "version", metavar="V", help="Set this exact version (must be newer).")
+@click.option("--reference", "reference_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Reference profile of the new version's training data (as `gitops-ml profile` writes it); replaces the committed one.")
 @delivery_options
 def command(model: str, repo: Repository, artifact: str | None, sha256: str | None, metrics_file: Path | None, major: bool, minor: bool,
-            patch: bool, version: str | None, branch: str | None, push: bool, pr: bool, fmt: str) -> None:
+            patch: bool, version: str | None, reference_file: Path | None, branch: str | None, push: bool, pr: bool, fmt: str) -> None:
     """Register a new version of MODEL: bump model.yaml's version (MINOR by default, MAJOR when the
-    input schema broke), set the artifact URI and sha256 and the metrics.
+    input schema broke), set the artifact URI and sha256, the metrics and the reference profile
+    that `monitor` compares the new version's traffic with.
 
     Comments and formatting of model.yaml are kept. With --branch the model directory is committed
     on that branch; --push and --pr take it to origin and a GitHub pull request.
@@ -40,5 +43,13 @@ def command(model: str, repo: Repository, artifact: str | None, sha256: str | No
         if parts and version:
             raise click.UsageError(f"--{parts[0].value} and --version cannot be used together; give one of them")
         finish_interrupted(repo)
-        plan = plan_bump(BumpRequest(repo, model, artifact, sha256, metrics_file, parts[0] if parts else None, version))
+        reference = _reference(repo, model, reference_file) if reference_file is not None else None
+        plan = plan_bump(BumpRequest(repo, model, artifact, sha256, metrics_file, parts[0] if parts else None, version, reference=reference))
         report(run_edit(repo, plan, branch, push, pr), fmt)
+
+
+def _reference(repo: Repository, model: str, path: Path) -> str:
+    """The profile's text, checked against the profile schema, the model and its input schema."""
+    from gitops_ml.monitor.service import check_reference  # noqa: PLC0415 - jsonschema loads only here
+
+    return check_reference(repo, model, path)
