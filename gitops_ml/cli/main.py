@@ -43,6 +43,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "status": ("gitops_ml.cli.status", "What runs where, read from the cluster, against what git says"),
     "profile": ("gitops_ml.cli.profile", "Write a model version's reference profile from its training data"),
     "monitor": ("gitops_ml.cli.monitor", "Compare captured requests with the reference profile: drift and quality"),
+    "alert": ("gitops_ml.cli.alert", "Monitor every endpoint; file a crossed threshold as a GitHub issue and dispatch retraining"),
     "canary": ("gitops_ml.cli.canary", "Judge a canary against the stable version with the live metrics in Prometheus"),
     "shadow": ("gitops_ml.cli.shadow", "Compare a shadow version's captured answers with the stable version's"),
 }
