@@ -1,20 +1,21 @@
 """`gitops-ml bump MODEL`: the retraining change — next version, new artifact, metrics and reference
 profile in model.yaml; with --evidence and --predictions, a pull request that says why (the monitor
-report that started it) and what changes (the predictions diff on the committed sample)."""
+report that started it) and what changes (the predictions diff on the committed sample, made
+beforehand by `gitops-ml predictions`: that runs the models' code, which must never share a step
+with the token that pushes)."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
 
 import click
 
-from gitops_ml.cli._common import ENV_MANAGER_OPTION, echo_err, handle_errors, in_ci, repository_options
+from gitops_ml.cli._common import handle_errors, repository_options
 from gitops_ml.cli._edit_common import delivery_options, finish_interrupted, github_settings, report, run_edit
-from gitops_ml.edits.plans import BumpRequest, EditPlan, Part, plan_bump
+from gitops_ml.edits.plans import BumpRequest, Part, plan_bump
 from gitops_ml.edits.prbody import Evidence, evidence_section
-from gitops_ml.errors import GitopsMlError, UsageError
+from gitops_ml.errors import UsageError
 from gitops_ml.repo.handle import Repository
 
 _ISSUES = re.compile(r"^#?\d+(\s*,\s*#?\d+)*$")
@@ -36,13 +37,12 @@ _ISSUES = re.compile(r"^#?\d+(\s*,\s*#?\d+)*$")
 @click.option("--evidence", default="", metavar="ISSUES|FILE",
               help="Why this retraining: GitHub issue numbers (12 or 12,14: what `gitops-ml alert` dispatches with; needs GITHUB_TOKEN) "
                    "or a markdown file; goes into the pull request body.")
-@click.option("--predictions", is_flag=True,
-              help="Score the committed sample with the committed version and the new one, each in its own environment, and put the "
-                   "predictions diff (changed rows first, agreement) in the pull request body.")
-@ENV_MANAGER_OPTION
+@click.option("--predictions", "predictions_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Markdown of `gitops-ml predictions MODEL --format markdown` (the committed version's and the new one's answers on "
+                   "the committed sample) for the pull request body.")
 @delivery_options
 def command(model: str, repo: Repository, artifact: str | None, sha256: str | None, metrics_file: Path | None, major: bool, minor: bool,
-            patch: bool, version: str | None, reference_file: Path | None, evidence: str, predictions: bool, env_manager: str,
+            patch: bool, version: str | None, reference_file: Path | None, evidence: str, predictions_file: Path | None,
             branch: str | None, push: bool, pr: bool, fmt: str) -> None:
     """Register a new version of MODEL: bump model.yaml's version (MINOR by default, MAJOR when the
     input schema broke), set the artifact URI and sha256, the metrics and the reference profile
@@ -61,12 +61,9 @@ def command(model: str, repo: Repository, artifact: str | None, sha256: str | No
         finish_interrupted(repo)
         reference = _reference(repo, model, reference_file) if reference_file is not None else None
         found = _evidence(repo, evidence.strip()) if evidence.strip() else []
+        predictions = _read_text("--predictions", predictions_file) if predictions_file is not None else ""
         plan = plan_bump(BumpRequest(repo, model, artifact, sha256, metrics_file, parts[0] if parts else None, version, reference=reference))
-        section, summary = _predictions(repo, plan, env_manager, fmt) if predictions else ("", None)
-        result = run_edit(repo, plan, branch, push, pr, evidence=evidence_section(found), predictions=section)
-        report(result, fmt, {"predictions": summary} if predictions else None)
-        if predictions and fmt == "text" and summary is not None:
-            click.echo(f"  predictions on the sample: {summary['agreed']} of {summary['compared']} agree, {summary['changed']} changed")
+        report(run_edit(repo, plan, branch, push, pr, evidence=evidence_section(found), predictions=predictions), fmt)
 
 
 def _reference(repo: Repository, model: str, path: Path) -> str:
@@ -86,33 +83,15 @@ def _evidence(repo: Repository, given: str) -> list[Evidence]:
             issues = [client.get_issue(n) for n in numbers]
         return [Evidence(f"#{i.number} {i.title}", i.body, f"#{i.number}") for i in issues]
     path = Path(given)
+    if not path.is_file():
+        raise UsageError(f"--evidence {given}: neither issue numbers (12 or 12,14) nor an existing file")
+    return [Evidence(path.name, _read_text("--evidence", path))]
+
+
+def _read_text(flag: str, path: Path) -> str:
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise UsageError(f"--evidence {given}: neither issue numbers (12 or 12,14) nor an existing file") from None
+        raise UsageError(f"{flag} {path} does not exist") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"--evidence {given}: cannot read it ({exc})") from exc
-    return [Evidence(path.name, text)]
-
-
-def _predictions(repo: Repository, plan: EditPlan, env_manager: str, fmt: str) -> tuple[str, dict[str, Any] | None]:
-    """The predictions section of the pull request body and its figures; when the diff cannot be
-    made (no commit to compare with, an environment that cannot be built) the section says why."""
-    from gitops_ml.local import predictions as diffs  # noqa: PLC0415 - runs models: loaded only here
-
-    progress = None if fmt == "json" or in_ci() else echo_err
-    try:
-        try:
-            old = diffs.version_files(repo.at("HEAD"), plan.model)
-        except (GitopsMlError, FileNotFoundError) as exc:
-            raise GitopsMlError(f"no committed version of {plan.model} to compare with ({getattr(exc, 'message', exc)})") from None
-        new = diffs.version_files(repo.worktree, plan.model, {f.path: f.after for f in plan.files})
-        diff = diffs.compare_predictions(diffs.PredictionsRequest(plan.model, old, new, env_manager), progress)
-    except GitopsMlError as exc:
-        echo_err(f"warning: predictions diff unavailable: {exc.message}")
-        return diffs.unavailable(exc.message), None
-    changed = len(diff.changed)
-    summary = {"compared": len(diff.rows), "agreed": len(diff.rows) - changed, "changed": changed, "agreement": diff.agreement,
-               "old": {"version": diff.old_version, "status": diff.old.status, "error": diff.old.error or None},
-               "new": {"version": diff.new_version, "status": diff.new.status, "error": diff.new.error or None}}
-    return diffs.to_markdown(diff, env_manager=env_manager), summary
+        raise UsageError(f"{flag} {path}: cannot read it ({exc})") from exc

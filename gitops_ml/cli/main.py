@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run-image": ("gitops_ml.cli.run_image", "Run MODEL's built image locally, score its sample and stop it"),
     "serve": ("gitops_ml.cli.serve", "Serve MODEL_DIR locally with the same server as the image"),
     "predict": ("gitops_ml.cli.predict", "Score one request with MODEL_DIR, without a server"),
+    "predictions": ("gitops_ml.cli.predictions", "Score the committed sample with the committed version and the working tree's: what changed"),
     "call": ("gitops_ml.cli.call", "Send a scoring request to URL and print the JSON answer"),
     "models": ("gitops_ml.cli.models", "List the models with their newest version and what each environment runs"),
     "history": ("gitops_ml.cli.history", "Show every version of MODEL and where it ran"),

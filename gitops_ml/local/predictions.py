@@ -258,14 +258,14 @@ def _label(value: Any) -> str:
 # --- markdown ------------------------------------------------------------------------------------
 
 
-def _short(value: Any) -> str:
+def short(value: Any) -> str:
     text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"), default=str)
     text = text.replace("\n", " ")
     return text if len(text) <= MAX_CELL else text[: MAX_CELL - 1] + "…"
 
 
 def _cell(value: Any) -> str:
-    return "`" + _short(value).replace("|", "\\|").replace("`", "'") + "`"
+    return "`" + short(value).replace("|", "\\|").replace("`", "'") + "`"
 
 
 def to_markdown(diff: PredictionsDiff, *, env_manager: str = "venv") -> str:
@@ -276,7 +276,7 @@ def to_markdown(diff: PredictionsDiff, *, env_manager: str = "venv") -> str:
     lines.append("")
     for label, answer in ((diff.old_version, diff.old), (diff.new_version, diff.new)):
         if not answer.ok:
-            lines += [f"> **{label} could not score the sample:** {_short(_failure(answer)) if not answer.error else answer.error.splitlines()[0]}", ""]
+            lines += [f"> **{label} could not score the sample:** {short(_failure(answer)) if not answer.error else answer.error.splitlines()[0]}", ""]
     agreed = len(diff.rows) - len(diff.changed)
     what = "rows" if diff.field else "answers"
     share = f" ({diff.agreement * 100:.1f} %)" if diff.agreement is not None else ""

@@ -1,7 +1,8 @@
 """The retraining pull request carries its evidence: the monitor report of the issue that started it
-(`bump --evidence`, read from GitHub) and the predictions diff on the committed sample (`bump
---predictions`): the committed version and the new one each score the sample in their own
-environment, changed rows come first, with the agreement rate."""
+(`bump --evidence`, read from GitHub) and the predictions diff on the committed sample (`gitops-ml
+predictions`, then `bump --predictions FILE`, as the retraining workflow runs them): the committed
+version and the new one each score the sample in their own environment, changed rows come first,
+with the agreement rate."""
 
 from __future__ import annotations
 
@@ -40,11 +41,15 @@ def test_the_retraining_pull_request_shows_the_evidence_and_the_predictions_diff
     def check(sent: dict[str, Any]) -> None:
         bodies.append(sent["body"])
 
+    predictions = invoke("predictions", "iris", "--format", "markdown")
+    assert predictions.exit_code == 0, predictions.output
+    section = repo.path.parent / "predictions.md"
+    section.write_text(predictions.stdout)
     gh_env.expect("GET", f"/repos/{REPO}/issues/12", 200,
                   {"number": 12, "title": "gitops-ml monitor: iris in prod crossed a threshold", "body": ISSUE_BODY, "html_url": "u"})
     gh_env.expect("GET", PULLS, 200, [], query=OPEN_QUERY)
     gh_env.expect("POST", PULLS, 201, pull(3, BRANCH), body_check=check)
-    result = invoke("bump", "iris", "--patch", "--evidence", "12", "--predictions", "--pr", "--format", "json")
+    result = invoke("bump", "iris", "--patch", "--evidence", "12", "--predictions", section, "--pr")
     assert result.exit_code == 0, result.output
     gh_env.assert_done()
     body = bodies[0]
@@ -56,7 +61,7 @@ def test_the_retraining_pull_request_shows_the_evidence_and_the_predictions_diff
     assert "gitops-ml:monitor" not in body and "retrained-for" not in body and "Updated by `gitops-ml alert`" not in body
 
     # the predictions: both versions answered, the changed row first, then the others in order
-    assert "`sample.json` scored by 1.0.0 (before) and 1.0.1 (after), each in its own environment." in body
+    assert "`sample.json` scored by 1.0.0 (before) and this change (after), each in its own environment." in body
     assert "**Agreement: 2 of 3 rows (66.7 %)**; 1 changed. Compared: `predictions` of each answer." in body
     assert _table(body) == [
         "| 1 | `[6.2,2.9,4.3,1.3]` | `1` | `2` | **changed** |",
@@ -64,28 +69,46 @@ def test_the_retraining_pull_request_shows_the_evidence_and_the_predictions_diff
         "| 2 | `[7.7,3.0,6.1,2.3]` | `2` | `2` |  |",
     ]
     assert body.index("#### Evidence") < body.index("#### Predictions") < body.index("#### Rendered manifests")
-    summary = json.loads(result.stdout)["predictions"]
-    assert summary | {"agreement": round(summary["agreement"], 4)} == {
-        "compared": 3, "agreed": 2, "changed": 1, "agreement": 0.6667,
-        "old": {"version": "1.0.0", "status": 200, "error": None}, "new": {"version": "1.0.1", "status": 200, "error": None},
-    }
+    assert "opened pull request #3" in result.stdout
+
+
+def test_predictions_as_json_and_text(repo: GitRepo, invoke: Callable[..., Result]) -> None:
+    repo.write("models/iris/score.py", repo.read("models/iris/score.py") + REMAP)
+    repo.write("models/iris/model.yaml", repo.read("models/iris/model.yaml").replace("version: 1.0.0", "version: 1.1.0"))
+    result = invoke("predictions", "iris", "--format", "json", "--env-manager", "local")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert (data["old"]["version"], data["new"]["version"], data["compared"], data["changed"]) == ("1.0.0", "1.1.0", 3, 1)
+    assert [r["row"] for r in data["rows"]] == [1, 0, 2] and data["rows"][0] | {"input": None} == {"row": 1, "input": None, "old": 1, "new": 2, "changed": True}
+    text = invoke("predictions", "iris", "--env-manager", "local")
+    assert "iris 1.0.0 -> 1.1.0 on sample.json: 2 of 3 agree (66.7 %), 1 changed" in text.stdout
+    assert "  row 1: 1 -> 2  input [6.2,2.9,4.3,1.3]" in text.stdout
 
 
 def test_a_new_version_that_cannot_score_is_shown_not_fatal(repo: GitRepo, invoke: Callable[..., Result]) -> None:
     """In this Python (--env-manager local, a process per version): a score.py whose init() fails is
-    what the pull request must show, and the edit still happens."""
+    what the pull request must show, not a failure."""
     repo.write("models/iris/score.py", "def init():\n    raise RuntimeError('weights missing')\n\n\ndef run(data):\n    return data\n")
-    evidence = repo.path.parent / "why.md"
-    evidence.write_text("Accuracy on last week's labels fell to 0.81.\n")
-    result = invoke("bump", "iris", "--patch", "--predictions", "--env-manager", "local", "--evidence", evidence, "--format", "json")
+    result = invoke("predictions", "iris", "--env-manager", "local", "--format", "json")
     assert result.exit_code == 0, result.output
-    summary = json.loads(result.stdout)["predictions"]
+    summary = json.loads(result.stdout)
     assert summary["compared"] == 1 and summary["changed"] == 1 and summary["old"]["error"] is None
     assert "RuntimeError: weights missing" in summary["new"]["error"] and "score.py:2" in summary["new"]["error"]
-    assert "version: 1.0.1" in repo.read("models/iris/model.yaml")
+    markdown = invoke("predictions", "iris", "--env-manager", "local", "--format", "markdown").stdout
+    assert "> **this change could not score the sample:**" in markdown and "weights missing" in markdown
+    assert "**Agreement: 0 of 1 answers (0.0 %)**; 1 changed." in markdown
 
 
-def test_bad_evidence_is_a_usage_error_before_anything_is_written(repo: GitRepo, invoke: Callable[..., Result]) -> None:
+def test_evidence_from_a_file_and_bad_evidence(repo: GitRepo, invoke: Callable[..., Result]) -> None:
     result = invoke("bump", "iris", "--evidence", "nowhere.md")
     assert result.exit_code == 2 and "neither issue numbers (12 or 12,14) nor an existing file" in result.stderr
+    missing = invoke("bump", "iris", "--predictions", "nowhere.md")
+    assert missing.exit_code == 2 and "--predictions nowhere.md does not exist" in missing.stderr
     assert "version: 1.0.0" in repo.read("models/iris/model.yaml")
+    why = repo.path.parent / "why.md"
+    why.write_text("<!-- hidden -->\nAccuracy on last week's labels fell to 0.81.\n")
+    from gitops_ml.edits.prbody import Evidence, evidence_section
+
+    section = evidence_section([Evidence("why.md", why.read_text())])
+    assert section == ("#### Evidence\n\nWhy this retraining was made:\n\n<details open><summary>why.md</summary>\n\n"
+                       "Accuracy on last week's labels fell to 0.81.\n\n</details>\n")
