@@ -16,26 +16,73 @@ from gitops_ml.repo.handle import Repository
 
 
 def _run_url() -> str:
-    server, repository, run = (os.environ.get(k, "").strip() for k in ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID"))
+    server, repository, run = (
+        os.environ.get(k, "").strip() for k in ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID")
+    )
     return f"{server}/{repository}/actions/runs/{run}" if server and repository and run else ""
 
 
 @click.command("alert")
 @repository_options()
-@click.option("--model", "-m", "models", multiple=True, metavar="MODEL", help="Only this model (repeatable; default every model).")
-@click.option("--env", "-e", "environments", multiple=True, metavar="ENV", help="Only this environment (repeatable; default every environment).")
-@click.option("--capture", default="", metavar="DIR|URI", help="One capture root for every endpoint (a directory or s3://BUCKET/PREFIX). Default: each deployment file's sink.")
-@click.option("--since", default="", metavar="WHEN", help="Start of the window: 30m, 24h, 7d, or an ISO date or date-time (default: 24h ago).")
+@click.option(
+    "--model", "-m", "models", multiple=True, metavar="MODEL", help="Only this model (repeatable; default every model)."
+)
+@click.option(
+    "--env",
+    "-e",
+    "environments",
+    multiple=True,
+    metavar="ENV",
+    help="Only this environment (repeatable; default every environment).",
+)
+@click.option(
+    "--capture",
+    default="",
+    metavar="DIR|URI",
+    help="One capture root for every endpoint (a directory or s3://BUCKET/PREFIX). Default: each deployment file's sink.",
+)
+@click.option(
+    "--since",
+    default="",
+    metavar="WHEN",
+    help="Start of the window: 30m, 24h, 7d, or an ISO date or date-time (default: 24h ago).",
+)
 @click.option("--until", default="", metavar="WHEN", help="End of the window (default: now).")
-@click.option("--issues", is_flag=True, help="Open (or update) one GitHub issue per model and environment whose threshold is crossed; needs GITHUB_TOKEN.")
-@click.option("--dispatch", "dispatch", default="", metavar="WORKFLOW",
-              help="Dispatch this retraining workflow (e.g. gitops-ml-retrain.yml) for each model with a new crossing, citing its issues; needs --issues.")
-@click.option("--ref", default="", metavar="BRANCH", help="Branch the retraining runs on (default: $GITHUB_REF_NAME, else main).")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True, help="Output format.")
-@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), help="Where objects read from a store are kept (default: ~/.cache/gitops-ml/captures).")
+@click.option(
+    "--issues",
+    is_flag=True,
+    help="Open (or update) one GitHub issue per model and environment whose threshold is crossed; needs GITHUB_TOKEN.",
+)
+@click.option(
+    "--dispatch",
+    "dispatch",
+    default="",
+    metavar="WORKFLOW",
+    help="Dispatch this retraining workflow (e.g. gitops-ml-retrain.yml) for each model with a new crossing, citing its issues; needs --issues.",
+)
+@click.option(
+    "--ref", default="", metavar="BRANCH", help="Branch the retraining runs on (default: $GITHUB_REF_NAME, else main)."
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True, help="Output format."
+)
+@click.option(
+    "--cache-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where objects read from a store are kept (default: ~/.cache/gitops-ml/captures).",
+)
 def command(
-    repo: Repository, models: tuple[str, ...], environments: tuple[str, ...], capture: str, since: str, until: str, issues: bool, dispatch: str,
-    ref: str, fmt: str, cache_dir: Path | None,
+    repo: Repository,
+    models: tuple[str, ...],
+    environments: tuple[str, ...],
+    capture: str,
+    since: str,
+    until: str,
+    issues: bool,
+    dispatch: str,
+    ref: str,
+    fmt: str,
+    cache_dir: Path | None,
 ) -> None:
     """Run `monitor` for every endpoint (each deployment file) and report what crossed a threshold
     of its `monitoring:`. With --issues, each crossing opens a GitHub issue with the markdown report,
@@ -56,11 +103,22 @@ def command(
         if dispatch and not issues:
             raise click.UsageError("--dispatch cites the issues that --issues files: give --issues too")
         if dispatch and ("/" in dispatch or not dispatch.endswith((".yml", ".yaml"))):
-            raise click.UsageError(f"--dispatch {dispatch}: the workflow's file name in .github/workflows, e.g. gitops-ml-retrain.yml")
+            raise click.UsageError(
+                f"--dispatch {dispatch}: the workflow's file name in .github/workflows, e.g. gitops-ml-retrain.yml"
+            )
         now = datetime.now(timezone.utc)
         request = AlertRequest(
-            repo, models, environments, capture, parse_moment(since, now) if since else None, parse_moment(until, now) if until else None,
-            cache_dir, now, dispatch, ref or os.environ.get("GITHUB_REF_NAME", "").strip() or "main", _run_url(),
+            repo,
+            models,
+            environments,
+            capture,
+            parse_moment(since, now) if since else None,
+            parse_moment(until, now) if until else None,
+            cache_dir,
+            now,
+            dispatch,
+            ref or os.environ.get("GITHUB_REF_NAME", "").strip() or "main",
+            _run_url(),
         )
         client = None
         if issues:
@@ -76,25 +134,38 @@ def command(
             client = lambda: GitHubClient(settings)  # noqa: E731 - made only when something is filed
         result = run_alerts(request, client, progress=None if fmt == "json" or in_ci() else echo_err)
         if fmt == "json":
-            print_json({
-                "ok": result.exit_code == 0,
-                "exitCode": result.exit_code,
-                "endpoints": [
-                    {
-                        "model": e.model, "environment": e.environment, "version": e.report.version if e.report else None, "status": e.outcome.value,
-                        "summary": e.summary,
-                        "issue": {"number": e.issue.number, "url": e.issue.url, "created": e.issue_created} if e.issue else None,
-                        "retrain": e.retrain,
-                    }
-                    for e in result.endpoints
-                ],
-                "dispatches": [{"model": d.model, "workflow": d.workflow, "evidence": list(d.evidence)} for d in result.dispatches],
-            })
+            print_json(
+                {
+                    "ok": result.exit_code == 0,
+                    "exitCode": result.exit_code,
+                    "endpoints": [
+                        {
+                            "model": e.model,
+                            "environment": e.environment,
+                            "version": e.report.version if e.report else None,
+                            "status": e.outcome.value,
+                            "summary": e.summary,
+                            "issue": {"number": e.issue.number, "url": e.issue.url, "created": e.issue_created}
+                            if e.issue
+                            else None,
+                            "retrain": e.retrain,
+                        }
+                        for e in result.endpoints
+                    ],
+                    "dispatches": [
+                        {"model": d.model, "workflow": d.workflow, "evidence": list(d.evidence)}
+                        for d in result.dispatches
+                    ],
+                }
+            )
         else:
             for e in result.endpoints:
                 version = f" {e.report.version}" if e.report else ""
                 # a report's headline starts with its status already
-                click.echo(f"{e.model}{version} in {e.environment}: " + (e.summary if e.report else f"{e.outcome.value}: {e.summary}"))
+                click.echo(
+                    f"{e.model}{version} in {e.environment}: "
+                    + (e.summary if e.report else f"{e.outcome.value}: {e.summary}")
+                )
                 if e.issue is not None:
                     click.echo(f"  {'opened' if e.issue_created else 'updated'} issue #{e.issue.number} {e.issue.url}")
             for d in result.dispatches:

@@ -8,7 +8,15 @@ from typing import Any
 
 import click
 
-from gitops_ml.cli._common import ENV_MANAGER_OPTION, echo_err, handle_errors, in_ci, print_json, repository_options, require_repository
+from gitops_ml.cli._common import (
+    ENV_MANAGER_OPTION,
+    echo_err,
+    handle_errors,
+    in_ci,
+    print_json,
+    repository_options,
+    require_repository,
+)
 from gitops_ml.errors import GitopsMlError, RegistryError
 from gitops_ml.repo.handle import Repository
 
@@ -18,9 +26,17 @@ NEW_LABEL = "this change"  # the working tree's version, when it still carries t
 @click.command("predictions")
 @click.argument("model")
 @repository_options()
-@click.option("--base", default="HEAD", show_default=True, metavar="REV", help="Commit whose version of MODEL is the one before.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True,
-              help="Output format (markdown: for `bump --predictions FILE`).")
+@click.option(
+    "--base", default="HEAD", show_default=True, metavar="REV", help="Commit whose version of MODEL is the one before."
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "markdown"]),
+    default="text",
+    show_default=True,
+    help="Output format (markdown: for `bump --predictions FILE`).",
+)
 @ENV_MANAGER_OPTION
 def command(model: str, repo: Repository, base: str, fmt: str, env_manager: str) -> None:
     """Score MODEL's committed sample (the working tree's manifest `sample:`) with the version at
@@ -38,8 +54,10 @@ def command(model: str, repo: Repository, base: str, fmt: str, env_manager: str)
         try:
             old = diffs.version_files(repo.at(base), model)
         except (GitopsMlError, FileNotFoundError) as exc:
-            raise RegistryError(f"no version of {model} at {base} to compare with ({getattr(exc, 'message', exc)})",
-                                hint="commit the model first, or give --base REV") from None
+            raise RegistryError(
+                f"no version of {model} at {base} to compare with ({getattr(exc, 'message', exc)})",
+                hint="commit the model first, or give --base REV",
+            ) from None
         new = diffs.version_files(repo.worktree, model)
         if new.version == old.version:
             new = diffs.VersionFiles(NEW_LABEL, new.spec, new.manifest, new.files)
@@ -55,12 +73,18 @@ def command(model: str, repo: Repository, base: str, fmt: str, env_manager: str)
 
 def _data(diff: Any) -> dict[str, Any]:
     return {
-        "model": diff.model, "sample": diff.sample, "field": diff.field or None,
+        "model": diff.model,
+        "sample": diff.sample,
+        "field": diff.field or None,
         "old": {"version": diff.old_version, "status": diff.old.status, "error": diff.old.error or None},
         "new": {"version": diff.new_version, "status": diff.new.status, "error": diff.new.error or None},
-        "compared": len(diff.rows), "changed": len(diff.changed), "agreement": diff.agreement,
-        "rows": [{"row": r.index, "input": r.input, "old": r.old, "new": r.new, "changed": r.changed}
-                 for r in [*diff.changed, *(r for r in diff.rows if not r.changed)]],
+        "compared": len(diff.rows),
+        "changed": len(diff.changed),
+        "agreement": diff.agreement,
+        "rows": [
+            {"row": r.index, "input": r.input, "old": r.old, "new": r.new, "changed": r.changed}
+            for r in [*diff.changed, *(r for r in diff.rows if not r.changed)]
+        ],
     }
 
 
@@ -71,8 +95,10 @@ def _text(diff: Any) -> None:
         if not answer.ok:
             click.echo(f"{label} could not score the sample: {answer.error or answer.status}")
     share = f" ({diff.agreement * 100:.1f} %)" if diff.agreement is not None else ""
-    click.echo(f"{diff.model} {diff.old_version} -> {diff.new_version} on {diff.sample}: {len(diff.rows) - len(diff.changed)} of {len(diff.rows)} agree{share}, "
-               f"{len(diff.changed)} changed")
+    click.echo(
+        f"{diff.model} {diff.old_version} -> {diff.new_version} on {diff.sample}: {len(diff.rows) - len(diff.changed)} of {len(diff.rows)} agree{share}, "
+        f"{len(diff.changed)} changed"
+    )
     for row in diff.changed[:MAX_ROWS]:
         shown = f"  input {short(row.input)}" if row.input is not None else ""
         click.echo(f"  row {row.index}: {short(row.old)} -> {short(row.new)}{shown}")

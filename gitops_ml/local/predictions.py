@@ -92,14 +92,20 @@ def version_files(source: FileSource, model: str, overrides: Mapping[str, str] |
     """A model's files in a tree (the working tree, a commit), with `overrides` (repository-relative
     path -> text: an edit not written yet) in place of what the tree holds."""
     model_dir = f"{MODELS_DIR}/{model}"
-    changed = {rel[len(model_dir) + 1 :]: text.encode("utf-8") for rel, text in (overrides or {}).items() if rel.startswith(model_dir + "/")}
+    changed = {
+        rel[len(model_dir) + 1 :]: text.encode("utf-8")
+        for rel, text in (overrides or {}).items()
+        if rel.startswith(model_dir + "/")
+    }
     files = {rel[len(model_dir) + 1 :]: source.read(rel) for rel in source.walk_files(model_dir)}
     files.update(changed)
     if "model.yaml" not in files or "manifest.yaml" not in files:
         raise GitopsMlError(f"{model_dir}/ has no model.yaml and manifest.yaml in the {source.label}")
     try:
         spec = ModelSpec.from_doc(parse_yaml(f"{model_dir}/model.yaml", files["model.yaml"], Kind.MODEL).data)
-        manifest = ManifestSpec.from_doc(parse_yaml(f"{model_dir}/manifest.yaml", files["manifest.yaml"], Kind.MANIFEST).data)
+        manifest = ManifestSpec.from_doc(
+            parse_yaml(f"{model_dir}/manifest.yaml", files["manifest.yaml"], Kind.MANIFEST).data
+        )
     except (KeyError, TypeError, ValueError) as exc:
         raise GitopsMlError(f"{model_dir}/ in the {source.label} does not validate ({exc})") from exc
     return VersionFiles(str(spec.version), spec, manifest, files)
@@ -111,8 +117,11 @@ def compare_predictions(request: PredictionsRequest, progress: Progress | None =
     sample_name = request.new.manifest.sample or "sample.json"
     sample = request.new.files.get(os.path.normpath(sample_name))
     if sample is None:
-        raise GitopsMlError(f"{request.new.version} has no committed sample ({sample_name})", location=Location(f"models/{request.model}/manifest.yaml"),
-                            hint="commit one request body as sample.json: it is what the versions are compared on")
+        raise GitopsMlError(
+            f"{request.new.version} has no committed sample ({sample_name})",
+            location=Location(f"models/{request.model}/manifest.yaml"),
+            hint="commit one request body as sample.json: it is what the versions are compared on",
+        )
     old = _score(request, request.old, sample, say)
     new = _score(request, request.new, sample, say)
     output = request.new.manifest.output or request.old.manifest.output
@@ -160,7 +169,11 @@ def _materialize(model: str, version: VersionFiles, target: Path, cache: Path, s
     if artifact.scheme != "path":
         from gitops_ml.adapters.artifacts import ArtifactRequest, fetch_artifact  # noqa: PLC0415
 
-        fetched = fetch_artifact(ArtifactRequest(model, artifact, Location(f"models/{model}/model.yaml"), version.files), cache=cache, progress=say)
+        fetched = fetch_artifact(
+            ArtifactRequest(model, artifact, Location(f"models/{model}/model.yaml"), version.files),
+            cache=cache,
+            progress=say,
+        )
         (target / artifact.path).parent.mkdir(parents=True, exist_ok=True)
         (target / artifact.path).write_bytes(fetched.read_bytes())
 
@@ -201,7 +214,9 @@ def row_field(sample: Any, old: Answer, new: Answer, declared: str) -> str:
         return ROWS
     if not (old.ok and new.ok and isinstance(old.body, dict) and isinstance(new.body, dict)):
         return ""
-    shared = sorted(k for k in old.body.keys() & new.body.keys() if _per_row(old, new, k) and isinstance(old.body[k], list))
+    shared = sorted(
+        k for k in old.body.keys() & new.body.keys() if _per_row(old, new, k) and isinstance(old.body[k], list)
+    )
     fitting = [k for k in shared if _sample_rows(sample, len(old.body[k])) is not None]
     return fitting[0] if len(fitting) == 1 else ""
 
@@ -221,7 +236,10 @@ def _rows(sample: Any, old: Answer, new: Answer, field: str, kind: str) -> tuple
     a, b = _values(old, field), _values(new, field)
     if a is not None and b is not None and len(a) == len(b):
         inputs = _sample_rows(sample, len(a))
-        return tuple(Row(i, inputs[i] if inputs is not None else None, x, y, not _same(x, y, kind)) for i, (x, y) in enumerate(zip(a, b)))
+        return tuple(
+            Row(i, inputs[i] if inputs is not None else None, x, y, not _same(x, y, kind))
+            for i, (x, y) in enumerate(zip(a, b))
+        )
     left = old.body if old.ok else _failure(old)
     right = new.body if new.ok else _failure(new)
     return (Row(0, None, left, right, not (old.ok and new.ok and _same(old.body, new.body, ""))),)
@@ -276,17 +294,32 @@ def to_markdown(diff: PredictionsDiff, *, env_manager: str = "venv") -> str:
     lines.append("")
     for label, answer in ((diff.old_version, diff.old), (diff.new_version, diff.new)):
         if not answer.ok:
-            lines += [f"> **{label} could not score the sample:** {short(_failure(answer)) if not answer.error else answer.error.splitlines()[0]}", ""]
+            lines += [
+                f"> **{label} could not score the sample:** {short(_failure(answer)) if not answer.error else answer.error.splitlines()[0]}",
+                "",
+            ]
     agreed = len(diff.rows) - len(diff.changed)
     what = "rows" if diff.field else "answers"
     share = f" ({diff.agreement * 100:.1f} %)" if diff.agreement is not None else ""
-    compared = "" if not diff.field else " Compared: each answer's entries." if diff.field == ROWS else f" Compared: `{diff.field}` of each answer."
+    compared = (
+        ""
+        if not diff.field
+        else " Compared: each answer's entries."
+        if diff.field == ROWS
+        else f" Compared: `{diff.field}` of each answer."
+    )
     lines.append(f"**Agreement: {agreed} of {len(diff.rows)} {what}{share}**; {len(diff.changed)} changed.{compared}")
-    lines += ["", f"| row | input | {diff.old_version} (before) | {diff.new_version} (after) | |", "|---:|---|---|---|---|"]
+    lines += [
+        "",
+        f"| row | input | {diff.old_version} (before) | {diff.new_version} (after) | |",
+        "|---:|---|---|---|---|",
+    ]
     ordered = [*diff.changed, *(r for r in diff.rows if not r.changed)]
     for row in ordered[:MAX_ROWS]:
         shown = _cell(row.input) if row.input is not None else "–"
-        lines.append(f"| {row.index} | {shown} | {_cell(row.old)} | {_cell(row.new)} | {'**changed**' if row.changed else ''} |")
+        lines.append(
+            f"| {row.index} | {shown} | {_cell(row.old)} | {_cell(row.new)} | {'**changed**' if row.changed else ''} |"
+        )
     if len(ordered) > MAX_ROWS:
         rest = ordered[MAX_ROWS:]
         lines.append("")

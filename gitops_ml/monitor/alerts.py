@@ -95,18 +95,27 @@ class AlertRequest:
 ClientMaker = Callable[[], GitHubClient]
 
 
-def run_alerts(request: AlertRequest, client: ClientMaker | None = None, progress: Progress | None = None) -> AlertResult:
+def run_alerts(
+    request: AlertRequest, client: ClientMaker | None = None, progress: Progress | None = None
+) -> AlertResult:
     """Monitor every selected endpoint; with a client, file each crossing and dispatch retraining."""
     if request.dispatch and client is None:
         raise UsageError("dispatching retraining needs the issues it cites: give --issues too")
     say = progress or (lambda _: None)
     specs = require_specs(request.repo, "{errors} problem(s) in the repository; fix them first (`gitops-ml validate`)")
     endpoints = sorted({(d.model, d.environment) for d in specs.deployments})
-    for flag, wanted, known in (("--model", request.models, {m for m, _ in endpoints}), ("--env", request.environments, {e for _, e in endpoints})):
+    for flag, wanted, known in (
+        ("--model", request.models, {m for m, _ in endpoints}),
+        ("--env", request.environments, {e for _, e in endpoints}),
+    ):
         unknown = sorted(set(wanted) - known)
         if unknown:
             raise UsageError(f"{flag} {unknown[0]}: no endpoint has it", hint=f"known: {', '.join(sorted(known))}")
-    selected = [(m, e) for m, e in endpoints if (not request.models or m in request.models) and (not request.environments or e in request.environments)]
+    selected = [
+        (m, e)
+        for m, e in endpoints
+        if (not request.models or m in request.models) and (not request.environments or e in request.environments)
+    ]
     result = AlertResult(filed=client is not None)
     for model, environment in selected:
         say(f"monitoring {model} in {environment}")
@@ -118,15 +127,21 @@ def run_alerts(request: AlertRequest, client: ClientMaker | None = None, progres
         for endpoint in crossed:
             _file(github, endpoint, request)
         if request.dispatch:
-            for model in sorted({e.model for e in crossed if e.retrain}):
-                evidence = tuple(sorted(e.issue.number for e in crossed if e.model == model and e.retrain and e.issue is not None))
-                github.dispatch_workflow(request.dispatch, ref=request.ref, inputs={"model": model, "evidence": ",".join(map(str, evidence))})
-                result.dispatches.append(Dispatch(model, request.dispatch, evidence))
+            for name in sorted({e.model for e in crossed if e.retrain}):
+                evidence = tuple(
+                    sorted(e.issue.number for e in crossed if e.model == name and e.retrain and e.issue is not None)
+                )
+                github.dispatch_workflow(
+                    request.dispatch, ref=request.ref, inputs={"model": name, "evidence": ",".join(map(str, evidence))}
+                )
+                result.dispatches.append(Dispatch(name, request.dispatch, evidence))
     return result
 
 
 def _monitor(request: AlertRequest, model: str, environment: str, say: Progress) -> EndpointAlert:
-    monitor = MonitorRequest(request.repo, model, environment, request.capture, request.since, request.until, "", request.cache)
+    monitor = MonitorRequest(
+        request.repo, model, environment, request.capture, request.since, request.until, "", request.cache
+    )
     if request.now is not None:
         monitor = dataclasses.replace(monitor, now=request.now)
     try:
@@ -168,8 +183,14 @@ def issue_body(report: MonitorReport, marker: str, request: AlertRequest, *, ret
         lines.append(f"<!-- gitops-ml:retrained-for {retrained_for} -->")
     lines += ["", to_markdown(report).rstrip("\n"), "", "---"]
     run = f" ([run]({request.run_url}))" if request.run_url else ""
-    stamp = f"{report.generated:%Y-%m-%d %H:%M} UTC" if report.generated.utcoffset() is not None else f"{report.generated:%Y-%m-%d %H:%M}"
-    lines.append(f"Updated by `gitops-ml alert` at {stamp}{run}; every scheduled run that finds a threshold crossed updates this issue.")
+    stamp = (
+        f"{report.generated:%Y-%m-%d %H:%M} UTC"
+        if report.generated.utcoffset() is not None
+        else f"{report.generated:%Y-%m-%d %H:%M}"
+    )
+    lines.append(
+        f"Updated by `gitops-ml alert` at {stamp}{run}; every scheduled run that finds a threshold crossed updates this issue."
+    )
     if retrained_for and request.dispatch:
         lines.append(
             f"Retraining of {report.model} {retrained_for} was dispatched (`{request.dispatch}`); its pull request cites this issue. "

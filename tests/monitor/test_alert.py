@@ -29,16 +29,27 @@ def repo(tmp_path: Path) -> Path:
 @pytest.fixture
 def gh(github: GitHubServer, monkeypatch: pytest.MonkeyPatch) -> GitHubServer:
     for name, value in {
-        "GITHUB_TOKEN": TOKEN, "GITHUB_API_URL": github.url, "GITHUB_REPOSITORY": REPO, "GITOPS_ML_GITHUB_BACKOFF": "0",
-        "GITHUB_SERVER_URL": "https://github.com", "GITHUB_RUN_ID": "4711", "GITHUB_REF_NAME": "main",
+        "GITHUB_TOKEN": TOKEN,
+        "GITHUB_API_URL": github.url,
+        "GITHUB_REPOSITORY": REPO,
+        "GITOPS_ML_GITHUB_BACKOFF": "0",
+        "GITHUB_SERVER_URL": "https://github.com",
+        "GITHUB_RUN_ID": "4711",
+        "GITHUB_REF_NAME": "main",
     }.items():
         monkeypatch.setenv(name, value)
     return github
 
 
 def _issue(number: int, body: str) -> dict[str, Any]:
-    return {"number": number, "html_url": f"https://github.com/{REPO}/issues/{number}", "title": TITLE, "body": body,
-            "user": user("github-actions[bot]", "Bot"), "labels": [{"name": "gitops-ml-monitor"}]}
+    return {
+        "number": number,
+        "html_url": f"https://github.com/{REPO}/issues/{number}",
+        "title": TITLE,
+        "body": body,
+        "user": user("github-actions[bot]", "Bot"),
+        "labels": [{"name": "gitops-ml-monitor"}],
+    }
 
 
 def _drifted(tmp_path: Path) -> Path:
@@ -61,7 +72,9 @@ def _opened_body(body: dict[str, Any]) -> None:
     assert "was dispatched (`gitops-ml-retrain.yml`)" in text
 
 
-def test_a_crossing_opens_one_issue_then_updates_it_and_retrains_once(repo: Path, tmp_path: Path, gh: GitHubServer) -> None:
+def test_a_crossing_opens_one_issue_then_updates_it_and_retrains_once(
+    repo: Path, tmp_path: Path, gh: GitHubServer
+) -> None:
     captures = _drifted(tmp_path)
     gh.expect("GET", "/user", 403, INTEGRATION_403)
     gh.expect("GET", ISSUES, 200, [], query=LIST_QUERY)
@@ -77,7 +90,10 @@ def test_a_crossing_opens_one_issue_then_updates_it_and_retrains_once(repo: Path
 
     # the next scheduled run finds the same drift: the issue is updated, the same version not retrained again
     opened = next(body for method, path, body in gh.seen if (method, path) == ("POST", ISSUES))["body"]
-    others = [_issue(3, "a person's issue that mentions " + MARKER), {**_issue(9, MARKER), "pull_request": {"url": "x"}}]
+    others = [
+        _issue(3, "a person's issue that mentions " + MARKER),
+        {**_issue(9, MARKER), "pull_request": {"url": "x"}},
+    ]
 
     def updated(body: dict[str, Any]) -> None:
         assert body["title"] == TITLE
@@ -101,12 +117,20 @@ def test_a_newer_version_that_drifts_too_is_retrained_again(repo: Path, tmp_path
     old = f"{MARKER}\n<!-- gitops-ml:retrained-for 0.9.0 -->\n\nthe report of 0.9.0\n"
     gh.expect("GET", "/user", 403, INTEGRATION_403)
     gh.expect("GET", ISSUES, 200, [_issue(12, old)], query=LIST_QUERY)
-    gh.expect("PATCH", f"{ISSUES}/12", 200, _issue(12, old),
-              body_check=lambda b: None if f"retrained-for {IRIS_VERSION} -->" in b["body"] else pytest.fail("not marked"))
+    gh.expect(
+        "PATCH",
+        f"{ISSUES}/12",
+        200,
+        _issue(12, old),
+        body_check=lambda b: None if f"retrained-for {IRIS_VERSION} -->" in b["body"] else pytest.fail("not marked"),
+    )
     gh.expect("POST", DISPATCH, 204, None, body={"ref": "release", "inputs": {"model": "iris", "evidence": "12"}})
     result = alert(repo, captures, "--issues", "--dispatch", "gitops-ml-retrain.yml", "--ref", "release")
     assert result.code == 0, result.output
-    assert "updated issue #12" in result.stdout and "dispatched gitops-ml-retrain.yml for iris (evidence #12)" in result.stdout
+    assert (
+        "updated issue #12" in result.stdout
+        and "dispatched gitops-ml-retrain.yml for iris (evidence #12)" in result.stdout
+    )
     gh.assert_done()
 
 

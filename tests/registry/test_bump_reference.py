@@ -17,7 +17,9 @@ from tests.registry.edit_support import IRIS, repo, retrain, state  # noqa: F401
 PROFILE = "models/iris/reference.json"
 
 
-def _profile(repo: GitRepo, tmp_path: Path, change: Callable[[dict], None] | None = None, name: str = "new.json") -> Path:
+def _profile(
+    repo: GitRepo, tmp_path: Path, change: Callable[[dict], None] | None = None, name: str = "new.json"
+) -> Path:
     # the example's current iris profile; the one-version copy (iris 1.0.0) has none yet
     data = json.loads((EXAMPLE / PROFILE).read_text())
     data["rows"] = 4242
@@ -45,7 +47,9 @@ def test_bump_replaces_the_reference_profile_and_keeps_model_yaml_comments(
     assert f"edited {PROFILE}" in result.stdout
 
 
-def test_a_model_without_a_reference_gets_reference_json(repo: GitRepo, invoke: Callable[..., Result], tmp_path: Path) -> None:
+def test_a_model_without_a_reference_gets_reference_json(
+    repo: GitRepo, invoke: Callable[..., Result], tmp_path: Path
+) -> None:
     new = _profile(repo, tmp_path)
     assert "reference:" not in repo.read(IRIS)
     retrain(repo)

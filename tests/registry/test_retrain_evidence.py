@@ -33,7 +33,9 @@ def _table(body: str) -> list[str]:
 
 @pytest.mark.slow
 def test_the_retraining_pull_request_shows_the_evidence_and_the_predictions_diff(
-    repo: GitRepo, invoke: Callable[..., Result], gh_env: GitHubServer  # noqa: F811
+    repo: GitRepo,
+    invoke: Callable[..., Result],
+    gh_env: GitHubServer,  # noqa: F811
 ) -> None:
     repo.write("models/iris/score.py", repo.read("models/iris/score.py") + REMAP)
     bodies: list[str] = []
@@ -45,8 +47,17 @@ def test_the_retraining_pull_request_shows_the_evidence_and_the_predictions_diff
     assert predictions.exit_code == 0, predictions.output
     section = repo.path.parent / "predictions.md"
     section.write_text(predictions.stdout)
-    gh_env.expect("GET", f"/repos/{REPO}/issues/12", 200,
-                  {"number": 12, "title": "gitops-ml monitor: iris in prod crossed a threshold", "body": ISSUE_BODY, "html_url": "u"})
+    gh_env.expect(
+        "GET",
+        f"/repos/{REPO}/issues/12",
+        200,
+        {
+            "number": 12,
+            "title": "gitops-ml monitor: iris in prod crossed a threshold",
+            "body": ISSUE_BODY,
+            "html_url": "u",
+        },
+    )
     gh_env.expect("GET", PULLS, 200, [], query=OPEN_QUERY)
     gh_env.expect("POST", PULLS, 201, pull(3, BRANCH), body_check=check)
     result = invoke("bump", "iris", "--patch", "--evidence", "12", "--predictions", section, "--pr")
@@ -58,7 +69,9 @@ def test_the_retraining_pull_request_shows_the_evidence_and_the_predictions_diff
     assert "#### Evidence\n\nThis retraining was started by #12." in body
     assert "<summary>#12 gitops-ml monitor: iris in prod crossed a threshold</summary>" in body
     assert "petal_length (PSI 5.04)" in body
-    assert "gitops-ml:monitor" not in body and "retrained-for" not in body and "Updated by `gitops-ml alert`" not in body
+    assert (
+        "gitops-ml:monitor" not in body and "retrained-for" not in body and "Updated by `gitops-ml alert`" not in body
+    )
 
     # the predictions: both versions answered, the changed row first, then the others in order
     assert "`sample.json` scored by 1.0.0 (before) and this change (after), each in its own environment." in body
@@ -74,12 +87,25 @@ def test_the_retraining_pull_request_shows_the_evidence_and_the_predictions_diff
 
 def test_predictions_as_json_and_text(repo: GitRepo, invoke: Callable[..., Result]) -> None:
     repo.write("models/iris/score.py", repo.read("models/iris/score.py") + REMAP)
-    repo.write("models/iris/model.yaml", repo.read("models/iris/model.yaml").replace("version: 1.0.0", "version: 1.1.0"))
+    repo.write(
+        "models/iris/model.yaml", repo.read("models/iris/model.yaml").replace("version: 1.0.0", "version: 1.1.0")
+    )
     result = invoke("predictions", "iris", "--format", "json", "--env-manager", "local")
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    assert (data["old"]["version"], data["new"]["version"], data["compared"], data["changed"]) == ("1.0.0", "1.1.0", 3, 1)
-    assert [r["row"] for r in data["rows"]] == [1, 0, 2] and data["rows"][0] | {"input": None} == {"row": 1, "input": None, "old": 1, "new": 2, "changed": True}
+    assert (data["old"]["version"], data["new"]["version"], data["compared"], data["changed"]) == (
+        "1.0.0",
+        "1.1.0",
+        3,
+        1,
+    )
+    assert [r["row"] for r in data["rows"]] == [1, 0, 2] and data["rows"][0] | {"input": None} == {
+        "row": 1,
+        "input": None,
+        "old": 1,
+        "new": 2,
+        "changed": True,
+    }
     text = invoke("predictions", "iris", "--env-manager", "local")
     assert "iris 1.0.0 -> 1.1.0 on sample.json: 2 of 3 agree (66.7 %), 1 changed" in text.stdout
     assert "  row 1: 1 -> 2  input [6.2,2.9,4.3,1.3]" in text.stdout
@@ -88,7 +114,10 @@ def test_predictions_as_json_and_text(repo: GitRepo, invoke: Callable[..., Resul
 def test_a_new_version_that_cannot_score_is_shown_not_fatal(repo: GitRepo, invoke: Callable[..., Result]) -> None:
     """In this Python (--env-manager local, a process per version): a score.py whose init() fails is
     what the pull request must show, not a failure."""
-    repo.write("models/iris/score.py", "def init():\n    raise RuntimeError('weights missing')\n\n\ndef run(data):\n    return data\n")
+    repo.write(
+        "models/iris/score.py",
+        "def init():\n    raise RuntimeError('weights missing')\n\n\ndef run(data):\n    return data\n",
+    )
     result = invoke("predictions", "iris", "--env-manager", "local", "--format", "json")
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
@@ -110,5 +139,7 @@ def test_evidence_from_a_file_and_bad_evidence(repo: GitRepo, invoke: Callable[.
     from gitops_ml.edits.prbody import Evidence, evidence_section
 
     section = evidence_section([Evidence("why.md", why.read_text())])
-    assert section == ("#### Evidence\n\nWhy this retraining was made:\n\n<details open><summary>why.md</summary>\n\n"
-                       "Accuracy on last week's labels fell to 0.81.\n\n</details>\n")
+    assert section == (
+        "#### Evidence\n\nWhy this retraining was made:\n\n<details open><summary>why.md</summary>\n\n"
+        "Accuracy on last week's labels fell to 0.81.\n\n</details>\n"
+    )

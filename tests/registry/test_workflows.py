@@ -193,7 +193,10 @@ def test_jobs_that_read_secrets_run_in_an_environment(written: tuple[dict[str, s
     for rel, text in files.items():
         for name, job in _jobs(text).items():
             if "secrets." in yaml.safe_dump(job["steps"]):
-                assert job.get("environment") in {"gitops-ml-registry", "gitops-ml-retrain", "gitops-ml-monitor"}, (rel, name)
+                assert job.get("environment") in {"gitops-ml-registry", "gitops-ml-retrain", "gitops-ml-monitor"}, (
+                    rel,
+                    name,
+                )
 
 
 def test_the_push_step_hands_git_the_token_for_that_step_only(tmp_path: Path) -> None:
@@ -237,7 +240,10 @@ def test_a_crossed_threshold_reaches_the_retraining_pull_request() -> None:
     job = monitor["jobs"]["monitor"]
     assert job["permissions"] == {"contents": "read", "issues": "write", "actions": "write"}
     step = job["steps"][-1]
-    assert step["run"] == 'gitops-ml alert --since "$SINCE" --issues --dispatch gitops-ml-retrain.yml --ref "$GITHUB_REF_NAME"'
+    assert (
+        step["run"]
+        == 'gitops-ml alert --since "$SINCE" --issues --dispatch gitops-ml-retrain.yml --ref "$GITHUB_REF_NAME"'
+    )
     assert 'pip install "gitops-ml[monitor,s3]==' in files[".github/workflows/gitops-ml-monitor.yml"]
     # what alert dispatches with is what retrain accepts
     assert set(retrain[True]["workflow_dispatch"]["inputs"]) == {"model", "evidence"}
@@ -247,7 +253,11 @@ def test_a_crossed_threshold_reaches_the_retraining_pull_request() -> None:
     assert steps.index(scoring) < len(steps) - 1
     bump = steps[-1]
     assert bump["env"]["EVIDENCE"] == "${{ inputs.evidence }}", "inputs reach the shell as data, never as code"
-    for flag in ('--evidence "$EVIDENCE"', '--predictions "$OUTPUT_DIR/predictions.md"', '--reference "$OUTPUT_DIR/reference.json"'):
+    for flag in (
+        '--evidence "$EVIDENCE"',
+        '--predictions "$OUTPUT_DIR/predictions.md"',
+        '--reference "$OUTPUT_DIR/reference.json"',
+    ):
         assert flag in bump["run"], flag
     assert retrain["jobs"]["retrain"]["permissions"]["issues"] == "read"
     on = yaml.safe_load(
