@@ -11,6 +11,7 @@ import math
 import os
 import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -122,8 +123,11 @@ def compare_predictions(request: PredictionsRequest, progress: Progress | None =
             location=Location(f"models/{request.model}/manifest.yaml"),
             hint="commit one request body as sample.json: it is what the versions are compared on",
         )
-    old = _score(request, request.old, sample, say)
-    new = _score(request, request.new, sample, say)
+    # two processes that mostly wait for imports and init(): side by side, the diff takes as long as the slower one
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        old_future = pool.submit(_score, request, request.old, sample, say)
+        new_future = pool.submit(_score, request, request.new, sample, say)
+        old, new = old_future.result(), new_future.result()
     output = request.new.manifest.output or request.old.manifest.output
     parsed = _parse(sample)
     field = row_field(parsed, old, new, output.field if output is not None else "")
