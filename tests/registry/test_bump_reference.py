@@ -5,6 +5,8 @@ located error and nothing is written, and a failed edit leaves no new file behin
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Callable
 
@@ -110,3 +112,25 @@ def test_a_failed_edit_removes_the_profile_it_created(
     assert result.exit_code != 0
     assert not (repo.path / PROFILE).exists()
     assert "reference:" not in repo.read(IRIS)
+
+
+def test_a_bump_killed_after_writing_a_new_profile_is_undone_by_the_next_edit(
+    repo: GitRepo, invoke: Callable[..., Result], tmp_path: Path
+) -> None:
+    from tests.registry.test_bump_hardening import KILLED_BUMP
+
+    new = _profile(repo, tmp_path)
+    retrain(repo)
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_BUMP, "bump", "iris", "--reference", str(new)],
+        cwd=repo.path,
+        capture_output=True,
+        text=True,
+    )
+    assert killed.returncode == 137, killed.stderr
+    assert (repo.path / PROFILE).is_file()  # written, then killed before the render finished
+    again = invoke("bump", "iris")
+    assert again.exit_code == 0, again.output
+    assert "an earlier edit was interrupted; undid it" in again.stderr
+    assert not (repo.path / PROFILE).exists() and "reference:" not in repo.read(IRIS)
+    assert "version: 1.1.0" in repo.read(IRIS)
