@@ -17,6 +17,7 @@ from typing import Callable, Iterator
 from gitops_ml.errors import ExternalToolError
 from gitops_ml.serving.model_files import ModelFiles
 from gitops_ml.serving.settings import ServerSettings
+from gitops_ml.types import ManifestSpec, ModelSpec
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,22 @@ class Scored:
     status: int
     body: bytes
     error: str = ""
+
+
+def model_files(model: ModelSpec, manifest: ManifestSpec) -> ModelFiles:
+    """The files of a model directory the server reads, as the manifest names them."""
+    from gitops_ml.serving.builtins.catalog import options_json  # noqa: PLC0415
+
+    return ModelFiles(
+        script=manifest.script,
+        schema=manifest.schema or "schema.json",
+        sample=manifest.sample or "sample.json",
+        output_schema=manifest.output_schema,
+        builtin=manifest.builtin,
+        # locally the artifact is where model.yaml's uri says (the image puts it at artifact.path)
+        artifact=model.artifact.uri if manifest.builtin and model.artifact.scheme == "path" else model.artifact.path,
+        builtin_options=options_json(manifest.probabilities),
+    )
 
 
 def server_environment(settings: ServerSettings, files: ModelFiles) -> dict[str, str]:
