@@ -11,6 +11,7 @@ from a workstation. Unlike the image, a score.py that fails to load or init() st
 from __future__ import annotations
 
 import dataclasses
+import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -227,6 +228,7 @@ def command(
         from gitops_ml.local.runner import serve_in, serve_reloading  # noqa: PLC0415
 
         announce(port)
+        signal.signal(signal.SIGTERM, signal.default_int_handler)  # `kill PID` stops the model's server too, as Ctrl+C does
         if reload:
             watched = [model_dir / name for name in (files.script, files.schema, "manifest.yaml", files.artifact) if name and (model_dir / name).is_file()]
             code = serve_reloading(python, settings, files, request.api_keys, watched, lambda changed: echo_err(f"reloading: {', '.join(_shown(Path(c)) for c in changed)} changed"))
