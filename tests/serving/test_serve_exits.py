@@ -84,6 +84,16 @@ def test_init_that_fails_under_serve_exits_with_the_located_error(tmp_path: Path
     assert "Traceback" not in run.stderr.split("error:")[-1]
 
 
+def test_a_missing_package_under_env_manager_local_says_how_to_get_it(tmp_path: Path) -> None:
+    model = model_copy(tmp_path)
+    (model / "score.py").write_text("import xgboost_not_installed_here\n\n\ndef run(data):\n    return 0\n")
+    run = serve(model, "--port", str(free_port()), "--env-manager", "local")
+    assert run.returncode == 1, run.stderr
+    assert "error: models/iris/score.py:1:1: importing score.py failed: ModuleNotFoundError" in run.stderr
+    assert "hint: this Python has no module 'xgboost_not_installed_here'" in run.stderr
+    assert "without --env-manager local make the model's own environment" in run.stderr
+
+
 def test_a_run_the_server_cannot_call_stops_serve_at_the_def(tmp_path: Path) -> None:
     model = model_copy(tmp_path)
     (model / "score.py").write_text("def run(data, options):\n    return 0\n")
