@@ -9,6 +9,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,13 +88,26 @@ def serve_in(python: Path, settings: ServerSettings, files: ModelFiles, api_keys
             env["GITOPS_ML_KEYS_DIR"] = keys
             env["GITOPS_ML_AUTH_ENABLED"] = "true"
         env["GITOPS_ML_DRAIN_SECONDS"] = str(drain_seconds)
-        proc = subprocess.Popen([str(python), "-m", "gitops_ml.serving"], env=env)
+        proc = _start_server(python, env)
         with _sigterm_interrupts():
             try:
                 return proc.wait()
             except KeyboardInterrupt:
                 proc.terminate()  # the server drains and stops on SIGTERM, as in a pod
                 return proc.wait()
+
+
+def _start_server(python: Path, env: dict[str, str]) -> "subprocess.Popen[bytes]":
+    """`python -m gitops_ml.serving`, which Linux stops (SIGTERM, so it drains) if this process dies
+    without stopping it: a killed `gitops-ml serve` leaves no server holding the port."""
+    return subprocess.Popen([str(python), "-m", "gitops_ml.serving"], env=env, preexec_fn=_die_with_parent if sys.platform == "linux" else None)
+
+
+def _die_with_parent() -> None:
+    import ctypes  # noqa: PLC0415 - in the child, between fork and exec
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 @contextlib.contextmanager
@@ -122,7 +136,7 @@ def serve_reloading(python: Path, settings: ServerSettings, files: ModelFiles, a
                 Path(keys, name).write_text(key, encoding="utf-8")
             env["GITOPS_ML_KEYS_DIR"] = keys
             env["GITOPS_ML_AUTH_ENABLED"] = "true"
-        proc = subprocess.Popen([str(python), "-m", "gitops_ml.serving"], env=env)
+        proc = _start_server(python, env)
         targets = {str(p.resolve()) for p in watched}
         with _sigterm_interrupts():
             return _watch(proc, python, env, targets, watched, on_change)
@@ -139,7 +153,7 @@ def _watch(proc: "subprocess.Popen[bytes]", python: Path, env: dict[str, str], t
             on_change(changed)
             proc.terminate()
             proc.wait()
-            proc = subprocess.Popen([str(python), "-m", "gitops_ml.serving"], env=env)
+            proc = _start_server(python, env)
     except KeyboardInterrupt:
         pass
     proc.terminate()

@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -55,3 +56,29 @@ def test_serve_runs_in_the_models_environment_and_reloads_a_changed_score_py(tmp
         state = Path(f"/proc/{pid}/stat")
         assert not state.exists() or state.read_text().split(") ")[-1].startswith("Z"), f"server {pid} outlived serve"
     assert json.loads(sample)  # the sample itself is untouched
+
+
+@pytest.mark.slow
+def test_a_killed_serve_leaves_no_server_behind(tmp_path: Path) -> None:
+    """kill -9 of `gitops-ml serve` (no chance to stop its server) still stops the model's server: the
+    port is free again for the next `serve`."""
+    server = serve_cli(tmp_path, EXAMPLE / "models" / "iris", "--env-manager", "venv")
+    server.wait_until(lambda: server.get("/readyz").status_code == 200, "readiness", START_DEADLINE + 240)
+    children = subprocess.run(
+        ["ps", "-o", "pid=", "--ppid", str(server.process.pid)], capture_output=True, text=True
+    ).stdout.split()
+    assert children, "serve runs the model's server as its child"
+    server.process.kill()
+    server.process.wait(10)
+
+    def gone() -> bool:
+        return all(
+            not Path(f"/proc/{pid}/stat").exists()
+            or Path(f"/proc/{pid}/stat").read_text().split(") ")[-1].startswith("Z")
+            for pid in children
+        )
+
+    deadline = time.monotonic() + 30
+    while not gone() and time.monotonic() < deadline:
+        time.sleep(0.05)  # polling interval of a deadline loop
+    assert gone(), f"the model's server {children} outlived a killed serve"
