@@ -196,6 +196,7 @@ class Decoded:
 
     data: Any
     held: int
+    form: Any = None  # a protocol request's inputs as a /score body holds them (what capture records)
 
 
 @dataclass(frozen=True)
