@@ -599,7 +599,7 @@ class ScoringApp:
         else:
             status = 200
             prefix = self.prefix
-            index = {"model": self.settings.model_name, "version": self.settings.model_version, "score": prefix + SCORE_PATH, "openapi": prefix + OPENAPI_PATH, "docs": prefix + DOCS_PATH}
+            index = {"status": "alive", "model": self.settings.model_name, "version": self.settings.model_version, "score": prefix + SCORE_PATH, "openapi": prefix + OPENAPI_PATH, "docs": prefix + DOCS_PATH}
             await self._respond(send, 200, orjson.dumps(index), request_id)
         self.metrics.count(route or "unknown", status, 0.0)
 
