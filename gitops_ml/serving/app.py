@@ -36,7 +36,7 @@ from gitops_ml.serving.bodies import (
 from gitops_ml.serving.decoding import unsupported_keywords
 from gitops_ml.serving.docs_page import render_docs
 from gitops_ml.serving.model_files import ModelFiles, compile_schema, read_model_json
-from gitops_ml.serving.openapi import VERSIONED_SCORE_PATH, build_openapi
+from gitops_ml.serving.openapi import VERSIONED_SCORE_PATH, ProtocolDocs, build_openapi
 from gitops_ml.serving.predictions import predictions_of, sampled
 from gitops_ml.serving.protocol_routes import Call, Protocols, Route, parse_route
 from gitops_ml.serving.scoring import (
@@ -116,6 +116,8 @@ class ScoringApp:
             auth=self.auth,
             output_schema=output_schema,
             prefix=self.prefix,
+            protocols=ProtocolDocs(self.protocols.layout.inputs_metadata(), self.protocols.layout.example(sample), self.protocols.v1.example(sample))
+            if self.protocols is not None else None,
         )
         self.openapi = orjson.dumps(openapi)
         self.docs, docs_policy = render_docs(openapi, score_path=SCORE_PATH, openapi_path=OPENAPI_PATH, prefix=self.prefix)

@@ -81,6 +81,19 @@ class V1Layout:
             return value["b64"]
         return value
 
+    def example(self, sample: Any) -> dict[str, Any] | None:
+        """The V1 request that stands for the model's sample (the documents' example), or None."""
+        if not isinstance(sample, dict) or not sample:
+            return None
+        name = self.single_input
+        check = self.decoder.fields[name] if name is not None else None
+        if name is not None and isinstance(check, NdarrayCheck) and isinstance(sample.get(name), list):
+            return {"instances": sample[name]}
+        if name is not None and isinstance(check, DataFrameCheck) and name in sample:
+            value = sample[name]
+            return {"instances": [dict(zip(value["columns"], row)) for row in value["data"]] if isinstance(value, dict) else value}
+        return {"instances": [{key: {"b64": value} if key in self.binary else value for key, value in sample.items()}]}
+
     def _expected(self) -> str:
         name = self.single_input
         if name is not None:

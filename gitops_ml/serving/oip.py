@@ -114,6 +114,27 @@ class Layout:
     def inputs_metadata(self) -> list[dict[str, Any]]:
         return [tensor.metadata() for tensor in self.tensors.values()]
 
+    def example(self, sample: Any) -> dict[str, Any] | None:
+        """The inference request that stands for the model's sample (the documents' example), or None."""
+        if not isinstance(sample, Mapping):
+            return None
+        inputs = []
+        for tensor in self.tensors.values():
+            value = sample.get(tensor.target)
+            if value is None:
+                continue
+            if tensor.kind == "ndarray":
+                array = np.asarray(value)
+                inputs.append({"name": tensor.name, "datatype": tensor.datatype, "shape": list(array.shape), "data": array.ravel().tolist()})
+            elif tensor.kind == "column":
+                records = [dict(zip(value["columns"], row)) for row in value["data"]] if isinstance(value, Mapping) else value
+                cells = [record.get(tensor.column) for record in records]
+                inputs.append({"name": tensor.name, "datatype": tensor.datatype, "shape": [len(cells)], "data": cells})
+            else:
+                element = value if tensor.kind == "binary" else orjson.dumps(value).decode()
+                inputs.append({"name": tensor.name, "datatype": BYTES, "shape": [1], "data": [element]})
+        return {"inputs": inputs} if inputs else None
+
     # --- requests --------------------------------------------------------------------------------
 
     def decode(self, raw: bytes, header_length: int | None, request_id: str) -> tuple[Decoded | Refusal, "Request"]:
