@@ -40,7 +40,10 @@ class V1Layout:
         except orjson.JSONDecodeError as exc:
             raise ProtocolError(f"malformed JSON: {exc}") from None
         if type(body) is not dict or ("instances" in body) == ("inputs" in body):
-            raise ProtocolError("the request must be a JSON object with 'instances' or 'inputs' (one of them)", expected=self._expected())
+            raise ProtocolError(
+                "the request must be a JSON object with 'instances' or 'inputs' (one of them)",
+                expected=self._expected(),
+            )
         if "inputs" in body and type(body["inputs"]) is dict:  # columnar: the named inputs themselves
             return {name: self._unwrap(name, value) for name, value in body["inputs"].items()}
         instances = body.get("instances", body.get("inputs"))
@@ -53,12 +56,18 @@ class V1Layout:
         if isinstance(check, DataFrameCheck) and name is not None:
             return {name: self._table(check, instances)}
         if len(instances) != 1:
-            raise ProtocolError(f"this model scores one instance per request, got {len(instances)}", field="instances", expected=self._expected())
+            raise ProtocolError(
+                f"this model scores one instance per request, got {len(instances)}",
+                field="instances",
+                expected=self._expected(),
+            )
         instance = instances[0]
         if name is not None and not (type(instance) is dict and set(instance) == {name}):
             return {name: self._unwrap(name, instance)}
         if type(instance) is not dict:
-            raise ProtocolError("instances[0] must be an object of named inputs", field="instances[0]", expected=self._expected())
+            raise ProtocolError(
+                "instances[0] must be an object of named inputs", field="instances[0]", expected=self._expected()
+            )
         return {key: self._unwrap(key, value) for key, value in instance.items()}
 
     def _table(self, check: DataFrameCheck, instances: list[Any]) -> Any:
@@ -68,10 +77,17 @@ class V1Layout:
             width = len(check.names)
             for i, row in enumerate(instances):
                 if len(row) != width:
-                    raise ProtocolError(f"instances[{i}]: expected a row of {width} values ({', '.join(check.names)})", field=f"instances[{i}]")
+                    raise ProtocolError(
+                        f"instances[{i}]: expected a row of {width} values ({', '.join(check.names)})",
+                        field=f"instances[{i}]",
+                    )
             records = [dict(zip(check.names, row)) for row in instances]
         else:
-            raise ProtocolError("instances must all be records (objects) or all be rows (arrays)", field="instances", expected=check.expected)
+            raise ProtocolError(
+                "instances must all be records (objects) or all be rows (arrays)",
+                field="instances",
+                expected=check.expected,
+            )
         if check.orient == "split":
             return {"columns": check.names, "data": [[record.get(c) for c in check.names] for record in records]}
         return records
@@ -91,7 +107,11 @@ class V1Layout:
             return {"instances": sample[name]}
         if name is not None and isinstance(check, DataFrameCheck) and name in sample:
             value = sample[name]
-            return {"instances": [dict(zip(value["columns"], row)) for row in value["data"]] if isinstance(value, dict) else value}
+            return {
+                "instances": [dict(zip(value["columns"], row)) for row in value["data"]]
+                if isinstance(value, dict)
+                else value
+            }
         return {"instances": [{key: {"b64": value} if key in self.binary else value for key, value in sample.items()}]}
 
     def _expected(self) -> str:

@@ -26,9 +26,18 @@ from gitops_ml.serving.inference import ANNOTATION
 DATATYPES: Mapping[str, np.dtype] = {
     name: np.dtype(dtype)
     for name, dtype in (
-        ("BOOL", "bool"), ("UINT8", "uint8"), ("UINT16", "uint16"), ("UINT32", "uint32"), ("UINT64", "uint64"),
-        ("INT8", "int8"), ("INT16", "int16"), ("INT32", "int32"), ("INT64", "int64"),
-        ("FP16", "float16"), ("FP32", "float32"), ("FP64", "float64"),
+        ("BOOL", "bool"),
+        ("UINT8", "uint8"),
+        ("UINT16", "uint16"),
+        ("UINT32", "uint32"),
+        ("UINT64", "uint64"),
+        ("INT8", "int8"),
+        ("INT16", "int16"),
+        ("INT32", "int32"),
+        ("INT64", "int64"),
+        ("FP16", "float16"),
+        ("FP32", "float32"),
+        ("FP64", "float64"),
     )
 }
 BYTES = "BYTES"
@@ -101,7 +110,11 @@ class Layout:
             elif isinstance(check, DataFrameCheck):
                 frames[name] = check
                 for column, dtype in check.columns.items():
-                    datatype = BYTES if dtype == "object" or dtype.startswith("datetime") else _OF_DTYPE.get(np.dtype(dtype).name, "FP64")
+                    datatype = (
+                        BYTES
+                        if dtype == "object" or dtype.startswith("datetime")
+                        else _OF_DTYPE.get(np.dtype(dtype).name, "FP64")
+                    )
                     needed = name in required and column not in check.optional
                     tensors[column] = Tensor(column, datatype, (-1,), "column", name, column, needed)
             elif kind == "binary":
@@ -125,9 +138,18 @@ class Layout:
                 continue
             if tensor.kind == "ndarray":
                 array = np.asarray(value)
-                inputs.append({"name": tensor.name, "datatype": tensor.datatype, "shape": list(array.shape), "data": array.ravel().tolist()})
+                inputs.append(
+                    {
+                        "name": tensor.name,
+                        "datatype": tensor.datatype,
+                        "shape": list(array.shape),
+                        "data": array.ravel().tolist(),
+                    }
+                )
             elif tensor.kind == "column":
-                records = [dict(zip(value["columns"], row)) for row in value["data"]] if isinstance(value, Mapping) else value
+                records = (
+                    [dict(zip(value["columns"], row)) for row in value["data"]] if isinstance(value, Mapping) else value
+                )
                 cells = [record.get(tensor.column) for record in records]
                 inputs.append({"name": tensor.name, "datatype": tensor.datatype, "shape": [len(cells)], "data": cells})
             else:
@@ -143,16 +165,23 @@ class Layout:
         try:
             form, head = self._form(raw, header_length, request)
         except ProtocolError as exc:
-            return Refusal(exc.status, protocol_error(exc.message, request_id, field=exc.field, expected=exc.expected)), request
+            return Refusal(
+                exc.status, protocol_error(exc.message, request_id, field=exc.field, expected=exc.expected)
+            ), request
         except InputError as exc:
-            return Refusal(400 if exc.status == 422 else exc.status, protocol_error(exc.message, request_id, field=exc.field, expected=exc.expected)), request
+            return Refusal(
+                400 if exc.status == 422 else exc.status,
+                protocol_error(exc.message, request_id, field=exc.field, expected=exc.expected),
+            ), request
         return decode_form(form, self.decoder, self.single_input, request_id, head, len(raw)), request
 
     def _form(self, raw: bytes, header_length: int | None, request: "Request") -> tuple[dict[str, Any], bytes]:
         """The /score body this request stands for ({input: value}), and the JSON header it came in."""
         if header_length is not None:
             if header_length > len(raw):
-                raise ProtocolError(f"Inference-Header-Content-Length is {header_length}, but the body has {len(raw)} bytes")
+                raise ProtocolError(
+                    f"Inference-Header-Content-Length is {header_length}, but the body has {len(raw)} bytes"
+                )
             head, binary = raw[:header_length], memoryview(raw)[header_length:]
         else:
             head, binary = raw, memoryview(b"")
@@ -170,7 +199,9 @@ class Layout:
         request.read_outputs(body.get("outputs"), body.get("parameters"))
         inputs = body.get("inputs")
         if type(inputs) is not list or not inputs:
-            raise ProtocolError("'inputs' must be a non-empty array of tensors", field="inputs", expected=self._expected())
+            raise ProtocolError(
+                "'inputs' must be a non-empty array of tensors", field="inputs", expected=self._expected()
+            )
         form: dict[str, Any] = {}
         columns: dict[str, dict[str, list[Any]]] = {}
         offset = 0
@@ -180,7 +211,9 @@ class Layout:
                 raise ProtocolError(f"inputs[{position}] must be a tensor object", field=f"inputs[{position}]")
             name = item.get("name")
             if type(name) is not str:
-                raise ProtocolError(f"inputs[{position}] has no name", field=f"inputs[{position}].name", expected=self._expected())
+                raise ProtocolError(
+                    f"inputs[{position}] has no name", field=f"inputs[{position}].name", expected=self._expected()
+                )
             tensor = self.tensors.get(name)
             if tensor is None:
                 raise ProtocolError(f"unknown input tensor {name!r}", field=name, expected=self._expected())
@@ -203,25 +236,40 @@ class Layout:
                 form[tensor.target] = _array(item.get("data"), chunk, datatype, shape, count, name)
             elif tensor.kind == "column":
                 if len(shape) > 2 or (len(shape) == 2 and shape[1] != 1):
-                    raise ProtocolError(f"{name}: a column is a tensor of shape [n] or [n, 1], got {list(shape)}", field=name,
-                                        expected=f"{tensor.datatype} of shape [-1]")
-                columns.setdefault(tensor.target, {})[tensor.column] = _elements(item.get("data"), chunk, datatype, shape, count, name, text=True)
+                    raise ProtocolError(
+                        f"{name}: a column is a tensor of shape [n] or [n, 1], got {list(shape)}",
+                        field=name,
+                        expected=f"{tensor.datatype} of shape [-1]",
+                    )
+                columns.setdefault(tensor.target, {})[tensor.column] = _elements(
+                    item.get("data"), chunk, datatype, shape, count, name, text=True
+                )
             else:
                 if count != 1:
-                    raise ProtocolError(f"{name}: expected one element, got shape {list(shape)}", field=name, expected=f"{BYTES} of shape [1]")
+                    raise ProtocolError(
+                        f"{name}: expected one element, got shape {list(shape)}",
+                        field=name,
+                        expected=f"{BYTES} of shape [1]",
+                    )
                 element = _elements(item.get("data"), chunk, datatype, shape, count, name, text=False)[0]
                 if tensor.kind == "binary":
-                    form[tensor.target] = element  # bytes from binary data, base64 text from JSON: BinaryCheck takes both
+                    form[tensor.target] = (
+                        element  # bytes from binary data, base64 text from JSON: BinaryCheck takes both
+                    )
                 else:
                     try:
                         form[tensor.target] = orjson.loads(element)
                     except orjson.JSONDecodeError as exc:
-                        raise ProtocolError(f"{name}: not JSON text ({exc})", field=name, expected=f"{BYTES} holding JSON text") from None
+                        raise ProtocolError(
+                            f"{name}: not JSON text ({exc})", field=name, expected=f"{BYTES} holding JSON text"
+                        ) from None
         if offset != len(binary):
             raise ProtocolError(f"the body has {len(binary) - offset} bytes of binary data no input claims")
         for tensor in self.tensors.values():
             if tensor.required and tensor.name not in seen:
-                raise ProtocolError(f"missing input tensor {tensor.name!r}", field=tensor.name, expected=self._expected())
+                raise ProtocolError(
+                    f"missing input tensor {tensor.name!r}", field=tensor.name, expected=self._expected()
+                )
         for target, given in columns.items():
             form[target] = self._frame(target, given)
         return form, head
@@ -230,7 +278,10 @@ class Layout:
         check = self.frames[target]
         lengths = {len(values) for values in given.values()}
         if len(lengths) > 1:
-            raise ProtocolError("the column tensors have different lengths: " + ", ".join(f"{c}: {len(v)}" for c, v in given.items()), field=target)
+            raise ProtocolError(
+                "the column tensors have different lengths: " + ", ".join(f"{c}: {len(v)}" for c, v in given.items()),
+                field=target,
+            )
         rows = lengths.pop()
         names = check.names
         cells = [given.get(c) or [None] * rows for c in names]
@@ -245,9 +296,17 @@ class Layout:
         if datatype == tensor.datatype:
             return
         wanted = tensor.datatype
-        if datatype != BYTES and wanted != BYTES and DATATYPES[datatype].kind in _ACCEPTS.get(DATATYPES[wanted].kind, ""):
+        if (
+            datatype != BYTES
+            and wanted != BYTES
+            and DATATYPES[datatype].kind in _ACCEPTS.get(DATATYPES[wanted].kind, "")
+        ):
             return  # e.g. FP32 or INT64 for an FP64 input: converted as /score converts JSON numbers
-        raise ProtocolError(f"{tensor.name}: datatype {datatype}, expected {wanted}", field=tensor.name, expected=f"{wanted} of shape {list(tensor.shape)}")
+        raise ProtocolError(
+            f"{tensor.name}: datatype {datatype}, expected {wanted}",
+            field=tensor.name,
+            expected=f"{wanted} of shape {list(tensor.shape)}",
+        )
 
     def _expected(self) -> str:
         return "tensors " + ", ".join(f"{t.name} ({t.datatype} {list(t.shape)})" for t in self.tensors.values())
@@ -271,7 +330,9 @@ class Layout:
                 described["parameters"] = {**described.get("parameters", {}), "binary_data_size": len(data)}
                 chunks.append(data)
             elif array is not None:
-                described["data"] = array.ravel().tolist() if described["datatype"] != BYTES else [_text(v) for v in array.ravel()]
+                described["data"] = (
+                    array.ravel().tolist() if described["datatype"] != BYTES else [_text(v) for v in array.ravel()]
+                )
             outputs.append(described)
         response["outputs"] = outputs
         head = orjson.dumps(response)
@@ -311,7 +372,9 @@ class Request:
 def _header(item: dict[str, Any], name: str) -> tuple[str, tuple[int, ...]]:
     datatype = item.get("datatype")
     if type(datatype) is not str or (datatype not in DATATYPES and datatype != BYTES):
-        raise ProtocolError(f"{name}: unknown datatype {datatype!r}", field=name, expected="one of " + ", ".join([*DATATYPES, BYTES]))
+        raise ProtocolError(
+            f"{name}: unknown datatype {datatype!r}", field=name, expected="one of " + ", ".join([*DATATYPES, BYTES])
+        )
     shape = item.get("shape")
     if type(shape) is not list or not all(type(d) is int and d >= 0 for d in shape):
         raise ProtocolError(f"{name}: 'shape' must be an array of non-negative integers, got {shape!r}", field=name)
@@ -333,7 +396,10 @@ def _array(data: Any, chunk: memoryview | None, datatype: str, shape: tuple[int,
     if chunk is not None:
         dtype = DATATYPES[datatype]
         if len(chunk) != count * dtype.itemsize:
-            raise ProtocolError(f"{name}: {len(chunk)} bytes of binary data for shape {list(shape)} of {datatype} ({count * dtype.itemsize} expected)", field=name)
+            raise ProtocolError(
+                f"{name}: {len(chunk)} bytes of binary data for shape {list(shape)} of {datatype} ({count * dtype.itemsize} expected)",
+                field=name,
+            )
         return np.frombuffer(chunk, dtype=dtype).reshape(shape).copy()  # writable, and not a view of the body
     if type(data) is not list:
         raise ProtocolError(f"{name}: 'data' must be an array", field=name)
@@ -356,7 +422,9 @@ def _nest(flat: list[Any], shape: tuple[int, ...]) -> list[Any]:
     return nested
 
 
-def _elements(data: Any, chunk: memoryview | None, datatype: str, shape: tuple[int, ...], count: int, name: str, *, text: bool) -> list[Any]:
+def _elements(
+    data: Any, chunk: memoryview | None, datatype: str, shape: tuple[int, ...], count: int, name: str, *, text: bool
+) -> list[Any]:
     """The elements of a column, binary or JSON tensor, flat; strings of a BYTES column as text."""
     if chunk is not None:
         if datatype == BYTES:
@@ -369,7 +437,9 @@ def _elements(data: Any, chunk: memoryview | None, datatype: str, shape: tuple[i
             return list(items)
         dtype = DATATYPES[datatype]
         if len(chunk) != count * dtype.itemsize:
-            raise ProtocolError(f"{name}: {len(chunk)} bytes of binary data for shape {list(shape)} of {datatype}", field=name)
+            raise ProtocolError(
+                f"{name}: {len(chunk)} bytes of binary data for shape {list(shape)} of {datatype}", field=name
+            )
         values: list[Any] = np.frombuffer(chunk, dtype=dtype).tolist()
         return values
     if type(data) is not list:
@@ -414,13 +484,18 @@ def _text(value: Any) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
-def decode_form(form: dict[str, Any], decoder: RequestDecoder, single_input: str | None, request_id: str, head: bytes, size: int) -> Decoded | Refusal:
+def decode_form(
+    form: dict[str, Any], decoder: RequestDecoder, single_input: str | None, request_id: str, head: bytes, size: int
+) -> Decoded | Refusal:
     """A protocol request's inputs checked by the /score decoder: the same values, the same refusals
     (as 400s in the protocol's shape); `form` is kept to capture the request as /score would."""
     try:
         inputs = decoder.decode(form, raw=head)
     except InputError as exc:
-        return Refusal(400 if exc.status == 422 else exc.status, protocol_error(exc.message, request_id, field=exc.field, expected=exc.expected))
+        return Refusal(
+            400 if exc.status == 422 else exc.status,
+            protocol_error(exc.message, request_id, field=exc.field, expected=exc.expected),
+        )
     held = held_bytes(inputs.values(), size)
     return Decoded(inputs[single_input] if single_input is not None and len(inputs) == 1 else inputs, held, form)
 
@@ -496,7 +571,9 @@ def _described(name: str, schema: Any) -> dict[str, Any]:
         shape.append(-1)
         leaf = leaf["items"]
     kind = leaf.get("type") if isinstance(leaf, Mapping) else None
-    datatype = {"integer": "INT64", "number": "FP64", "boolean": "BOOL"}.get(kind if isinstance(kind, str) else "", BYTES)
+    datatype = {"integer": "INT64", "number": "FP64", "boolean": "BOOL"}.get(
+        kind if isinstance(kind, str) else "", BYTES
+    )
     described: dict[str, Any] = {"name": name, "datatype": datatype, "shape": shape or [1]}
     if datatype == BYTES and kind != "string":
         described = {"name": name, "datatype": BYTES, "shape": [1], "parameters": {"content_type": JSON_CONTENT}}

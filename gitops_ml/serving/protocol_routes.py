@@ -68,7 +68,16 @@ def parse_route(path: str) -> Route | None:
 class Protocols:
     """The protocols of one endpoint: its tensor layout and the answers that never change."""
 
-    def __init__(self, *, model: str, version: str, schema: dict[str, Any], decoder: RequestDecoder, output_schema: Any, platform: str) -> None:
+    def __init__(
+        self,
+        *,
+        model: str,
+        version: str,
+        schema: dict[str, Any],
+        decoder: RequestDecoder,
+        output_schema: Any,
+        platform: str,
+    ) -> None:
         self.model = model
         self.version = version
         self.major = version.split(".", 1)[0]
@@ -99,12 +108,16 @@ class Protocols:
 
     def serves(self, route: Route) -> bool:
         """Whether the model name and version in the path are this endpoint's."""
-        return (not route.name or route.name == self.model) and (not route.version or route.version in (self.version, self.major))
+        return (not route.name or route.name == self.model) and (
+            not route.version or route.version in (self.version, self.major)
+        )
 
     def unknown(self, route: Route, request_id: str) -> bytes | None:
         """The 404 body when the path names another model or version than this endpoint's, else None."""
         if route.name and route.name != self.model:
-            return protocol_error(f"unknown model {route.name!r}: this endpoint serves {self.model!r}", request_id, code="model_not_found")
+            return protocol_error(
+                f"unknown model {route.name!r}: this endpoint serves {self.model!r}", request_id, code="model_not_found"
+            )
         if route.version and route.version not in (self.version, self.major):
             return protocol_error(
                 f"unknown version {route.version!r} of {self.model!r}: this endpoint serves {self.version} (also reachable as {self.major})",
@@ -174,4 +187,8 @@ class V1Call(Call):
 
 def _config_tensor(tensor: dict[str, Any]) -> dict[str, Any]:
     datatype = tensor["datatype"]
-    return {"name": tensor["name"], "data_type": _CONFIG_TYPES.get(datatype, "TYPE_" + datatype), "dims": tensor["shape"]}
+    return {
+        "name": tensor["name"],
+        "data_type": _CONFIG_TYPES.get(datatype, "TYPE_" + datatype),
+        "dims": tensor["shape"],
+    }

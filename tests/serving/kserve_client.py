@@ -33,9 +33,14 @@ async def one(url: str, headers: dict, call: dict) -> object:
                 tensor = InferInput(spec["name"], spec["shape"], spec["datatype"])
                 if spec["datatype"] == "BYTES":
                     values = [base64.b64decode(v) if spec.get("b64") else v.encode() for v in spec["data"]]
-                    tensor.set_data_from_numpy(np.array(values, dtype=np.object_).reshape(spec["shape"]), binary_data=spec.get("binary", True))
+                    tensor.set_data_from_numpy(
+                        np.array(values, dtype=np.object_).reshape(spec["shape"]), binary_data=spec.get("binary", True)
+                    )
                 else:
-                    tensor.set_data_from_numpy(np.array(spec["data"], dtype=spec["numpy"]).reshape(spec["shape"]), binary_data=spec.get("binary", True))
+                    tensor.set_data_from_numpy(
+                        np.array(spec["data"], dtype=spec["numpy"]).reshape(spec["shape"]),
+                        binary_data=spec.get("binary", True),
+                    )
                 inputs.append(tensor)
             request = InferRequest(model_name=call["model"], infer_inputs=inputs, request_id=call.get("id"))
             response = await client.infer(url, request, model_name=call["model"], headers=headers)
@@ -47,7 +52,12 @@ async def one(url: str, headers: dict, call: dict) -> object:
                     "shape": list(output.shape),
                     "data": [v.decode() if isinstance(v, bytes) else v for v in array.ravel().tolist()],
                 }
-            return {"model_name": response.model_name, "model_version": response.model_version, "id": response.id, "outputs": outputs}
+            return {
+                "model_name": response.model_name,
+                "model_version": response.model_version,
+                "id": response.id,
+                "outputs": outputs,
+            }
         raise ValueError(f"unknown call {kind}")
 
 

@@ -20,8 +20,9 @@ import httpx
 import numpy as np
 import orjson
 import pytest
-from tests.serving.conftest import EXAMPLES, KEY, Server, ServerPool
 from support import require
+
+from tests.serving.conftest import EXAMPLES, KEY, Server, ServerPool
 
 tritonhttp = pytest.importorskip("tritonclient.http")
 from tritonclient.utils import InferenceServerException  # noqa: E402
@@ -51,9 +52,17 @@ PANDAS_SCHEMA = {
                 "type": "object",
                 "additionalProperties": False,
                 "required": ["length", "count", "colour"],
-                "properties": {"length": {"type": "number"}, "count": {"type": "integer"}, "colour": {"type": "string"}},
+                "properties": {
+                    "length": {"type": "number"},
+                    "count": {"type": "integer"},
+                    "colour": {"type": "string"},
+                },
             },
-            "x-gitops-ml": {"kind": "dataframe", "orient": "records", "columns": {"length": "float64", "count": "int64", "colour": "object"}},
+            "x-gitops-ml": {
+                "kind": "dataframe",
+                "orient": "records",
+                "columns": {"length": "float64", "count": "int64", "colour": "object"},
+            },
         }
     },
 }
@@ -133,11 +142,18 @@ def test_tritonclient_sends_a_png_as_bytes_and_json_options(servers: dict[str, S
     server = servers["digits"]
     client = triton(server)
     metadata = client.get_model_metadata("digits")
-    assert [(t["name"], t["datatype"], t["shape"]) for t in metadata["inputs"]] == [("image", "BYTES", [1]), ("options", "BYTES", [1])]
+    assert [(t["name"], t["datatype"], t["shape"]) for t in metadata["inputs"]] == [
+        ("image", "BYTES", [1]),
+        ("options", "BYTES", [1]),
+    ]
     # in JSON a BYTES element is text: the image travels as base64 there, raw in binary data
     image = np.array([PNG if binary else DIGITS["image"].encode()], dtype=np.object_)
     options = np.array([json.dumps(DIGITS["options"]).encode()], dtype=np.object_)
-    result = client.infer("digits", [tensor("image", image, "BYTES", binary=binary), tensor("options", options, "BYTES", binary=binary)], headers=auth())
+    result = client.infer(
+        "digits",
+        [tensor("image", image, "BYTES", binary=binary), tensor("options", options, "BYTES", binary=binary)],
+        headers=auth(),
+    )
     expected = scored(server, DIGITS)
     assert result.as_numpy("digit").tolist() == [expected["digit"]]
     top = result.as_numpy("top")
@@ -148,12 +164,18 @@ def test_tritonclient_sends_a_table_as_one_tensor_per_column(servers: dict[str, 
     server = servers["tables"]
     client = triton(server)
     metadata = client.get_model_metadata("tables")
-    assert [(t["name"], t["datatype"], t["shape"]) for t in metadata["inputs"]] == [("length", "FP64", [-1]), ("count", "INT64", [-1]), ("colour", "BYTES", [-1])]
+    assert [(t["name"], t["datatype"], t["shape"]) for t in metadata["inputs"]] == [
+        ("length", "FP64", [-1]),
+        ("count", "INT64", [-1]),
+        ("colour", "BYTES", [-1]),
+    ]
     assert metadata["parameters"] == {"content_type": "pd"}
     columns = [
         tensor("length", np.array([r["length"] for r in PANDAS_ROWS], dtype=np.float64), "FP64"),
         tensor("count", np.array([r["count"] for r in PANDAS_ROWS], dtype=np.int64), "INT64"),
-        tensor("colour", np.array([r["colour"].encode() for r in PANDAS_ROWS], dtype=np.object_), "BYTES", binary=False),
+        tensor(
+            "colour", np.array([r["colour"].encode() for r in PANDAS_ROWS], dtype=np.object_), "BYTES", binary=False
+        ),
     ]
     result = client.infer("tables", columns, headers=auth())
     expected = scored(server, {"rows": PANDAS_ROWS})
@@ -171,13 +193,35 @@ def test_tritonclient_gets_400_and_404_naming_what_is_wrong(servers: dict[str, S
     iris, digits = triton(servers["iris"]), triton(servers["digits"])
     rows = np.array(IRIS["data"], dtype=np.float64)
     cases = [
-        (bad(iris, "iris", [tensor("data", np.array([[b"x"] * 4], dtype=np.object_), "BYTES")]), "400", "datatype BYTES, expected FP64"),
+        (
+            bad(iris, "iris", [tensor("data", np.array([[b"x"] * 4], dtype=np.object_), "BYTES")]),
+            "400",
+            "datatype BYTES, expected FP64",
+        ),
         (bad(iris, "iris", [tensor("data", np.ones((2, 3)), "FP64")]), "400", "expected shape (n, 4), got (2, 3)"),
         (bad(iris, "iris", [tensor("rows", rows, "FP64")]), "400", "unknown input tensor 'rows'"),
-        (bad(iris, "iris", [tensor("data", np.array([[1.5, 2, 3, 4]]), "FP64"), tensor("data", rows, "FP64")]), "400", "given twice"),
-        (bad(digits, "digits", [tensor("image", np.array([PNG], dtype=np.object_), "BYTES")]), "400", "missing input tensor 'options'"),
-        (bad(digits, "digits", [tensor("image", np.array([b"GIF89a not a png"], dtype=np.object_), "BYTES"),
-                                tensor("options", np.array([b'{"top_k": 1}'], dtype=np.object_), "BYTES")]), "400", "expected image/png"),
+        (
+            bad(iris, "iris", [tensor("data", np.array([[1.5, 2, 3, 4]]), "FP64"), tensor("data", rows, "FP64")]),
+            "400",
+            "given twice",
+        ),
+        (
+            bad(digits, "digits", [tensor("image", np.array([PNG], dtype=np.object_), "BYTES")]),
+            "400",
+            "missing input tensor 'options'",
+        ),
+        (
+            bad(
+                digits,
+                "digits",
+                [
+                    tensor("image", np.array([b"GIF89a not a png"], dtype=np.object_), "BYTES"),
+                    tensor("options", np.array([b'{"top_k": 1}'], dtype=np.object_), "BYTES"),
+                ],
+            ),
+            "400",
+            "expected image/png",
+        ),
         (bad(iris, "wine", [tensor("data", rows, "FP64")]), "404", "unknown model 'wine'"),
         (bad(iris, "iris", [tensor("data", rows, "FP64")], model_version="2.0.0"), "404", "unknown version '2.0.0'"),
     ]
@@ -190,13 +234,51 @@ def test_bad_requests_are_answered_in_the_protocols_error_shape_never_500(server
     bodies: list[tuple[str, bytes, dict[str, str], int]] = [
         ("/v2/models/iris/infer", b"{not json", {}, 400),
         ("/v2/models/iris/infer", b"[]", {}, 400),
-        ("/v2/models/iris/infer", orjson.dumps({"inputs": [{"name": "data", "datatype": "FP64", "shape": [1, 4], "data": [1, 2, 3]}]}), {}, 400),
-        ("/v2/models/iris/infer", orjson.dumps({"inputs": [{"name": "data", "datatype": "FP99", "shape": [1, 4], "data": [1, 2, 3, 4]}]}), {}, 400),
-        ("/v2/models/iris/infer", orjson.dumps({"inputs": [{"name": "data", "datatype": "FP64", "shape": [1, 4], "parameters": {"binary_data_size": 32}}]}),
-         {"Inference-Header-Content-Length": "10"}, 400),
-        ("/v2/models/iris/infer", orjson.dumps({"inputs": [{"name": "data", "datatype": "FP64", "shape": [1, 4], "parameters": {"binary_data_size": 64}}]}) + b"\0" * 32,
-         {"Inference-Header-Content-Length": "90"}, 400),
-        ("/v2/models/iris/infer", orjson.dumps({"inputs": [{"name": "data", "datatype": "BOOL", "shape": [1, 4], "data": [True, False, True, True]}]}), {}, 400),
+        (
+            "/v2/models/iris/infer",
+            orjson.dumps({"inputs": [{"name": "data", "datatype": "FP64", "shape": [1, 4], "data": [1, 2, 3]}]}),
+            {},
+            400,
+        ),
+        (
+            "/v2/models/iris/infer",
+            orjson.dumps({"inputs": [{"name": "data", "datatype": "FP99", "shape": [1, 4], "data": [1, 2, 3, 4]}]}),
+            {},
+            400,
+        ),
+        (
+            "/v2/models/iris/infer",
+            orjson.dumps(
+                {
+                    "inputs": [
+                        {"name": "data", "datatype": "FP64", "shape": [1, 4], "parameters": {"binary_data_size": 32}}
+                    ]
+                }
+            ),
+            {"Inference-Header-Content-Length": "10"},
+            400,
+        ),
+        (
+            "/v2/models/iris/infer",
+            orjson.dumps(
+                {
+                    "inputs": [
+                        {"name": "data", "datatype": "FP64", "shape": [1, 4], "parameters": {"binary_data_size": 64}}
+                    ]
+                }
+            )
+            + b"\0" * 32,
+            {"Inference-Header-Content-Length": "90"},
+            400,
+        ),
+        (
+            "/v2/models/iris/infer",
+            orjson.dumps(
+                {"inputs": [{"name": "data", "datatype": "BOOL", "shape": [1, 4], "data": [True, False, True, True]}]}
+            ),
+            {},
+            400,
+        ),
         ("/v1/models/iris:predict", orjson.dumps({"instances": [[1, 2, 3]]}), {}, 400),
         ("/v1/models/iris:predict", orjson.dumps({"rows": [[1, 2, 3, 4]]}), {}, 400),
         ("/v1/models/wine:predict", orjson.dumps({"instances": [[1, 2, 3, 4]]}), {}, 404),
@@ -221,13 +303,15 @@ def test_protocol_requests_count_and_are_captured_as_score_requests(start_server
     answer = server.post(content=orjson.dumps({"instances": IRIS["data"]}), path="/v1/models/iris:predict")
     assert answer.json() == {"predictions": scored(server, IRIS)["predictions"]}
     assert server.metric('gitops_ml_requests_total{route="score",status="200"}') == 3
-    assert server.metric('gitops_ml_request_duration_seconds_count') == 3
+    assert server.metric("gitops_ml_request_duration_seconds_count") == 3
     assert server.stop() == 0
     root = server.keys_dir.parent / f"capture-{server.keys_dir.name.split('-')[1]}"
     records = [json.loads(line) for path in sorted(root.rglob("*.jsonl")) for line in path.read_text().splitlines()]
     assert len(records) == 3
     # every record holds the /score body the request stands for, and /score's answer
-    assert all(record["input"] == IRIS and record["output"] == {"predictions": [0, 1, 2]} for record in records), records
+    assert all(record["input"] == IRIS and record["output"] == {"predictions": [0, 1, 2]} for record in records), (
+        records
+    )
 
 
 # --- KServe's client ---------------------------------------------------------------------------
@@ -245,9 +329,16 @@ def kserve_python() -> Path:
         return python
     shutil.rmtree(cache, ignore_errors=True)
     uv = shutil.which("uv") or str(Path(sys.executable).parent / "uv")
-    made = subprocess.run([uv, "venv", "-q", "--python", sys.executable, str(cache)], capture_output=True, text=True, check=False)
+    made = subprocess.run(
+        [uv, "venv", "-q", "--python", sys.executable, str(cache)], capture_output=True, text=True, check=False
+    )
     if made.returncode == 0:
-        made = subprocess.run([uv, "pip", "install", "-q", "--python", str(python), "kserve>=0.14"], capture_output=True, text=True, check=False)
+        made = subprocess.run(
+            [uv, "pip", "install", "-q", "--python", str(python), "kserve>=0.14"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
     require(made.returncode == 0, f"cannot make a venv with kserve: {made.stderr[-2000:]}")
     (cache / ".done").write_text("")
     return python
@@ -256,7 +347,11 @@ def kserve_python() -> Path:
 def kserve(server: Server, calls: list[dict[str, Any]]) -> list[Any]:
     ran = subprocess.run(
         [str(kserve_python()), str(Path(__file__).with_name("kserve_client.py")), server.url, KEY],
-        input=json.dumps(calls), capture_output=True, text=True, timeout=180, check=False,
+        input=json.dumps(calls),
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
     )
     assert ran.returncode == 0, ran.stderr
     results: list[Any] = json.loads(ran.stdout)
@@ -267,35 +362,80 @@ def kserve(server: Server, calls: list[dict[str, Any]]) -> list[Any]:
 def test_kserve_client_scores_with_v1_and_v2_as_score_does(servers: dict[str, Server]) -> None:
     iris, digits, tables = servers["iris"], servers["digits"], servers["tables"]
     expected = scored(iris, IRIS)["predictions"]
-    ready, live, predicted, inferred, wrong = kserve(iris, [
-        {"call": "model_ready", "model": "iris"},
-        {"call": "server_live", "protocol": "v2"},
-        {"call": "predict", "model": "iris", "body": {"instances": IRIS["data"]}},
-        {"call": "infer", "protocol": "v2", "model": "iris", "id": "k-1",
-         "inputs": [{"name": "data", "shape": [3, 4], "datatype": "FP64", "numpy": "float64", "data": IRIS["data"]}]},
-        {"call": "predict", "model": "iris", "body": {"instances": [[1, 2]]}},
-    ])
+    ready, live, predicted, inferred, wrong = kserve(
+        iris,
+        [
+            {"call": "model_ready", "model": "iris"},
+            {"call": "server_live", "protocol": "v2"},
+            {"call": "predict", "model": "iris", "body": {"instances": IRIS["data"]}},
+            {
+                "call": "infer",
+                "protocol": "v2",
+                "model": "iris",
+                "id": "k-1",
+                "inputs": [
+                    {"name": "data", "shape": [3, 4], "datatype": "FP64", "numpy": "float64", "data": IRIS["data"]}
+                ],
+            },
+            {"call": "predict", "model": "iris", "body": {"instances": [[1, 2]]}},
+        ],
+    )
     assert ready is True and live is True
     assert predicted == {"predictions": expected}
     assert inferred["outputs"]["predictions"]["data"] == expected
-    assert (inferred["model_name"], inferred["id"]) == ("iris", "k-1")  # kserve's InferResponse.from_bytes drops model_version
+    assert (inferred["model_name"], inferred["id"]) == (
+        "iris",
+        "k-1",
+    )  # kserve's InferResponse.from_bytes drops model_version
     assert wrong["status"] == 400 and "expected shape (n, 4), got (1, 2)" in wrong["error"]
 
     image = {"b64": DIGITS["image"]}
-    (v1,) = kserve(digits, [{"call": "predict", "model": "digits", "body": {"instances": [{"image": image, "options": DIGITS["options"]}]}}])
+    (v1,) = kserve(
+        digits,
+        [
+            {
+                "call": "predict",
+                "model": "digits",
+                "body": {"instances": [{"image": image, "options": DIGITS["options"]}]},
+            }
+        ],
+    )
     assert v1 == {"predictions": [scored(digits, DIGITS)]}
 
-    (v1_rows, v2_columns) = kserve(tables, [
-        {"call": "predict", "model": "tables", "body": {"instances": PANDAS_ROWS}},
-        {"call": "infer", "protocol": "v2", "model": "tables", "inputs": [
-            {"name": "length", "shape": [2], "datatype": "FP64", "numpy": "float64", "data": [r["length"] for r in PANDAS_ROWS]},
-            {"name": "count", "shape": [2], "datatype": "INT64", "numpy": "int64", "data": [r["count"] for r in PANDAS_ROWS]},
-            {"name": "colour", "shape": [2], "datatype": "BYTES", "data": [r["colour"] for r in PANDAS_ROWS]},
-        ]},
-    ])
+    (v1_rows, v2_columns) = kserve(
+        tables,
+        [
+            {"call": "predict", "model": "tables", "body": {"instances": PANDAS_ROWS}},
+            {
+                "call": "infer",
+                "protocol": "v2",
+                "model": "tables",
+                "inputs": [
+                    {
+                        "name": "length",
+                        "shape": [2],
+                        "datatype": "FP64",
+                        "numpy": "float64",
+                        "data": [r["length"] for r in PANDAS_ROWS],
+                    },
+                    {
+                        "name": "count",
+                        "shape": [2],
+                        "datatype": "INT64",
+                        "numpy": "int64",
+                        "data": [r["count"] for r in PANDAS_ROWS],
+                    },
+                    {"name": "colour", "shape": [2], "datatype": "BYTES", "data": [r["colour"] for r in PANDAS_ROWS]},
+                ],
+            },
+        ],
+    )
     table = scored(tables, {"rows": PANDAS_ROWS})
     assert v1_rows == {"predictions": [table]}
-    assert v2_columns["outputs"]["size"]["data"] == table["size"] and v2_columns["outputs"]["label"]["data"] == table["label"]
+    assert (
+        v2_columns["outputs"]["size"]["data"] == table["size"]
+        and v2_columns["outputs"]["label"]["data"] == table["label"]
+    )
 
 
 # --- documents ---------------------------------------------------------------------------------
@@ -304,8 +444,17 @@ def test_kserve_client_scores_with_v1_and_v2_as_score_does(servers: dict[str, Se
 def test_openapi_describes_the_protocol_routes_and_docs_show_their_curl_lines(servers: dict[str, Server]) -> None:
     server = servers["iris"]
     paths = server.get("/swagger.json").json()["paths"]
-    for route in ("/v2", "/v2/health/live", "/v2/health/ready", "/v2/models/iris", "/v2/models/iris/ready", "/v2/models/iris/infer",
-                  "/v2/models/iris/versions/{version}/infer", "/v1/models/iris", "/v1/models/iris:predict"):
+    for route in (
+        "/v2",
+        "/v2/health/live",
+        "/v2/health/ready",
+        "/v2/models/iris",
+        "/v2/models/iris/ready",
+        "/v2/models/iris/infer",
+        "/v2/models/iris/versions/{version}/infer",
+        "/v1/models/iris",
+        "/v1/models/iris:predict",
+    ):
         assert route in paths, route
     example = paths["/v2/models/iris/infer"]["post"]["requestBody"]["content"]["application/json"]["example"]
     answer = server.post(example, path="/v2/models/iris/infer")
