@@ -69,6 +69,11 @@ _TENSOR: dict[str, Any] = {
         "data": {"type": "array", "description": "Row-major elements (flat or nested); BYTES elements are strings."},
     },
 }
+# a tensor as metadata describes it: -1 stands for a dimension of any size
+_TENSOR_METADATA: dict[str, Any] = {
+    **_TENSOR,
+    "properties": {**_TENSOR["properties"], "shape": {"type": "array", "items": {"type": "integer", "minimum": -1}}},
+}
 _PROTOCOL_ERRORS = {
     "400": "The request does not follow the protocol or the model's tensors (datatype, shape, name, a missing input, bytes that are not the declared type).",
     "401": "No key, or a wrong key.",
@@ -110,7 +115,7 @@ def protocol_paths(model: str, version: str, docs: ProtocolDocs, *, auth: bool) 
         "required": ["name", "versions", "platform", "inputs", "outputs"],
         "properties": {
             "name": {"type": "string"}, "versions": {"type": "array", "items": {"type": "string"}}, "platform": {"type": "string"},
-            "inputs": {"type": "array", "items": _TENSOR}, "outputs": {"type": "array", "items": _TENSOR}, "parameters": {"type": "object"},
+            "inputs": {"type": "array", "items": _TENSOR_METADATA}, "outputs": {"type": "array", "items": _TENSOR_METADATA}, "parameters": {"type": "object"},
         },
         "example": {"name": model, "versions": sorted({major, version}), "inputs": docs.tensors},
     }
