@@ -324,15 +324,19 @@ class Layout:
             response["id"] = request.id
         chunks: list[bytes] = []
         outputs = []
-        for described, array in tensors:
-            if array is not None and request.wants_binary(described["name"]):
-                data = array.tobytes() if described["datatype"] != BYTES else _serialize_bytes(array)
+        for described, values in tensors:
+            datatype = described["datatype"]
+            if request.wants_binary(described["name"]):
+                if datatype == BYTES:
+                    data = _serialize_bytes(np.asarray(values, dtype=object))
+                else:
+                    data = np.asarray(values, dtype=DATATYPES[datatype]).tobytes()
                 described["parameters"] = {**described.get("parameters", {}), "binary_data_size": len(data)}
                 chunks.append(data)
-            elif array is not None:
-                described["data"] = (
-                    array.ravel().tolist() if described["datatype"] != BYTES else [_text(v) for v in array.ravel()]
-                )
+            elif type(values) is list:
+                described["data"] = values
+            else:
+                described["data"] = values.ravel().tolist() if datatype != BYTES else [_text(v) for v in values.ravel()]
             outputs.append(described)
         response["outputs"] = outputs
         head = orjson.dumps(response)
@@ -521,16 +525,21 @@ def reshape_error(body: bytes, status: int) -> tuple[int, bytes]:
 # --- outputs -------------------------------------------------------------------------------------
 
 
-def output_tensors(value: Any) -> list[tuple[dict[str, Any], np.ndarray | None]]:
+def output_tensors(value: Any) -> list[tuple[dict[str, Any], np.ndarray | list[Any]]]:
     """The /score answer as output tensors: an object's members one tensor each, anything else `output-0`."""
     if type(value) is dict:
         return [_tensor(str(name), member) for name, member in value.items()]
     return [_tensor("output-0", value)]
 
 
-def _tensor(name: str, value: Any) -> tuple[dict[str, Any], np.ndarray | None]:
+def _tensor(name: str, value: Any) -> tuple[dict[str, Any], np.ndarray | list[Any]]:
+    """One output tensor and its values: a flat list of numbers as it is (the usual answer, no NumPy
+    round trip), anything else through NumPy."""
     if type(value) is not list:
         value = [value]
+    kinds = set(map(type, value))
+    if kinds and kinds <= _NUMBERS:
+        return {"name": name, "datatype": "FP64" if float in kinds else "INT64", "shape": [len(value)]}, value
     array = _regular(value)
     if array is None:  # ragged, objects or null: one BYTES element of JSON text
         array = np.array([orjson.dumps(value[0] if len(value) == 1 else value)], dtype=object)
@@ -539,6 +548,9 @@ def _tensor(name: str, value: Any) -> tuple[dict[str, Any], np.ndarray | None]:
         array = array.astype(object)
         return {"name": name, "datatype": BYTES, "shape": list(array.shape)}, array
     return {"name": name, "datatype": _OF_DTYPE[array.dtype.name], "shape": list(array.shape)}, array
+
+
+_NUMBERS = frozenset((int, float))
 
 
 def _regular(value: list[Any]) -> np.ndarray | None:
