@@ -233,7 +233,9 @@ class Layout:
             self._check_datatype(tensor, datatype)
             count = math.prod(shape)
             if tensor.kind == "ndarray":
-                form[tensor.target] = _array(item.get("data"), chunk, datatype, shape, count, name)
+                check = self.decoder.fields[tensor.target]
+                accepts = check.accepts if isinstance(check, NdarrayCheck) else ""
+                form[tensor.target] = _array(item.get("data"), chunk, datatype, shape, count, name, accepts, head)
             elif tensor.kind == "column":
                 if len(shape) > 2 or (len(shape) == 2 and shape[1] != 1):
                     raise ProtocolError(
@@ -395,8 +397,18 @@ def _binary_size(item: dict[str, Any], name: str) -> int | None:
     return size
 
 
-def _array(data: Any, chunk: memoryview | None, datatype: str, shape: tuple[int, ...], count: int, name: str) -> Any:
-    """An ndarray input: a NumPy array from binary data, nested lists from JSON (NdarrayCheck checks both)."""
+def _array(
+    data: Any,
+    chunk: memoryview | None,
+    datatype: str,
+    shape: tuple[int, ...],
+    count: int,
+    name: str,
+    accepts: str,
+    head: bytes,
+) -> Any:
+    """An ndarray input for NdarrayCheck: a NumPy array from binary data, or from flat JSON numbers the
+    input accepts; anything else as nested lists, so the refusal names the element as /score's does."""
     if chunk is not None:
         dtype = DATATYPES[datatype]
         if len(chunk) != count * dtype.itemsize:
@@ -408,11 +420,23 @@ def _array(data: Any, chunk: memoryview | None, datatype: str, shape: tuple[int,
     if type(data) is not list:
         raise ProtocolError(f"{name}: 'data' must be an array", field=name)
     if data and type(data[0]) is list:  # nested: must already have the declared shape
-        if np.shape(data) != shape:
-            raise ProtocolError(f"{name}: data of shape {list(np.shape(data))} for shape {list(shape)}", field=name)
+        try:
+            given = np.shape(data)
+        except ValueError:  # ragged
+            given = ()
+        if given != shape:
+            raise ProtocolError(f"{name}: nested data that is not of shape {list(shape)}", field=name)
         return data
     if len(data) != count:
         raise ProtocolError(f"{name}: {len(data)} elements for shape {list(shape)} ({count} expected)", field=name)
+    # NumPy turns JSON booleans among numbers into 1 and 0: with any in the body, the nested path finds them
+    if data and not (b"true" in head or b"false" in head):
+        try:
+            array = np.array(data)
+        except (ValueError, TypeError):
+            array = None
+        if array is not None and array.ndim == 1 and array.dtype.kind in accepts:
+            return array.reshape(shape)
     return _nest(data, shape)
 
 
