@@ -335,7 +335,7 @@ class Layout:
                     data = np.asarray(values, dtype=DATATYPES[datatype]).tobytes()
                 described["parameters"] = {**described.get("parameters", {}), "binary_data_size": len(data)}
                 chunks.append(data)
-            elif type(values) is list:
+            elif isinstance(values, list):
                 described["data"] = values
             else:
                 described["data"] = values.ravel().tolist() if datatype != BYTES else [_text(v) for v in values.ravel()]
@@ -421,7 +421,7 @@ def _array(
         raise ProtocolError(f"{name}: 'data' must be an array", field=name)
     if data and type(data[0]) is list:  # nested: must already have the declared shape
         try:
-            given = np.shape(data)
+            given: tuple[int, ...] = np.shape(data)
         except ValueError:  # ragged
             given = ()
         if given != shape:
