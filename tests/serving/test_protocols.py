@@ -296,10 +296,11 @@ def test_bad_requests_are_answered_in_the_protocols_error_shape_never_500(server
 
 
 def test_protocol_requests_count_and_are_captured_as_score_requests(start_server: Any) -> None:
-    server = start_server(EXAMPLES / "iris", capture_enabled=True)
+    server = start_server(EXAMPLES / "iris", capture_enabled=True, path_prefix="/iris")
     client = triton(server)
     client.infer("iris", [tensor("data", np.array(IRIS["data"]), "FP64")], headers=auth())
-    answer = server.post(content=orjson.dumps({"instances": IRIS["data"]}), path="/v1/models/iris:predict")
+    # under the endpoint's path prefix too, as a proxy that does not strip it sends them
+    answer = server.post(content=orjson.dumps({"instances": IRIS["data"]}), path="/iris/v1/models/iris:predict")
     assert answer.json() == {"predictions": scored(server, IRIS)["predictions"]}
     assert server.metric('gitops_ml_requests_total{route="score",status="200"}') == 3
     assert server.metric("gitops_ml_request_duration_seconds_count") == 3
