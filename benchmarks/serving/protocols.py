@@ -248,7 +248,7 @@ def cpu_us(cell: bench.Cell) -> float:
 
 def render(wrk: list[bench.Cell], perf: list[PerfCell], args: argparse.Namespace) -> str:
     out = [
-        f"Open Inference Protocol benchmark ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {bench.code_version()})",
+        f"Open Inference Protocol benchmark, {args.passes} pass(es) ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {bench.code_version()})",
         "",
         "wrk, the same OIP JSON request to each (1 row / 100 rows):",
         "",
@@ -312,6 +312,12 @@ def main() -> None:
     ap.add_argument("--server-cpu", type=int, default=0)
     ap.add_argument("--client-cpu", type=int, default=1)
     ap.add_argument("--start-timeout", type=float, default=180)
+    ap.add_argument(
+        "--passes",
+        type=int,
+        default=1,
+        help="wrk cells this many times (alternating order); each shows the median-rps run",
+    )
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     args.connections = [int(x) for x in (args.connections or ("8" if args.quick else "1,8,64")).split(",")]
@@ -337,18 +343,21 @@ def main() -> None:
     wrk_cells: list[bench.Cell] = []
     perf_cells: list[PerfCell] = []
     h = Path(args.harness)
-    for name in args.servers.split(","):
-        s = table[name]
-        print(f"=== {name} {time.strftime('%H:%M:%S')}", flush=True)
-        try:
-            cells, _ = bench.bench_server(rb, s, args, log_dir)
-            wrk_cells += cells
-            if name != "ours-score":
-                perf_cells += perf_server(
-                    rb, perf, s, perf_inputs(h, work, "data" if name == "ours-v2" else "input-0"), args, log_dir
-                )
-        except Exception as exc:  # one broken server must not lose the others' figures
-            print(f"  FAILED {name}: {exc} (logs in {log_dir})", flush=True)
+    names = args.servers.split(",")
+    for n_pass in range(args.passes):
+        # odd passes run the servers in reverse order, so a drift of the shared machine hits all of them alike
+        for name in names if n_pass % 2 == 0 else names[::-1]:
+            s = table[name]
+            print(f"=== pass {n_pass + 1}/{args.passes} {name} {time.strftime('%H:%M:%S')}", flush=True)
+            try:
+                cells, _ = bench.bench_server(rb, s, args, log_dir)
+                wrk_cells += cells
+                if name != "ours-score" and n_pass == 0:  # perf_analyzer once: it repeats until stable itself
+                    inputs = perf_inputs(h, work, "data" if name == "ours-v2" else "input-0")
+                    perf_cells += perf_server(rb, perf, s, inputs, args, log_dir)
+            except Exception as exc:  # one broken server must not lose the others' figures
+                print(f"  FAILED {name}: {exc} (logs in {log_dir})", flush=True)
+    wrk_cells, _ = bench.median_cells(wrk_cells)
     report = render(wrk_cells, perf_cells, args)
     print("\n" + report)
     if args.out:
