@@ -484,6 +484,8 @@ class ScoringApp:
                     scorer.decoding -= 1
                 if isinstance(decoded, Refusal):
                     # refused by the schema: captured (the share of refusals is a drift signal); malformed JSON is not
+                    if decoded.form is not None and self.capture is not None:
+                        return decoded.status, decoded.body, None, encode_output(decoded.form)
                     return decoded.status, decoded.body, None, raw if decoded.parsed else None
                 if self.capture is None:
                     raw = None  # nothing will read it again: its memory goes before the request waits

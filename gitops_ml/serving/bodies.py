@@ -204,6 +204,7 @@ class Refusal:
     status: int
     body: bytes
     parsed: bool = False  # the body was JSON (the schema refused it), so it can be captured as is
+    form: Any = None  # a protocol request the schema refused, as the /score body it stands for (captured so)
 
 
 def decode_body(raw: bytes, decoder: RequestDecoder | None, single_input: str | None, request_id: str) -> Decoded | Refusal:

@@ -520,10 +520,9 @@ def decode_form(
     try:
         inputs = decoder.decode(form, raw=head)
     except InputError as exc:
-        return Refusal(
-            400 if exc.status == 422 else exc.status,
-            protocol_error(exc.message, request_id, field=exc.field, expected=exc.expected),
-        )
+        # /score's status (422) for metrics and capture: the answer turns it into the protocols' 400
+        body = protocol_error(exc.message, request_id, field=exc.field, expected=exc.expected)
+        return Refusal(exc.status, body, form=form)
     held = held_bytes(inputs.values(), size)
     return Decoded(inputs[single_input] if single_input is not None and len(inputs) == 1 else inputs, held, form)
 
@@ -539,8 +538,8 @@ def reshape_error(body: bytes, status: int) -> tuple[int, bytes]:
         error = orjson.loads(body)
     except orjson.JSONDecodeError:
         return status, orjson.dumps({"error": body.decode("utf-8", "replace")})
-    if type(error) is not dict or "message" not in error:
-        return status, body
+    if type(error) is not dict or "message" not in error:  # already in the protocols' shape
+        return (400 if status == 422 else status), body
     message = error.pop("message")
     code = error.pop("error", "")
     return (400 if status == 422 else status), orjson.dumps({"error": message, "code": code, **error})

@@ -302,16 +302,22 @@ def test_protocol_requests_count_and_are_captured_as_score_requests(start_server
     # under the endpoint's path prefix too, as a proxy that does not strip it sends them
     answer = server.post(content=orjson.dumps({"instances": IRIS["data"]}), path="/iris/v1/models/iris:predict")
     assert answer.json() == {"predictions": scored(server, IRIS)["predictions"]}
+    # a refusal by the schema counts and is captured as /score's (a 422 there, the protocols' 400 here)
+    bad = server.post(content=orjson.dumps({"instances": [[1, 2]]}), path="/v1/models/iris:predict")
+    assert bad.status_code == 400
     assert server.metric('gitops_ml_requests_total{route="score",status="200"}') == 3
-    assert server.metric("gitops_ml_request_duration_seconds_count") == 3
+    assert server.metric('gitops_ml_requests_total{route="score",status="422"}') == 1
+    assert server.metric("gitops_ml_request_duration_seconds_count") == 4
     assert server.stop() == 0
     root = server.keys_dir.parent / f"capture-{server.keys_dir.name.split('-')[1]}"
     records = [json.loads(line) for path in sorted(root.rglob("*.jsonl")) for line in path.read_text().splitlines()]
-    assert len(records) == 3
+    assert len(records) == 4
     # every record holds the /score body the request stands for, and /score's answer
-    assert all(record["input"] == IRIS and record["output"] == {"predictions": [0, 1, 2]} for record in records), (
-        records
-    )
+    scored_records = [record for record in records if record["status"] == 200]
+    assert len(scored_records) == 3
+    assert all(r["input"] == IRIS and r["output"] == {"predictions": [0, 1, 2]} for r in scored_records), records
+    (refused,) = [record for record in records if record["status"] == 422]
+    assert refused["input"] == {"data": [[1, 2]]} and "expected shape (n, 4)" in refused["output"]["error"]
 
 
 # --- KServe's client ---------------------------------------------------------------------------
