@@ -54,12 +54,12 @@ async def start(app: ScoringApp) -> asyncio.Task[None]:
     return task
 
 
-def request_scope(body: bytes, key: str) -> tuple[dict[str, Any], Callable[[], Any]]:
+def request_scope(body: bytes, key: str, path: str = "/score") -> tuple[dict[str, Any], Callable[[], Any]]:
     headers = [(b"host", b"127.0.0.1"), (b"content-type", b"application/json"),
                (b"content-length", str(len(body)).encode())]
     if key:
         headers.append((b"authorization", b"Bearer " + key.encode()))
-    scope = {"type": "http", "method": "POST", "path": "/score", "headers": headers,
+    scope = {"type": "http", "method": "POST", "path": path, "headers": headers,
              "http_version": "1.1", "scheme": "http", "query_string": b"", "root_path": ""}
     message = {"type": "http.request", "body": body, "more_body": False}
 
@@ -69,9 +69,9 @@ def request_scope(body: bytes, key: str) -> tuple[dict[str, Any], Callable[[], A
     return scope, receive
 
 
-async def drive(app: ScoringApp, body: bytes, key: str, total: int, concurrency: int) -> tuple[float, float, int]:
+async def drive(app: ScoringApp, body: bytes, key: str, total: int, concurrency: int, path: str = "/score") -> tuple[float, float, int]:
     """(CPU µs per request, wall µs per request, non-200 answers) for `total` requests."""
-    scope, receive = request_scope(body, key)
+    scope, receive = request_scope(body, key, path)
     bad = 0
 
     async def send(message: dict[str, Any]) -> None:
@@ -150,6 +150,12 @@ def patch_coalesce() -> Callable[[], None]:
 async def variants(args: argparse.Namespace, plain: Path, batch: Path, keys: Path, bodies: dict[str, bytes]) -> list[str]:
     sink = open(os.devnull, "wb")
     rows = []
+    # the inference protocols: the same rows as an OIP tensor and as KServe V1 instances
+    protocols = {
+        "/v2/models/iris/infer": {k: orjson.dumps({"inputs": [{"name": "data", "datatype": "FP64", "shape": [len(rows), 4], "data": [x for r in rows for x in r]}]})
+                                  for k, rows in ((k, orjson.loads(b)["data"]) for k, b in bodies.items())},
+        "/v1/models/iris:predict": {k: orjson.dumps({"instances": orjson.loads(b)["data"]}) for k, b in bodies.items()},
+    }
     cases: list[tuple[str, Path, dict[str, Any], str, Callable[[], Callable[[], None]] | None]] = [
         ("as benchmarked: auth + access log + worker thread + prediction metrics", plain, PREDICTIONS, bench.API_KEY, None),
         ("no prediction metrics (no output declared)", plain, {}, bench.API_KEY, None),
@@ -159,6 +165,8 @@ async def variants(args: argparse.Namespace, plain: Path, batch: Path, keys: Pat
         ("run() inline on the loop (no worker thread)", plain, {}, bench.API_KEY, patch_inline),
         ("worker thread, one loop wake-up per burst of results", plain, {}, bench.API_KEY, patch_coalesce),
         ("batching (max 64, 2 ms)", batch, {"batch_enabled": True, "batch_max_size": 64}, bench.API_KEY, None),
+        ("as benchmarked, Open Inference Protocol /v2/models/iris/infer (JSON tensor)", plain, PREDICTIONS, bench.API_KEY, None),
+        ("as benchmarked, KServe V1 /v1/models/iris:predict (instances)", plain, PREDICTIONS, bench.API_KEY, None),
     ]
     for label, model_dir, overrides, key, patch in cases:
         if args.only and args.only not in label:
@@ -167,10 +175,11 @@ async def variants(args: argparse.Namespace, plain: Path, batch: Path, keys: Pat
         try:
             app = make_app(model_dir, keys, sink, **overrides)
             task = await start(app)
-            for payload, body in bodies.items():
+            path = next((p for p in protocols if p in label), "/score")
+            for payload, body in (protocols[path] if path in protocols else bodies).items():
                 for conc in args.concurrency:
-                    await drive(app, body, key, min(args.requests, 500), conc)  # warm-up
-                    results = [await drive(app, body, key, args.requests, conc) for _ in range(args.repeats)]
+                    await drive(app, body, key, min(args.requests, 500), conc, path)  # warm-up
+                    results = [await drive(app, body, key, args.requests, conc, path) for _ in range(args.repeats)]
                     cpu = sorted(r[0] for r in results)[len(results) // 2]
                     wall = sorted(r[1] for r in results)[len(results) // 2]
                     bad = sum(r[2] for r in results)

@@ -36,13 +36,15 @@ from gitops_ml.serving.bodies import (
 from gitops_ml.serving.decoding import unsupported_keywords
 from gitops_ml.serving.docs_page import render_docs
 from gitops_ml.serving.model_files import ModelFiles, compile_schema, read_model_json
-from gitops_ml.serving.openapi import VERSIONED_SCORE_PATH, build_openapi
+from gitops_ml.serving.openapi import VERSIONED_SCORE_PATH, ProtocolDocs, build_openapi
 from gitops_ml.serving.predictions import predictions_of, sampled
+from gitops_ml.serving.protocol_routes import Call, Protocols, Route, parse_route
 from gitops_ml.serving.scoring import (
     AdmissionLimits,
     Job,
     Rejected,
     Scorer,
+    encode_output,
     error_body,
     load_script,
     script_failure,
@@ -97,6 +99,12 @@ class ScoringApp:
         self.decoder = compile_schema(schema, schema_path)
         self.ignored_keywords = unsupported_keywords(schema) if isinstance(schema, dict) else []
         self.single_input = next(iter(self.decoder.fields)) if self.decoder and len(self.decoder.fields) == 1 else None
+        # the inference protocols map tensors onto schema.json's inputs: without one they are not served
+        self.protocols = (
+            Protocols(model=settings.model_name, version=settings.model_version, schema=schema, decoder=self.decoder,
+                      output_schema=output_schema, platform=files.builtin or "python")
+            if self.decoder is not None and isinstance(schema, dict) else None
+        )
         self.keys = KeyStore(settings.keys_dir if settings.auth_enabled else None, api_keys)
         self.auth = settings.auth_enabled
         self.prefix = settings.path_prefix
@@ -108,6 +116,8 @@ class ScoringApp:
             auth=self.auth,
             output_schema=output_schema,
             prefix=self.prefix,
+            protocols=ProtocolDocs(self.protocols.layout.inputs_metadata(), self.protocols.layout.example(sample), self.protocols.v1.example(sample))
+            if self.protocols is not None else None,
         )
         self.openapi = orjson.dumps(openapi)
         self.docs, docs_policy = render_docs(openapi, score_path=SCORE_PATH, openapi_path=OPENAPI_PATH, prefix=self.prefix)
@@ -270,6 +280,8 @@ class ScoringApp:
                 path = path[len(prefix) :] or "/"
             if path in SCORE_PATHS:
                 await self._score(scope, receive, send)
+            elif self.protocols is not None and path.startswith(("/v2", "/v1/models/")) and (route := parse_route(path)) is not None:
+                await self._protocol(scope, receive, send, route)
             else:
                 await self._other(scope, path, send)
         elif kind == "lifespan":
@@ -306,7 +318,8 @@ class ScoringApp:
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
-    async def _score(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _score(self, scope: Scope, receive: Receive, send: Send, call: Call | None = None) -> None:
+        """A scoring request: /score's, or an inference protocol's with the `call` that speaks it."""
         started = time.perf_counter()
         content_type = length = authorization = api_key = given_id = None
         chunked = False
@@ -332,7 +345,7 @@ class ScoringApp:
         # what is still on its way, so the client reads the answer instead of a reset)
         unread = chunked or (length is not None and length != b"0")
         try:
-            status, body, extra, captured = await self._score_body(scope, receive, content_type, length, authorization, api_key, request_id, unread)
+            status, body, extra, captured = await self._score_body(scope, receive, content_type, length, authorization, api_key, request_id, unread, call)
         except Disconnected:
             status, body, extra, captured = CLIENT_CLOSED, b"", None, None  # nobody to answer; counted and logged
         except Exception as exc:  # noqa: BLE001 - a bug here must still answer JSON, counted and logged
@@ -340,7 +353,10 @@ class ScoringApp:
                       traceback="".join(traceback.format_exception(exc)))
             status, body, extra, captured = 500, error_body("internal", "the server failed on this request; its log has details under this request id", request_id), None, None
         if status != CLIENT_CLOSED:
-            await self._respond(send, status, body, rid, extra=extra)
+            if call is None:
+                await self._respond(send, status, body, rid, extra=extra)
+            else:
+                status, body = await self._respond_call(send, call, status, body, rid, extra)
         seconds = time.perf_counter() - started
         self.metrics.count("score", status, seconds)
         if status == 200 and self.predictions is not None:
@@ -403,9 +419,10 @@ class ScoringApp:
 
     async def _score_body(
         self, scope: Scope, receive: Receive, content_type: bytes | None, length: bytes | None, authorization: bytes | None,
-        api_key: bytes | None, request_id: str, unread: bool,
+        api_key: bytes | None, request_id: str, unread: bool, call: Call | None = None,
     ) -> tuple[int, bytes, list[tuple[bytes, bytes]] | None, bytes | None]:
-        """(status, body, extra headers, raw input to capture) of one scoring request."""
+        """(status, body, extra headers, raw input to capture) of one scoring request; with a protocol's
+        `call`, the body is decoded by it, and what is captured is the /score body it stands for."""
         close = [_CLOSE] if unread else []
         if scope["method"] != "POST":
             return 405, error_body("method_not_allowed", "use POST", request_id), [(b"allow", b"POST"), *close], None
@@ -418,7 +435,7 @@ class ScoringApp:
         if scorer is None or not self.ready:
             reason = "init() failed" if self.init_error else "the model is still loading"
             return 503, error_body("not_ready", f"not ready: {reason}", request_id), [(b"retry-after", b"5"), *close], None
-        if content_type is not None and not (content_type == JSON or _is_json_type(content_type)):
+        if call is None and content_type is not None and not (content_type == JSON or _is_json_type(content_type)):
             return 415, error_body("unsupported_media_type", f"content type must be application/json, got {content_type.decode('latin-1')!r}", request_id), close, None
         limit = self.settings.max_body_bytes
         announced = int(length) if length is not None and length.isdigit() else 0
@@ -456,7 +473,10 @@ class ScoringApp:
                     return self.settings.reject_status, error_body("overloaded", "the queue is full; retry later", request_id), [(b"retry-after", self.retry_after)], None
                 scorer.decoding += 1  # from here on the request counts against the queue
                 try:
-                    if len(raw) <= OFF_LOOP_BYTES:
+                    if call is not None:
+                        # the protocols' inputs, as /score's: large ones on the decode thread
+                        decoded = call.decode(raw, request_id) if len(raw) <= OFF_LOOP_BYTES else await self.decode_lane.run(call.decode, raw, request_id)
+                    elif len(raw) <= OFF_LOOP_BYTES:
                         decoded = decode_body(raw, self.decoder, self.single_input, request_id)
                     else:
                         decoded = await self._decode_off_loop(raw, request_id)
@@ -464,9 +484,14 @@ class ScoringApp:
                     scorer.decoding -= 1
                 if isinstance(decoded, Refusal):
                     # refused by the schema: captured (the share of refusals is a drift signal); malformed JSON is not
+                    if decoded.form is not None and self.capture is not None:
+                        return decoded.status, decoded.body, None, encode_output(decoded.form)
                     return decoded.status, decoded.body, None, raw if decoded.parsed else None
                 if self.capture is None:
                     raw = None  # nothing will read it again: its memory goes before the request waits
+                elif decoded.form is not None:
+                    # a protocol's request is captured as the /score body it stands for (what monitor reads)
+                    raw = encode_output(decoded.form) if sampled(request_id, self.capture.sampling) else None
                 hold.reset(decoded.held + (len(raw) if raw is not None else 0))
                 try:
                     job: Job = scorer.submit(decoded.data, request_id)
@@ -484,6 +509,56 @@ class ScoringApp:
             return status, body, None, raw
         extra = [(b"retry-after", self.retry_after)] if status == 503 else None
         return status, body, extra, raw
+
+    async def _respond_call(self, send: Send, call: Call, status: int, body: bytes, rid: bytes, extra: list[tuple[bytes, bytes]] | None) -> tuple[int, bytes]:
+        """Answers a protocol's request in its shape; (status, body) as /score would have answered, for
+        metrics and capture (a refusal the protocol answers 400 is /score's 422)."""
+        try:
+            shown, reply, content_type, more = call.answer(status, body)
+        except Exception as exc:  # noqa: BLE001 - an output the protocol cannot carry is a 500 in its shape, logged
+            log_event("error", "the answer could not be put in the protocol's shape", request_id=rid.decode(), error=f"{type(exc).__name__}: {exc}",
+                      traceback="".join(traceback.format_exception(exc)))
+            status, body = 500, error_body("internal", "the answer could not be put in the protocol's shape; the log has details", rid.decode())
+            shown, reply, content_type, more = call.answer(status, body)
+        await self._respond(send, shown, reply, rid, content_type=content_type, extra=[*(extra or ()), *more])
+        return status, body
+
+    async def _protocol(self, scope: Scope, receive: Receive, send: Send, route: Route) -> None:
+        """An inference protocol's route: scoring goes through _score as /score does; the rest is read-only."""
+        protocols = self.protocols
+        assert protocols is not None
+        if route.kind in ("infer", "v1_predict") and protocols.serves(route):
+            await self._score(scope, receive, send, protocols.call(route, scope["headers"]))
+            return
+        request_id = f"{self.id_prefix}{next(self.request_ids):x}"
+        rid = request_id.encode()
+        unknown = protocols.unknown(route, request_id)
+        if any(name == b"transfer-encoding" or (name == b"content-length" and value not in (b"0", b"")) for name, value in scope["headers"]):
+            send = _closing(send)  # as in _other: a body nobody reads closes the connection
+        if unknown is not None:
+            status, body = 404, unknown
+        elif scope["method"] not in ("GET", "HEAD"):
+            status, body = 405, orjson.dumps({"error": "use GET", "request_id": request_id})
+        else:
+            ready = self.ready and not self.draining and (self.scorer is None or self.scorer.usable)
+            kind = route.kind
+            if kind == "live":
+                status, body = 200, b'{"live":true}'
+            elif kind == "ready":
+                status, body = (200 if ready else 503), orjson.dumps({"ready": ready})
+            elif kind == "model_ready":
+                status, body = (200 if ready else 503), orjson.dumps({"name": protocols.model, "ready": ready})
+            elif kind == "v1_ready":
+                status, body = (200 if ready else 503), orjson.dumps({"name": protocols.model, "ready": ready})
+            elif kind == "metadata":
+                status, body = 200, protocols.metadata
+            elif kind == "config":
+                status, body = 200, protocols.config
+            else:
+                status, body = 200, protocols.server
+        extra = [(b"allow", b"GET, HEAD")] if status == 405 else None
+        await self._respond(send, status, body, rid, extra=extra)
+        self.metrics.count(f"v2_{route.kind}" if not route.kind.startswith("v1") else route.kind, status, 0.0)
 
     async def _decode_off_loop(self, raw: bytes, request_id: str) -> Decoded | Refusal:
         # parsing megabytes holds the interpreter lock for a long time: on the decode thread, one body
@@ -528,7 +603,7 @@ class ScoringApp:
         else:
             status = 200
             prefix = self.prefix
-            index = {"model": self.settings.model_name, "version": self.settings.model_version, "score": prefix + SCORE_PATH, "openapi": prefix + OPENAPI_PATH, "docs": prefix + DOCS_PATH}
+            index = {"status": "alive", "model": self.settings.model_name, "version": self.settings.model_version, "score": prefix + SCORE_PATH, "openapi": prefix + OPENAPI_PATH, "docs": prefix + DOCS_PATH}
             await self._respond(send, 200, orjson.dumps(index), request_id)
         self.metrics.count(route or "unknown", status, 0.0)
 

@@ -196,6 +196,7 @@ class Decoded:
 
     data: Any
     held: int
+    form: Any = None  # a protocol request's inputs as a /score body holds them (what capture records)
 
 
 @dataclass(frozen=True)
@@ -203,6 +204,7 @@ class Refusal:
     status: int
     body: bytes
     parsed: bool = False  # the body was JSON (the schema refused it), so it can be captured as is
+    form: Any = None  # a protocol request the schema refused, as the /score body it stands for (captured so)
 
 
 def decode_body(raw: bytes, decoder: RequestDecoder | None, single_input: str | None, request_id: str) -> Decoded | Refusal:

@@ -153,6 +153,8 @@ class NdarrayCheck:
 
     def __call__(self, value: Any, field: str) -> np.ndarray:
         if type(value) is not list:
+            if type(value) is np.ndarray:  # a tensor of the inference protocols' binary data
+                return self._check_array(value, value, field)
             raise InputError(f"{field}: expected an array, got {_json_type(value)}", field=field, expected=self.expected)
         if len(value) > CHUNK_ROWS:
             return self._convert_in_chunks(value, field)
@@ -163,7 +165,12 @@ class NdarrayCheck:
             array = np.array(value)
         except ValueError:  # NumPy refuses ragged nesting
             raise InputError(f"{field}: rows have different lengths", field=field, expected=self.expected) from None
+        return self._check_array(array, value, field)
+
+    def _check_array(self, array: np.ndarray, value: Any, field: str) -> np.ndarray:
         if array.dtype.kind not in self.accepts:
+            if type(value) is np.ndarray:
+                raise InputError(f"{field}: expected {_KINDS.get(self.kind, self.dtype.name)}, got {array.dtype.name}", field=field, expected=self.expected)
             where, got = _first_bad_leaf(value, field, self.kind)
             raise InputError(f"{where}: expected {_KINDS.get(self.kind, self.dtype.name)}, got {got}", field=where, expected=self.expected)
         if array.ndim != self.ndim or array.size == 0:
@@ -211,6 +218,8 @@ class NdarrayCheck:
         NumPy turns booleans mixed with numbers into 1 and 0, so an accepted array may still hold
         some. Accepted means regular, so flattening ndim - 1 levels reaches every element.
         """
+        if type(value) is not list:
+            return  # an array from binary data holds no JSON booleans
         flat: Any = value
         for _ in range(self.ndim - 1):
             flat = chain.from_iterable(flat)
@@ -357,6 +366,8 @@ class BinaryCheck:
         self.expected = f"base64-encoded {media_type or 'bytes'}, at most {max_bytes} bytes"
 
     def __call__(self, value: Any, field: str) -> bytes:
+        if type(value) is bytes:  # raw bytes from the inference protocols' binary data
+            return self._check_bytes(value, field)
         if type(value) is not str:
             raise InputError(f"{field}: expected a base64 string, got {_json_type(value)}", field=field, expected=self.expected)
         if len(value) > self.max_chars:
@@ -373,6 +384,13 @@ class BinaryCheck:
             data = base64.b64decode(value, validate=True)
         except (binascii.Error, ValueError):
             raise InputError(f"{field}: not valid base64", field=field, expected=self.expected) from None
+        return self._check_bytes(data, field)
+
+    def _check_bytes(self, data: bytes, field: str) -> bytes:
+        if len(data) > self.max_bytes:
+            raise InputError(f"{field}: {len(data)} bytes is over the limit of {self.max_bytes}", field=field, expected=self.expected, status=413)
+        if not data:
+            raise InputError(f"{field}: empty; expected at least one byte", field=field, expected=self.expected)
         if self.magic and not data.startswith(self.magic):
             got = sniff_media_type(data) or "unrecognised bytes"
             raise InputError(f"{field}: expected {self.media_type}, got {got}", field=field, expected=self.expected)

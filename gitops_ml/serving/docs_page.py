@@ -69,6 +69,7 @@ $key_field
 <pre id="response" aria-label="response"></pre>
 <h2>From a shell</h2>
 <pre>$curl</pre>
+$protocols
 <h2>Routes</h2>
 <table><thead><tr><th>Route</th><th>What it answers</th></tr></thead><tbody>
 $routes
@@ -97,6 +98,7 @@ def render_docs(openapi: Mapping[str, Any], *, score_path: str, openapi_path: st
     curl = f"curl -sS -X POST http://HOST{prefix}{score_path} -H 'Content-Type: application/json'"
     curl += " -H 'Authorization: Bearer KEY'" if auth else ""
     curl += " --data @sample.json"
+    protocols = _protocol_lines(openapi, prefix, auth)
     page = _PAGE.substitute(
         title=html.escape(str(info.get("title", "scoring endpoint"))),
         description=html.escape(str(info.get("description", ""))),
@@ -111,6 +113,7 @@ def render_docs(openapi: Mapping[str, Any], *, score_path: str, openapi_path: st
         key_field=key_field,
         sample=html.escape(sample),
         curl=html.escape(curl),
+        protocols=protocols,
         routes="\n".join(
             f"<tr><td><code>{html.escape(method.upper())} {html.escape(prefix + path)}</code></td><td>{html.escape(str(op.get('summary', '')))}</td></tr>"
             for path, methods in openapi.get("paths", {}).items()
@@ -122,6 +125,25 @@ def render_docs(openapi: Mapping[str, Any], *, score_path: str, openapi_path: st
         "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
     )
     return page.encode(), policy.encode()
+
+
+def _protocol_lines(openapi: Mapping[str, Any], prefix: str, auth: bool) -> str:
+    """The inference protocols' curl commands (Open Inference Protocol, KServe V1) with the sample as
+    their body, or '' when the document has no such routes."""
+    lines = []
+    for path, methods in openapi.get("paths", {}).items():
+        if not (path.startswith("/v2/models/") and path.endswith("/infer") and "{" not in path) and not path.endswith(":predict"):
+            continue
+        media = methods.get("post", {}).get("requestBody", {}).get("content", {}).get("application/json", {})
+        example = json.dumps(media.get("example", {}), separators=(",", ":")).replace("'", "'\\''")
+        name = "Open Inference Protocol (v2; Triton's and MLServer's clients)" if path.endswith("/infer") else "KServe V1"
+        curl = f"curl -sS -X POST http://HOST{prefix}{path} -H 'Content-Type: application/json'"
+        curl += " -H 'Authorization: Bearer KEY'" if auth else ""
+        curl += f" --data '{example}'"
+        lines.append(f"<p>{html.escape(name)}:</p>\n<pre>{html.escape(curl)}</pre>")
+    if not lines:
+        return ""
+    return "<h2>Inference protocols</h2>\n<p>The same model, keys and limits, for clients that speak KServe's or Triton's protocols.</p>\n" + "\n".join(lines)
 
 
 def _hash(text: str) -> str:

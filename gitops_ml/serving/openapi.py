@@ -4,6 +4,7 @@ as the example. Pure: dicts in, dict out; served as /swagger.json.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Mapping
 
 from gitops_ml.serving.settings import DOCS_PATH, LIVENESS_PATH, METRICS_PATH, READINESS_PATH, SCORE_PATH
@@ -36,6 +37,165 @@ _ERRORS = {
 }
 
 
+@dataclass(frozen=True)
+class ProtocolDocs:
+    """What the document says of the inference protocols: the model's input tensors and the sample as
+    an Open Inference Protocol request and as a KServe V1 request (None when the sample cannot be one)."""
+
+    tensors: list[dict[str, Any]]
+    v2_example: dict[str, Any] | None
+    v1_example: dict[str, Any] | None
+
+
+PROTOCOL_ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {"type": "string", "description": "What went wrong, for a person (what Triton's and KServe's clients show)."},
+        "code": {"type": "string", "description": "Machine-readable code, as /score's `error`."},
+        "request_id": {"type": "string"},
+        "field": {"type": "string", "description": "The tensor or input that did not fit."},
+        "expected": {"type": "string"},
+    },
+}
+_TENSOR: dict[str, Any] = {
+    "type": "object",
+    "required": ["name", "datatype", "shape"],
+    "properties": {
+        "name": {"type": "string"},
+        "datatype": {"type": "string", "enum": ["BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64", "FP16", "FP32", "FP64", "BYTES"]},
+        "shape": {"type": "array", "items": {"type": "integer", "minimum": 0}},
+        "parameters": {"type": "object"},
+        "data": {"type": "array", "description": "Row-major elements (flat or nested); BYTES elements are strings."},
+    },
+}
+# a tensor as metadata describes it: -1 stands for a dimension of any size
+_TENSOR_METADATA: dict[str, Any] = {
+    **_TENSOR,
+    "properties": {**_TENSOR["properties"], "shape": {"type": "array", "items": {"type": "integer", "minimum": -1}}},
+}
+_PROTOCOL_ERRORS = {
+    "400": "The request does not follow the protocol or the model's tensors (datatype, shape, name, a missing input, bytes that are not the declared type).",
+    "401": "No key, or a wrong key.",
+    "404": "The path names another model or version than this endpoint's.",
+    "413": "The body, or a binary input, is over the size limit.",
+    "503": "Not ready, or the queue is full; retry after Retry-After seconds.",
+    "504": "run() did not answer within the request timeout.",
+}
+
+
+def protocol_paths(model: str, version: str, docs: ProtocolDocs, *, auth: bool) -> dict[str, Any]:
+    """The Open Inference Protocol and KServe V1 routes of one endpoint (the model name is the endpoint's)."""
+    major = version.split(".", 1)[0]
+    version_param = {"name": "version", "in": "path", "required": True, "schema": {"type": "string", "enum": sorted({version, major})},
+                     "description": f"The version served ({version}) or its MAJOR number ({major}), which a compatible rollout keeps."}
+
+    def errors(*statuses: str) -> dict[str, Any]:
+        shown = {}
+        for status in statuses:
+            if status == "401" and not auth:
+                continue
+            shown[status] = {"description": _PROTOCOL_ERRORS[status], "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ProtocolError"}}}}
+        return shown
+
+    def read(summary: str, operation_id: str, schema: dict[str, Any], *, versioned: bool = False, not_ready: bool = False) -> dict[str, Any]:
+        responses: dict[str, Any] = {"200": {"description": "OK", "content": {"application/json": {"schema": schema}}}}
+        if not_ready:
+            responses["503"] = {"description": "Not ready", "content": {"application/json": {"schema": schema}}}
+        if operation_id not in ("v2_server", "v2_live", "v2_ready"):
+            responses.update(errors("404"))  # another model's or version's name in the path
+        operation: dict[str, Any] = {"summary": summary, "operationId": operation_id, "responses": responses}
+        if versioned:
+            operation["parameters"] = [version_param]
+        return {"get": operation}
+
+    ready_schema = {"type": "object", "properties": {"name": {"type": "string"}, "ready": {"type": "boolean"}}}
+    metadata_schema = {
+        "type": "object",
+        "required": ["name", "versions", "platform", "inputs", "outputs"],
+        "properties": {
+            "name": {"type": "string"}, "versions": {"type": "array", "items": {"type": "string"}}, "platform": {"type": "string"},
+            "inputs": {"type": "array", "items": _TENSOR_METADATA}, "outputs": {"type": "array", "items": _TENSOR_METADATA}, "parameters": {"type": "object"},
+        },
+        "example": {"name": model, "versions": sorted({major, version}), "inputs": docs.tensors},
+    }
+    request_media: dict[str, Any] = {
+        "schema": {
+            "type": "object",
+            "required": ["inputs"],
+            "properties": {
+                "id": {"type": "string"},
+                "parameters": {"type": "object"},
+                "inputs": {"type": "array", "minItems": 1, "items": _TENSOR},
+                "outputs": {"type": "array", "items": {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}, "parameters": {"type": "object"}}}},
+            },
+        }
+    }
+    if docs.v2_example is not None:
+        request_media["example"] = docs.v2_example
+    response_schema = {
+        "type": "object",
+        "required": ["model_name", "outputs"],
+        "properties": {"model_name": {"type": "string"}, "model_version": {"type": "string"}, "id": {"type": "string"}, "outputs": {"type": "array", "items": _TENSOR}},
+    }
+
+    def infer(summary: str, operation_id: str, *, versioned: bool = False) -> dict[str, Any]:
+        operation: dict[str, Any] = {
+            "summary": summary,
+            "operationId": operation_id,
+            "description": "Tensors in, tensors out (Open Inference Protocol). Binary tensor data: send the JSON header's length as "
+                           "Inference-Header-Content-Length, the tensors' bytes after it, and `parameters.binary_data_size` on each.",
+            "requestBody": {"required": True, "content": {"application/json": request_media, "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}},
+            "responses": {
+                "200": {"description": "Output tensors; binary data after the JSON header when asked (binary_data_output).",
+                        "content": {"application/json": {"schema": response_schema}, "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}},
+                **errors("400", "401", "404", "413", "503", "504"),
+            },
+        }
+        if versioned:
+            operation["parameters"] = [version_param]
+        if auth:
+            operation["security"] = [{"bearer": []}, {"apiKey": []}]
+        return {"post": operation}
+
+    v1_media: dict[str, Any] = {
+        "schema": {
+            "type": "object",
+            "properties": {"instances": {"type": "array", "minItems": 1}, "inputs": {}},
+            "oneOf": [{"required": ["instances"]}, {"required": ["inputs"]}],
+        }
+    }
+    if docs.v1_example is not None:
+        v1_media["example"] = docs.v1_example
+    predict: dict[str, Any] = {
+        "summary": f"Score with {model} (KServe V1): instances in, predictions out",
+        "operationId": "v1_predict",
+        "requestBody": {"required": True, "content": {"application/json": v1_media}},
+        "responses": {
+            "200": {"description": "The predictions", "content": {"application/json": {"schema": {"type": "object", "required": ["predictions"], "properties": {"predictions": {"type": "array"}}}}}},
+            **errors("400", "401", "404", "413", "503", "504"),
+        },
+    }
+    if auth:
+        predict["security"] = [{"bearer": []}, {"apiKey": []}]
+    server_schema = {"type": "object", "properties": {"name": {"type": "string"}, "version": {"type": "string"}, "extensions": {"type": "array", "items": {"type": "string"}}}}
+    base = f"/v2/models/{model}"
+    return {
+        "/v2": read("Server metadata (Open Inference Protocol)", "v2_server", server_schema),
+        "/v2/health/live": read("Server liveness (Open Inference Protocol)", "v2_live", {"type": "object", "properties": {"live": {"type": "boolean"}}}),
+        "/v2/health/ready": read("Server readiness (Open Inference Protocol)", "v2_ready", {"type": "object", "properties": {"ready": {"type": "boolean"}}}, not_ready=True),
+        base: read(f"Model metadata: input tensors from schema.json ({model})", "v2_metadata", metadata_schema),
+        f"{base}/versions/{{version}}": read("Model metadata of a version", "v2_metadata_version", metadata_schema, versioned=True),
+        f"{base}/ready": read("Model readiness", "v2_model_ready", ready_schema, not_ready=True),
+        f"{base}/versions/{{version}}/ready": read("Model readiness of a version", "v2_model_ready_version", ready_schema, versioned=True, not_ready=True),
+        f"{base}/config": read("Model configuration as Triton states it (perf_analyzer reads it)", "v2_config", {"type": "object"}),
+        f"{base}/infer": infer(f"Score with {model} (Open Inference Protocol)", "v2_infer"),
+        f"{base}/versions/{{version}}/infer": infer(f"Score with {model} at a version (Open Inference Protocol)", "v2_infer_version", versioned=True),
+        f"/v1/models/{model}": read("Model readiness (KServe V1)", "v1_ready", ready_schema, not_ready=True),
+        f"/v1/models/{model}:predict": {"post": predict},
+    }
+
+
 def build_openapi(
     *,
     model: str,
@@ -45,8 +205,10 @@ def build_openapi(
     auth: bool,
     output_schema: Mapping[str, Any] | None = None,
     prefix: str = "",
+    protocols: ProtocolDocs | None = None,
 ) -> dict[str, Any]:
-    """The document; `prefix` is the endpoint's public path prefix (the `servers` URL), '' for none."""
+    """The document; `prefix` is the endpoint's public path prefix (the `servers` URL), '' for none;
+    `protocols` adds the inference protocols' routes."""
     body_schema = {k: v for k, v in (request_schema or {"type": "object"}).items() if k != "$schema"}
     body_schema = _with_server_rules(body_schema)
     media: dict[str, Any] = {"schema": body_schema}
@@ -107,6 +269,9 @@ def build_openapi(
         },
         "components": {"schemas": {"Error": ERROR_SCHEMA}},
     }
+    if protocols is not None:
+        document["paths"].update(protocol_paths(model, version, protocols, auth=auth))
+        document["components"]["schemas"]["ProtocolError"] = PROTOCOL_ERROR_SCHEMA
     if prefix:
         # relative to where the document is served from: the paths below are under the prefix
         document["servers"] = [{"url": prefix, "description": "The endpoint's path prefix"}]
