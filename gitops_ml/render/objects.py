@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from gitops_ml.history.tags import format_tag
+from gitops_ml.render import monitoring
 from gitops_ml.render.planning import Endpoint, ResolvedVersion
 from gitops_ml.rollout.queries import concurrency_query
 from gitops_ml.serving import settings as srv
@@ -337,6 +338,10 @@ def network_policy(ep: Endpoint) -> Obj:
     else:
         # DNS only: a model that fetches at run time must say so with allowEgress
         egress = [{"ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]}]
+    ingress_rules = [{"from": peers, "ports": [{"port": "http", "protocol": "TCP"}]}]
+    if ep.environment.monitoring.enabled:
+        # the PodMonitor's scrapes come from Prometheus' namespace, whatever allowFrom says
+        ingress_rules.append(monitoring.network_peer(ep))
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
@@ -344,7 +349,7 @@ def network_policy(ep: Endpoint) -> Obj:
         "spec": {
             "podSelector": {"matchLabels": selector(ep.model)},
             "policyTypes": ["Ingress", "Egress"],
-            "ingress": [{"from": peers, "ports": [{"port": "http", "protocol": "TCP"}]}],
+            "ingress": ingress_rules,
             "egress": egress,
         },
     }
