@@ -91,7 +91,7 @@ def panels(ep: Endpoint) -> list[Obj]:
         _panel(
             "Refused by admission control, by reason", "reqps",
             [(f"sum by (reason) (rate({mon.REJECTED}{sel}[{RATE}]))", "{{reason}}")],
-            "Requests refused before scoring: queue_full and body_budget are capacity, unauthorized and body_timeout the callers'.",
+            "Requests refused before scoring: queue_full, queue_timeout and body_budget are capacity; unauthorized and body_timeout the callers'.",
         ),
         _panel(
             "Replicas", "short",

@@ -39,8 +39,9 @@ BY = "model, environment, version, track"
 WINDOW = "5m"  # rate window: ten scrapes at the PodMonitor's interval
 SCRAPE_INTERVAL = "30s"
 CAPTURE_WINDOW = "10m"
-# capacity refusals: a full queue, or the memory set aside for request bodies spent
-CAPACITY_REASONS = "queue_full|body_budget"
+# capacity refusals (answered with rejectStatus or 503): a full queue, a wait in it past
+# queueTimeoutSeconds, or the memory set aside for request bodies spent
+CAPACITY_REASONS = "body_budget|queue_full|queue_timeout"
 # an outage pages quickly, yet not for a pod that restarts once
 NOT_READY_FOR = "2m"
 NOT_SHADOW = 'track!="shadow"'  # a shadow answers no caller
@@ -211,9 +212,10 @@ def alert_rules(ep: Endpoint) -> list[Obj]:
         ),
         _alert(
             ep, "GitopsMlRequestsRejected", f"({rejected_ratio_expr(ep)}) > {number(limits.rejected_ratio)}", limits.duration, "warning",
-            f"{who}: {{{{ $value | humanizePercentage }}}} of scoring requests refused (queue full)",
+            f"{who}: {{{{ $value | humanizePercentage }}}} of scoring requests refused for capacity",
             f"Admission control refused more than {number(limits.rejected_ratio * 100)} % of the scoring requests of {who} "
-            f"with {dep.requests.reject_status} over {WINDOW}: the queue ({dep.requests.queue_size} per replica) is full. "
+            f"over {WINDOW}: the queue ({dep.requests.queue_size} per replica) was full ({dep.requests.reject_status}), a request waited "
+            f"longer than {number(dep.requests.queue_timeout)} s in it (503), or request bodies held all the memory set aside for them. "
             f"Capacity: {capacity}; raise it, or requests.queueSize.",
         ),
         _alert(
