@@ -34,7 +34,9 @@ def _target(expr: str, legend: str, ref: str) -> Obj:
     return {"datasource": DATASOURCE, "expr": expr, "legendFormat": legend, "refId": ref, "range": True}
 
 
-def _panel(title: str, unit: str, targets: list[tuple[str, str]], description: str, thresholds: tuple[float, ...] = ()) -> Obj:
+def _panel(
+    title: str, unit: str, targets: list[tuple[str, str]], description: str, thresholds: tuple[float, ...] = ()
+) -> Obj:
     steps: list[Obj] = [{"color": "green", "value": None}]
     steps += [{"color": color, "value": value} for color, value in zip(("orange", "red"), thresholds)]
     custom: Obj = {"drawStyle": "line", "fillOpacity": 10, "lineWidth": 1, "showPoints": "never", "spanNulls": False}
@@ -45,8 +47,14 @@ def _panel(title: str, unit: str, targets: list[tuple[str, str]], description: s
         "title": title,
         "description": description,
         "datasource": DATASOURCE,
-        "fieldConfig": {"defaults": {"unit": unit, "custom": custom, "thresholds": {"mode": "absolute", "steps": steps}}, "overrides": []},
-        "options": {"legend": {"displayMode": "list", "placement": "bottom", "showLegend": True}, "tooltip": {"mode": "multi", "sort": "desc"}},
+        "fieldConfig": {
+            "defaults": {"unit": unit, "custom": custom, "thresholds": {"mode": "absolute", "steps": steps}},
+            "overrides": [],
+        },
+        "options": {
+            "legend": {"displayMode": "list", "placement": "bottom", "showLegend": True},
+            "tooltip": {"mode": "multi", "sort": "desc"},
+        },
         "targets": [_target(expr, legend, chr(ord("A") + i)) for i, (expr, legend) in enumerate(targets)],
     }
 
@@ -59,18 +67,21 @@ def panels(ep: Endpoint) -> list[Obj]:
     score = mon.endpoint_selector(ep, 'route="score"')
     out = [
         _panel(
-            "Scoring requests per second, by status", "reqps",
+            "Scoring requests per second, by status",
+            "reqps",
             [(f"sum by (status) (rate({mon.REQUESTS}{score}[{RATE}]))", "{{status}}")],
             "Answers to POST /score of every version and track, by HTTP status.",
         ),
         _panel(
-            "Error ratio (5xx but 503)", "percentunit",
+            "Error ratio (5xx but 503)",
+            "percentunit",
             [(mon.error_ratio_expr(ep, BY_VERSION, RATE), LEGEND_VERSION)],
             "Share of scoring requests answered with 500 or 504; the dashed line is the alert's limit.",
             (limits.error_ratio,),
         ),
         _panel(
-            "Latency p50 and p99", "s",
+            "Latency p50 and p99",
+            "s",
             [
                 (mon.latency_expr(ep, 0.5, BY_VERSION, RATE), "p50 " + LEGEND_VERSION),
                 (mon.latency_expr(ep, 0.99, BY_VERSION, RATE), "p99 " + LEGEND_VERSION),
@@ -79,7 +90,8 @@ def panels(ep: Endpoint) -> list[Obj]:
             (limits.latency_p99_seconds, dep.requests.timeout),
         ),
         _panel(
-            "In flight, queued and arriving", "short",
+            "In flight, queued and arriving",
+            "short",
             [
                 (f"sum by ({BY_VERSION}) ({mon.IN_FLIGHT}{sel})", "in flight " + LEGEND_VERSION),
                 (f"sum by ({BY_VERSION}) ({mon.QUEUE_DEPTH}{sel})", "queued " + LEGEND_VERSION),
@@ -89,12 +101,14 @@ def panels(ep: Endpoint) -> list[Obj]:
             f"({dep.requests.queue_size} per replica) and whose bodies are still arriving.",
         ),
         _panel(
-            "Refused by admission control, by reason", "reqps",
+            "Refused by admission control, by reason",
+            "reqps",
             [(f"sum by (reason) (rate({mon.REJECTED}{sel}[{RATE}]))", "{{reason}}")],
             "Requests refused before scoring: queue_full, queue_timeout and body_budget are capacity; unauthorized and body_timeout the callers'.",
         ),
         _panel(
-            "Replicas", "short",
+            "Replicas",
+            "short",
             [
                 (f"sum by (track) ({mon.READY}{sel})", "ready {{track}}"),
                 (f"count({mon.UP}{mon.up_selector(ep)})", "scraped"),
@@ -105,18 +119,30 @@ def panels(ep: Endpoint) -> list[Obj]:
     ]
     capture = dep.capture
     if capture.enabled:
-        targets = [(f"sum by ({BY_VERSION}) (increase({mon.CAPTURE_DROPPED}{sel}[{RATE}]))", "dropped on the pod " + LEGEND_VERSION)]
+        targets = [
+            (
+                f"sum by ({BY_VERSION}) (increase({mon.CAPTURE_DROPPED}{sel}[{RATE}]))",
+                "dropped on the pod " + LEGEND_VERSION,
+            )
+        ]
         if capture.sink_uri:
             targets = [
                 (f"sum by ({BY_VERSION}) (increase({mon.UPLOADED}{sel}[{RATE}]))", "uploaded " + LEGEND_VERSION),
                 (f"sum by ({BY_VERSION}) ({mon.PENDING}{sel})", "pending " + LEGEND_VERSION),
                 *targets,
-                (f"sum by ({BY_VERSION}) (increase({mon.UPLOAD_DROPPED}{sel}[{RATE}]))", "lost before upload " + LEGEND_VERSION),
+                (
+                    f"sum by ({BY_VERSION}) (increase({mon.UPLOAD_DROPPED}{sel}[{RATE}]))",
+                    "lost before upload " + LEGEND_VERSION,
+                ),
             ]
         out.append(
             _panel(
-                "Capture records", "short", targets,
-                "Captured records" + (f" uploaded to {capture.sink_uri}, waiting on the pod," if capture.sink_uri else "") + " and dropped.",
+                "Capture records",
+                "short",
+                targets,
+                "Captured records"
+                + (f" uploaded to {capture.sink_uri}, waiting on the pod," if capture.sink_uri else "")
+                + " and dropped.",
             )
         )
     for i, panel in enumerate(out):
@@ -139,7 +165,15 @@ def dashboard(ep: Endpoint) -> Obj:
         "timezone": "utc",
         "templating": {
             "list": [
-                {"name": "datasource", "label": "Prometheus", "type": "datasource", "query": "prometheus", "current": {}, "hide": 0, "refresh": 1}
+                {
+                    "name": "datasource",
+                    "label": "Prometheus",
+                    "type": "datasource",
+                    "query": "prometheus",
+                    "current": {},
+                    "hide": 0,
+                    "refresh": 1,
+                }
             ]
         },
         "annotations": {"list": []},

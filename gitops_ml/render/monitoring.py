@@ -105,7 +105,9 @@ def pod_monitor(ep: Endpoint) -> Obj:
         "kind": "PodMonitor",
         "metadata": meta,
         "spec": {
-            "selector": {"matchExpressions": [{"key": "app.kubernetes.io/name", "operator": "In", "values": pod_names(ep)}]},
+            "selector": {
+                "matchExpressions": [{"key": "app.kubernetes.io/name", "operator": "In", "values": pod_names(ep)}]
+            },
             "podMetricsEndpoints": [
                 {
                     "port": "http",
@@ -138,10 +140,16 @@ def thresholds(ep: Endpoint) -> Thresholds:
     dep = ep.deployment
     alerts = dep.monitoring.alerts
     error_ratio = alerts.error_ratio if alerts.error_ratio is not None else dep.monitoring.error_ratio
-    latency = alerts.latency_p99_seconds if alerts.latency_p99_seconds is not None else round(dep.requests.timeout * LATENCY_SHARE, 3)
+    latency = (
+        alerts.latency_p99_seconds
+        if alerts.latency_p99_seconds is not None
+        else round(dep.requests.timeout * LATENCY_SHARE, 3)
+    )
     # a pod is rightly not ready while its model loads: the startup probe's whole budget, then readiness's
     startup, ready = dep.startup_probe, dep.readiness_probe
-    starting = startup.initial_delay + startup.period * startup.failure_threshold + ready.period * ready.failure_threshold
+    starting = (
+        startup.initial_delay + startup.period * startup.failure_threshold + ready.period * ready.failure_threshold
+    )
     replicas_for = duration_seconds(max(starting, parse_duration(alerts.duration)))
     return Thresholds(error_ratio, latency, alerts.rejected_ratio, alerts.duration, replicas_for)
 
@@ -178,7 +186,12 @@ def _alert(ep: Endpoint, name: str, expr: str, duration: str, severity: str, sum
         "alert": name,
         "expr": expr,
         # literal labels: an alert whose expression keeps none (no series at all) still routes
-        "labels": {"severity": severity, "model": ep.model, "environment": ep.environment.name, "namespace": ep.environment.namespace},
+        "labels": {
+            "severity": severity,
+            "model": ep.model,
+            "environment": ep.environment.name,
+            "namespace": ep.environment.namespace,
+        },
         "annotations": annotations,
     }
     if duration:
@@ -194,24 +207,40 @@ def alert_rules(ep: Endpoint) -> list[Obj]:
     stable = ep.version.model.version
     timeout = dep.requests.timeout
     auto = dep.autoscaling
-    capacity = f"autoscaling allows up to {auto.max_replicas} replicas" if auto.enabled else f"{dep.replicas} replicas, no autoscaling"
+    capacity = (
+        f"autoscaling allows up to {auto.max_replicas} replicas"
+        if auto.enabled
+        else f"{dep.replicas} replicas, no autoscaling"
+    )
     rules = [
         _alert(
-            ep, "GitopsMlErrorRatioHigh", f"({error_ratio_expr(ep)}) > {number(limits.error_ratio)}", limits.duration, "critical",
+            ep,
+            "GitopsMlErrorRatioHigh",
+            f"({error_ratio_expr(ep)}) > {number(limits.error_ratio)}",
+            limits.duration,
+            "critical",
             f"{who}: {{{{ $value | humanizePercentage }}}} of scoring requests fail",
             f"More than {number(limits.error_ratio * 100)} % of the scoring requests of {who} were answered with a server error "
             f"(500: run() raised; 504: longer than the {number(timeout)} s request timeout) over {WINDOW}. "
             "The pods' logs carry the request ids of the failures; a new version that fails is rolled back with `gitops-ml rollback`.",
         ),
         _alert(
-            ep, "GitopsMlLatencyP99High", f"{latency_expr(ep, 0.99)} > {number(limits.latency_p99_seconds)}", limits.duration, "warning",
+            ep,
+            "GitopsMlLatencyP99High",
+            f"{latency_expr(ep, 0.99)} > {number(limits.latency_p99_seconds)}",
+            limits.duration,
+            "warning",
             f"{who}: p99 latency {{{{ $value | humanizeDuration }}}}",
             f"The 99th-percentile latency of {who} was over {number(limits.latency_p99_seconds)} s for {limits.duration}; "
             f"requests are cut off at {number(timeout)} s (504). Check CPU throttling and queueing "
             f"(requests.maxConcurrent {dep.requests.max_concurrent}, queueSize {dep.requests.queue_size}) on the endpoint's dashboard.",
         ),
         _alert(
-            ep, "GitopsMlRequestsRejected", f"({rejected_ratio_expr(ep)}) > {number(limits.rejected_ratio)}", limits.duration, "warning",
+            ep,
+            "GitopsMlRequestsRejected",
+            f"({rejected_ratio_expr(ep)}) > {number(limits.rejected_ratio)}",
+            limits.duration,
+            "warning",
             f"{who}: {{{{ $value | humanizePercentage }}}} of scoring requests refused for capacity",
             f"Admission control refused more than {number(limits.rejected_ratio * 100)} % of the scoring requests of {who} "
             f"over {WINDOW}: the queue ({dep.requests.queue_size} per replica) was full ({dep.requests.reject_status}), a request waited "
@@ -219,18 +248,22 @@ def alert_rules(ep: Endpoint) -> list[Obj]:
             f"Capacity: {capacity}; raise it, or requests.queueSize.",
         ),
         _alert(
-            ep, "GitopsMlReplicasNotReady",
+            ep,
+            "GitopsMlReplicasNotReady",
             f"count by (namespace) (({UP}{up_selector(ep)} == 0) or on (namespace, pod) ({READY}{endpoint_selector(ep)} == 0)) > 0",
-            limits.replicas_for, "warning",
+            limits.replicas_for,
+            "warning",
             f"{ep.model} in {ep.environment.name}: {{{{ $value }}}} replica(s) not ready",
             f"{{{{ $value }}}} pod(s) of {ep.model} in {ep.environment.name} (namespace {ep.environment.namespace}) cannot be scraped or report "
             f"not ready for {limits.replicas_for}, longer than a model load may take (startup probe). "
             "`kubectl describe pod` and the pod's log say why (init() failed, out of memory, image pull).",
         ),
         _alert(
-            ep, "GitopsMlEndpointNotReady",
+            ep,
+            "GitopsMlEndpointNotReady",
             f"(sum({READY}{endpoint_selector(ep, NOT_SHADOW)}) or vector(0)) == 0",
-            NOT_READY_FOR, "critical",
+            NOT_READY_FOR,
+            "critical",
             f"{ep.model} in {ep.environment.name} has no ready replica",
             f"No pod of {ep.model} in {ep.environment.name} (stable version {stable}) reports ready, or Prometheus scrapes none of them, "
             f"for {NOT_READY_FOR}: callers get errors. Check the pods (`gitops-ml status --env {ep.environment.name}`), "
@@ -241,8 +274,11 @@ def alert_rules(ep: Endpoint) -> list[Obj]:
     if capture.enabled:
         rules.append(
             _alert(
-                ep, "GitopsMlCaptureDropped",
-                f"sum by ({BY}) (increase({CAPTURE_DROPPED}{endpoint_selector(ep)}[{CAPTURE_WINDOW}])) > 0", "", "warning",
+                ep,
+                "GitopsMlCaptureDropped",
+                f"sum by ({BY}) (increase({CAPTURE_DROPPED}{endpoint_selector(ep)}[{CAPTURE_WINDOW}])) > 0",
+                "",
+                "warning",
                 f"{who}: capture records dropped",
                 f"{{{{ $value | humanize }}}} capture records of {who} were dropped in the last {CAPTURE_WINDOW} "
                 f"(the capture volume at {capture.path} is full or slow): drift reports miss them.",
@@ -251,17 +287,22 @@ def alert_rules(ep: Endpoint) -> list[Obj]:
     if capture.enabled and capture.sink_uri:
         rules += [
             _alert(
-                ep, "GitopsMlCaptureUploadDropped",
-                f"sum by ({BY}) (increase({UPLOAD_DROPPED}{endpoint_selector(ep)}[{CAPTURE_WINDOW}])) > 0", "", "warning",
+                ep,
+                "GitopsMlCaptureUploadDropped",
+                f"sum by ({BY}) (increase({UPLOAD_DROPPED}{endpoint_selector(ep)}[{CAPTURE_WINDOW}])) > 0",
+                "",
+                "warning",
                 f"{who}: capture records lost before upload",
                 f"{{{{ $value | humanize }}}} capture records of {who} vanished from the pod before their upload to {capture.sink_uri} "
                 f"in the last {CAPTURE_WINDOW}.",
             ),
             _alert(
-                ep, "GitopsMlCaptureUploadFailing",
+                ep,
+                "GitopsMlCaptureUploadFailing",
                 f"sum by ({BY}) (increase({UPLOAD_FAILURES}{endpoint_selector(ep)}[{CAPTURE_WINDOW}])) > 0 "
                 f"and sum by ({BY}) (increase({UPLOADED}{endpoint_selector(ep)}[{CAPTURE_WINDOW}])) == 0",
-                limits.duration, "warning",
+                limits.duration,
+                "warning",
                 f"{who}: capture uploads to {capture.sink_uri} fail",
                 f"Every upload of {who} to {capture.sink_uri} failed for {limits.duration}; records wait on the pod's volume "
                 "(the dashboard's pending records) and are dropped when it fills. Check the bucket, the credentials "
@@ -277,7 +318,12 @@ def prometheus_rule(ep: Endpoint) -> Obj:
     if mon.labels:
         meta["labels"] = dict(mon.labels)
     group = {"name": f"gitops-ml.{ep.environment.name}.{ep.model}", "rules": alert_rules(ep)}
-    return {"apiVersion": "monitoring.coreos.com/v1", "kind": "PrometheusRule", "metadata": meta, "spec": {"groups": [group]}}
+    return {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "PrometheusRule",
+        "metadata": meta,
+        "spec": {"groups": [group]},
+    }
 
 
 def network_peer(ep: Endpoint) -> Obj:
@@ -287,5 +333,3 @@ def network_peer(ep: Endpoint) -> Obj:
         "from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}}}],
         "ports": [{"port": "http", "protocol": "TCP"}],
     }
-
-

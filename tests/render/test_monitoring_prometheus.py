@@ -84,12 +84,18 @@ class Prometheus:
 
 
 @pytest.fixture
-def rendered(example_repo: Callable[[], Repo], s3_store: Any) -> tuple[Repo, dict[tuple[str, str], dict[str, Any]], str]:
+def rendered(
+    example_repo: Callable[[], Repo], s3_store: Any
+) -> tuple[Repo, dict[tuple[str, str], dict[str, Any]], str]:
     """The example with prod iris uploading its captures to a bucket of the test store, rendered and built."""
     _need_kustomize()
     bucket = s3_store.new_bucket()
     repo = example_repo()
-    repo.edit(PROD, "    sampling: 0.05\n", f"    sampling: 1\n    sink: {{uri: 's3://{bucket}/captures', endpoint: '{s3_store.endpoint}'}}\n")
+    repo.edit(
+        PROD,
+        "    sampling: 0.05\n",
+        f"    sampling: 1\n    sink: {{uri: 's3://{bucket}/captures', endpoint: '{s3_store.endpoint}'}}\n",
+    )
     result = run("render", repo.path)
     assert result.exit_code == 0, result.stderr
     built = kustomize.build(kustomize.find_kustomize(), repo.path / "deploy" / "apps" / "prod" / "iris")
@@ -97,19 +103,37 @@ def rendered(example_repo: Callable[[], Repo], s3_store: Any) -> tuple[Repo, dic
 
 
 @pytest.fixture
-def served(rendered: tuple[Repo, Any, str], s3_store: Any, tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str, Path]]:
+def served(
+    rendered: tuple[Repo, Any, str], s3_store: Any, tmp_path: Path
+) -> Iterator[tuple[subprocess.Popen[bytes], str, Path]]:
     """`gitops-ml serve models/iris --env prod`: the server the rendered ConfigMap configures."""
     repo = rendered[0]
     port = free_port()
     log = tmp_path / "serve.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GITOPS_ML_", "AWS_"))}
     env.update(s3_store.env())
-    argv = [sys.executable, "-m", "gitops_ml", "serve", str(repo.path / "models" / "iris"), "--env", "prod", "--port", str(port), "--capture-dir", str(tmp_path / "capture")]
+    argv = [
+        sys.executable,
+        "-m",
+        "gitops_ml",
+        "serve",
+        str(repo.path / "models" / "iris"),
+        "--env",
+        "prod",
+        "--port",
+        str(port),
+        "--capture-dir",
+        str(tmp_path / "capture"),
+    ]
     with log.open("wb") as out:
         process = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_until(lambda: process.poll() is not None or httpx.get(f"{url}/readyz", timeout=5).status_code == 200, "gitops-ml serve to be ready", log.read_text)
+        wait_until(
+            lambda: process.poll() is not None or httpx.get(f"{url}/readyz", timeout=5).status_code == 200,
+            "gitops-ml serve to be ready",
+            log.read_text,
+        )
         assert process.poll() is None, log.read_text()
         yield process, url, log
     finally:
@@ -117,7 +141,9 @@ def served(rendered: tuple[Repo, Any, str], s3_store: Any, tmp_path: Path) -> It
 
 
 @pytest.fixture
-def prometheus(rendered: tuple[Repo, dict[tuple[str, str], dict[str, Any]], str], served: tuple[Any, str, Path], tmp_path: Path) -> Iterator[Prometheus]:
+def prometheus(
+    rendered: tuple[Repo, dict[tuple[str, str], dict[str, Any]], str], served: tuple[Any, str, Path], tmp_path: Path
+) -> Iterator[Prometheus]:
     """Debian's prometheus scraping the server as the rendered PodMonitor says, with the rendered rules."""
     binary = shutil.which("prometheus")
     require(binary is not None, "Debian's prometheus is not installed (apt-get install prometheus)")
@@ -131,7 +157,10 @@ def prometheus(rendered: tuple[Repo, dict[tuple[str, str], dict[str, Any]], str]
     rules = home / "rules.yaml"
     rules.write_text(yaml.safe_dump(objects[("PrometheusRule", "iris")]["spec"], sort_keys=False))
     # the target labels the operator gives a PodMonitor's target: namespace and pod, and the job it sets
-    target = {"targets": [served[1].removeprefix("http://")], "labels": {"namespace": monitor["metadata"]["namespace"], "pod": "iris-0"}}
+    target = {
+        "targets": [served[1].removeprefix("http://")],
+        "labels": {"namespace": monitor["metadata"]["namespace"], "pod": "iris-0"},
+    }
     config = {
         "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
         "rule_files": [str(rules)],
@@ -142,13 +171,23 @@ def prometheus(rendered: tuple[Repo, dict[tuple[str, str], dict[str, Any]], str]
     log = home / "prometheus.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [binary, f"--config.file={home / 'prometheus.yml'}", f"--storage.tsdb.path={home / 'data'}", f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
+            [
+                binary,
+                f"--config.file={home / 'prometheus.yml'}",
+                f"--storage.tsdb.path={home / 'data'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+                "--log.level=warn",
+            ],
             stdout=out,
             stderr=subprocess.STDOUT,
         )
     server = Prometheus(f"http://127.0.0.1:{port}", log)
     try:
-        wait_until(lambda: process.poll() is not None or httpx.get(f"{server.url}/-/ready", timeout=5).status_code == 200, "Prometheus to start", server.logs)
+        wait_until(
+            lambda: process.poll() is not None or httpx.get(f"{server.url}/-/ready", timeout=5).status_code == 200,
+            "Prometheus to start",
+            server.logs,
+        )
         assert process.poll() is None, server.logs()
         yield server
     finally:
@@ -157,7 +196,11 @@ def prometheus(rendered: tuple[Repo, dict[tuple[str, str], dict[str, Any]], str]
 
 def _expressions(objects: dict[tuple[str, str], dict[str, Any]]) -> tuple[dict[str, str], dict[str, str]]:
     """(alert -> expr, dashboard panel/target -> expr with Grafana's rate interval filled in)."""
-    rules = {rule["alert"]: rule["expr"] for group in objects[("PrometheusRule", "iris")]["spec"]["groups"] for rule in group["rules"]}
+    rules = {
+        rule["alert"]: rule["expr"]
+        for group in objects[("PrometheusRule", "iris")]["spec"]["groups"]
+        for rule in group["rules"]
+    }
     board = json.loads(objects[("ConfigMap", "iris-dashboard")]["data"]["iris.json"])
     panels = {
         f"{panel['title']} / {target['refId']}": target["expr"].replace("$__rate_interval", "1m")
@@ -170,7 +213,9 @@ def _expressions(objects: dict[tuple[str, str], dict[str, Any]]) -> tuple[dict[s
 @pytest.mark.slow
 @pytest.mark.kustomize
 def test_every_rule_and_panel_query_runs_on_what_the_server_exports(
-    rendered: tuple[Repo, dict[tuple[str, str], dict[str, Any]], str], served: tuple[Any, str, Path], prometheus: Prometheus
+    rendered: tuple[Repo, dict[tuple[str, str], dict[str, Any]], str],
+    served: tuple[Any, str, Path],
+    prometheus: Prometheus,
 ) -> None:
     objects = rendered[1]
     process, url, serve_log = served
@@ -183,7 +228,11 @@ def test_every_rule_and_panel_query_runs_on_what_the_server_exports(
         answer = httpx.post(f"{url}/score", json=sample, timeout=30)
         assert answer.status_code == 200, answer.text
     scored = 'sum(gitops_ml_requests_total{model="iris",environment="prod",route="score",status="200"})'
-    wait_until(lambda: (v := prometheus.query(scored)) and float(v[0]["value"][1]) >= 5, "the scrape of 5 answered requests", prometheus.logs)
+    wait_until(
+        lambda: (v := prometheus.query(scored)) and float(v[0]["value"][1]) >= 5,
+        "the scrape of 5 answered requests",
+        prometheus.logs,
+    )
 
     # Prometheus evaluated every rendered rule, with no error
     def evaluated() -> list[dict[str, Any]] | None:
@@ -201,7 +250,9 @@ def test_every_rule_and_panel_query_runs_on_what_the_server_exports(
         assert selectors, f"{where}: no series named in {expr}"
         for name, labels in selectors:
             assert name not in FUNCTIONS, f"{where}: {name}{labels}"
-            assert name in exported, f"{where}: {name} is not exported by gitops-ml serve (exported: {sorted(n for n in exported if n.startswith('gitops_ml'))})"
+            assert name in exported, (
+                f"{where}: {name} is not exported by gitops-ml serve (exported: {sorted(n for n in exported if n.startswith('gitops_ml'))})"
+            )
             # the labels too: each selector finds the server's series, as the PodMonitor's scrape labels them
             assert prometheus.query(f"count({name}{labels})"), f"{where}: {name}{labels} matches no series"
 
@@ -215,7 +266,11 @@ def test_every_rule_and_panel_query_runs_on_what_the_server_exports(
     def pending() -> set[str]:
         return {a["labels"]["alertname"] for a in prometheus.api("alerts")["alerts"] if a["state"] == "pending"}
 
-    wait_until(lambda: {"GitopsMlEndpointNotReady", "GitopsMlReplicasNotReady"} <= pending(), "the readiness alerts", prometheus.logs)
+    wait_until(
+        lambda: {"GitopsMlEndpointNotReady", "GitopsMlReplicasNotReady"} <= pending(),
+        "the readiness alerts",
+        prometheus.logs,
+    )
     alerts = {a["labels"]["alertname"]: a for a in prometheus.api("alerts")["alerts"]}
     assert alerts["GitopsMlReplicasNotReady"]["annotations"]["summary"] == "iris in prod: 1 replica(s) not ready"
     assert alerts["GitopsMlEndpointNotReady"]["labels"]["severity"] == "critical"

@@ -46,7 +46,9 @@ def _promtool() -> str:
 
 
 @pytest.mark.kustomize
-def test_each_endpoint_gets_a_pod_monitor_rules_and_a_dashboard_valid_against_the_crds(example_repo: Callable[[], Repo]) -> None:
+def test_each_endpoint_gets_a_pod_monitor_rules_and_a_dashboard_valid_against_the_crds(
+    example_repo: Callable[[], Repo],
+) -> None:
     _need_kustomize()
     require(CRDS.is_dir(), f"the reference CRDs are not at {CRDS}")
     repo = example_repo()
@@ -96,14 +98,19 @@ def test_each_endpoint_gets_a_pod_monitor_rules_and_a_dashboard_valid_against_th
 
     # Prometheus (namespace monitoring by default) may reach the metrics port
     policy = objects[("NetworkPolicy", "iris")]["spec"]["ingress"]
-    assert {"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}], "ports": [{"port": "http", "protocol": "TCP"}]} in policy
+    assert {
+        "from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}],
+        "ports": [{"port": "http", "protocol": "TCP"}],
+    } in policy
 
 
 @pytest.mark.kustomize
 def test_an_environment_opts_out_of_monitoring_or_of_the_dashboard(example_repo: Callable[[], Repo]) -> None:
     _need_kustomize()
     repo = example_repo()
-    repo.edit("gitops-ml.yaml", "    namespace: ml-staging\n", "    namespace: ml-staging\n    monitoring: {enabled: false}\n")
+    repo.edit(
+        "gitops-ml.yaml", "    namespace: ml-staging\n", "    namespace: ml-staging\n    monitoring: {enabled: false}\n"
+    )
     repo.edit(
         "gitops-ml.yaml",
         "    namespace: ml-prod\n",
@@ -122,7 +129,10 @@ def test_an_environment_opts_out_of_monitoring_or_of_the_dashboard(example_repo:
     assert prod[("PodMonitor", "iris")]["metadata"]["labels"]["release"] == "kube-prometheus-stack"
     assert prod[("PrometheusRule", "iris")]["metadata"]["labels"]["release"] == "kube-prometheus-stack"
     assert ("ConfigMap", "iris-dashboard") not in prod
-    assert _rules(prod)["GitopsMlErrorRatioHigh"]["annotations"]["runbook_url"] == "https://runbooks.example.com/gitops-ml#gitopsmlerrorratiohigh"
+    assert (
+        _rules(prod)["GitopsMlErrorRatioHigh"]["annotations"]["runbook_url"]
+        == "https://runbooks.example.com/gitops-ml#gitopsmlerrorratiohigh"
+    )
     peers = [rule["from"] for rule in prod[("NetworkPolicy", "iris")]["spec"]["ingress"]]
     assert [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "observability"}}}] in peers
 
@@ -139,7 +149,9 @@ def test_thresholds_come_from_the_deployment_file(example_repo: Callable[[], Rep
     assert rules["GitopsMlErrorRatioHigh"]["expr"].endswith(" > 0.02")
     assert rules["GitopsMlLatencyP99High"]["expr"].endswith(" > 0.75")
     assert rules["GitopsMlRequestsRejected"]["expr"].endswith(" > 0.05")
-    assert {rules[name]["for"] for name in ("GitopsMlErrorRatioHigh", "GitopsMlLatencyP99High", "GitopsMlRequestsRejected")} == {"10m"}
+    assert {
+        rules[name]["for"] for name in ("GitopsMlErrorRatioHigh", "GitopsMlLatencyP99High", "GitopsMlRequestsRejected")
+    } == {"10m"}
     # a sink adds the upload alerts, naming the bucket
     assert "s3://ml-captures/prod" in rules["GitopsMlCaptureUploadFailing"]["annotations"]["summary"]
     assert "GitopsMlCaptureUploadDropped" in rules
@@ -170,6 +182,8 @@ def test_rules_pass_promtool_check_and_its_unit_tests(example_repo: Callable[[],
     assert check.returncode == 0, check.stdout + check.stderr
     assert f"SUCCESS: {count} rules found" in check.stdout
     shutil.copy(RULES_TEST, tmp_path / RULES_TEST.name)
-    test = subprocess.run([promtool, "test", "rules", str(tmp_path / RULES_TEST.name)], capture_output=True, text=True, check=False)
+    test = subprocess.run(
+        [promtool, "test", "rules", str(tmp_path / RULES_TEST.name)], capture_output=True, text=True, check=False
+    )
     assert test.returncode == 0, test.stdout + test.stderr
     assert "SUCCESS" in test.stdout
