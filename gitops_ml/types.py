@@ -595,6 +595,7 @@ class DeploymentSpec:
     labels: Mapping[str, str] = field(default_factory=dict)
     annotations: Mapping[str, str] = field(default_factory=dict)
     rollout: RolloutSpec = RolloutSpec()
+    service_account_annotations: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def model(self) -> ModelName:
@@ -724,4 +725,5 @@ class DeploymentSpec:
             labels=dict(doc.get("labels") or {}),
             annotations=dict(doc.get("annotations") or {}),
             rollout=RolloutSpec.from_doc(doc["rollout"]) if doc.get("rollout") else RolloutSpec(),
+            service_account_annotations=dict((doc.get("serviceAccount") or {}).get("annotations") or {}),
         )

@@ -114,6 +114,8 @@ def render_endpoint(repo: RepositorySpec, ep: Endpoint) -> dict[str, bytes]:
         images.append({"name": objects.image_name(repo, model), "newTag": _tag(ep.version)})
         generated.append((f"{model}{objects.SETTINGS_SUFFIX}", ep.settings))
         patches["deployment-patch.yaml"] = objects.deployment_patch(ep)
+    if dep.service_account_annotations:
+        patches["serviceaccount-patch.yaml"] = objects.service_account_patch(ep)
     for candidate in ep.candidates:
         if ep.argo_rollouts and candidate.track == traffic.CANARY:
             continue  # the Rollout's own canary
