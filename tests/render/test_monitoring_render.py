@@ -187,3 +187,18 @@ def test_rules_pass_promtool_check_and_its_unit_tests(example_repo: Callable[[],
     )
     assert test.returncode == 0, test.stdout + test.stderr
     assert "SUCCESS" in test.stdout
+
+
+@pytest.mark.kustomize
+def test_the_app_project_allows_every_kind_an_overlay_renders(example_repo: Callable[[], Repo]) -> None:
+    # Argo CD refuses to sync a kind its AppProject does not list: the monitoring objects included
+    _need_kustomize()
+    repo = example_repo()
+    _render(repo)
+    for environment in ("prod", "staging"):
+        project = yaml.safe_load((repo.path / "deploy" / "clusters" / environment / "appproject.yaml").read_text())
+        allowed = {(kind["group"], kind["kind"]) for kind in project["spec"]["namespaceResourceWhitelist"]}
+        for model in ("iris", "digits"):
+            for obj in _build(repo, environment, model).values():
+                group = obj["apiVersion"].rpartition("/")[0]
+                assert (group, obj["kind"]) in allowed, f"{environment}/{model}: {obj['kind']} is not in the AppProject"
