@@ -1,4 +1,5 @@
 """Monitoring objects of one endpoint for the Prometheus Operator: a PodMonitor and a PrometheusRule.
+Neither names a version literally (alerts take it from the series), so a version bump leaves them as they are.
 
 Every expression names only series that `gitops-ml serve` exports (serving/telemetry.py, sink.py), each
 carrying the identity labels model, environment, version and track, plus Prometheus' own `up` of the
@@ -204,7 +205,6 @@ def alert_rules(ep: Endpoint) -> list[Obj]:
     dep = ep.deployment
     limits = thresholds(ep)
     who = _who(ep)
-    stable = ep.version.model.version
     timeout = dep.requests.timeout
     auto = dep.autoscaling
     capacity = (
@@ -265,7 +265,7 @@ def alert_rules(ep: Endpoint) -> list[Obj]:
             NOT_READY_FOR,
             "critical",
             f"{ep.model} in {ep.environment.name} has no ready replica",
-            f"No pod of {ep.model} in {ep.environment.name} (stable version {stable}) reports ready, or Prometheus scrapes none of them, "
+            f"No pod of {ep.model} in {ep.environment.name} reports ready, or Prometheus scrapes none of them, "
             f"for {NOT_READY_FOR}: callers get errors. Check the pods (`gitops-ml status --env {ep.environment.name}`), "
             "and that the Prometheus selects this PodMonitor (environments.<env>.monitoring.labels).",
         ),

@@ -83,7 +83,6 @@ def test_each_endpoint_gets_a_pod_monitor_rules_and_a_dashboard_valid_against_th
         assert rule["labels"]["severity"] in {"critical", "warning"}
         assert {"model": "iris", "environment": "prod", "namespace": "ml-prod"}.items() <= rule["labels"].items()
         assert "iris" in rule["annotations"]["summary"] and "prod" in rule["annotations"]["summary"]
-    assert "stable version 1.0.0" in rules["GitopsMlEndpointNotReady"]["annotations"]["description"]
     # the request timeout of prod iris is 2 s: the p99 alert fires at 80 % of it
     assert rules["GitopsMlLatencyP99High"]["expr"].endswith(" > 1.6")
     assert rules["GitopsMlErrorRatioHigh"]["expr"].endswith(" > 0.01")
