@@ -25,6 +25,9 @@ def _isolated_home(tmp_path_factory: pytest.TempPathFactory) -> None:
     os.environ["GIT_CONFIG_GLOBAL"] = str(gitconfig)
     os.environ["GIT_CONFIG_NOSYSTEM"] = "1"
     os.environ.setdefault("XDG_CACHE_HOME", str(home / ".cache"))
+    # serve and predict run in this Python unless a test asks for the model's own environment
+    # (--env-manager venv, tests/serving/test_predict.py and test_serve_env.py)
+    os.environ["GITOPS_ML_ENV_MANAGER"] = "local"
     for var in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GITHUB_TOKEN", "GITHUB_API_URL"):
         os.environ.pop(var, None)
 

@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Sequence
 
 from gitops_ml.adapters import uv
+from gitops_ml.atomic import write_atomic
 from gitops_ml.build.plan import ImagePlan, Progress
 from gitops_ml.build.requirements import Requirements, version_requirements
 from gitops_ml.errors import ExternalToolError, Location, ValidationError
 from gitops_ml.registry.versions import ModelVersion, resolve_model_version
-from gitops_ml.atomic import write_atomic
 from gitops_ml.repo.editing import SetValue, edit_text
 from gitops_ml.repo.handle import Repository
 from gitops_ml.types import ModelName

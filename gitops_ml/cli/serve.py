@@ -11,12 +11,13 @@ from a workstation. Unlike the image, a score.py that fails to load or init() st
 from __future__ import annotations
 
 import dataclasses
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import click
 
-from gitops_ml.cli._common import echo_err, handle_errors
+from gitops_ml.cli._common import ENV_MANAGER_OPTION, echo_err, handle_errors, in_ci, progress_line
 from gitops_ml.errors import LoadError, UsageError
 from gitops_ml.repo.loading import parse_yaml
 from gitops_ml.types import DEPLOYMENTS_DIR, DeploymentSpec, Kind, ManifestSpec, ModelSpec
@@ -174,14 +175,18 @@ def local_capture_dir() -> Path:
     help="Where capture writes when the deployment file enables it (or $GITOPS_ML_CAPTURE_DIR; default ~/.cache/gitops-ml/capture).",
 )
 @click.option("--drain-seconds", type=float, default=0.0, show_default=True, help="After SIGTERM, keep serving this long with readiness false.")
+@ENV_MANAGER_OPTION
+@click.option("--reload", is_flag=True, help="Restart the server when score.py, the manifest, the schema or the artifact changes (for development).")
 def command(
     model_dir: Path, env: str | None, host: str, port: int, api_key_files: tuple[Path, ...], api_keys: tuple[str, ...], keys_dir: Path | None,
-    no_auth: bool, batch: bool | None, capture_dir: Path | None, drain_seconds: float,
+    no_auth: bool, batch: bool | None, capture_dir: Path | None, drain_seconds: float, env_manager: str, reload: bool,
 ) -> None:
     """Serve MODEL_DIR (models/<model>) locally with the same server as the image. Ctrl+C stops it.
 
-    Exits non-zero with the located error when score.py cannot be imported or its init() fails (the
-    image stays up, unready, instead).
+    By default the model runs in its own environment, made from its requirements and cached
+    (--env-manager venv); --env-manager local runs it in this Python, and then exits non-zero with the
+    located error when score.py cannot be imported or its init() fails (the image, and a venv server,
+    stay up unready instead).
     """
     with handle_errors():
         keys = tuple(k for k in api_keys if k) + read_key_files(api_key_files)
@@ -206,4 +211,26 @@ def command(
                 f" (auth {'on' if settings.auth_enabled else 'OFF'}{capture}; POST {prefix}/score; docs at {base}/docs, OpenAPI at {prefix}/swagger.json)"
             )
 
-        run_server(settings, files=files, api_keys=request.api_keys, drain_seconds=drain_seconds, exit_on_init_failure=True, announce=announce)
+        if env_manager == "local" and not reload:
+            run_server(settings, files=files, api_keys=request.api_keys, drain_seconds=drain_seconds, exit_on_init_failure=True, announce=announce)
+            return
+        python = Path(sys.executable)
+        if env_manager == "venv":
+            from gitops_ml.adapters.artifacts import cache_root  # noqa: PLC0415
+            from gitops_ml.local.environment import ensure_environment  # noqa: PLC0415
+
+            manifest = ManifestSpec.from_doc(_spec(model_dir / "manifest.yaml", Kind.MANIFEST))
+            environment = ensure_environment(model_dir, manifest, cache=cache_root(), progress=progress_line, label=str(model_dir))
+            if environment.created and not in_ci():
+                echo_err(f"environment ready in {environment.seconds:.1f} s ({environment.installer})")
+            python = environment.python
+        from gitops_ml.local.runner import serve_in, serve_reloading  # noqa: PLC0415
+
+        announce(port)
+        if reload:
+            watched = [model_dir / name for name in (files.script, files.schema, "manifest.yaml", files.artifact) if name and (model_dir / name).is_file()]
+            code = serve_reloading(python, settings, files, request.api_keys, watched, lambda changed: echo_err(f"reloading: {', '.join(_shown(Path(c)) for c in changed)} changed"))
+        else:
+            code = serve_in(python, settings, files, request.api_keys, drain_seconds)
+        if code not in (0, -15):
+            raise SystemExit(code)

@@ -24,12 +24,12 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from gitops_ml.adapters import mlflow as tracking
+from gitops_ml.atomic import write_atomic
 from gitops_ml.build.requirements import check_requirement_line
 from gitops_ml.edits.delivery import Delivery, EditResult
 from gitops_ml.edits.plans import BumpRequest, plan_bump
 from gitops_ml.errors import EditError, GitopsMlError, LoadError, UsageError, ValidationError
 from gitops_ml.render import service as render_service
-from gitops_ml.atomic import write_atomic
 from gitops_ml.repo.editing import DirectorySnapshot
 from gitops_ml.repo.handle import Repository
 from gitops_ml.serving.builtins.catalog import requirement_name

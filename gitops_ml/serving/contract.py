@@ -128,7 +128,7 @@ def score_contract_problems(source: str, input_names: Sequence[str], *, batch: b
     try:
         module = ast.parse(source)
     except SyntaxError as exc:
-        return [ContractProblem(f"score.py is not valid Python: {exc.msg}", line=exc.lineno or 0, col=exc.offset or 0)]
+        return [ContractProblem(f"Python syntax error: {exc.msg}", line=exc.lineno or 0, col=exc.offset or 0)]
     defs: dict[str, ast.FunctionDef | ast.AsyncFunctionDef | None] = {}
     star = False
     for node in _top_level(module.body):

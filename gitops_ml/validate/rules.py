@@ -21,6 +21,8 @@ from gitops_ml.errors import LoadError, Location, ValidationError
 from gitops_ml.repo.handle import Repository
 from gitops_ml.repo.loading import Document, RepositoryTree, load_tree, parse_yaml
 from gitops_ml.repo.sources import FileSource, ModelSubset
+from gitops_ml.serving.contract import score_contract_problems
+from gitops_ml.serving.settings import memory_limit_bytes, memory_problem
 from gitops_ml.types import (
     DEPLOYMENTS_DIR,
     REPOSITORY_FILE,
@@ -152,6 +154,8 @@ def check_models(tree: RepositoryTree, source: FileSource, out: list[Finding]) -
             ok = check_builtin(manifest_doc, files.dir, spec, manifest, source.read, out)
         if ok and manifest.schema and manifest.sample:
             ok = _check_sample(tree, files.dir, manifest, out)
+        if ok and manifest.script:
+            ok = _check_contract(tree, files.dir, manifest, out)
         if ok:
             entries[ModelName(name)] = ModelEntry(spec, manifest, files.dir)
     return entries
@@ -221,6 +225,32 @@ def _check_sample(tree: RepositoryTree, model_dir: str, manifest: ManifestSpec, 
     return not errors
 
 
+def _check_contract(tree: RepositoryTree, model_dir: str, manifest: ManifestSpec, out: list[Finding]) -> bool:
+    """score.py as the server will call it: init() with no argument, run() with what the schema decodes to.
+
+    Read with `ast`, never imported (validate runs on untrusted pull requests); the server checks the
+    same rules on the imported module at start-up.
+    """
+    script = f"{model_dir}/{manifest.script}"
+    input_names: list[str] = []
+    if manifest.schema:
+        try:
+            schema = tree.read_document(f"{model_dir}/{manifest.schema}", json_doc=True).data
+        except LoadError:
+            schema = None  # reported by the sample check, or by the build
+        if isinstance(schema, dict) and isinstance(schema.get("properties"), dict):
+            input_names = list(schema["properties"])
+    try:
+        source = tree.source.read(script).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        out.append(Finding(Location(script), f"not UTF-8 text: {exc.reason} at byte {exc.start}"))
+        return False
+    problems = score_contract_problems(source, input_names, batch=manifest.batch.enabled)
+    for problem in problems:
+        out.append(Finding(Location(script, problem.line, problem.col), problem.message, hint=problem.hint))
+    return not problems
+
+
 def _check_deployments(
     tree: RepositoryTree, repo: RepositorySpec | None, models: dict[ModelName, ModelEntry], out: list[Finding]
 ) -> tuple[list[DeploymentSpec], dict[tuple[str, str], str]]:
@@ -274,6 +304,10 @@ def _check_deployments(
         auto = spec.autoscaling
         if auto.enabled and auto.min_replicas > auto.max_replicas:
             out.append(Finding(doc.locate(["autoscaling", "minReplicas"]), f"autoscaling.minReplicas ({auto.min_replicas}) is above maxReplicas ({auto.max_replicas})"))
+            ok = False
+        memory = memory_problem(memory_limit_bytes(spec), spec.requests.max_body_bytes)
+        if memory:
+            out.append(Finding(doc.locate(["resources", "limits", "memory"]), memory))
             ok = False
         if spec.exposure and spec.exposure.type == "httproute" and not spec.exposure.gateway_name:
             out.append(Finding(doc.locate(["exposure"]), "exposure.type httproute needs exposure.gateway.name"))

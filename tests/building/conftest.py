@@ -19,6 +19,14 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "repo-layout"
 def example_repo(tmp_path: Path) -> Path:
     repo = tmp_path / "repo"
     copy_example(repo)
+    # iris 1.0.0 as registered had no lock; the build tests start from a model that commits one (the
+    # example's current lock, resolved from the same requirements.txt)
+    iris = repo / "models" / "iris"
+    (iris / "requirements.lock").write_bytes((EXAMPLE / "models" / "iris" / "requirements.lock").read_bytes())
+    manifest = iris / "manifest.yaml"
+    text = manifest.read_text()
+    assert "  requirements: requirements.txt\n" in text and "lock:" not in text
+    manifest.write_text(text.replace("  requirements: requirements.txt\n", "  requirements: requirements.txt\n  lock: requirements.lock\n"))
     subprocess.run(["git", "init", "-q", str(repo)], check=True)
     subprocess.run(["git", "-C", str(repo), "add", "-A"], check=True)
     subprocess.run(["git", "-C", str(repo), "commit", "-qm", "example"], check=True)

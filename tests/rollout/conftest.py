@@ -173,7 +173,7 @@ def serve(tmp_path: Path) -> Iterator[Callable[..., Served]]:
     def start(model_dir: Path, environment: str, *, extra_env: dict[str, str] | None = None, **env: str) -> Served:
         port = free_port()
         log = tmp_path / f"serve-{len(started)}.log"
-        variables = {k: v for k, v in os.environ.items() if not k.startswith("GITOPS_ML_")}
+        variables = {k: v for k, v in os.environ.items() if not k.startswith("GITOPS_ML_") or k == "GITOPS_ML_ENV_MANAGER"}
         variables.update({f"GITOPS_ML_{k.upper()}": v for k, v in env.items()})
         variables.update(extra_env or {})
         with log.open("wb") as out:

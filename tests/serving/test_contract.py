@@ -87,7 +87,7 @@ def test_a_run_that_takes_the_inputs_as_arguments_is_located_with_a_hint() -> No
             "init(path) needs the argument 'path', but the server calls init() with none",
         ),
         ("x = 1\n", ["data"], False, "score.py defines no run(data) function"),
-        ("def run(data)\n    pass\n", ["data"], False, "score.py is not valid Python"),
+        ("def run(data)\n    pass\n", ["data"], False, "Python syntax error"),
     ],
     ids=["no-argument", "keyword-only", "async", "batch", "inside-if", "init-argument", "no-run", "syntax"],
 )

@@ -76,6 +76,7 @@ def test_the_model_environment_is_made_once_and_scores_both_example_models(tmp_p
     """venv (the default) makes each model's environment from its requirements, then reuses it;
     this process's packages (scikit-learn here) are not what the model runs with."""
     env = {**__import__("os").environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    env.pop("GITOPS_ML_ENV_MANAGER", None)  # the default, venv
     iris = _predict(EXAMPLE / "models" / "iris", "--data", f"@{EXAMPLE / 'models' / 'iris' / 'sample.json'}", env=env)
     assert iris.returncode == 0, iris.stderr
     assert json.loads(iris.stdout) == {"predictions": [0, 1, 2]}

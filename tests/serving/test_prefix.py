@@ -79,7 +79,7 @@ def _repo(tmp_path: Path, path: str) -> Path:
 def test_serve_env_applies_the_prefix_and_warns_loudly_when_auth_is_off(tmp_path: Path) -> None:
     repo = _repo(tmp_path, "/ml/iris")
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GITOPS_ML_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GITOPS_ML_") or k == "GITOPS_ML_ENV_MANAGER"}
     env.update(HOME=str(tmp_path / "home"), XDG_CACHE_HOME=str(tmp_path / "cache"), PYTHONUNBUFFERED="1")
     out, err = tmp_path / "serve.out", tmp_path / "serve.err"
     with out.open("wb") as stdout, err.open("wb") as stderr:

@@ -17,7 +17,7 @@ IMAGE_CAPTURE_DIR = "/var/lib/gitops-ml/capture"
 
 def serve(tmp_path: Path, *args: str, env: dict[str, str] | None = None, environment: str | None = "staging") -> Server:
     port = free_port()
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("GITOPS_ML_")}
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("GITOPS_ML_") or k == "GITOPS_ML_ENV_MANAGER"}
     clean.update(
         HOME=str(tmp_path / "home"), XDG_CACHE_HOME=str(tmp_path / "cache"), PYTHONUNBUFFERED="1", **(env or {})
     )

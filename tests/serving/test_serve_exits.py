@@ -25,7 +25,7 @@ def model_copy(tmp_path: Path) -> Path:
 
 
 def serve(model: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GITOPS_ML_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GITOPS_ML_") or k == "GITOPS_ML_ENV_MANAGER"}
     return subprocess.run(
         [sys.executable, "-m", "gitops_ml", "serve", str(model), *args],
         cwd=model.parent.parent,
@@ -100,7 +100,7 @@ def test_a_key_from_a_file_or_the_environment_stays_out_of_the_process_list(tmp_
     key_file = tmp_path / "key"
     key_file.write_text("file-key-0123\n")
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GITOPS_ML_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GITOPS_ML_") or k == "GITOPS_ML_ENV_MANAGER"}
     env.update(GITOPS_ML_API_KEY="env-key-4567", PYTHONUNBUFFERED="1")
     out, err = tmp_path / "serve.out", tmp_path / "serve.err"
     with out.open("wb") as stdout, err.open("wb") as stderr:

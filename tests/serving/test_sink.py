@@ -173,7 +173,7 @@ def test_refused_credentials_are_logged_and_files_kept(s3_store: S3Store, tmp_pa
     ],
 )
 def test_a_bad_sink_uri_is_refused_at_start(tmp_path: Path, uri: str, message: str) -> None:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("GITOPS_ML_")}
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("GITOPS_ML_") or k == "GITOPS_ML_ENV_MANAGER"}
     clean.update(HOME=str(tmp_path / "home"), GITOPS_ML_CAPTURE_SINK_URI=uri)
     done = subprocess.run(
         [
