@@ -1,4 +1,5 @@
-"""The only GitHub REST client: pull requests and the one comment gitops-ml keeps on each.
+"""The only GitHub REST client: pull requests and the one comment gitops-ml keeps on each, the one
+issue gitops-ml keeps per monitored endpoint, and workflow dispatches.
 
 httpx talks to GITHUB_API_URL (default https://api.github.com) with GITHUB_TOKEN. 401/403 become
 a GitHubError that says what to fix; 5xx and dropped connections are retried with exponential
@@ -84,6 +85,14 @@ class PullRequest:
 
 
 @dataclass(frozen=True)
+class Issue:
+    number: int
+    url: str  # html_url, for people
+    title: str
+    body: str
+
+
+@dataclass(frozen=True)
 class Comment:
     id: int
     url: str
@@ -95,8 +104,8 @@ def _size(text: str) -> int:
     return len(text.encode("utf-8"))
 
 
-def fit_comment(text: str, limit: int = MAX_COMMENT_CHARS) -> tuple[str, bool]:
-    """`text`, or its first lines with open code fences and <details> closed and CUT_NOTE after
+def fit_comment(text: str, limit: int = MAX_COMMENT_CHARS, note: str = CUT_NOTE) -> tuple[str, bool]:
+    """`text`, or its first lines with open code fences and <details> closed and `note` after
     them, within `limit`; (text, cut)."""
     if _size(text) <= limit:
         return text, False
@@ -108,13 +117,13 @@ def fit_comment(text: str, limit: int = MAX_COMMENT_CHARS) -> tuple[str, bool]:
         after_fence = fence != line.lstrip().startswith("```")
         after_details = details + line.count("<details>") - line.count("</details>")
         closing_after = ("```\n" if after_fence else "") + "</details>\n" * max(0, after_details)
-        if used + _size(line) + 1 + _size(closing_after) + _size(CUT_NOTE) + 2 > limit:
+        if used + _size(line) + 1 + _size(closing_after) + _size(note) + 2 > limit:
             break
         kept.append(line)
         used += _size(line) + 1
         fence, details = after_fence, max(0, after_details)
     closing = ("```\n" if fence else "") + "</details>\n" * details
-    return "\n".join(kept) + "\n" + closing + "\n" + CUT_NOTE, True
+    return "\n".join(kept) + "\n" + closing + "\n" + note, True
 
 
 class GitHubClient:
@@ -186,7 +195,8 @@ class GitHubClient:
         if status == 403:
             return GitHubError(
                 f"GitHub denied {method} {path} ({status} {message})",
-                hint="the token needs `pull-requests: write` and `contents: write` (or the repo scope); or a rate limit was hit",
+                hint="the token needs `pull-requests: write` and `contents: write` (issues: `issues: write`; a dispatch: `actions: write`), "
+                     "or the repo scope; or a rate limit was hit",
             )
         if status == 404:
             return GitHubError(
@@ -289,6 +299,69 @@ class GitHubClient:
             raise self._error("POST", f"{self._repo_path}/issues/{number}/comments", created)
         data = created.json()
         return Comment(int(data["id"]), data.get("html_url", ""), cut), True
+
+
+    # --- issues and workflow dispatches ---------------------------------------------------------
+
+    def get_issue(self, number: int) -> Issue:
+        """Issue `number` of this repository (404: a GitHubError naming it)."""
+        response = self._request("GET", f"{self._repo_path}/issues/{number}", ok=(200,))
+        if response.status_code == 422:
+            raise self._error("GET", f"{self._repo_path}/issues/{number}", response)
+        return _issue(response.json())
+
+    def find_issue(self, label: str, marker: str) -> Issue | None:
+        """The open issue labelled `label` whose body starts with `marker` and that this token's
+        identity (or, with an Actions token, a bot) opened; pull requests are not issues here."""
+        login = self.token_login()
+        page = 1
+        while True:
+            response = self._request(
+                "GET", f"{self._repo_path}/issues", params={"labels": label, "state": "open", "per_page": 100, "page": page}, ok=(200,)
+            )
+            if response.status_code == 422:
+                raise self._error("GET", f"{self._repo_path}/issues", response)
+            items = response.json()
+            for item in items:
+                if "pull_request" not in item and self._is_own(item, marker, login):
+                    return _issue(item)
+            if len(items) < 100:
+                return None
+            page += 1
+
+    def create_issue(self, *, title: str, body: str, labels: tuple[str, ...]) -> Issue:
+        text, _ = fit_comment(body, note=ISSUE_CUT_NOTE)
+        response = self._request("POST", f"{self._repo_path}/issues", json={"title": title, "body": text, "labels": list(labels)}, ok=(201,))
+        if response.status_code != 201:
+            raise self._error("POST", f"{self._repo_path}/issues", response)
+        return _issue(response.json())
+
+    def update_issue(self, number: int, *, title: str, body: str) -> Issue:
+        text, _ = fit_comment(body, note=ISSUE_CUT_NOTE)
+        response = self._request("PATCH", f"{self._repo_path}/issues/{number}", json={"title": title, "body": text}, ok=(200,))
+        if response.status_code == 422:
+            raise self._error("PATCH", f"{self._repo_path}/issues/{number}", response)
+        return _issue(response.json())
+
+    def dispatch_workflow(self, workflow: str, *, ref: str, inputs: Mapping[str, str]) -> None:
+        """Start a run of `workflow` (its file name, e.g. gitops-ml-retrain.yml) on `ref` with
+        `inputs`; GitHub answers 204 and starts it a moment later."""
+        path = f"{self._repo_path}/actions/workflows/{workflow}/dispatches"
+        try:
+            response = self._request("POST", path, json={"ref": ref, "inputs": dict(inputs)}, ok=(204,))
+        except GitHubError as exc:
+            if "404" in exc.message:
+                exc.hint = f"is there a .github/workflows/{workflow} on {ref}? (`gitops-ml init` writes gitops-ml-retrain.yml); the token needs `actions: write`"
+            raise
+        if response.status_code != 204:
+            raise self._error("POST", path, response)
+
+
+ISSUE_CUT_NOTE = "_… cut to fit GitHub's 65,536-character limit; run `gitops-ml monitor` locally for the whole report._"
+
+
+def _issue(item: Mapping[str, Any]) -> Issue:
+    return Issue(int(item["number"]), str(item.get("html_url", "")), str(item.get("title") or ""), str(item.get("body") or ""))
 
 
 def _pull(item: Mapping[str, Any]) -> PullRequest:

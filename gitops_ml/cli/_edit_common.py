@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from typing import Any, Callable
 
@@ -36,20 +37,25 @@ def finish_interrupted(repo: Repository) -> None:
         echo_err(f"note: an earlier edit was interrupted; undid it ({', '.join(repaired[:3])}{' ...' if len(repaired) > 3 else ''}) before this one")
 
 
-def run_edit(repo: Repository, plan: EditPlan, branch: str | None, push: bool, pr: bool) -> EditResult:
-    """Check the GitHub settings (before anything is written), then deliver the plan."""
-    settings: GitHubSettings | None = None
-    if pr:
+def github_settings(repo: Repository) -> GitHubSettings:
+    """GitHub settings from the environment, the repository named by `origin` when GITHUB_REPOSITORY is not set."""
+    origin = None
+    try:
+        origin = GitWriter(repo.checkout()).remote_url()
+    except GitopsMlError:
         origin = None
-        try:
-            origin = GitWriter(repo.checkout()).remote_url()
-        except GitopsMlError:
-            origin = None
-        settings = settings_from_env(os.environ, origin)
-    return deliver(plan, repo, Delivery(branch, push, pr), github=settings, make_body=make_body)
+    return settings_from_env(os.environ, origin)
 
 
-def report(result: EditResult, fmt: str) -> None:
+def run_edit(repo: Repository, plan: EditPlan, branch: str | None, push: bool, pr: bool, *, evidence: str = "", predictions: str = "") -> EditResult:
+    """Check the GitHub settings (before anything is written), then deliver the plan; `evidence` and
+    `predictions` are sections of the pull request body."""
+    settings = github_settings(repo) if pr else None
+    body = functools.partial(make_body, evidence=evidence, predictions=predictions)
+    return deliver(plan, repo, Delivery(branch, push, pr), github=settings, make_body=body)
+
+
+def report(result: EditResult, fmt: str, extra: dict[str, Any] | None = None) -> None:
     plan = result.plan
     if fmt == "json":
         print_strict_json({
@@ -65,6 +71,7 @@ def report(result: EditResult, fmt: str) -> None:
             "commitCreated": result.commit.created if result.commit else None,
             "pushed": result.pushed,
             "pullRequest": {"number": result.pull_request.number, "url": result.pull_request.url, "created": result.pr_created} if result.pull_request else None,
+            **(extra or {}),
         })
         return
     for note in plan.notes:

@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run-image": ("gitops_ml.cli.run_image", "Run MODEL's built image locally, score its sample and stop it"),
     "serve": ("gitops_ml.cli.serve", "Serve MODEL_DIR locally with the same server as the image"),
     "predict": ("gitops_ml.cli.predict", "Score one request with MODEL_DIR, without a server"),
+    "predictions": ("gitops_ml.cli.predictions", "Score the committed sample with the committed version and the working tree's: what changed"),
     "call": ("gitops_ml.cli.call", "Send a scoring request to URL and print the JSON answer"),
     "models": ("gitops_ml.cli.models", "List the models with their newest version and what each environment runs"),
     "history": ("gitops_ml.cli.history", "Show every version of MODEL and where it ran"),
@@ -43,6 +44,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "status": ("gitops_ml.cli.status", "What runs where, read from the cluster, against what git says"),
     "profile": ("gitops_ml.cli.profile", "Write a model version's reference profile from its training data"),
     "monitor": ("gitops_ml.cli.monitor", "Compare captured requests with the reference profile: drift and quality"),
+    "alert": ("gitops_ml.cli.alert", "Monitor every endpoint; file a crossed threshold as a GitHub issue and dispatch retraining"),
     "canary": ("gitops_ml.cli.canary", "Judge a canary against the stable version with the live metrics in Prometheus"),
     "shadow": ("gitops_ml.cli.shadow", "Compare a shadow version's captured answers with the stable version's"),
 }

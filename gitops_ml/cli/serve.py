@@ -66,7 +66,6 @@ def _spec(path: Path, kind: Kind) -> dict[str, object]:
 
 def make_settings(request: ServeRequest, warnings: list[str] | None = None):  # type: ignore[no-untyped-def]
     """(ServerSettings, ModelFiles) for the request; what the user should know is appended to `warnings`."""
-    from gitops_ml.serving.model_files import ModelFiles
     from gitops_ml.serving.settings import ServerSettings
 
     model_dir = request.model_dir
@@ -117,18 +116,9 @@ def make_settings(request: ServeRequest, warnings: list[str] | None = None):  # 
     elif has_key:
         overrides["auth_enabled"] = True
     settings = dataclasses.replace(settings, **overrides)  # type: ignore[arg-type]
-    from gitops_ml.serving.builtins.catalog import options_json  # noqa: PLC0415
+    from gitops_ml.local.runner import model_files  # noqa: PLC0415
 
-    files = ModelFiles(
-        script=manifest.script,
-        schema=manifest.schema or "schema.json",
-        sample=manifest.sample or "sample.json",
-        output_schema=manifest.output_schema,
-        builtin=manifest.builtin,
-        # locally the artifact is where model.yaml's uri says (the image puts it at artifact.path)
-        artifact=model.artifact.uri if manifest.builtin and model.artifact.scheme == "path" else model.artifact.path,
-        builtin_options=options_json(manifest.probabilities),
-    )
+    files = model_files(model, manifest)
     if manifest.builtin and not (model_dir / files.artifact).exists():
         raise UsageError(f"{model_dir / files.artifact} does not exist", hint="the built-in scorer loads model.yaml's artifact; "
                          "a remote artifact is fetched by `gitops-ml build` (use run-image), or copy it into the model directory")

@@ -319,7 +319,7 @@ class Journal:
         return cls(repository, gitx.private_dir(checkout.repo) / (checkout.prefix.replace("/", "%") + cls.NAME))
 
     def record(self, plan: EditPlan, *, render_clean: bool) -> None:
-        entries = [{"path": f.path, "before": f.before, "after": f.after} for f in plan.files if f.changed]
+        entries = [{"path": f.path, "before": f.before, "after": f.after, "created": f.created} for f in plan.files if f.changed]
         write_atomic(self.path, json.dumps({"edit": plan.title, "files": entries, "renderClean": render_clean}, indent=1))
 
     def clear(self) -> None:
@@ -331,7 +331,7 @@ class Journal:
         nothing to repair). Files changed since are left alone: then the journal is only dropped."""
         try:
             doc = json.loads(self.path.read_text(encoding="utf-8"))
-            entries = [(str(e["path"]), str(e["before"]), str(e["after"])) for e in doc["files"]]
+            entries = [(str(e["path"]), str(e["before"]), str(e["after"]), bool(e.get("created"))) for e in doc["files"]]
             render_clean = bool(doc["renderClean"])
         except FileNotFoundError:
             return []
@@ -339,13 +339,13 @@ class Journal:
             self.clear()  # a journal cut short was written before any file: nothing to repair
             return []
         root = self.repository.root
-        current = {path: _text_or_none(root / path) for path, _, _ in entries}
-        if any(current[path] != after for path, _, after in entries):
+        current = {path: _text_or_none(root / path) for path, _, _, _ in entries}
+        if any(current[path] not in (after, None if created else after) for path, _, after, created in entries):
             self.clear()  # someone changed those files since: they are the user's now
             return []
-        write_file_edits(root, [FileEdit(path, after, before) for path, before, after in entries])
+        undo_file_edits(root, [FileEdit(path, before, after, created) for path, before, after, created in entries])
         self.repository.refresh()
-        repaired = [path for path, _, _ in entries]
+        repaired = [path for path, _, _, _ in entries]
         if render_clean and self.repository.renders_committed:
             # the render root was what HEAD has before the edit began: that is its state again
             GitWriter(self.repository.checkout()).restore_from_head(self.repository.render_root)

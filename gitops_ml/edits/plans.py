@@ -143,6 +143,7 @@ class BumpRequest:
     part: Part | None = None
     version: str | None = None
     lineage: Mapping[str, str] | None = None  # lineage entries to set (an import's source and run)
+    reference: str | None = None  # the new reference profile's text, already checked (`monitor.service.check_reference`)
 
 
 def _load_metrics(path: Path) -> dict[str, float]:
@@ -300,6 +301,12 @@ def plan_bump(request: BumpRequest) -> EditPlan:
         metric_changes = [Change(n, v, v) for n, v in sorted(spec.metrics.items())]
     for key, entry in (request.lineage or {}).items():
         edits.append(SetValue(("lineage", key), entry))
+    reference_edits: list[FileEdit] = []
+    if request.reference is not None:
+        name = spec.reference or DEFAULT_REFERENCE
+        if not spec.reference:
+            edits.append(SetValue(("reference",), name))
+        reference_edits.append(_new_text(root, f"{model_dir}/{name}", request.reference))
     file_edit = plan_file_edit(root, rel, edits)
     _changed_text_doc(rel, file_edit.after, Kind.MODEL)
     return EditPlan(
@@ -307,7 +314,7 @@ def plan_bump(request: BumpRequest) -> EditPlan:
         model=spec.name,
         old_version=spec.version,
         new_version=new_version,
-        files=(file_edit,),
+        files=(file_edit, *reference_edits),
         commit_paths=(model_dir,),  # a version is the whole model directory (design §3)
         title=f"Bump {spec.name} to {new_version}",
         default_branch=f"gitops-ml/bump-{spec.name}",
@@ -317,6 +324,21 @@ def plan_bump(request: BumpRequest) -> EditPlan:
         schema_breaks=tuple(breaks),
         schema_diff=schema_diff,
     )
+
+
+DEFAULT_REFERENCE = "reference.json"
+
+
+def _new_text(root: Path, rel: str, text: str) -> FileEdit:
+    """A whole file replaced (or created) with `text`."""
+    path = root / rel
+    if path.is_symlink() or (path.exists() and not path.is_file()):
+        raise EditError(f"{rel} is not a regular file; the edit would replace it", hint="remove it, or point `reference:` in model.yaml at another name")
+    try:
+        before = path.read_text(encoding="utf-8") if path.is_file() else None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise EditError(f"cannot read {rel}: {exc}") from None
+    return FileEdit(rel, before or "", text, created=before is None)
 
 
 # --- promote and rollback -------------------------------------------------------------------------

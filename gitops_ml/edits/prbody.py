@@ -7,9 +7,13 @@ rendered-manifest diff and says why when it cannot. Nothing here prints.
 
 from __future__ import annotations
 
+import html
 import math
-from typing import Any
+import re
+from dataclasses import dataclass
+from typing import Any, Sequence
 
+from gitops_ml.adapters.github import fit_comment
 from gitops_ml.edits.plans import Change, EditKind, EditPlan
 from gitops_ml.render import diff as manifest_diff
 from gitops_ml.repo.handle import Repository
@@ -17,6 +21,9 @@ from gitops_ml.repo.handle import Repository
 MARKER = "<!-- gitops-ml:edit -->"
 # GitHub refuses bodies over 65,536 characters; the rendered diff is cut to fit
 MAX_BODY = 65_000
+# shares of the body for the sections that may be long; the rendered diff gets the rest
+MAX_EVIDENCE = 24_000
+MAX_PREDICTIONS = 16_000
 
 
 
@@ -46,8 +53,14 @@ def _code(value: Any) -> str:
     return f"`{value}`" if value not in (None, "") else "—"
 
 
-def render_body(plan: EditPlan, render_diff: str) -> str:
-    """The whole pull request body."""
+def _fit(section: str, limit: int, note: str) -> str:
+    return fit_comment(section, limit, note)[0].rstrip("\n") if section.strip() else ""
+
+
+def render_body(plan: EditPlan, render_diff: str, *, evidence: str = "", predictions: str = "") -> str:
+    """The whole pull request body. `evidence` (why the edit was made: the monitor report that
+    started a retraining) comes first, `predictions` (the new version's answers on the committed
+    sample next to the old one's) after the schema; each is cut to its share of GitHub's limit."""
     lines = [MARKER]
     where = f" in **{plan.environment}**" if plan.environment else ""
     verb = {EditKind.BUMP: "Retrained", EditKind.PROMOTE: "Promotion", EditKind.ROLLBACK: "Rollback"}[plan.kind]
@@ -57,6 +70,8 @@ def render_body(plan: EditPlan, render_diff: str) -> str:
         lines.append(f"> **Note:** {note}")
     if plan.notes:
         lines.append("")
+    if evidence.strip():
+        lines += [_fit(evidence, MAX_EVIDENCE, "_… evidence cut to fit the pull request; the issue has all of it._"), ""]
     if plan.artifact:
         lines += ["#### Artifact", "", "| | before | after |", "| --- | --- | --- |"]
         for change in plan.artifact:
@@ -78,6 +93,8 @@ def render_body(plan: EditPlan, render_diff: str) -> str:
         else:
             lines.append("Unchanged.")
         lines.append("")
+    if predictions.strip():
+        lines += [_fit(predictions, MAX_PREDICTIONS, "_… cut to fit the pull request._"), ""]
     lines += ["#### Rendered manifests", ""]
     head = "\n".join(lines)
     footer = f"\n\n---\nOpened by `gitops-ml {plan.kind.value}`; running it again with the same inputs updates this pull request."
@@ -88,6 +105,35 @@ def render_body(plan: EditPlan, render_diff: str) -> str:
         if diff.count("```") % 2:
             diff += "\n```"
     return head + "\n" + diff + footer + "\n"
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Why an edit was made: a GitHub issue `gitops-ml alert` filed, or a markdown file."""
+
+    title: str  # "#12 gitops-ml monitor: iris in prod crossed a threshold", or a file name
+    body: str  # markdown
+    reference: str = ""  # "#12": GitHub links it, and lists the pull request on the issue
+
+
+_HIDDEN = re.compile(r"^<!--.*-->\s*$")
+_ALERT_FOOTER = "\n---\nUpdated by `gitops-ml alert`"
+
+
+def evidence_section(items: Sequence[Evidence]) -> str:
+    """The evidence that started a retraining, each item folded open under its title."""
+    if not items:
+        return ""
+    refs = [item.reference for item in items if item.reference]
+    lines = ["#### Evidence", ""]
+    lines.append(f"This retraining was started by {', '.join(refs)}." if refs else "Why this retraining was made:")
+    share = max(2_000, MAX_EVIDENCE // len(items) - 200)
+    for item in items:
+        body = item.body.split(_ALERT_FOOTER, 1)[0]  # the issue's own bookkeeping, not evidence
+        body = "\n".join(line for line in body.splitlines() if not _HIDDEN.match(line)).strip()
+        body = fit_comment(body, share, "_… cut; the issue has the whole report._")[0]
+        lines += ["", f"<details open><summary>{html.escape(item.title)}</summary>", "", body, "", "</details>"]
+    return "\n".join(lines) + "\n"
 
 
 def render_diff_section(repository: Repository, base_ref: str) -> str:
@@ -101,6 +147,7 @@ def render_diff_section(repository: Repository, base_ref: str) -> str:
         return f"_(render diff unavailable: {message})_"
 
 
-def make_body(plan: EditPlan, repository: Repository, base_ref: str) -> str:
-    """The BodyMaker that `edits.deliver` calls once the files are written."""
-    return render_body(plan, render_diff_section(repository, base_ref))
+def make_body(plan: EditPlan, repository: Repository, base_ref: str, *, evidence: str = "", predictions: str = "") -> str:
+    """The BodyMaker that `edits.deliver` calls once the files are written (evidence and
+    predictions bound with functools.partial)."""
+    return render_body(plan, render_diff_section(repository, base_ref), evidence=evidence, predictions=predictions)

@@ -5,16 +5,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from gitops_ml.errors import ExternalToolError
 from gitops_ml.serving.model_files import ModelFiles
 from gitops_ml.serving.settings import ServerSettings
+from gitops_ml.types import ManifestSpec, ModelSpec
 
 
 @dataclass(frozen=True)
@@ -24,6 +27,22 @@ class Scored:
     status: int
     body: bytes
     error: str = ""
+
+
+def model_files(model: ModelSpec, manifest: ManifestSpec) -> ModelFiles:
+    """The files of a model directory the server reads, as the manifest names them."""
+    from gitops_ml.serving.builtins.catalog import options_json  # noqa: PLC0415
+
+    return ModelFiles(
+        script=manifest.script,
+        schema=manifest.schema or "schema.json",
+        sample=manifest.sample or "sample.json",
+        output_schema=manifest.output_schema,
+        builtin=manifest.builtin,
+        # locally the artifact is where model.yaml's uri says (the image puts it at artifact.path)
+        artifact=model.artifact.uri if manifest.builtin and model.artifact.scheme == "path" else model.artifact.path,
+        builtin_options=options_json(manifest.probabilities),
+    )
 
 
 def server_environment(settings: ServerSettings, files: ModelFiles) -> dict[str, str]:
@@ -68,18 +87,32 @@ def serve_in(python: Path, settings: ServerSettings, files: ModelFiles, api_keys
             env["GITOPS_ML_AUTH_ENABLED"] = "true"
         env["GITOPS_ML_DRAIN_SECONDS"] = str(drain_seconds)
         proc = subprocess.Popen([str(python), "-m", "gitops_ml.serving"], env=env)
-        try:
-            return proc.wait()
-        except KeyboardInterrupt:
-            proc.terminate()  # the server drains and stops on SIGTERM, as in a pod
-            return proc.wait()
+        with _sigterm_interrupts():
+            try:
+                return proc.wait()
+            except KeyboardInterrupt:
+                proc.terminate()  # the server drains and stops on SIGTERM, as in a pod
+                return proc.wait()
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM to this process stops the server as Ctrl+C does (the server drains, then both exit),
+    instead of killing this process and leaving the server running."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def serve_reloading(python: Path, settings: ServerSettings, files: ModelFiles, api_keys: tuple[str, ...], watched: list[Path], on_change: Callable[[list[str]], None]) -> int:
     """Run the server in the model's environment, and restart it whenever a watched file changes
     (score.py, the manifest, the schema, the artifact): a stopped server finishes what it accepted."""
-    import watchfiles  # noqa: PLC0415 - only --reload watches files
-
     env = server_environment(settings, files)
     with tempfile.TemporaryDirectory(prefix="gitops-ml-keys-") as keys:
         if api_keys:
@@ -90,16 +123,23 @@ def serve_reloading(python: Path, settings: ServerSettings, files: ModelFiles, a
             env["GITOPS_ML_AUTH_ENABLED"] = "true"
         proc = subprocess.Popen([str(python), "-m", "gitops_ml.serving"], env=env)
         targets = {str(p.resolve()) for p in watched}
-        try:
-            for changes in watchfiles.watch(*{p.resolve().parent for p in watched}, rust_timeout=0, yield_on_timeout=False):
-                changed = sorted({path for _, path in changes if path in targets})
-                if not changed:
-                    continue
-                on_change(changed)
-                proc.terminate()
-                proc.wait()
-                proc = subprocess.Popen([str(python), "-m", "gitops_ml.serving"], env=env)
-        except KeyboardInterrupt:
-            pass
-        proc.terminate()
-        return proc.wait()
+        with _sigterm_interrupts():
+            return _watch(proc, python, env, targets, watched, on_change)
+
+
+def _watch(proc: "subprocess.Popen[bytes]", python: Path, env: dict[str, str], targets: set[str], watched: list[Path], on_change: Callable[[list[str]], None]) -> int:
+    import watchfiles  # noqa: PLC0415 - only --reload watches files
+
+    try:
+        for changes in watchfiles.watch(*{p.resolve().parent for p in watched}, rust_timeout=0, yield_on_timeout=False):
+            changed = sorted({path for _, path in changes if path in targets})
+            if not changed:
+                continue
+            on_change(changed)
+            proc.terminate()
+            proc.wait()
+            proc = subprocess.Popen([str(python), "-m", "gitops_ml.serving"], env=env)
+    except KeyboardInterrupt:
+        pass
+    proc.terminate()
+    return proc.wait()

@@ -156,6 +156,35 @@ def _input_schema(source: FileSource, model_dir: str, rel: str) -> Mapping[str, 
     return data if isinstance(data, dict) else {}
 
 
+def check_reference(repo: Repository, model: str, path: Path) -> str:
+    """The text of a reference profile file for `bump --reference`, once it is known to be a
+    profile (its schema), of this model, whose features read inputs the working tree's input schema
+    declares; LoadError located in the file otherwise."""
+    model_dir = f"{MODELS_DIR}/{model}"
+    shown = str(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise UsageError(f"--reference {shown} does not exist", hint=f"make one with `gitops-ml profile DATA --model {model}`") from None
+    except OSError as exc:
+        raise UsageError(f"--reference {shown}: cannot read it ({exc.strerror or exc})") from exc
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise LoadError(f"not UTF-8 text (byte {exc.start})", location=Location(shown)) from None
+    profile = load_profile(shown, raw)
+    doc = parse_json(shown, raw)
+    if profile.model != model:
+        where = doc.locate(["model"])
+        raise LoadError(f"this is the reference profile of model {profile.model!r}, not {model!r}", location=where,
+                        hint=f"profile {model}'s training data with `gitops-ml profile DATA --model {model}`")
+    if not (repo.root / model_dir / "manifest.yaml").is_file():
+        raise UsageError(f"unknown model {model!r}: {model_dir}/manifest.yaml does not exist")
+    manifest = _read_yaml(repo.root, f"{model_dir}/manifest.yaml", Kind.MANIFEST)
+    _check_profile_fits(profile, _input_schema(repo.worktree, model_dir, manifest.data.get("schema", "")), shown, doc)
+    return text
+
+
 # --- monitor -------------------------------------------------------------------------------------
 
 
@@ -249,17 +278,18 @@ def _reference(request: MonitorRequest, reference: str, model_dir: str, source: 
     return profile
 
 
-def _check_profile_fits(profile: Profile, schema: Mapping[str, Any], path: str) -> None:
+def _check_profile_fits(profile: Profile, schema: Mapping[str, Any], path: str, doc: Document | None = None) -> None:
     """Every feature must read an input the schema declares (an old profile after a schema change does not)."""
     declared = set((schema.get("properties") or {}).keys())
     if not declared:
         return
-    for feature in profile.features:
+    for i, feature in enumerate(profile.features):
         if feature.path.input not in declared:
             raise LoadError(
                 f"the reference profile does not match the input schema: feature {feature.name!r} reads input {feature.path.input!r}, "
                 f"which the schema does not declare (inputs: {', '.join(sorted(declared))})",
-                location=Location(path), hint="profile the data of this version again with `gitops-ml profile`",
+                location=doc.locate(["features", i, "path"]) if doc is not None else Location(path),
+                hint="profile the data of this version again with `gitops-ml profile`",
             )
 
 

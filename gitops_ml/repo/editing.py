@@ -57,6 +57,7 @@ class FileEdit:
     path: str  # repository-relative
     before: str
     after: str
+    created: bool = False  # the file does not exist yet: undoing the edit removes it
 
     @property
     def changed(self) -> bool:
@@ -232,8 +233,12 @@ def write_file_edits(root: Path, edits: Sequence[FileEdit]) -> list[str]:
 
 
 def undo_file_edits(root: Path, edits: Sequence[FileEdit]) -> None:
-    """Give the files their text from before the edits (for a failure after write_file_edits)."""
-    write_file_edits(root, [FileEdit(e.path, e.after, e.before) for e in edits])
+    """Give the files their text from before the edits (for a failure after write_file_edits);
+    files the edits created are removed."""
+    for edit in edits:
+        if edit.created:
+            (Path(root) / edit.path).unlink(missing_ok=True)
+    write_file_edits(root, [FileEdit(e.path, e.after, e.before) for e in edits if not e.created])
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
 """GitHub Actions workflows from templates/workflows: pull request checks, publish on the default
-branch, and scheduled retraining; standalone (written by `gitops-ml init`) or reusable
+branch, scheduled monitoring that turns a crossed threshold into an issue and a retraining run, and
+retraining; standalone (written by `gitops-ml init`) or reusable
 (`on: workflow_call`, this project's .github/workflows). Pure text; nothing is written here.
 
 Actions are pinned to full commit SHAs of their current major versions; the version is in a comment for
@@ -28,9 +29,10 @@ DOCKER_LOGIN = "docker/login-action@dbcb813823bdd20940b903addbd779551569679f # v
 # Environments hold the secrets of the jobs that read them (create them in the repository's settings)
 REGISTRY_ENVIRONMENT = "gitops-ml-registry"
 RETRAIN_ENVIRONMENT = "gitops-ml-retrain"
+MONITOR_ENVIRONMENT = "gitops-ml-monitor"
 COSIGN_INSTALLER = "sigstore/cosign-installer@6f9f17788090df1f26f669e9d70d6ae9567deba6 # v4.1.2"
 
-WORKFLOWS = ("gitops-ml-pr.yml", "gitops-ml-main.yml", "gitops-ml-retrain.yml")
+WORKFLOWS = ("gitops-ml-pr.yml", "gitops-ml-main.yml", "gitops-ml-monitor.yml", "gitops-ml-retrain.yml")
 ENGINES = ("argocd", "flux")
 
 
@@ -49,12 +51,12 @@ PIN_NOTE = (
 )
 
 
-def _setup(reusable: bool) -> str:
+def _setup(reusable: bool, extra: str = "") -> str:
     python = "${{ inputs.python-version }}" if reusable else '"{python}"'
     install = (
         PIN_NOTE
         + "        env:\n          VERSION: ${{ inputs.gitops-ml-version }}\n          INSTALL: ${{ inputs.install }}\n"
-        '        run: python -m pip install "${INSTALL:-gitops-ml==$VERSION}"\n'
+        f'        run: python -m pip install "${{INSTALL:-gitops-ml{extra}==$VERSION}}"\n'
         if reusable
         else PIN_NOTE + '        run: python -m pip install "{package}"\n'
     )
@@ -115,6 +117,7 @@ def render_workflows(
     branch: str = "main",
     training_command: str = "python training/train.py",
     schedule: str = "17 3 * * 1",
+    monitor_schedule: str = "41 5 * * *",
     reusable: bool = False,
 ) -> dict[str, str]:
     """Repository-relative path -> text of each workflow file. `package` is the pip requirement the
@@ -140,6 +143,8 @@ def render_workflows(
         autoescape=False,
     )
     fill = {"python": python, "package": package}
+    # monitor needs the monitor extra (DuckDB, scipy); a package given as a URL or path is the user's to complete
+    monitor_package = package.replace("gitops-ml==", "gitops-ml[monitor,s3]==", 1) if package.startswith("gitops-ml==") else package
     context = {
         "origin": "reusable workflow of gitops-ml" if reusable else f"gitops-ml init; engine {engine}, images in {registry}",
         "reusable": reusable,
@@ -154,6 +159,9 @@ def render_workflows(
         "upload_artifact": UPLOAD_ARTIFACT,
         "cosign_installer": COSIGN_INSTALLER,
         "setup": _setup(reusable).format(**fill) if not reusable else _setup(True),
+        "monitor_setup": _setup(False).format(python=python, package=monitor_package) if not reusable else _setup(True, "[monitor,s3]"),
+        "monitor_schedule": monitor_schedule,
+        "monitor_environment": MONITOR_ENVIRONMENT,
         "git_auth": GIT_AUTH,
         "login": _login(registry, reusable),
         # the login reads secrets unless it is GHCR with the workflow's own token

@@ -102,6 +102,8 @@ def _default(value: Any) -> Any:
         return value.to_dict(orient="records")
     if isinstance(value, (pd.Series, pd.Index)):
         return value.tolist()
+    if isinstance(value, pd.Timestamp):  # a DataFrame's date-time cells; orjson takes datetime, not its subclass
+        return value.isoformat()
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, np.ndarray):  # non-contiguous or object arrays orjson does not take natively

@@ -36,7 +36,9 @@ FLUSH_SECONDS = 5
 # the gauge the server exports and an HPA on in-flight requests scales on (via a metrics adapter)
 IN_FLIGHT_METRIC = "gitops_ml_in_flight"
 # variables the image entrypoint reads besides the settings (ModelFiles and the drain time)
-OTHER_VARIABLES = frozenset(PREFIX + name for name in ("SCRIPT", "SCHEMA", "SAMPLE", "OUTPUT_SCHEMA", "DRAIN_SECONDS"))
+OTHER_VARIABLES = frozenset(
+    PREFIX + name for name in ("SCRIPT", "SCHEMA", "SAMPLE", "OUTPUT_SCHEMA", "BUILTIN", "ARTIFACT", "BUILTIN_OPTIONS", "DRAIN_SECONDS")
+)  # serving.model_files.ModelFiles.from_env and the entrypoint's drain
 
 # with a capture sink, the last upload of what is left may take this long more (then files stay for the
 # next start); render must add capture_sink_flush_seconds to terminationGracePeriodSeconds when a sink is set

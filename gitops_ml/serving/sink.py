@@ -80,7 +80,7 @@ class S3Store:
     def _client(self) -> Any:
         if self.client is None:
             try:
-                import boto3  # noqa: PLC0415 - only images with a sink install it
+                import boto3  # noqa: PLC0415 - only a server with a sink loads it
                 from botocore.config import Config  # noqa: PLC0415
             except ImportError as exc:
                 raise UploadError("boto3 is not installed in this image: install gitops-ml[s3] to upload captures") from exc

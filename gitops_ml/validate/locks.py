@@ -19,7 +19,10 @@ from gitops_ml.types import Finding
 
 # Distributions the scoring server imports; the image gets these (with pyproject's bounds), not
 # click/GitPython/docker/kubernetes-validate, which only the command line needs.
-SERVING_DISTRIBUTIONS = ("uvicorn", "httptools", "uvloop", "prometheus-client", "numpy", "pandas", "orjson", "jsonschema", "pyyaml")
+# boto3 uploads captures to the user's object store (serving/sink.py), so every image can take a sink.
+SERVING_DISTRIBUTIONS = (
+    "uvicorn", "httptools", "uvloop", "prometheus-client", "numpy", "pandas", "orjson", "jsonschema", "pyyaml", "boto3", "botocore",
+)
 LOCK_FORMAT = "v1"
 DEFAULT_LOCK = "requirements.lock"
 # the Linux images are built for: Debian bookworm's glibc, the oldest a supported base image has

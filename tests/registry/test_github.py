@@ -210,3 +210,38 @@ def test_pr_comment_command_posts_then_updates_one_comment(
     monkeypatch.delenv("GITHUB_TOKEN")
     refused = CliRunner().invoke(command, ["--body-file", str(body)])
     assert refused.exit_code == 3 and "GITHUB_TOKEN is not set" in refused.output
+
+
+def test_a_dispatch_is_a_204_and_a_missing_workflow_says_what_to_check(github: GitHubServer) -> None:
+    dispatches = f"/repos/{REPO}/actions/workflows/gitops-ml-retrain.yml/dispatches"
+    body = {"ref": "main", "inputs": {"model": "iris", "evidence": "12"}}
+    github.expect("POST", dispatches, 204, None, body=body)
+    github.expect("POST", dispatches, 404, {"message": "Not Found"}, body=body)
+    github.expect("POST", dispatches, 422, {"message": "Workflow does not have 'workflow_dispatch' trigger"}, body=body)
+    with client(github) as gh:
+        gh.dispatch_workflow("gitops-ml-retrain.yml", ref="main", inputs={"model": "iris", "evidence": "12"})
+        with pytest.raises(GitHubError) as missing:
+            gh.dispatch_workflow("gitops-ml-retrain.yml", ref="main", inputs={"model": "iris", "evidence": "12"})
+        assert "is there a .github/workflows/gitops-ml-retrain.yml on main?" in missing.value.hint
+        with pytest.raises(GitHubError, match="does not have 'workflow_dispatch' trigger"):
+            gh.dispatch_workflow("gitops-ml-retrain.yml", ref="main", inputs={"model": "iris", "evidence": "12"})
+    github.assert_done()
+
+
+def test_the_issue_of_an_endpoint_is_found_on_a_later_page_and_only_if_the_token_wrote_it(github: GitHubServer) -> None:
+    marker = "<!-- gitops-ml:monitor iris/prod -->"
+    issues = f"/repos/{REPO}/issues"
+    alice, bot = user("alice"), user("gitops-bot")
+
+    def issue(number: int, body: str, author: dict[str, object]) -> dict[str, object]:
+        return {"number": number, "title": "t", "body": body, "user": author, "html_url": f"u{number}"}
+
+    github.expect("GET", "/user", 200, bot)
+    page1 = [issue(n, "other", alice) for n in range(100)]
+    github.expect("GET", issues, 200, page1, query={"labels": "L", "state": "open", "per_page": "100", "page": "1"})
+    page2 = [issue(200, marker, alice), issue(201, marker + "\nreport", bot)]
+    github.expect("GET", issues, 200, page2, query={"labels": "L", "state": "open", "per_page": "100", "page": "2"})
+    with client(github) as gh:
+        found = gh.find_issue("L", marker)
+    assert found is not None and (found.number, found.body) == (201, marker + "\nreport")
+    github.assert_done()

@@ -92,7 +92,14 @@ def test_actions_are_pinned_to_full_shas_with_the_version_in_a_comment(
 
 def test_permissions_are_empty_at_the_top_and_granted_per_job(written: tuple[dict[str, str], list[Path]]) -> None:
     files, _ = written
-    allowed = {"contents": {"read", "write"}, "pull-requests": {"write"}, "packages": {"write"}, "id-token": {"write"}}
+    allowed = {
+        "contents": {"read", "write"},
+        "pull-requests": {"write"},
+        "packages": {"write"},
+        "id-token": {"write"},
+        "issues": {"read", "write"},
+        "actions": {"write"},
+    }
     for rel, text in files.items():
         doc = yaml.safe_load(text)
         assert doc["permissions"] == {}, rel
@@ -105,6 +112,7 @@ def test_permissions_are_empty_at_the_top_and_granted_per_job(written: tuple[dic
             "gitops-ml-pr.yml": {"rendered-diff", "build-push"} if "packages" in text else {"rendered-diff"},
             "gitops-ml-main.yml": {"publish", "sign"},
             "gitops-ml-retrain.yml": {"retrain"},
+            "gitops-ml-monitor.yml": {"monitor"},
         }[Path(rel).name]
         assert writes == expected, rel
         oidc = {name for name, job in doc["jobs"].items() if "id-token" in job["permissions"]}
@@ -185,7 +193,10 @@ def test_jobs_that_read_secrets_run_in_an_environment(written: tuple[dict[str, s
     for rel, text in files.items():
         for name, job in _jobs(text).items():
             if "secrets." in yaml.safe_dump(job["steps"]):
-                assert job.get("environment") in {"gitops-ml-registry", "gitops-ml-retrain"}, (rel, name)
+                assert job.get("environment") in {"gitops-ml-registry", "gitops-ml-retrain", "gitops-ml-monitor"}, (
+                    rel,
+                    name,
+                )
 
 
 def test_the_push_step_hands_git_the_token_for_that_step_only(tmp_path: Path) -> None:
@@ -217,6 +228,38 @@ def test_workflows_run_the_documented_commands() -> None:
     assert "gitops-ml build --push" in main and "gitops-ml tag" in main
     assert "make train" in retrain and "workflow_dispatch" in retrain and "schedule" in retrain
     assert '--branch "gitops-ml/retrain-$MODEL" --push --pr' in retrain
+
+
+def test_a_crossed_threshold_reaches_the_retraining_pull_request() -> None:
+    """monitor files issues and dispatches retrain with them as evidence; retrain scores the sample
+    in a step without a token and hands the diff and the evidence to bump, which alone holds it."""
+    files = render_workflows(engine="argocd", registry="ghcr.io/acme/models")
+    monitor = yaml.safe_load(files[".github/workflows/gitops-ml-monitor.yml"])
+    retrain = yaml.safe_load(files[".github/workflows/gitops-ml-retrain.yml"])
+    assert "schedule" in monitor[True] and "workflow_dispatch" in monitor[True]
+    job = monitor["jobs"]["monitor"]
+    assert job["permissions"] == {"contents": "read", "issues": "write", "actions": "write"}
+    step = job["steps"][-1]
+    assert (
+        step["run"]
+        == 'gitops-ml alert --since "$SINCE" --issues --dispatch gitops-ml-retrain.yml --ref "$GITHUB_REF_NAME"'
+    )
+    assert 'pip install "gitops-ml[monitor,s3]==' in files[".github/workflows/gitops-ml-monitor.yml"]
+    # what alert dispatches with is what retrain accepts
+    assert set(retrain[True]["workflow_dispatch"]["inputs"]) == {"model", "evidence"}
+    steps = retrain["jobs"]["retrain"]["steps"]
+    (scoring,) = [s for s in steps if "gitops-ml predictions" in str(s.get("run", ""))]
+    assert "GITHUB_TOKEN" not in scoring.get("env", {}), "the models' code never shares a step with the token"
+    assert steps.index(scoring) < len(steps) - 1
+    bump = steps[-1]
+    assert bump["env"]["EVIDENCE"] == "${{ inputs.evidence }}", "inputs reach the shell as data, never as code"
+    for flag in (
+        '--evidence "$EVIDENCE"',
+        '--predictions "$OUTPUT_DIR/predictions.md"',
+        '--reference "$OUTPUT_DIR/reference.json"',
+    ):
+        assert flag in bump["run"], flag
+    assert retrain["jobs"]["retrain"]["permissions"]["issues"] == "read"
     on = yaml.safe_load(
         render_workflows(engine="flux", registry="r.example.com/x", reusable=True)[".github/workflows/gitops-ml-pr.yml"]
     )[True]

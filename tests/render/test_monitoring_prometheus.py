@@ -124,6 +124,8 @@ def served(
         str(port),
         "--capture-dir",
         str(tmp_path / "capture"),
+        "--env-manager",
+        "local",  # this Python has the model's dependencies; the test is about metrics, not environments
     ]
     with log.open("wb") as out:
         process = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT)

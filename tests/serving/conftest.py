@@ -109,7 +109,7 @@ class ServerPool:
         (keys_dir / "primary").write_text(KEY + "\n")
         (keys_dir / "secondary").write_text(SECOND_KEY + "\n")
         port = free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("GITOPS_ML_") or k == "GITOPS_ML_ENV_MANAGER"}
+        env = {k: v for k, v in os.environ.items() if not k.startswith("GITOPS_ML_")}
         env.update(
             GITOPS_ML_MODEL_NAME=model_dir.name,
             GITOPS_ML_MODEL_VERSION="1.2.3",

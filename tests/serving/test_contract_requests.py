@@ -56,6 +56,18 @@ def test_bytes_returned_by_run_are_base64(start_server, tmp_path: Path) -> None:
     assert "\ufffd" not in answer.text
 
 
+def test_a_dataframe_with_date_times_returned_by_run_is_json(start_server, tmp_path: Path) -> None:
+    score = (
+        "import pandas as pd\n"
+        "def run(data):\n"
+        "    return pd.DataFrame({'at': pd.to_datetime(['2026-01-02T03:04:05']), 'n': [1]})\n"
+    )
+    server = start_server(write_model(tmp_path / "dates", score))
+    answer = server.post({"data": [[1, 2, 3, 4]]})
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == [{"at": "2026-01-02T03:04:05", "n": 1}]
+
+
 TABLE = json.dumps(
     {
         "type": "object",

@@ -13,4 +13,4 @@ def init():
 
 
 def run(image, options):
-    return {"predictions": model.predict(data).tolist()}
+    return {"predictions": model.predict(image).tolist()}
