@@ -8,8 +8,9 @@ Deterministic: the same endpoint gives the same bytes. No I/O.
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import Any
+
+import orjson
 
 from gitops_ml.render import monitoring as mon
 from gitops_ml.render.planning import Endpoint
@@ -183,4 +184,5 @@ def dashboard(ep: Endpoint) -> Obj:
 
 
 def dashboard_json(ep: Endpoint) -> bytes:
-    return (json.dumps(dashboard(ep), indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
+    # orjson: the standard library's encoder is pure Python once indenting, 20x slower on a large render
+    return orjson.dumps(dashboard(ep), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE)
