@@ -93,7 +93,7 @@ def test_each_endpoint_gets_a_pod_monitor_rules_and_a_dashboard_valid_against_th
     assert board["templating"]["list"][0]["type"] == "datasource"
     titles = [panel["title"] for panel in board["panels"]]
     assert any("Latency" in t for t in titles) and any("Capture" in t for t in titles) and "Replicas" in titles
-    assert {t["datasource"]["uid"] for panel in board["panels"] for t in panel["targets"]} == {"${datasource}"}
+    assert {panel["datasource"]["uid"] for panel in board["panels"]} == {"${datasource}"}
 
     # Prometheus (namespace monitoring by default) may reach the metrics port
     policy = objects[("NetworkPolicy", "iris")]["spec"]["ingress"]
