@@ -23,6 +23,8 @@ class ScoringError(ExternalToolError):
         super().__init__(message, hint=hint)
         self.status = status
         self.body = body
+        if status >= 400:
+            self.exit_code = 1  # the endpoint answered and refused (as `predict` exits); 5 stays for no usable answer
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,11 @@ def read_data(spec: str) -> bytes:
 @click.option("--timeout", type=float, default=30.0, show_default=True, help="Seconds to wait for the answer.")
 @click.option("--verbose", "-v", is_flag=True, help="Also print the status, request id and model version on stderr.")
 def command(url: str, data: str, key: str | None, timeout: float, verbose: bool) -> None:
-    """Send a scoring request to URL (http://host:port scores at /score) and print the JSON answer."""
+    """Send a scoring request to URL (http://host:port scores at /score) and print the JSON answer.
+
+    Exits 1 when the endpoint answers an error status (refused input, bad key, the model failed), as
+    `predict` does, and 5 when there is no usable answer (unreachable, timed out, not JSON).
+    """
     from gitops_ml.adapters.endpoint import score
 
     with handle_errors():

@@ -64,7 +64,7 @@ def command(directory: Path, engine: str, registry: str, name: str, source_url: 
         click.echo("next:")
         git = "git add -A . && git commit -m 'Initial models'"
         if not _inside_git_work_tree(directory):
-            git = "git init && " + git
+            git = "git init -b main && " + git
         click.echo(f"  cd {shlex.quote(str(directory))} && {git}")
         click.echo("  gitops-ml validate && gitops-ml render")
 

@@ -52,7 +52,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
 EXIT_CODES = """Exit codes: 0 success; 1 a check failed (findings, a stale render, a failed analysis); 2 usage
 error; 3 configuration (no gitops-ml.yaml, a bad setting); 4 the registry or an edit refused (unknown
 version, uncommitted changes); 5 an external tool or service failed (Kustomize, Docker, a registry,
-GitHub); 6 an artifact cannot be fetched or does not match its sha256; 70 internal error (a bug:
+GitHub); 6 an artifact cannot be fetched or does not match its sha256; 7 `monitor`: no data to judge in
+the window (not a failure); 70 internal error (a bug:
 rerun with --traceback and report it); 130 interrupted.
 
 Shell completion: eval "$(_GITOPS_ML_COMPLETE=bash_source gitops-ml)" in ~/.bashrc (zsh_source,

@@ -40,4 +40,4 @@ def command(data: Path, model: str, repo: Repository, predictions: tuple[str, ..
         )
         if result.model_file_changed:
             click.echo(f"set reference: {Path(result.path).name} in models/{model}/model.yaml")
-        echo_err(f"hint: the profile is part of the version: bump it (`gitops-ml bump {model}`) and commit models/{model}/")
+        echo_err(f"hint: the profile is part of the version: commit models/{model}/, then `gitops-ml bump {model} --patch` registers it")

@@ -47,7 +47,8 @@ def model_files(model: ModelSpec, manifest: ManifestSpec) -> ModelFiles:
 
 def server_environment(settings: ServerSettings, files: ModelFiles) -> dict[str, str]:
     """The process environment of a server or predict run: this one's, plus the settings."""
-    env = dict(os.environ)
+    # the command line's own GITOPS_ML_* variables are already folded into `settings`; the rest are not the server's
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GITOPS_ML_")}
     env.update(settings.to_env())
     env.update({"GITOPS_ML_SCRIPT": files.script, "GITOPS_ML_SCHEMA": files.schema, "GITOPS_ML_SAMPLE": files.sample,
                 "GITOPS_ML_OUTPUT_SCHEMA": files.output_schema, "GITOPS_ML_BUILTIN": files.builtin, "GITOPS_ML_ARTIFACT": files.artifact,

@@ -88,7 +88,13 @@ def script_failure(exc: BaseException, model_dir: Path, what: str) -> LoadError:
             where = Location(display_path(Path(frame.filename)), frame.lineno or 0, (getattr(frame, "colno", None) or 0) + 1)
     if where is None and isinstance(exc, SyntaxError) and exc.filename:
         where = Location(display_path(Path(exc.filename)), exc.lineno or 0, exc.offset or 1)
-    error = LoadError(f"{what} failed: {type(exc).__name__}: {exc}", location=where)
+    hint = ""
+    if isinstance(exc, ModuleNotFoundError) and exc.name:
+        package = exc.name.split(".")[0]
+        hint = (f"this Python has no module {package!r}: list its distribution in the model's requirements, or install "
+                "them here (pip install -r requirements.txt); `gitops-ml serve` and `predict` without --env-manager local "
+                "make the model's own environment from them")
+    error = LoadError(f"{what} failed: {type(exc).__name__}: {exc}", location=where, hint=hint)
     error.__cause__ = exc
     return error
 

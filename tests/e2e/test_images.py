@@ -286,8 +286,11 @@ def test_push_to_a_registry_that_wants_credentials(
     target = f"{host}/locked"
     anonymous = gitops_ml("build", "--model", "iris", "--push", "--registry", target, "--format", "json", cwd=repo)
     assert anonymous.returncode == 5, anonymous.stderr
-    assert "Traceback" not in anonymous.stderr
-    assert f"hint: log in first: `docker login {host}`" in anonymous.stderr, anonymous.stderr
+    assert "Traceback" not in anonymous.stderr + anonymous.stdout
+    # under --format json the error is JSON on stdout, with its hint
+    error = json.loads(anonymous.stdout)
+    assert error["ok"] is False and error["exitCode"] == 5, error
+    assert f"log in first: `docker login {host}`" in json.dumps(error["error"]), error
 
     wrong = _docker_config(tmp_path / "wrong", host, user, "not-the-password")
     refused = gitops_ml(

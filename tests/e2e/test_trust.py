@@ -120,7 +120,9 @@ def test_sbom_and_provenance_are_read_back_through_the_registry_api(trust_repo: 
     ).stdout.strip()
     assert resolved[f"docker://{BASE_IMAGE}"] == base_id.removeprefix("sha256:")
 
-    shown = gitops_ml("show", "iris@1.0.0", "--referrers", "--format", "json", cwd=trust_repo)
+    version = re.search(r"^version: (\S+)$", (trust_repo / "models" / "iris" / "model.yaml").read_text(), re.M)
+    assert version is not None
+    shown = gitops_ml("show", f"iris@{version[1]}", "--referrers", "--format", "json", cwd=trust_repo)
     assert shown.returncode == 0, shown.stderr
     registry = json.loads(shown.stdout)["registry"]
     assert registry["digest"] == digest and registry["via"] in {"api", "tag-schema"}

@@ -95,6 +95,25 @@ class Server:
         return self.process.wait(timeout)
 
 
+def serve_cli(
+    tmp_path: Path, model: Path, *args: str, env: dict[str, str] | None = None, strip: tuple[str, ...] = ("GITOPS_ML_",)
+) -> Server:
+    """`gitops-ml serve MODEL --port P ARGS` started as a user starts it: none of this process's variables
+    that begin with `strip` (GITOPS_ML_ENV_MANAGER kept: the suite serves in this Python), then `env`."""
+    port = free_port()
+    variables = {k: v for k, v in os.environ.items() if not k.startswith(strip) or k == "GITOPS_ML_ENV_MANAGER"}
+    variables.update(PYTHONUNBUFFERED="1", **(env or {}))
+    out, err = tmp_path / f"serve-{port}.out", tmp_path / f"serve-{port}.err"
+    with out.open("wb") as stdout, err.open("wb") as stderr:  # the child keeps its own copies
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gitops_ml", "serve", str(model), "--port", str(port), *args],
+            env=variables,
+            stdout=stdout,
+            stderr=stderr,
+        )
+    return Server(process, f"http://127.0.0.1:{port}", out, err, tmp_path, headers={})
+
+
 class ServerPool:
     """Starts servers under one temporary directory and kills whatever is left at the end."""
 

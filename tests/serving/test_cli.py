@@ -83,9 +83,9 @@ def test_call_prints_the_answer_and_fails_cleanly(start_server) -> None:
     assert ok.exit_code == 0, ok.output
     assert json.loads(ok.stdout) == {"predictions": [0, 1, 2]}
     denied = CliRunner().invoke(cli, ["call", server.url, "--key", "wrong", "--data", f"@{sample}"])
-    assert denied.exit_code == 5 and "401" in denied.output and "Traceback" not in denied.output
+    assert denied.exit_code == 1 and "401" in denied.output and "Traceback" not in denied.output
     bad = CliRunner().invoke(cli, ["call", server.url, "--key", KEY, "--data", '{"data": [[1, 2]]}'])
-    assert bad.exit_code == 5 and "field data" in bad.output
+    assert bad.exit_code == 1 and "field data" in bad.output
     assert score(server.url + "/score", {"data": np.array([[5.1, 3.5, 1.4, 0.2]])}, key=KEY).data == {
         "predictions": [0]
     }
@@ -163,7 +163,7 @@ def test_call_says_what_went_wrong_with_odd_urls_and_odd_servers(tmp_path: Path)
         code, out = call(base + "/slow/score", "--timeout", "0.5")
         assert code == 5 and "no answer from" in out and "within 0.5 s" in out
         code, out = call(base + "/missing/score")
-        assert code == 5 and "answered 404: Not Found" in out and "None" not in out
+        assert code == 1 and "answered 404: Not Found" in out and "None" not in out
     finally:
         server.shutdown()
         server.server_close()

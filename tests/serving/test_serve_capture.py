@@ -5,41 +5,21 @@ system path unless asked."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-from tests.serving.conftest import EXAMPLES, START_DEADLINE, Server, free_port
+from tests.serving.conftest import EXAMPLES, START_DEADLINE, Server, serve_cli
 
 IMAGE_CAPTURE_DIR = "/var/lib/gitops-ml/capture"
 
 
 def serve(tmp_path: Path, *args: str, env: dict[str, str] | None = None, environment: str | None = "staging") -> Server:
-    port = free_port()
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("GITOPS_ML_") or k == "GITOPS_ML_ENV_MANAGER"}
-    clean.update(
-        HOME=str(tmp_path / "home"), XDG_CACHE_HOME=str(tmp_path / "cache"), PYTHONUNBUFFERED="1", **(env or {})
+    server = serve_cli(
+        tmp_path,
+        EXAMPLES / "iris",
+        *(("--env", environment) if environment else ()),
+        *args,
+        env={"HOME": str(tmp_path / "home"), "XDG_CACHE_HOME": str(tmp_path / "cache"), **(env or {})},
     )
-    out, err = tmp_path / f"serve-{port}.out", tmp_path / f"serve-{port}.err"
-    with out.open("wb") as stdout, err.open("wb") as stderr:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gitops_ml",
-                "serve",
-                str(EXAMPLES / "iris"),
-                "--port",
-                str(port),
-                *(("--env", environment) if environment else ()),
-                *args,
-            ],
-            env=clean,
-            stdout=stdout,
-            stderr=stderr,
-        )
-    server = Server(process, f"http://127.0.0.1:{port}", out, err, tmp_path, headers={})
     server.wait_until(lambda: server.get("/readyz").status_code == 200, "readiness", START_DEADLINE)
     return server
 

@@ -7,28 +7,12 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from support import EXAMPLE
 
-from tests.serving.conftest import START_DEADLINE, Server, free_port
-
-
-def _serve(tmp_path: Path, model: Path, *args: str) -> Server:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GITOPS_ML_")}
-    env.update(PYTHONUNBUFFERED="1")
-    out, err = tmp_path / f"serve-{port}.out", tmp_path / f"serve-{port}.err"
-    with out.open("wb") as stdout, err.open("wb") as stderr:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "gitops_ml", "serve", str(model), "--port", str(port), *args],
-            env=env,
-            stdout=stdout,
-            stderr=stderr,
-        )
-    return Server(process, f"http://127.0.0.1:{port}", out, err, tmp_path, headers={})
+from tests.serving.conftest import START_DEADLINE, serve_cli
 
 
 @pytest.mark.slow
@@ -36,7 +20,7 @@ def test_serve_runs_in_the_models_environment_and_reloads_a_changed_score_py(tmp
     model = tmp_path / "iris"
     shutil.copytree(EXAMPLE / "models" / "iris", model)
     sample = (model / "sample.json").read_bytes()
-    server = _serve(tmp_path, model, "--env-manager", "venv", "--reload")
+    server = serve_cli(tmp_path, model, "--env-manager", "venv", "--reload")
     try:
         # making the environment (uv, the model's requirements) is part of starting
         server.wait_until(lambda: server.get("/readyz").status_code == 200, "readiness", START_DEADLINE + 240)

@@ -15,7 +15,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from gitops_ml.cli.main import cli
-from tests.serving.conftest import EXAMPLES, START_DEADLINE, Server, free_port
+from tests.serving.conftest import EXAMPLES, START_DEADLINE, free_port, serve_cli
 
 
 def model_copy(tmp_path: Path) -> Path:
@@ -84,6 +84,16 @@ def test_init_that_fails_under_serve_exits_with_the_located_error(tmp_path: Path
     assert "Traceback" not in run.stderr.split("error:")[-1]
 
 
+def test_a_missing_package_under_env_manager_local_says_how_to_get_it(tmp_path: Path) -> None:
+    model = model_copy(tmp_path)
+    (model / "score.py").write_text("import xgboost_not_installed_here\n\n\ndef run(data):\n    return 0\n")
+    run = serve(model, "--port", str(free_port()), "--env-manager", "local")
+    assert run.returncode == 1, run.stderr
+    assert "error: models/iris/score.py:1:1: importing score.py failed: ModuleNotFoundError" in run.stderr
+    assert "hint: this Python has no module 'xgboost_not_installed_here'" in run.stderr
+    assert "without --env-manager local make the model's own environment" in run.stderr
+
+
 def test_a_run_the_server_cannot_call_stops_serve_at_the_def(tmp_path: Path) -> None:
     model = model_copy(tmp_path)
     (model / "score.py").write_text("def run(data, options):\n    return 0\n")
@@ -99,28 +109,10 @@ def test_a_run_the_server_cannot_call_stops_serve_at_the_def(tmp_path: Path) -> 
 def test_a_key_from_a_file_or_the_environment_stays_out_of_the_process_list(tmp_path: Path) -> None:
     key_file = tmp_path / "key"
     key_file.write_text("file-key-0123\n")
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GITOPS_ML_") or k == "GITOPS_ML_ENV_MANAGER"}
-    env.update(GITOPS_ML_API_KEY="env-key-4567", PYTHONUNBUFFERED="1")
-    out, err = tmp_path / "serve.out", tmp_path / "serve.err"
-    with out.open("wb") as stdout, err.open("wb") as stderr:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gitops_ml",
-                "serve",
-                str(EXAMPLES / "iris"),
-                "--port",
-                str(port),
-                "--api-key-file",
-                str(key_file),
-            ],
-            env=env,
-            stdout=stdout,
-            stderr=stderr,
-        )
-    server = Server(process, f"http://127.0.0.1:{port}", out, err, tmp_path, headers={})
+    server = serve_cli(
+        tmp_path, EXAMPLES / "iris", "--api-key-file", str(key_file), env={"GITOPS_ML_API_KEY": "env-key-4567"}
+    )
+    process = server.process
     try:
         server.wait_until(lambda: server.get("/readyz").status_code == 200, "readiness", START_DEADLINE)
         sample = json.loads((EXAMPLES / "iris" / "sample.json").read_text())

@@ -16,7 +16,7 @@ import pytest
 from support import model_version
 
 from tests.s3store import S3Store, free_ports
-from tests.serving.conftest import EXAMPLES, START_DEADLINE, Server, free_port
+from tests.serving.conftest import EXAMPLES, START_DEADLINE, Server, free_port, serve_cli
 
 BODY = (EXAMPLES / "iris" / "sample.json").read_bytes().strip()
 KEY = re.compile(
@@ -31,37 +31,22 @@ def serve(
 ) -> Server:
     """`gitops-ml serve` of the example iris with staging's capture (sampling 1), uploading to `sink`.
     A max file size of 1 byte closes every file after one record, so each record is one upload."""
-    port = free_port()
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("GITOPS_ML_", "AWS_"))}
-    clean.update(
-        HOME=str(tmp_path / "home"),
-        PYTHONUNBUFFERED="1",
-        GITOPS_ML_CAPTURE_SINK_URI=sink,
-        GITOPS_ML_CAPTURE_MAX_FILE_BYTES=str(max_file_bytes),
-        GITOPS_ML_CAPTURE_SINK_FLUSH_SECONDS=str(flush_seconds),
-        **env,
+    server = serve_cli(
+        tmp_path,
+        EXAMPLES / "iris",
+        "--env",
+        "staging",
+        "--capture-dir",
+        str(capture),
+        env={
+            "HOME": str(tmp_path / "home"),
+            "GITOPS_ML_CAPTURE_SINK_URI": sink,
+            "GITOPS_ML_CAPTURE_MAX_FILE_BYTES": str(max_file_bytes),
+            "GITOPS_ML_CAPTURE_SINK_FLUSH_SECONDS": str(flush_seconds),
+            **env,
+        },
+        strip=("GITOPS_ML_", "AWS_"),
     )
-    out, err = tmp_path / f"serve-{port}.out", tmp_path / f"serve-{port}.err"
-    with out.open("wb") as stdout, err.open("wb") as stderr:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gitops_ml",
-                "serve",
-                str(EXAMPLES / "iris"),
-                "--port",
-                str(port),
-                "--env",
-                "staging",
-                "--capture-dir",
-                str(capture),
-            ],
-            env=clean,
-            stdout=stdout,
-            stderr=stderr,
-        )
-    server = Server(process, f"http://127.0.0.1:{port}", out, err, tmp_path, headers={})
     server.wait_until(lambda: server.get("/readyz").status_code == 200, "readiness", START_DEADLINE)
     return server
 
