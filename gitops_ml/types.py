@@ -158,6 +158,31 @@ class ModelPin:
 
 
 @dataclass(frozen=True)
+class EnvironmentMonitoring:
+    """What render adds per endpoint for the cluster's Prometheus Operator and Grafana (`monitoring:` of
+    an environment in gitops-ml.yaml); a cluster without them opts out."""
+
+    enabled: bool = True  # PodMonitor, and the NetworkPolicy lets Prometheus in
+    alerts: bool = True  # PrometheusRule
+    dashboard: bool = True  # Grafana dashboard ConfigMap (sidecar convention)
+    labels: Mapping[str, str] = field(default_factory=dict)  # what the Prometheus' selectors ask for
+    prometheus_namespace: str = "monitoring"
+    runbook_url: str = ""
+
+    @classmethod
+    def from_doc(cls, doc: Mapping[str, Any]) -> "EnvironmentMonitoring":
+        enabled = bool(doc.get("enabled", True))
+        return cls(
+            enabled=enabled,
+            alerts=enabled and bool(doc.get("alerts", True)),
+            dashboard=enabled and bool(doc.get("dashboard", True)),
+            labels=dict(doc.get("labels") or {}),
+            prometheus_namespace=doc.get("prometheusNamespace", "monitoring"),
+            runbook_url=doc.get("runbookUrl", ""),
+        )
+
+
+@dataclass(frozen=True)
 class Environment:
     name: EnvironmentName
     namespace: str
@@ -169,6 +194,7 @@ class Environment:
     application_set: bool = False
     prometheus: str = ""  # address the cluster's rollout analysis and KEDA triggers query
     rollout_controller: RolloutController = RolloutController.GATEWAY_API
+    monitoring: EnvironmentMonitoring = EnvironmentMonitoring()
 
     @property
     def engine_namespace(self) -> str:
@@ -205,6 +231,7 @@ class RepositorySpec:
                 application_set=bool(env.get("applicationSet", False)),
                 prometheus=env.get("prometheus", ""),
                 rollout_controller=RolloutController((env.get("rollout") or {}).get("controller", RolloutController.GATEWAY_API.value)),
+                monitoring=EnvironmentMonitoring.from_doc(env.get("monitoring") or {}),
             )
         image = doc.get("image") or {}
         source = doc.get("source") or {}
@@ -420,14 +447,31 @@ class DriftThresholds:
 
 
 @dataclass(frozen=True)
+class AlertThresholds:
+    """When the rendered PrometheusRule's alerts fire (deployment file `monitoring.alerts:`)."""
+
+    error_ratio: float | None = None  # None: monitoring.errorRatio
+    latency_p99_seconds: float | None = None  # None: LATENCY_SHARE of the request timeout
+    rejected_ratio: float = 0.01
+    duration: str = "5m"  # `for:` of the ratio alerts
+
+
+# the share of the request timeout at which the p99 alert fires by default: past it, a little more
+# load and requests are cut off (504), which the error-ratio alert then counts
+LATENCY_SHARE = 0.8
+
+
+@dataclass(frozen=True)
 class MonitoringSpec:
-    """Thresholds `monitor` checks captured records against (deployment file `monitoring:`)."""
+    """Thresholds `monitor` checks captured records against (deployment file `monitoring:`), and
+    those of the rendered alerts."""
 
     min_records: int = 100
     drift: DriftThresholds = DriftThresholds()
     refused_ratio: float = 0.05
     error_ratio: float = 0.01
     latency_p99_seconds: float | None = None  # None: the request timeout
+    alerts: AlertThresholds = AlertThresholds()
 
 
 @dataclass(frozen=True)
@@ -551,6 +595,7 @@ class DeploymentSpec:
     labels: Mapping[str, str] = field(default_factory=dict)
     annotations: Mapping[str, str] = field(default_factory=dict)
     rollout: RolloutSpec = RolloutSpec()
+    service_account_annotations: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def model(self) -> ModelName:
@@ -572,6 +617,7 @@ class DeploymentSpec:
         sink = cap.get("sink") or {}
         mon = doc.get("monitoring") or {}
         drift = mon.get("drift") or {}
+        alerts = mon.get("alerts") or {}
         res = doc.get("resources") or {}
         probes = doc.get("probes") or {}
         exp = doc.get("exposure")
@@ -657,6 +703,12 @@ class DeploymentSpec:
                 refused_ratio=float(mon.get("refusedRatio", 0.05)),
                 error_ratio=float(mon.get("errorRatio", 0.01)),
                 latency_p99_seconds=float(mon["latencyP99Seconds"]) if "latencyP99Seconds" in mon else None,
+                alerts=AlertThresholds(
+                    error_ratio=float(alerts["errorRatio"]) if "errorRatio" in alerts else None,
+                    latency_p99_seconds=float(alerts["latencyP99Seconds"]) if "latencyP99Seconds" in alerts else None,
+                    rejected_ratio=float(alerts.get("rejectedRatio", 0.01)),
+                    duration=str(alerts.get("for", "5m")),
+                ),
             ),
             resource_requests={k: str(v) for k, v in (res.get("requests") or defaults.resource_requests).items()},
             resource_limits={k: str(v) for k, v in (res.get("limits") or defaults.resource_limits).items()},
@@ -673,4 +725,5 @@ class DeploymentSpec:
             labels=dict(doc.get("labels") or {}),
             annotations=dict(doc.get("annotations") or {}),
             rollout=RolloutSpec.from_doc(doc["rollout"]) if doc.get("rollout") else RolloutSpec(),
+            service_account_annotations=dict((doc.get("serviceAccount") or {}).get("annotations") or {}),
         )

@@ -32,6 +32,8 @@ NAMESPACED_KINDS = (
     ("keda.sh", "ScaledObject"),
     ("argoproj.io", "Rollout"),
     ("argoproj.io", "AnalysisTemplate"),
+    ("monitoring.coreos.com", "PodMonitor"),
+    ("monitoring.coreos.com", "PrometheusRule"),
 )
 # Argo Rollouts' Gateway API plugin moves a route's weights: Argo CD must neither report nor undo that
 ROUTE_WEIGHTS = {"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "jqPathExpressions": [".spec.rules[].backendRefs[].weight"]}

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 from gitops_ml.errors import Location, RenderError
-from gitops_ml.render import engines, objects
+from gitops_ml.render import dashboard, engines, monitoring, objects
 from gitops_ml.render import rollout as traffic
 from gitops_ml.render.emit import to_yaml
 from gitops_ml.render.planning import Endpoint, Plan, ResolvedVersion
@@ -23,6 +23,9 @@ __all__ = ["Rendered", "render_plan", "render_base", "render_endpoint", "render_
 KUSTOMIZE_API = "kustomize.config.k8s.io/v1beta1"
 BASE_DIR = "apps/base"
 RESERVED_ENVIRONMENTS = {"base"}  # apps/base/ holds the bases
+DASHBOARD_FILE = "dashboard.json"
+DASHBOARD_SUFFIX = "-dashboard"
+GRAFANA_LABEL = "grafana_dashboard"  # what the Grafana sidecar (kube-prometheus-stack's default) watches for
 
 
 @dataclass
@@ -88,6 +91,11 @@ def render_endpoint(repo: RepositorySpec, ep: Endpoint) -> dict[str, bytes]:
             extra["ingress.yaml"] = objects.ingress(ep)
     if dep.auth.mode == "externalSecret" and dep.auth.external is not None:
         extra["externalsecret.yaml"] = objects.external_secret(ep)
+    watch = env.monitoring
+    if watch.enabled:
+        extra["podmonitor.yaml"] = monitoring.pod_monitor(ep)
+    if watch.alerts:
+        extra["prometheusrule.yaml"] = monitoring.prometheus_rule(ep)
     images: list[dict[str, str]] = []
     generated: list[tuple[str, dict[str, str]]] = []
     patches: dict[str, dict[str, object]] = {}
@@ -106,6 +114,8 @@ def render_endpoint(repo: RepositorySpec, ep: Endpoint) -> dict[str, bytes]:
         images.append({"name": objects.image_name(repo, model), "newTag": _tag(ep.version)})
         generated.append((f"{model}{objects.SETTINGS_SUFFIX}", ep.settings))
         patches["deployment-patch.yaml"] = objects.deployment_patch(ep)
+    if dep.service_account_annotations:
+        patches["serviceaccount-patch.yaml"] = objects.service_account_patch(ep)
     for candidate in ep.candidates:
         if ep.argo_rollouts and candidate.track == traffic.CANARY:
             continue  # the Rollout's own canary
@@ -119,6 +129,21 @@ def render_endpoint(repo: RepositorySpec, ep: Endpoint) -> dict[str, bytes]:
         # after the stable entry: kustomize applies the entries in order, each to the name it matches
         images.append({"name": traffic.candidate_image(model, track), "newName": objects.image_name(repo, model), "newTag": _tag(candidate.version)})
         generated.append((traffic.settings_name(ep, track), ep.settings_of(candidate.version, track)))
+    # the generated name carries a content hash, so a settings change rolls the pods
+    generators: list[dict[str, object]] = [
+        {"name": name, "literals": [f"{k}={v}" for k, v in settings.items()], "options": {"labels": objects.base_labels(repo, model)}}
+        for name, settings in generated
+    ]
+    if watch.dashboard:
+        # a file beside the kustomization, so a review reads the dashboard's JSON; a fixed name, so the
+        # Grafana sidecar replaces the dashboard rather than collecting one per change
+        generators.append(
+            {
+                "name": f"{model}{DASHBOARD_SUFFIX}",
+                "files": [f"{model}.json={DASHBOARD_FILE}"],
+                "options": {"disableNameSuffixHash": True, "labels": {**objects.base_labels(repo, model), GRAFANA_LABEL: "1"}},
+            }
+        )
     kustomization = _kustomization(
         {
             "namespace": env.namespace,
@@ -126,17 +151,15 @@ def render_endpoint(repo: RepositorySpec, ep: Endpoint) -> dict[str, bytes]:
             # includeSelectors stays false: selectors are immutable and must not depend on the environment
             "labels": [{"pairs": objects.endpoint_labels(ep), "includeTemplates": True}],
             "images": images,
-            # the generated name carries a content hash, so a settings change rolls the pods
-            "configMapGenerator": [
-                {"name": name, "literals": [f"{k}={v}" for k, v in settings.items()], "options": {"labels": objects.base_labels(repo, model)}}
-                for name, settings in generated
-            ],
+            "configMapGenerator": generators,
             "patches": [{"path": name} for name in sorted(patches)],
         }
     )
-    if not generated:
+    if not generators:
         del kustomization["configMapGenerator"]
     files = {f"{d}/kustomization.yaml": to_yaml(kustomization, header)}
+    if watch.dashboard:
+        files[f"{d}/{DASHBOARD_FILE}"] = dashboard.dashboard_json(ep)
     for name, obj in {**patches, **extra}.items():
         files[f"{d}/{name}"] = to_yaml(obj, header)
     if env.engine is Engine.ARGOCD:

@@ -9,8 +9,10 @@ updates. No secret value is ever produced here: keys come from a Secret referenc
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from gitops_ml.history.tags import format_tag
+from gitops_ml.render import monitoring
 from gitops_ml.render.planning import Endpoint, ResolvedVersion
 from gitops_ml.rollout.queries import concurrency_query
 from gitops_ml.serving import settings as srv
@@ -169,6 +171,25 @@ def endpoint_labels(ep: Endpoint) -> dict[str, str]:
     return labels
 
 
+def env_from(ep: Endpoint, settings: str) -> list[Obj]:
+    """The container's envFrom: its settings ConfigMap, and the sink's credentials Secret when the
+    deployment file names one (its values are never rendered; the server reads AWS_* from its environment)."""
+    sources: list[Obj] = [{"configMapRef": {"name": settings}}]
+    secret = ep.deployment.capture.credentials_secret
+    if secret:
+        sources.append({"secretRef": {"name": secret}})
+    return sources
+
+
+def termination_grace(ep: Endpoint) -> int:
+    """preStop, then SIGTERM: the server drains, stops gracefully, flushes, and with a sink uploads what is left."""
+    dep = ep.deployment
+    seconds = PRESTOP_SECONDS + int(srv.KUBERNETES_DRAIN_SECONDS + srv.grace_seconds(dep)) + srv.FLUSH_SECONDS
+    if dep.capture.enabled and dep.capture.sink_uri:
+        seconds += int(srv.SINK_FLUSH_SECONDS)
+    return seconds
+
+
 def version_label(version: ResolvedVersion) -> str:
     """app.kubernetes.io/version of a version's pods (`+build` is not allowed in a label value)."""
     return str(version.model.version).replace("+", "_")
@@ -189,6 +210,9 @@ def deployment_patch(ep: Endpoint, version: ResolvedVersion | None = None) -> Ob
     }
     if dep.env:
         container["env"] = [{"name": k, "value": str(v)} for k, v in sorted(dep.env.items())]
+    if dep.capture.credentials_secret:
+        # envFrom has no merge key: the patch restates the settings' reference (kustomize still hashes its name)
+        container["envFrom"] = env_from(ep, f"{model}{SETTINGS_SUFFIX}")
     mounts: list[Obj] = []
     volumes: list[Obj] = []
     if dep.auth.enabled:
@@ -206,7 +230,7 @@ def deployment_patch(ep: Endpoint, version: ResolvedVersion | None = None) -> Ob
     pod: Obj = {
         "containers": [container],
         # the kubelet counts preStop, then SIGTERM: the server drains, stops gracefully, then flushes
-        "terminationGracePeriodSeconds": PRESTOP_SECONDS + int(srv.KUBERNETES_DRAIN_SECONDS + srv.grace_seconds(dep)) + srv.FLUSH_SECONDS,
+        "terminationGracePeriodSeconds": termination_grace(ep),
     }
     if volumes:
         pod["volumes"] = volumes
@@ -231,6 +255,16 @@ def deployment_patch(ep: Endpoint, version: ResolvedVersion | None = None) -> Ob
         # with an HPA the replica count is left out so that Argo CD/Flux do not fight the autoscaler
         spec["replicas"] = dep.replicas
     return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": model}, "spec": spec}
+
+
+def service_account_patch(ep: Endpoint) -> Obj:
+    """The pod's identity for the cloud (IRSA's eks.amazonaws.com/role-arn, GKE's
+    iam.gke.io/gcp-service-account): the sink then needs no credentials Secret."""
+    return {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": {"name": ep.model, "annotations": dict(ep.deployment.service_account_annotations)},
+    }
 
 
 def scale_target(ep: Endpoint) -> Obj:
@@ -337,6 +371,13 @@ def network_policy(ep: Endpoint) -> Obj:
     else:
         # DNS only: a model that fetches at run time must say so with allowEgress
         egress = [{"ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]}]
+        if dep.capture.enabled and dep.capture.sink_uri:
+            # the capture sink: its port, to any address (an object store's addresses are not fixed)
+            egress.append({"ports": [{"port": sink_port(dep.capture.sink_endpoint), "protocol": "TCP"}]})
+    ingress_rules = [{"from": peers, "ports": [{"port": "http", "protocol": "TCP"}]}]
+    if ep.environment.monitoring.enabled:
+        # the PodMonitor's scrapes come from Prometheus' namespace, whatever allowFrom says
+        ingress_rules.append(monitoring.network_peer(ep))
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
@@ -344,10 +385,22 @@ def network_policy(ep: Endpoint) -> Obj:
         "spec": {
             "podSelector": {"matchLabels": selector(ep.model)},
             "policyTypes": ["Ingress", "Egress"],
-            "ingress": [{"from": peers, "ports": [{"port": "http", "protocol": "TCP"}]}],
+            "ingress": ingress_rules,
             "egress": egress,
         },
     }
+
+
+def sink_port(endpoint: str) -> int:
+    """The TCP port the capture sink is reached on: the endpoint URL's, else HTTPS (AWS S3)."""
+    if not endpoint:
+        return 443
+    parsed = urlsplit(endpoint)
+    try:
+        port = parsed.port
+    except ValueError:
+        port = None
+    return port or (80 if parsed.scheme == "http" else 443)
 
 
 def _plain(value: Any) -> Any:

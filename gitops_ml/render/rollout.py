@@ -101,7 +101,7 @@ def pod_template(repo: RepositorySpec, ep: Endpoint, version: ResolvedVersion, *
     template["metadata"]["labels"] = {**labels, "app.kubernetes.io/version": objects.version_label(version)}
     container = template["spec"]["containers"][0]
     container["image"] = image
-    container["envFrom"] = [{"configMapRef": {"name": settings}}]
+    container["envFrom"] = objects.env_from(ep, settings)
     return template
 
 

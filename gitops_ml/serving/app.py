@@ -37,7 +37,7 @@ from gitops_ml.serving.decoding import unsupported_keywords
 from gitops_ml.serving.docs_page import render_docs
 from gitops_ml.serving.model_files import ModelFiles, compile_schema, read_model_json
 from gitops_ml.serving.openapi import VERSIONED_SCORE_PATH, ProtocolDocs, build_openapi
-from gitops_ml.serving.predictions import predictions_of, sampled
+from gitops_ml.serving.predictions import IdentityLabels, identity, predictions_of, sampled
 from gitops_ml.serving.protocol_routes import Call, Protocols, Route, parse_route
 from gitops_ml.serving.scoring import (
     AdmissionLimits,
@@ -132,7 +132,10 @@ class ScoringApp:
                 target = parse_sink_uri(settings.capture_sink_uri)
                 store = S3Store(target, endpoint=settings.capture_sink_endpoint, region=settings.capture_sink_region)
                 self.sink = Sink(Path(settings.capture_dir), settings.model_name, target, store, open_records=self._open_records)
-                self.metrics.registry.register(self.sink)
+                # the upload counters carry the identity labels like every other family: alerts and
+                # dashboards tell the versions (and a shadow's uploads) apart
+                identity_labels = identity(settings.model_name, settings.model_version, settings.environment, settings.track)
+                self.metrics.registry.register(IdentityLabels(self.sink, identity_labels))
             self.capture = Capture(
                 settings.capture_dir,
                 settings.model_name,

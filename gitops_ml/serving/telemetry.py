@@ -28,6 +28,8 @@ from gitops_ml.serving.predictions import IdentityLabels, identity
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096)
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+# why admission control refuses a scoring request (the `reason` of gitops_ml_rejected_total)
+REJECT_REASONS = ("body_budget", "body_timeout", "queue_full", "queue_timeout", "unauthorized")
 
 
 def log_event(level: str, message: str, **fields: Any) -> None:
@@ -76,7 +78,8 @@ class Metrics:
         self.requests: dict[tuple[str, int], int] = {("score", status): 0 for status in (200, 500, 503, 504)}
         self.latency = Histogram(LATENCY_BUCKETS)
         self.batch_sizes = Histogram(BATCH_BUCKETS)
-        self.rejected: dict[str, int] = {}
+        # likewise refusals: an alert on the share of queue_full must find the series before the first one
+        self.rejected: dict[str, int] = dict.fromkeys(REJECT_REASONS, 0)
         self.capture_dropped = 0
         self.gauges = gauges or (lambda: {})
         self.registry = CollectorRegistry(auto_describe=False)

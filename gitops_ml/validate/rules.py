@@ -309,6 +309,18 @@ def _check_deployments(
         if memory:
             out.append(Finding(doc.locate(["resources", "limits", "memory"]), memory))
             ok = False
+        latency = spec.monitoring.alerts.latency_p99_seconds
+        if latency is not None and latency >= spec.requests.timeout:
+            # requests are cut off at the timeout: their latency never exceeds it, so neither does the p99
+            out.append(
+                Finding(
+                    doc.locate(["monitoring", "alerts", "latencyP99Seconds"]),
+                    f"monitoring.alerts.latencyP99Seconds ({latency:g} s) is not below requests.timeoutSeconds ({spec.requests.timeout:g} s): "
+                    "requests are cut off at the timeout, so the p99 latency alert could never fire",
+                    hint="leave it unset (80 % of the timeout) or set it below the timeout; timeouts themselves count in monitoring.alerts.errorRatio",
+                )
+            )
+            ok = False
         if spec.exposure and spec.exposure.type == "httproute" and not spec.exposure.gateway_name:
             out.append(Finding(doc.locate(["exposure"]), "exposure.type httproute needs exposure.gateway.name"))
             ok = False

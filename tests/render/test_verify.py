@@ -37,9 +37,10 @@ def test_verify_checks_every_object_of_the_example_with_no_flag(example_repo: Ca
     repo = example_repo()
     result = run("render", repo.path, "--verify")
     assert result.exit_code == 0, result.stderr
-    # 28 built-in objects plus the Argo CD Applications and AppProjects, the ExternalSecret and the HTTPRoute
+    # 28 built-in objects plus the Argo CD Applications and AppProjects, the ExternalSecret and the HTTPRoute,
+    # and per endpoint (4) a PodMonitor, a PrometheusRule and a dashboard ConfigMap
     assert (
-        "verified: 6 kustomization(s) built with kubectl kustomize; 36 object(s) valid against their schemas"
+        "verified: 6 kustomization(s) built with kubectl kustomize; 48 object(s) valid against their schemas"
         in result.stdout
     )
     assert "CEL rule evaluation(s) passed" in result.stdout  # the HTTPRoute's x-kubernetes-validations ran
@@ -52,7 +53,7 @@ def test_reference_crds_given_with_crds_agree_with_the_shipped_schemas(example_r
     require(CRDS.is_dir(), f"the reference CRDs are not at {CRDS}")
     result = run("render", example_repo().path, "--verify", "--crds", str(CRDS))
     assert result.exit_code == 0, result.stderr
-    assert "36 object(s) valid" in result.stdout
+    assert "48 object(s) valid" in result.stdout
 
 
 @pytest.mark.kustomize

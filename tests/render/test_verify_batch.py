@@ -54,7 +54,7 @@ def test_an_error_in_one_kustomization_of_a_batch_is_reported_for_it_alone(rende
     assert finding.startswith("deploy/apps/prod/iris/kustomization.yaml: kustomize build ")
     assert "pdb.yaml" in finding
     # the other five were still built and checked
-    assert len(report.built) == 6 and report.validated == 36 - 9
+    assert len(report.built) == 6 and report.validated == 48 - 12  # prod iris: 9 objects, and its PodMonitor, PrometheusRule, dashboard
 
 
 def test_kustomizations_emitting_the_same_object_are_each_valid(rendered: Path) -> None:
@@ -62,7 +62,7 @@ def test_kustomizations_emitting_the_same_object_are_each_valid(rendered: Path) 
     shutil.copytree(rendered / "apps" / "prod" / "iris", rendered / "apps" / "prod" / "iris-copy")
     report = verify_render(rendered, "deploy", batch_size=50, cache=False)
     assert report.findings == []
-    assert "apps/prod/iris-copy" in report.built and report.validated == 36 + 9
+    assert "apps/prod/iris-copy" in report.built and report.validated == 48 + 12
 
 
 def test_batches_never_mix_environments_and_respect_the_size(tmp_path: Path) -> None:

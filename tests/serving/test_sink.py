@@ -73,6 +73,8 @@ def test_closed_files_are_uploaded_hive_style_and_counted(s3_store: S3Store, tmp
         score(server, 5)  # five files: four closed by the next record, the fifth still open
         server.wait_until(lambda: server.metric("gitops_ml_capture_uploaded_records_total") == 4, "four uploads")
         assert server.metric("gitops_ml_capture_pending_records") == 1
+        # the upload counters carry the server's identity, as every family does (alerts select by it)
+        assert server.metric('gitops_ml_capture_uploaded_records_total{model="iris",environment="staging"}') == 4
         assert server.metric("gitops_ml_capture_upload_failures_total") == 0
         assert server.metric("gitops_ml_capture_uploaded_bytes_total") > 0
         keys = s3_store.keys(bucket)
