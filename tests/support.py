@@ -17,6 +17,20 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "repo-layout"
 
 
+def reference_crds() -> Path:
+    """The upstream CRDs the shipped schemas derive from: $GITOPS_ML_REFERENCE_CRDS, else
+    shared/reference/crds in the nearest folder above the checkout that has one (../shared beside
+    the main checkout and CI's clone; a worktree or a clone deeper down finds the same one)."""
+    named = os.environ.get("GITOPS_ML_REFERENCE_CRDS")
+    if named:
+        return Path(named)
+    for parent in ROOT.parents:
+        candidate = parent / "shared" / "reference" / "crds"
+        if candidate.is_dir():
+            return candidate
+    return ROOT.parent / "shared" / "reference" / "crds"
+
+
 def model_version(model: str, example: Path = EXAMPLE) -> str:
     """The version a model of the example is at now (what staging, tracking the newest, serves)."""
     text = (example / "models" / model / "model.yaml").read_text()

@@ -43,7 +43,7 @@ def test_the_retraining_pull_request_shows_the_evidence_and_the_predictions_diff
     def check(sent: dict[str, Any]) -> None:
         bodies.append(sent["body"])
 
-    predictions = invoke("predictions", "iris", "--format", "markdown")
+    predictions = invoke("predictions", "iris", "--format", "markdown", "--env-manager", "venv")
     assert predictions.exit_code == 0, predictions.output
     section = repo.path.parent / "predictions.md"
     section.write_text(predictions.stdout)

@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 import yaml
 from render.render_helpers import EXAMPLE, run
-from support import require
+from support import reference_crds, require
 
 from gitops_ml.render.verify import verify_render
 from gitops_ml.render.writing import list_files
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
-CRDS = Path(__file__).resolve().parents[3] / "shared" / "reference" / "crds"
+CRDS = reference_crds()
 UPDATE = os.environ.get("GITOPS_ML_UPDATE_GOLDEN") == "1"
 
 # case -> (input repository, expected render root)

@@ -12,12 +12,12 @@ from typing import Any, Callable
 import pytest
 import yaml
 from render.render_helpers import Repo, run
-from support import require
+from support import reference_crds, require
 
 from gitops_ml.adapters import kustomize
 
 # beside the project (../shared), or where GITOPS_ML_CRDS says (a worktree elsewhere)
-CRDS = Path(os.environ.get("GITOPS_ML_CRDS") or Path(__file__).resolve().parents[3] / "shared" / "reference" / "crds")
+CRDS = Path(os.environ["GITOPS_ML_CRDS"]) if os.environ.get("GITOPS_ML_CRDS") else reference_crds()
 PROD = "deployments/prod/iris.yaml"
 OUTPUT = "sample: sample.json\noutput:\n  kind: class\n  field: predictions\n  classes: [0, 1, 2]\n"
 

@@ -8,20 +8,12 @@ from typing import Callable
 
 import pytest
 from render.render_helpers import Repo, run
-from support import require
+from support import reference_crds, require
 
 from gitops_ml.adapters import kustomize
 from gitops_ml.errors import ExternalToolError
 
-# shared/ sits beside the clone (CI, the main checkout), or beside the worktrees' folder
-CRDS = next(
-    (
-        p / "shared" / "reference" / "crds"
-        for p in Path(__file__).resolve().parents[3:5]
-        if (p / "shared" / "reference" / "crds").is_dir()
-    ),
-    Path(__file__).resolve().parents[3] / "shared" / "reference" / "crds",
-)
+CRDS = reference_crds()
 
 
 def _need_kustomize() -> None:
