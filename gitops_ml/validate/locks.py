@@ -8,6 +8,7 @@ file (`name==version --hash=...` entries) whose header records its inputs, so `p
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.metadata
 import re
@@ -44,6 +45,11 @@ def canonical_name(name: str) -> str:
 
 def serving_requirements() -> list[str]:
     """The server's third-party requirements, with the bounds the installed gitops-ml declares."""
+    return list(_serving_requirements())
+
+
+@functools.cache
+def _serving_requirements() -> tuple[str, ...]:  # read from the installed metadata once per process
     wanted = {canonical_name(n) for n in SERVING_DISTRIBUTIONS}
     found: dict[str, str] = {}
     try:
@@ -57,7 +63,7 @@ def serving_requirements() -> list[str]:
         name = canonical_name(re.split(r"[\s<>=!~\[(]", spec.strip(), maxsplit=1)[0])
         if name in wanted:
             found[name] = spec.strip()
-    return [found.get(name, name) for name in sorted(wanted)]
+    return tuple(found.get(name, name) for name in sorted(wanted))
 
 
 def requirement_lines(text: str) -> Iterable[tuple[int, str]]:
@@ -66,10 +72,11 @@ def requirement_lines(text: str) -> Iterable[tuple[int, str]]:
     for number, raw in enumerate(text.splitlines(), start=1):
         if not pending:
             start = number
-        if raw.endswith("\\") and not _COMMENT.search(raw):
+        commented = "#" in raw  # most lines of a lock (hash continuations) have none: skip the regex
+        if raw.endswith("\\") and not (commented and _COMMENT.search(raw)):
             pending += raw[:-1]
             continue
-        line = _COMMENT.sub("", pending + raw).strip()
+        line = (_COMMENT.sub("", pending + raw) if commented else pending + raw).strip()
         pending = ""
         if line:
             yield start, line
@@ -123,7 +130,20 @@ def lock_header(model: str, source: str, python: str, platform: str, requirement
 
 def parse_lock(path: str, text: str) -> tuple[Lock | None, list[Finding]]:
     """The lock in text, or None and why (located); every entry must be `==`-pinned with sha256 hashes."""
-    findings: list[Finding] = []
+    python, platform, requirements, runtime, packages, problems = _parse_lock_text(text)
+    if problems:
+        return None, [Finding(Location(path, line, 1), message, hint=hint) for line, message, hint in problems]
+    return Lock(path, text, python, platform, requirements, runtime, packages), []
+
+
+_Problem = tuple[int, str, str]  # line, message, hint
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_lock_text(text: str) -> tuple[str, str, tuple[tuple[int, str], ...], tuple[tuple[int, str], ...], tuple[LockedPackage, ...], tuple[_Problem, ...]]:
+    """What a lock's text says, whatever file holds it: models with the same requirements share one
+    lock text, so a fleet of them is parsed once."""
+    problems: list[_Problem] = []
     python = platform = ""
     requirements: list[tuple[int, str]] = []
     runtime: list[tuple[int, str]] = []
@@ -132,32 +152,29 @@ def parse_lock(path: str, text: str) -> tuple[Lock | None, list[Finding]]:
         if header:
             python, platform = header.group("python"), header.group("platform")
             if header.group("format") != LOCK_FORMAT:
-                findings.append(Finding(Location(path, number, 1), f"lock format {header.group('format')} is not {LOCK_FORMAT}",
-                                        hint="write it again with `gitops-ml lock`"))
+                problems.append((number, f"lock format {header.group('format')} is not {LOCK_FORMAT}", "write it again with `gitops-ml lock`"))
             continue
         found = _INPUT.match(raw)
         if found:
             (requirements if found.group("kind") == "requirement" else runtime).append((number, found.group("line")))
     if not python:
-        findings.append(Finding(Location(path, 1, 1), "not a gitops-ml lock: the `# gitops-ml-lock:` header line is missing",
-                                hint="write it with `gitops-ml lock MODEL` (it records what it was resolved from)"))
+        problems.append((1, "not a gitops-ml lock: the `# gitops-ml-lock:` header line is missing",
+                         "write it with `gitops-ml lock MODEL` (it records what it was resolved from)"))
     packages: list[LockedPackage] = []
     for number, line in requirement_lines(text):
         if line.startswith("-"):
             if not line.startswith(INDEX_OPTIONS):
-                findings.append(Finding(Location(path, number, 1), f"unsupported option in a lock: {line.split()[0]}"))
+                problems.append((number, f"unsupported option in a lock: {line.split()[0]}", ""))
             continue
         pinned = _PINNED.match(line)
         hashes = tuple(f"{m.group('algo')}:{m.group('hex')}" for m in _HASH.finditer(line))
         if pinned is None or not hashes:
             what = "pinned with ==" if pinned is None else "given --hash=sha256:... values"
-            findings.append(Finding(Location(path, number, 1), f"lock entry {line.split()[0]!r} is not {what}",
-                                    hint="a lock pins every package with its hashes; write it with `gitops-ml lock`"))
+            problems.append((number, f"lock entry {line.split()[0]!r} is not {what}",
+                             "a lock pins every package with its hashes; write it with `gitops-ml lock`"))
             continue
         packages.append(LockedPackage(canonical_name(pinned.group("name")), pinned.group("version"), hashes, number))
-    if findings:
-        return None, findings
-    return Lock(path, text, python, platform, tuple(requirements), tuple(runtime), tuple(packages)), []
+    return python, platform, tuple(requirements), tuple(runtime), tuple(packages), tuple(problems)
 
 
 def stale_findings(
