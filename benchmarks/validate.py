@@ -34,8 +34,9 @@ def generate(target: Path, models: int) -> int:
         name = f"model-{i:04d}"
         d = target / "models" / name
         d.mkdir()
-        for f in ("manifest.yaml", "score.py", "schema.json", "sample.json", "requirements.txt", "model.joblib"):
-            shutil.copyfile(src / f, d / f)
+        for f in src.iterdir():  # every file of the example's model (lock, reference profile, ...)
+            if f.is_file() and f.name != "model.yaml":
+                shutil.copyfile(f, d / f.name)
         (d / "model.yaml").write_text(model_yaml.replace("name: iris", f"name: {name}"))
         for env in ENVIRONMENTS:
             dep = deployments[env].replace("model: iris", f"model: {name}").replace("iris.", f"{name}.")

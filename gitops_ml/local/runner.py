@@ -60,20 +60,25 @@ def server_environment(settings: ServerSettings, files: ModelFiles) -> dict[str,
 
 def predict_in(python: Path, settings: ServerSettings, files: ModelFiles, body: bytes) -> Scored:
     """Score `body` with `python -m gitops_ml.serving.predict` of the model's environment."""
-    with tempfile.NamedTemporaryFile(prefix="gitops-ml-predict-", suffix=".json") as data:
-        data.write(body)
-        data.flush()
-        proc = subprocess.run([str(python), "-m", "gitops_ml.serving.predict", "--data", data.name],
-                              env=server_environment(settings, files), capture_output=True, check=False)
+    # the body goes through stdin (no file left behind); the child dies with this process
+    proc = subprocess.Popen([str(python), "-m", "gitops_ml.serving.predict", "--data", "-"], env=server_environment(settings, files),
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=_pdeathsig())
+    with _sigterm_interrupts():
+        try:
+            out, err = proc.communicate(body)
+        except KeyboardInterrupt:
+            proc.kill()
+            proc.wait()
+            raise
     if proc.returncode == 4:
-        message = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+        message = err.decode("utf-8", "replace").strip().splitlines()
         return Scored(0, b"", (message[-1] if message else "init() failed").removeprefix("error: "))
-    if proc.returncode != 0:
+    status, _, answer = out.partition(b"\n")
+    if proc.returncode != 0 or not status.isdigit():
         raise ExternalToolError(
-            f"the model's environment could not score: {proc.stderr.decode('utf-8', 'replace').strip()[-1500:] or f'exit code {proc.returncode}'}",
+            f"the model's environment could not score: {err.decode('utf-8', 'replace').strip()[-1500:] or f'exit code {proc.returncode}'}",
             hint="rerun with --env-manager local to see the failure in this process",
         )
-    status, _, answer = proc.stdout.partition(b"\n")
     return Scored(int(status), answer.rstrip(b"\n"))
 
 
@@ -100,7 +105,11 @@ def serve_in(python: Path, settings: ServerSettings, files: ModelFiles, api_keys
 def _start_server(python: Path, env: dict[str, str]) -> "subprocess.Popen[bytes]":
     """`python -m gitops_ml.serving`, which Linux stops (SIGTERM, so it drains) if this process dies
     without stopping it: a killed `gitops-ml serve` leaves no server holding the port."""
-    return subprocess.Popen([str(python), "-m", "gitops_ml.serving"], env=env, preexec_fn=_die_with_parent if sys.platform == "linux" else None)
+    return subprocess.Popen([str(python), "-m", "gitops_ml.serving"], env=env, preexec_fn=_pdeathsig())
+
+
+def _pdeathsig() -> Callable[[], None] | None:
+    return _die_with_parent if sys.platform == "linux" else None
 
 
 def _die_with_parent() -> None:

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import dataclasses
 import io
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -128,11 +129,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.model_dir:
         settings = dataclasses.replace(settings, model_dir=args.model_dir)
     body = sys.stdin.buffer.read() if args.data == "-" else Path(args.data).read_bytes()
+    # the answer goes to the real stdout; what score.py prints goes to stderr, not into the answer
+    answer = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    sys.stdout.flush()
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     result = predict(settings, ModelFiles.from_env(), body)
     if result.error:
         print(f"error: {result.error}", file=sys.stderr)
         return 4
-    sys.stdout.buffer.write(b"%d\n" % result.status + result.body + b"\n")
+    answer.write(b"%d\n" % result.status + result.body + b"\n")
+    answer.flush()
     return 0
 
 

@@ -96,3 +96,20 @@ def test_the_model_environment_is_made_once_and_scores_both_example_models(tmp_p
     )
     assert digits.returncode == 0, digits.stderr
     assert "digit" in json.loads(digits.stdout)
+
+
+@pytest.mark.slow
+def test_what_score_py_prints_stays_out_of_the_answer_in_the_models_environment(tmp_path: Path) -> None:
+    model = tmp_path / "iris"
+    shutil.copytree(EXAMPLE / "models" / "iris", model)
+    score = model / "score.py"
+    score.write_text(
+        score.read_text().replace("def run(data):", "def run(data):\n    print('more noise')", 1)
+        + "\nprint('loaded')\n"
+    )
+    assert "print('more noise')" in score.read_text()
+    env = {k: v for k, v in __import__("os").environ.items() if k != "GITOPS_ML_ENV_MANAGER"}
+    result = _predict(model, "--data", f"@{model / 'sample.json'}", "--env-manager", "venv", env=env)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"predictions": [0, 1, 2]}
+    assert "more noise" not in result.stdout and "loaded" not in result.stdout
