@@ -37,6 +37,14 @@ class ScoreResult:
     model_version: str
 
 
+def _without_credentials(url: str) -> str:
+    """`url` with any user:password@ taken out, for messages."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit((parts.scheme, parts.netloc.rsplit("@", 1)[1], parts.path, parts.query, parts.fragment))
+
+
 def score_url(url: str) -> str:
     """`http://host:port` (no path) means the endpoint's scoring route; any other path is kept."""
     try:
@@ -54,28 +62,35 @@ def score(url: str, data: Any, *, key: str | None = None, timeout: float = 30.0,
     """POST `data` (a JSON-serialisable object of named inputs, or `raw` JSON bytes) and decode the answer."""
     headers = {"Content-Type": "application/json", "Accept": "application/json"}
     if key:
+        if not key.isascii() or not key.isprintable() or key != key.strip():
+            raise UsageError("the API key holds characters an HTTP header cannot carry (non-ASCII, control characters or surrounding spaces)",
+                             hint="keys are printable ASCII; check --key or $GITOPS_ML_API_KEY")
         headers["Authorization"] = f"Bearer {key}"
     body = raw if raw is not None else orjson.dumps(data, option=orjson.OPT_SERIALIZE_NUMPY)
     target = score_url(url)
+    shown = _without_credentials(target)
     try:
         response = httpx.post(target, content=body, headers=headers, timeout=timeout)
     except httpx.TimeoutException as exc:
         what = "no connection" if isinstance(exc, httpx.ConnectTimeout) else "no answer"
-        raise ScoringError(f"{what} from {target} within {timeout:g} s", hint="a slow model needs a longer --timeout; a hung one, its server's log") from exc
+        raise ScoringError(f"{what} from {shown} within {timeout:g} s", hint="a slow model needs a longer --timeout; a hung one, its server's log") from exc
     except httpx.HTTPError as exc:
-        raise ScoringError(f"cannot reach {target}: {exc}", hint="is the server running and the URL right?") from exc
+        reason = str(exc).replace(target, shown) if key is None or key not in str(exc) else type(exc).__name__
+        raise ScoringError(f"cannot reach {shown}: {reason}", hint="is the server running and the URL right?") from exc
+    json_answer = True
     try:
         answer = orjson.loads(response.content) if response.content else None
     except orjson.JSONDecodeError:
-        answer = response.text
+        answer, json_answer = response.text, False
+    target = shown
     if response.status_code >= 400:
         message = (answer.get("message", "") if isinstance(answer, dict) else str(answer or "")[:500]) or response.reason_phrase or "no message"
         field = answer.get("field") if isinstance(answer, dict) else None
         detail = f" (field {field})" if field else ""
         hint = "pass --key or set GITOPS_ML_API_KEY" if response.status_code == 401 else ""
         raise ScoringError(f"{target} answered {response.status_code}: {message}{detail}", status=response.status_code, body=answer, hint=hint)
-    if not isinstance(answer, (dict, list)) and not response.headers.get("content-type", "").startswith("application/json"):
-        kind = response.headers.get("content-type", "no content type")
+    if not json_answer or not response.content:
+        kind = response.headers.get("content-type", "no content type") + ("" if response.content else ", empty")
         raise ScoringError(f"{target} answered {response.status_code} with {kind}, not JSON: {str(answer or '')[:200]!r}",
                            status=response.status_code, body=answer, hint="is this URL a gitops-ml scoring endpoint?")
     return ScoreResult(

@@ -59,7 +59,7 @@ def settings_from_env(environ: Mapping[str, str], origin_url: str | None = None)
     token = environ.get("GITHUB_TOKEN", "").strip()
     if not token:
         raise ConfigError(
-            "GITHUB_TOKEN is not set; --pr needs a token to open the pull request",
+            "GITHUB_TOKEN is not set: talking to GitHub (a pull request, an issue, a workflow dispatch) needs a token",
             hint="in GitHub Actions pass `GITHUB_TOKEN: ${{ github.token }}` (permission pull-requests: write); locally use a token with repo scope",
         )
     repository = environ.get("GITHUB_REPOSITORY", "").strip() or repository_from_remote(origin_url)

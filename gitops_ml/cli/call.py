@@ -23,7 +23,10 @@ def read_data(spec: str) -> bytes:
         except OSError as exc:
             raise UsageError(f"cannot read {path}: {exc.strerror}") from exc
     else:
-        raw = spec.encode()
+        try:
+            raw = spec.encode()
+        except UnicodeEncodeError as exc:
+            raise UsageError(f"--data holds bytes that are not text ({exc.reason})", hint="pass @FILE to send a file's bytes") from exc
     try:
         orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -31,11 +34,18 @@ def read_data(spec: str) -> bytes:
     return raw
 
 
+def _finite(value: float) -> float:
+    if value != value:  # NaN passes every range comparison
+        raise click.BadParameter("nan is not a number of seconds")
+    return value
+
+
 @click.command("call")
 @click.argument("url")
 @click.option("--data", "data", required=True, help="Request body: @FILE, - for stdin, or literal JSON.")
 @click.option("--key", envvar="GITOPS_ML_API_KEY", help="API key (or $GITOPS_ML_API_KEY); omit for a server without auth.")
-@click.option("--timeout", type=float, default=30.0, show_default=True, help="Seconds to wait for the answer.")
+@click.option("--timeout", type=click.FloatRange(0, 86400, min_open=True), default=30.0, show_default=True, callback=lambda _c, _p, v: _finite(v),
+              help="Seconds to wait for the answer.")
 @click.option("--verbose", "-v", is_flag=True, help="Also print the status, request id and model version on stderr.")
 def command(url: str, data: str, key: str | None, timeout: float, verbose: bool) -> None:
     """Send a scoring request to URL (http://host:port scores at /score) and print the JSON answer.

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from gitops_ml.adapters.endpoint import ScoringError, score
 from gitops_ml.cli.main import cli
 from gitops_ml.serving import infer_schema
-from tests.serving.conftest import EXAMPLES, KEY
+from tests.serving.conftest import EXAMPLES, KEY, free_port
 
 
 def test_schema_generate_reproduces_the_examples(tmp_path: Path) -> None:
@@ -131,6 +131,10 @@ def test_call_says_what_went_wrong_with_odd_urls_and_odd_servers(tmp_path: Path)
                 body = b"<html>hi</html>"
                 self.send_response(200)
                 self.send_header("Content-Type", "text/html")
+            elif self.path in ("/broken/score", "/empty/score"):
+                body = b"{not json" if self.path.startswith("/broken") else b""
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
             elif self.path == "/slow/score":
                 threading.Event().wait(3)
                 body = b"{}"
@@ -164,6 +168,15 @@ def test_call_says_what_went_wrong_with_odd_urls_and_odd_servers(tmp_path: Path)
         assert code == 5 and "no answer from" in out and "within 0.5 s" in out
         code, out = call(base + "/missing/score")
         assert code == 1 and "answered 404: Not Found" in out and "None" not in out
+        for broken in ("/broken/score", "/empty/score"):  # a 200 that is no JSON is no usable answer
+            code, out = call(base + broken)
+            assert code == 5 and "not JSON" in out, (broken, out)
+        # bad input of the caller: a usage error, never an internal one, and no secret repeated
+        for extra in (("--timeout", "-1"), ("--timeout", "nan"), ("--key", "clé"), ("--key", "a\nb")):
+            code, out = call(base + "/html/score", *extra)
+            assert code == 2 and "internal error" not in out and "a\nb" not in out and "clé" not in out, (extra, out)
+        code, out = call(f"http://user:s3cretpw@127.0.0.1:{free_port()}/")
+        assert code == 5 and "s3cretpw" not in out and "cannot reach http://127.0.0.1:" in out, out
     finally:
         server.shutdown()
         server.server_close()
