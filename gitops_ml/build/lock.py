@@ -26,7 +26,7 @@ from gitops_ml.repo.editing import SetValue, edit_text
 from gitops_ml.repo.handle import Repository
 from gitops_ml.types import ModelName
 from gitops_ml.validate import locks
-from gitops_ml.validate.rules import Specs
+from gitops_ml.validate.specs import Specs
 
 RUNTIME_INPUT = "gitops-ml-runtime.txt"  # the name `# via` annotations give the server's own requirements
 

@@ -13,7 +13,7 @@ from gitops_ml import __version__
 from gitops_ml.registry.versions import ModelVersion, resolve_model_version
 from gitops_ml.repo.handle import Repository
 from gitops_ml.types import ImageRef, ModelName, RepositorySpec, Version
-from gitops_ml.validate.rules import Specs
+from gitops_ml.validate.specs import Specs
 
 if TYPE_CHECKING:
     pass

@@ -22,7 +22,7 @@ from gitops_ml.errors import (
 )
 from gitops_ml.repo.handle import Repository
 from gitops_ml.types import Finding
-from gitops_ml.validate.rules import Specs
+from gitops_ml.validate.specs import Specs
 
 if TYPE_CHECKING:
     pass

@@ -25,7 +25,7 @@ from gitops_ml.registry.versions import ModelVersion, resolve_model_version
 from gitops_ml.repo.handle import Repository
 from gitops_ml.types import ModelName, Version
 from gitops_ml.validate import locks
-from gitops_ml.validate.rules import Specs
+from gitops_ml.validate.specs import Specs
 
 
 @dataclass(frozen=True)

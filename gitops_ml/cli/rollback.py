@@ -6,7 +6,7 @@ import click
 
 from gitops_ml.cli._common import handle_errors, repository_options
 from gitops_ml.cli._edit_common import delivery_options, finish_interrupted, report, run_edit
-from gitops_ml.edits.plans import RollbackRequest, plan_rollback
+from gitops_ml.edits.promotion import RollbackRequest, plan_rollback
 from gitops_ml.repo.handle import Repository
 
 

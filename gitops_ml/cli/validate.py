@@ -9,8 +9,8 @@ import click
 from gitops_ml.cli._common import handle_errors, report_findings, repository_options, require_repository
 from gitops_ml.errors import UsageError
 from gitops_ml.repo.handle import Repository
-from gitops_ml.validate.rules import Report
 from gitops_ml.validate.service import check_repository
+from gitops_ml.validate.specs import Report
 
 
 @dataclass(frozen=True)

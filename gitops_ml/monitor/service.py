@@ -23,7 +23,8 @@ from gitops_ml.repo.handle import Repository
 from gitops_ml.repo.loading import Document, parse_json, parse_yaml
 from gitops_ml.repo.sources import FileSource
 from gitops_ml.types import MODELS_DIR, DeploymentSpec, Kind, ModelName, Version
-from gitops_ml.validate.rules import Specs, require_specs
+from gitops_ml.validate.rules import require_specs
+from gitops_ml.validate.specs import Specs
 
 DEFAULT_PROFILE = "reference.json"
 DEFAULT_WINDOW = timedelta(hours=24)

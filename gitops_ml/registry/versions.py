@@ -24,7 +24,8 @@ from gitops_ml.types import (
     RepositorySpec,
     Version,
 )
-from gitops_ml.validate.rules import ModelEntry, Specs, validate_tree
+from gitops_ml.validate.rules import validate_tree
+from gitops_ml.validate.specs import ModelEntry, Specs
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,8 @@ from gitops_ml.repo.handle import Repository
 from gitops_ml.repo.loading import load_tree
 from gitops_ml.repo.sources import FileSource
 from gitops_ml.types import Finding
-from gitops_ml.validate.rules import Specs, validate_tree
+from gitops_ml.validate.rules import validate_tree
+from gitops_ml.validate.specs import Specs
 
 MAX_LINES_PER_MODEL = 400  # one model's diff in a PR comment; more is for `gitops-ml diff` locally
 # GitHub refuses a comment or PR body over 65,536 characters (422); the margin leaves room for the

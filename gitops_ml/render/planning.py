@@ -30,7 +30,7 @@ from gitops_ml.types import (
     RolloutController,
     Version,
 )
-from gitops_ml.validate.rules import Specs
+from gitops_ml.validate.specs import Specs
 
 Locate = Callable[[str, list[str | int]], Location]
 

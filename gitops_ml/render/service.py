@@ -42,7 +42,8 @@ from gitops_ml.types import (
     ModelName,
     RepositorySpec,
 )
-from gitops_ml.validate.rules import Specs, require_specs
+from gitops_ml.validate.rules import require_specs
+from gitops_ml.validate.specs import Specs
 
 # bump when rendering changes for the same inputs, so that recorded unit keys stop matching
 RENDERER_REVISION = "2"

@@ -16,7 +16,8 @@ from gitops_ml.repo.handle import Repository
 from gitops_ml.repo.loading import load_tree
 from gitops_ml.rollout.queries import Comparison, Criterion, criteria, shared_output_kind
 from gitops_ml.types import DEPLOYMENTS_DIR, DeploymentSpec, ManifestSpec, ModelName, Version
-from gitops_ml.validate.rules import Specs, require_specs, validate_tree
+from gitops_ml.validate.rules import require_specs, validate_tree
+from gitops_ml.validate.specs import Specs
 
 
 class Verdict(str, Enum):

@@ -20,7 +20,7 @@ from typing import Any, Awaitable, Callable, Iterable
 
 import orjson
 
-from gitops_ml.errors import GitopsMlError
+from gitops_ml.errors import ConfigError, GitopsMlError
 from gitops_ml.serving.auth import KeyStore
 from gitops_ml.serving.bodies import (
     ByteBudget,
@@ -37,7 +37,7 @@ from gitops_ml.serving.decoding import unsupported_keywords
 from gitops_ml.serving.docs_page import render_docs
 from gitops_ml.serving.model_files import ModelFiles, compile_schema, read_model_json
 from gitops_ml.serving.openapi import VERSIONED_SCORE_PATH, ProtocolDocs, build_openapi
-from gitops_ml.serving.predictions import IdentityLabels, identity, predictions_of, sampled
+from gitops_ml.serving.predictions import IdentityLabels, OutputDeclaration, Predictions, identity, sampled
 from gitops_ml.serving.protocol_routes import Call, Protocols, Route, parse_route
 from gitops_ml.serving.scoring import (
     AdmissionLimits,
@@ -609,6 +609,21 @@ class ScoringApp:
             index = {"status": "alive", "model": self.settings.model_name, "version": self.settings.model_version, "score": prefix + SCORE_PATH, "openapi": prefix + OPENAPI_PATH, "docs": prefix + DOCS_PATH}
             await self._respond(send, 200, orjson.dumps(index), request_id)
         self.metrics.count(route or "unknown", status, 0.0)
+
+
+def predictions_of(settings: ServerSettings, metrics: Metrics) -> Predictions | None:
+    """The prediction counters of a server whose settings declare an output, registered beside its
+    other metrics with the same identity labels; None when no output is declared."""
+    try:
+        declaration = OutputDeclaration.from_json(settings.prediction_metrics)
+    except ValueError as exc:
+        raise ConfigError(str(exc), hint="the manifest's output: declaration renders this variable; re-render, or fix the environment") from None
+    if declaration is None:
+        return None
+    predictions = Predictions(declaration)
+    labels = identity(settings.model_name, settings.model_version, settings.environment, settings.track)
+    metrics.registry.register(IdentityLabels(predictions, labels))
+    return predictions
 
 
 def _closing(send: Send) -> Send:

@@ -16,6 +16,7 @@ from typing import Any, Mapping, Sequence
 
 from gitops_ml.errors import LoadError, Location
 from gitops_ml.serving.inference import ANNOTATION, SCHEMA_DIALECT, infer_schema
+from gitops_ml.serving.tensors import TensorInput
 
 DATAFRAME_INPUT = "dataframe_records"
 TENSOR_INPUT = "inputs"
@@ -28,15 +29,6 @@ MLFLOW_TYPES: Mapping[str, tuple[str, str]] = {
     "float": ("float32", "number"), "double": ("float64", "number"), "string": ("object", "string"),
     "binary": ("object", "string"), "datetime": ("datetime64[ns]", "string"),
 }
-
-
-@dataclass(frozen=True)
-class TensorInput:
-    """One tensor the model takes: its name, NumPy dtype ('str' for strings) and shape (None: free)."""
-
-    name: str
-    dtype: str
-    shape: tuple[int | None, ...]
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
 """What tells versions apart while they serve side by side (a canary, a shadow): identity labels
 (model, version, environment, track) on every metric family, the distribution of predictions per
 version when the manifest declares its output, and capture sampling that the stable version and its
-shadow decide alike from the request id. Imports nothing of gitops_ml but the serving settings' text;
-per answer it costs one JSON parse of the (small) response and a few dict updates on the event loop.
+shadow decide alike from the request id. Imports nothing of gitops_ml (app.py wires it to the
+settings and the metrics); per answer it costs one JSON parse of the (small) response and a few dict
+updates on the event loop.
 """
 
 from __future__ import annotations
@@ -10,18 +11,12 @@ from __future__ import annotations
 import bisect
 import zlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 import orjson
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.samples import Sample
-
-from gitops_ml.errors import ConfigError
-
-if TYPE_CHECKING:  # both import this module
-    from gitops_ml.serving.settings import ServerSettings
-    from gitops_ml.serving.telemetry import Metrics
 
 PREDICTIONS_METRIC = "gitops_ml_predictions"  # a counter: exposed as gitops_ml_predictions_total{class}
 SCORE_METRIC = "gitops_ml_prediction_score"  # a histogram of numeric predictions
@@ -188,21 +183,6 @@ class IdentityLabels:
                 for s in family.samples
             ]
             yield family
-
-
-def predictions_of(settings: "ServerSettings", metrics: "Metrics") -> Predictions | None:
-    """The prediction counters of a server whose settings declare an output, registered beside its
-    other metrics with the same identity labels; None when no output is declared."""
-    try:
-        declaration = OutputDeclaration.from_json(settings.prediction_metrics)
-    except ValueError as exc:
-        raise ConfigError(str(exc), hint="the manifest's output: declaration renders this variable; re-render, or fix the environment") from None
-    if declaration is None:
-        return None
-    predictions = Predictions(declaration)
-    labels = identity(settings.model_name, settings.model_version, settings.environment, settings.track)
-    metrics.registry.register(IdentityLabels(predictions, labels))
-    return predictions
 
 
 def identity(model: str, version: str, environment: str = "", track: str = "") -> dict[str, str]:

@@ -10,7 +10,8 @@ from gitops_ml.history import reading
 from gitops_ml.history.fold import ModelHistory
 from gitops_ml.repo.handle import Repository
 from gitops_ml.types import Finding, ModelName
-from gitops_ml.validate.rules import Specs, older_pins
+from gitops_ml.validate.rules import older_pins
+from gitops_ml.validate.specs import Specs
 
 
 def missing_pins(repository: Repository, specs: Specs) -> list[Finding]:

@@ -7,7 +7,7 @@ Every finding is located at the line that must change. Never prints.
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import Any, Iterable
 
 from gitops_ml.errors import GitopsMlError, LoadError
 from gitops_ml.repo.handle import Repository
@@ -26,9 +26,7 @@ from gitops_ml.types import (
     Version,
 )
 from gitops_ml.validate.compat import schema_breaks
-
-if TYPE_CHECKING:  # rules imports this module for deployment_findings
-    from gitops_ml.validate.rules import Specs
+from gitops_ml.validate.specs import Specs
 
 TRAFFIC_HINT = "set exposure.type: httproute with exposure.gateway: a Gateway API route splits and mirrors traffic"
 
@@ -124,7 +122,7 @@ def _tls_findings(doc: Document, exposure_type: str) -> list[Finding]:
 # --- rules that ask git history --------------------------------------------------------------------
 
 
-def candidate_findings(repository: Repository, specs: "Specs") -> list[Finding]:
+def candidate_findings(repository: Repository, specs: Specs) -> list[Finding]:
     """Candidates that git history does not have, and candidates whose input schema refuses requests
     the stable version accepts (a canary and a shadow share the endpoint's requests).
 

@@ -1,5 +1,5 @@
-"""Cross-file rules over a loaded tree, after each document passed its JSON Schema; the typed specs
-of a tree without errors.
+"""Cross-file rules over a loaded tree, after each document passed its JSON Schema; they build the
+typed specs (`specs`) of a tree without errors.
 
 Every finding is collected (never only the first) and located to file:line:col. Nothing here prints or writes.
 """
@@ -11,7 +11,6 @@ import hashlib
 import math
 import posixpath
 import re
-from dataclasses import dataclass, field
 from typing import Iterable
 
 from jsonschema import Draft202012Validator
@@ -39,40 +38,9 @@ from gitops_ml.validate import locks
 from gitops_ml.validate.builtins import check_builtin
 from gitops_ml.validate.rollout import deployment_findings
 from gitops_ml.validate.schema import kind_findings, schema_findings
+from gitops_ml.validate.specs import ModelEntry, Report, Specs
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-
-
-@dataclass(frozen=True)
-class ModelEntry:
-    """A model as the working tree (or a commit) has it: validated specs and where they live."""
-
-    spec: ModelSpec
-    manifest: ManifestSpec
-    dir: str
-
-
-@dataclass
-class Specs:
-    """The typed repository, built only from a tree without errors."""
-
-    repository: RepositorySpec
-    models: dict[ModelName, ModelEntry]
-    deployments: list[DeploymentSpec]
-    deployment_files: dict[tuple[str, str], str]  # (environment, model) -> path
-
-
-@dataclass
-class Report:
-    """What validation found; `specs` is set when there are no errors but, perhaps, locks older than their requirements."""
-
-    findings: list[Finding] = field(default_factory=list)
-    files: int = 0
-    specs: Specs | None = None
-
-    @property
-    def ok(self) -> bool:
-        return not any(f.severity == "error" for f in self.findings)
 
 
 # --- cross-file rules ----------------------------------------------------------------------------

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from gitops_ml.repo.handle import Repository
 from gitops_ml.validate.rollout import candidate_findings, has_candidates
-from gitops_ml.validate.rules import Report, older_pins, validate_repository
+from gitops_ml.validate.rules import older_pins, validate_repository
+from gitops_ml.validate.specs import Report
 from gitops_ml.validate.versions import version_findings
 
 

@@ -11,7 +11,7 @@ from gitops_ml.repo.loading import Document, RepositoryTree, load_tree
 from gitops_ml.repo.sources import FileSource
 from gitops_ml.types import Finding, Version
 from gitops_ml.validate.compat import schema_breaks
-from gitops_ml.validate.rules import Report
+from gitops_ml.validate.specs import Report
 
 
 def _model_fingerprint(source: FileSource, model_dir: str) -> dict[str, bytes]:

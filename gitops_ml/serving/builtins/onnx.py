@@ -16,7 +16,7 @@ import pandas as pd
 from gitops_ml.errors import LoadError, Location
 from gitops_ml.serving.builtins._common import BuiltinScorer, Outputs, as_table
 from gitops_ml.serving.decoding import InputError
-from gitops_ml.serving.model_schema import TensorInput
+from gitops_ml.serving.tensors import TensorInput
 
 # ONNX tensor element types as onnxruntime names them -> NumPy dtypes
 ELEMENT_TYPES = {
