@@ -154,3 +154,15 @@ def test_positive_case(name: str, tmp_path: Path) -> None:
     code, output = run_validate(str(repo))
     assert code == 0, output
     assert output.startswith("ok: ")
+
+
+@pytest.mark.parametrize("prefix", [b"\xef\xbb\xbf", b"# -*- coding: latin-1 -*-\n# \xe9t\xe9\n"], ids=["bom", "latin-1"])
+def test_score_py_is_read_as_python_reads_it(tmp_path: Path, prefix: bytes) -> None:
+    repo = _make_repo(tmp_path, CASES / "negative" / "wrong-type", {})
+    (repo / "deployments/prod/iris.yaml").write_text(
+        (repo / "deployments/prod/iris.yaml").read_text().replace("maxReplicas: 120", "maxReplicas: 12")
+    )
+    score = repo / "models/iris/score.py"
+    score.write_bytes(prefix + score.read_bytes())
+    code, output = run_validate(str(repo))
+    assert "score.py" not in output, output

@@ -129,11 +129,15 @@ def score_contract_problems(source: str, input_names: Sequence[str], *, batch: b
         module = ast.parse(source)
     except SyntaxError as exc:
         return [ContractProblem(f"Python syntax error: {exc.msg}", line=exc.lineno or 0, col=exc.offset or 0)]
+    except (MemoryError, RecursionError):
+        return [ContractProblem("score.py nests too deeply to be read", line=1, col=1)]
     defs: dict[str, ast.FunctionDef | ast.AsyncFunctionDef | None] = {}
     star = False
+    direct = {id(node) for node in module.body}
     for node in _top_level(module.body):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name in ("run", "init"):
-            defs[node.name] = None if node.decorator_list else node
+            # one under an `if`, `try` or `with` may be the one that runs or not: not judged
+            defs[node.name] = None if node.decorator_list or id(node) not in direct else node
         elif isinstance(node, ast.ImportFrom) and any(a.name == "*" for a in node.names):
             star = True
         else:
@@ -142,13 +146,27 @@ def score_contract_problems(source: str, input_names: Sequence[str], *, batch: b
                     defs[name] = None  # bound some other way: not judged
     problems: list[ContractProblem] = []
     if "run" not in defs:
-        if not star:
+        if not star and not _mentions_run(module):
             problems.append(ContractProblem("score.py defines no run(data) function", hint="add `def run(data):` returning the prediction", line=1, col=1))
     elif (run := defs["run"]) is not None and (problem := run_problem(_ast_signature(run), input_names, batch=batch)):
         problems.append(_at(problem, run))
     if (init := defs.get("init")) is not None and (problem := init_problem(_ast_signature(init))):
         problems.append(_at(problem, init))
     return problems
+
+
+def _mentions_run(module: ast.Module) -> bool:
+    """Whether anything anywhere may bind `run` (a def in a loop or a match, `globals()["run"] = ...`)."""
+    for node in ast.walk(module):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == "run":
+            return True
+        if isinstance(node, ast.Name) and node.id == "run" and isinstance(node.ctx, ast.Store):
+            return True
+        if isinstance(node, ast.Constant) and node.value == "run":
+            return True
+        if isinstance(node, ast.alias) and (node.asname or node.name).split(".")[0] == "run":
+            return True
+    return False
 
 
 def _at(problem: ContractProblem, node: ast.AST) -> ContractProblem:

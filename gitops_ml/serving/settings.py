@@ -275,14 +275,20 @@ def grace_seconds(deployment: DeploymentSpec) -> float:
 # --- memory plan ------------------------------------------------------------------------------
 
 
-def quantity_bytes(quantity: str | int | float) -> int | None:
-    """A Kubernetes memory quantity (512Mi, 1G, 1e9, 1073741824) in bytes; None when it is not one."""
+def quantity_value(quantity: str | int | float) -> float | None:
+    """A Kubernetes quantity (512Mi, 1G, 1e9, 250m) as a number; None when it is not one."""
     match = _QUANTITY.match(str(quantity).strip())
     if not match:
         return None
     number, exponent, suffix = match.groups()
     scale = 10.0 ** int(exponent[1:]) if exponent else _SUFFIXES[suffix or ""]
-    return int(float(number) * scale)
+    return float(number) * scale
+
+
+def quantity_bytes(quantity: str | int | float) -> int | None:
+    """A Kubernetes memory quantity (512Mi, 1G, 1e9, 1073741824) in bytes; None when it is not one."""
+    value = quantity_value(quantity)
+    return None if value is None else int(value)
 
 
 def memory_limit_bytes(deployment: DeploymentSpec) -> int | None:

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import io
 import math
 import posixpath
 import re
+import sys
+import tokenize
 from typing import Iterable
 
 from jsonschema import Draft202012Validator
@@ -21,7 +24,7 @@ from gitops_ml.repo.handle import Repository
 from gitops_ml.repo.loading import Document, RepositoryTree, load_tree, parse_yaml
 from gitops_ml.repo.sources import FileSource, ModelSubset
 from gitops_ml.serving.contract import score_contract_problems
-from gitops_ml.serving.settings import memory_limit_bytes, memory_problem
+from gitops_ml.serving.settings import memory_limit_bytes, memory_problem, quantity_value
 from gitops_ml.types import (
     DEPLOYMENTS_DIR,
     REPOSITORY_FILE,
@@ -208,15 +211,47 @@ def _check_contract(tree: RepositoryTree, model_dir: str, manifest: ManifestSpec
             schema = None  # reported by the sample check, or by the build
         if isinstance(schema, dict) and isinstance(schema.get("properties"), dict):
             input_names = list(schema["properties"])
-    try:
-        source = tree.source.read(script).decode("utf-8")
-    except UnicodeDecodeError as exc:
-        out.append(Finding(Location(script), f"not UTF-8 text: {exc.reason} at byte {exc.start}"))
+    raw = tree.source.read(script)
+    try:  # as Python reads a source file: a BOM or a coding cookie names the encoding, else UTF-8
+        source = raw.decode(tokenize.detect_encoding(io.BytesIO(raw).readline)[0])
+    except (SyntaxError, LookupError, UnicodeDecodeError) as exc:
+        out.append(Finding(Location(script), f"not readable as Python source: {exc}"))
         return False
     problems = score_contract_problems(source, input_names, batch=manifest.batch.enabled)
+    if manifest.python and _newer_than_this_python(manifest.python):
+        # this Python's grammar cannot judge syntax of a newer one: the image's interpreter will
+        problems = [p for p in problems if not p.message.startswith("Python syntax error")]
     for problem in problems:
         out.append(Finding(Location(script, problem.line, problem.col), problem.message, hint=problem.hint))
     return not problems
+
+
+def _quantity_findings(doc: Document, spec: DeploymentSpec) -> list[Finding]:
+    """Quantities Kubernetes would refuse: one that is not a quantity (the schema's pattern is loose),
+    and a request above its limit."""
+    out: list[Finding] = []
+    for kind in ("cpu", "memory"):
+        values: dict[str, float] = {}
+        for where, given in (("requests", spec.resource_requests), ("limits", spec.resource_limits)):
+            if kind not in given:
+                continue
+            value = quantity_value(given[kind])
+            if value is None:
+                out.append(Finding(doc.locate(["resources", where, kind]), f"resources.{where}.{kind}: {given[kind]!r} is not a Kubernetes quantity (e.g. 500m, 2, 512Mi, 1Gi)"))
+            else:
+                values[where] = value
+        if len(values) == 2 and values["requests"] > values["limits"]:
+            out.append(Finding(doc.locate(["resources", "requests", kind]),
+                               f"resources.requests.{kind} ({spec.resource_requests[kind]}) is above resources.limits.{kind} "
+                               f"({spec.resource_limits[kind]}): Kubernetes refuses such a pod"))
+    return out
+
+
+def _newer_than_this_python(version: str) -> bool:
+    try:
+        return tuple(int(p) for p in version.split(".")[:2]) > sys.version_info[:2]
+    except ValueError:
+        return False
 
 
 def _check_deployments(
@@ -273,7 +308,11 @@ def _check_deployments(
         if auto.enabled and auto.min_replicas > auto.max_replicas:
             out.append(Finding(doc.locate(["autoscaling", "minReplicas"]), f"autoscaling.minReplicas ({auto.min_replicas}) is above maxReplicas ({auto.max_replicas})"))
             ok = False
-        memory = memory_problem(memory_limit_bytes(spec), spec.requests.max_body_bytes)
+        found = _quantity_findings(doc, spec)
+        if found:
+            out.extend(found)
+            ok = False
+        memory = "" if found else memory_problem(memory_limit_bytes(spec), spec.requests.max_body_bytes)
         if memory:
             out.append(Finding(doc.locate(["resources", "limits", "memory"]), memory))
             ok = False

@@ -79,7 +79,6 @@ def test_a_run_that_takes_the_inputs_as_arguments_is_located_with_a_hint() -> No
             True,
             "with one: a list, one item per request, each the value of the input 'data'",
         ),
-        ("if True:\n    def run(a, b):\n        pass\n", [], False, "with one: the request's JSON body"),
         (
             "def init(path):\n    pass\n\ndef run(data):\n    pass\n",
             ["data"],
@@ -89,12 +88,30 @@ def test_a_run_that_takes_the_inputs_as_arguments_is_located_with_a_hint() -> No
         ("x = 1\n", ["data"], False, "score.py defines no run(data) function"),
         ("def run(data)\n    pass\n", ["data"], False, "Python syntax error"),
     ],
-    ids=["no-argument", "keyword-only", "async", "batch", "inside-if", "init-argument", "no-run", "syntax"],
+    ids=["no-argument", "keyword-only", "async", "batch", "init-argument", "no-run", "syntax"],
 )
 def test_what_the_server_cannot_call_is_said(source: str, names: list[str], batch: bool, message: str) -> None:
     (problem,) = problems(source, names, batch)
     assert message in problem.message
     assert problem.line >= 1
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        # which of two definitions runs depends on the interpreter: not judged statically
+        "import sys\nif sys.version_info >= (3, 8):\n    def run(data):\n        pass\nelse:\n    def run(data, extra):\n        pass\n",
+        "def run(data):\n    pass\n\nif __name__ == '__main__':\n    def run(a, b):\n        pass\n",
+        # bound in ways a reader of the top level does not follow: not "defines no run"
+        "while True:\n    def run(data):\n        pass\n    break\n",
+        "def impl(data):\n    pass\n\nglobals()['run'] = impl\n",
+        "def run(data):\n" + "    x = " + "-" * 200_000 + "1\n",
+    ],
+    ids=["if-else", "main-block", "while", "globals", "deep"],
+)
+def test_what_cannot_be_judged_statically_is_not_refused(source: str) -> None:
+    found = problems(source, ["data"], False)
+    assert all("nests too deeply" in p.message for p in found), found
 
 
 @pytest.mark.parametrize(
