@@ -215,12 +215,24 @@ def command(
                 echo_err(f"environment ready in {environment.seconds:.1f} s ({environment.installer})")
             python = environment.python
         from gitops_ml.local.runner import serve_in, serve_reloading  # noqa: PLC0415
+        from gitops_ml.serving.server import bind  # noqa: PLC0415
 
+        # the server runs in another process: take the port now, so a busy one is one error before
+        # anything starts and port 0 is a real port, kept across reloads
+        with bind(host, port) as probe:
+            port = probe.getsockname()[1]
+        request = dataclasses.replace(request, port=port)
+        settings = dataclasses.replace(settings, port=port)
         announce(port)
         if reload:
-            watched = [model_dir / name for name in (files.script, files.schema, "manifest.yaml", files.artifact) if name and (model_dir / name).is_file()]
-            code = serve_reloading(python, settings, files, request.api_keys, watched, lambda changed: echo_err(f"reloading: {', '.join(_shown(Path(c)) for c in changed)} changed"))
+
+            def prepare():  # type: ignore[no-untyped-def]
+                fresh, model_files = make_settings(request)
+                names = (model_files.script, model_files.schema, model_files.sample, model_files.output_schema, model_files.artifact, "manifest.yaml", "model.yaml")
+                return fresh, model_files, [model_dir / name for name in names if name and (model_dir / name).is_file()]
+
+            code = serve_reloading(python, prepare, request.api_keys, drain_seconds, echo_err)
         else:
-            code = serve_in(python, settings, files, request.api_keys, drain_seconds)
+            code = serve_in(python, settings, files, request.api_keys, drain_seconds, echo_err)
         if code not in (0, -15):
             raise SystemExit(code)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
-from gitops_ml.errors import ExternalToolError
+from gitops_ml.errors import ExternalToolError, GitopsMlError
 from gitops_ml.serving.model_files import ModelFiles
 from gitops_ml.serving.settings import ServerSettings
 from gitops_ml.types import ManifestSpec, ModelSpec
@@ -82,24 +82,36 @@ def predict_in(python: Path, settings: ServerSettings, files: ModelFiles, body: 
     return Scored(int(status), answer.rstrip(b"\n"))
 
 
-def serve_in(python: Path, settings: ServerSettings, files: ModelFiles, api_keys: tuple[str, ...], drain_seconds: float) -> int:
-    """Run the server in the model's environment until it stops; its exit code."""
-    env = server_environment(settings, files)
-    with tempfile.TemporaryDirectory(prefix="gitops-ml-keys-") as keys:
-        if api_keys:
-            os.chmod(keys, 0o700)
-            for name, key in zip(("primary", "secondary"), api_keys):
-                Path(keys, name).write_text(key, encoding="utf-8")
-            env["GITOPS_ML_KEYS_DIR"] = keys
-            env["GITOPS_ML_AUTH_ENABLED"] = "true"
-        env["GITOPS_ML_DRAIN_SECONDS"] = str(drain_seconds)
+def serve_in(python: Path, settings: ServerSettings, files: ModelFiles, api_keys: tuple[str, ...], drain_seconds: float,
+             on_event: Callable[[str], None]) -> int:
+    """Run the server in the model's environment until it stops; its exit code (1, said through
+    `on_event`, when it stopped by itself)."""
+    with _keys_dir(api_keys) as keys:
+        env = {**server_environment(settings, files), **keys, "GITOPS_ML_DRAIN_SECONDS": str(drain_seconds)}
         proc = _start_server(python, env)
         with _sigterm_interrupts():
             try:
-                return proc.wait()
+                code = proc.wait()
             except KeyboardInterrupt:
                 proc.terminate()  # the server drains and stops on SIGTERM, as in a pod
                 return proc.wait()
+    if code != 0:
+        on_event(f"error: the model's server stopped by itself (exit code {code}); its log is above")
+        return 1
+    return 0
+
+
+@contextlib.contextmanager
+def _keys_dir(api_keys: tuple[str, ...]) -> Iterator[dict[str, str]]:
+    """The variables that hand the keys to the server: files in a private directory (never a command line)."""
+    with tempfile.TemporaryDirectory(prefix="gitops-ml-keys-") as keys:
+        if not api_keys:
+            yield {}
+            return
+        os.chmod(keys, 0o700)
+        for name, key in zip(("primary", "secondary"), api_keys):
+            Path(keys, name).write_text(key, encoding="utf-8")
+        yield {"GITOPS_ML_KEYS_DIR": keys, "GITOPS_ML_AUTH_ENABLED": "true"}
 
 
 def _start_server(python: Path, env: dict[str, str]) -> "subprocess.Popen[bytes]":
@@ -134,36 +146,45 @@ def _sigterm_interrupts() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def serve_reloading(python: Path, settings: ServerSettings, files: ModelFiles, api_keys: tuple[str, ...], watched: list[Path], on_change: Callable[[list[str]], None]) -> int:
-    """Run the server in the model's environment, and restart it whenever a watched file changes
-    (score.py, the manifest, the schema, the artifact): a stopped server finishes what it accepted."""
-    env = server_environment(settings, files)
-    with tempfile.TemporaryDirectory(prefix="gitops-ml-keys-") as keys:
-        if api_keys:
-            os.chmod(keys, 0o700)
-            for name, key in zip(("primary", "secondary"), api_keys):
-                Path(keys, name).write_text(key, encoding="utf-8")
-            env["GITOPS_ML_KEYS_DIR"] = keys
-            env["GITOPS_ML_AUTH_ENABLED"] = "true"
-        proc = _start_server(python, env)
-        targets = {str(p.resolve()) for p in watched}
-        with _sigterm_interrupts():
-            return _watch(proc, python, env, targets, watched, on_change)
+Prepared = tuple[ServerSettings, ModelFiles, list[Path]]  # settings, files, the files a change of restarts it
 
 
-def _watch(proc: "subprocess.Popen[bytes]", python: Path, env: dict[str, str], targets: set[str], watched: list[Path], on_change: Callable[[list[str]], None]) -> int:
+def serve_reloading(python: Path, prepare: Callable[[], Prepared], api_keys: tuple[str, ...], drain_seconds: float,
+                    on_event: Callable[[str], None]) -> int:
+    """Run the server in the model's environment, and restart it whenever one of its files changes
+    (score.py, the manifest, the schema, the artifact, model.yaml), with the settings and files
+    `prepare` reads again; a stopped server finishes what it accepted. Settings that no longer load
+    are said, and the running server is kept until they do."""
     import watchfiles  # noqa: PLC0415 - only --reload watches files
 
-    try:
-        for changes in watchfiles.watch(*{p.resolve().parent for p in watched}, rust_timeout=0, yield_on_timeout=False):
-            changed = sorted({path for _, path in changes if path in targets})
-            if not changed:
-                continue
-            on_change(changed)
-            proc.terminate()
-            proc.wait()
-            proc = _start_server(python, env)
-    except KeyboardInterrupt:
-        pass
-    proc.terminate()
-    return proc.wait()
+    settings, files, watched = prepare()
+    with _keys_dir(api_keys) as keys, _sigterm_interrupts():
+        def environment() -> dict[str, str]:
+            return {**server_environment(settings, files), **keys, "GITOPS_ML_DRAIN_SECONDS": str(drain_seconds)}
+
+        proc = _start_server(python, environment())
+        exited = False
+        roots = {p.resolve().parent for p in watched}
+        try:
+            for changes in watchfiles.watch(*roots, rust_timeout=1000, yield_on_timeout=True):
+                targets = {str(p.resolve()) for p in watched}
+                changed = sorted({path for _, path in changes if path in targets})
+                if not changed:
+                    if proc.poll() is not None and not exited:
+                        exited = True
+                        on_event(f"the model's server exited (exit code {proc.returncode}); it starts again at the next change of its files")
+                    continue
+                on_event(f"reloading: {', '.join(changed)} changed")
+                try:
+                    settings, files, watched = prepare()
+                except GitopsMlError as exc:
+                    on_event(f"error: {exc}; the server keeps running with the files it loaded")
+                    continue
+                proc.terminate()
+                proc.wait()
+                proc = _start_server(python, environment())
+                exited = False
+        except KeyboardInterrupt:
+            pass
+        proc.terminate()
+        return proc.wait()

@@ -4,6 +4,7 @@ reused by `predict`), and `--reload` restarts the server when score.py changes."
 from __future__ import annotations
 
 import json
+import re
 import os
 import shutil
 import subprocess
@@ -46,6 +47,19 @@ def test_serve_runs_in_the_models_environment_and_reloads_a_changed_score_py(tmp
 
         server.wait_until(reloaded, "the changed score.py to be served", START_DEADLINE)
         assert "reloading: " in server.log() and "score.py changed" in server.log()
+
+        # model.yaml and the manifest are read again too: a new version, a new schema
+        spec = model / "model.yaml"
+        spec.write_text(re.sub(r"(?m)^version: .*$", "version: 9.9.9", spec.read_text()))
+        server.wait_until(
+            lambda: server.post(content=sample).headers.get("x-model-version") == "9.9.9", "the new version", START_DEADLINE
+        )
+        (model / "schema2.json").write_text((model / "schema.json").read_text().replace('"data"', '"rows"'))
+        manifest = model / "manifest.yaml"
+        manifest.write_text(manifest.read_text().replace("schema: schema.json", "schema: schema2.json"))
+        rows = sample.replace(b'"data"', b'"rows"')
+        server.wait_until(lambda: server.post(content=rows).status_code == 200, "the new schema", START_DEADLINE)
+        assert server.post(content=sample).status_code == 422  # the old input name is refused now
     finally:
         child_pids = subprocess.run(
             ["ps", "-o", "pid=", "--ppid", str(server.process.pid)], capture_output=True, text=True
