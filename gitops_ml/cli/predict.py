@@ -46,6 +46,8 @@ def command(model_dir: Path, data: str, env: str | None, env_manager: str) -> No
                 echo_err(f"environment ready in {environment.seconds:.1f} s ({environment.installer})")
             scored = predict_in(environment.python, settings, files, body)
             status, answer, error = scored.status, scored.body, scored.error
+            if scored.log:
+                echo_err(scored.log)
         if error:
             # the server's reason is located already (score.py:line:col where init() failed)
             fix = f"the built-in {files.builtin} could not load the artifact; " if files.builtin else ""

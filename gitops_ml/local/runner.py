@@ -28,6 +28,7 @@ class Scored:
     status: int
     body: bytes
     error: str = ""
+    log: str = ""  # what the model's process said on stderr, kept when it failed to answer (5xx)
 
 
 def model_files(model: ModelSpec, manifest: ManifestSpec) -> ModelFiles:
@@ -79,7 +80,8 @@ def predict_in(python: Path, settings: ServerSettings, files: ModelFiles, body: 
             f"the model's environment could not score: {err.decode('utf-8', 'replace').strip()[-1500:] or f'exit code {proc.returncode}'}",
             hint="rerun with --env-manager local to see the failure in this process",
         )
-    return Scored(int(status), answer.rstrip(b"\n"))
+    failed = int(status) >= 500
+    return Scored(int(status), answer.rstrip(b"\n"), log=err.decode("utf-8", "replace").strip() if failed else "")
 
 
 def serve_in(python: Path, settings: ServerSettings, files: ModelFiles, api_keys: tuple[str, ...], drain_seconds: float,

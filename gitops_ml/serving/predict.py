@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import dataclasses
 import io
+import json
 import os
 import sys
 import time
@@ -112,8 +113,20 @@ def predict(settings: ServerSettings, files: ModelFiles, body: bytes, *, timeout
     )
     if not quiet:
         return asyncio.run(_predict(settings, files, body, timeout))
-    with contextlib.redirect_stderr(io.TextIOWrapper(io.BytesIO())):
-        return asyncio.run(_predict(settings, files, body, timeout))
+    raw = io.BytesIO()
+    log = io.TextIOWrapper(raw, encoding="utf-8")  # the server's log writes bytes to stderr's buffer
+    with contextlib.redirect_stderr(log):
+        result = asyncio.run(_predict(settings, files, body, timeout))
+    log.flush()
+    if result.status >= 500:  # the server's log has why; a one-off answer has no log to look in
+        for line in raw.getvalue().decode("utf-8", "replace").splitlines():
+            if '"run() raised"' in line:
+                try:
+                    event = json.loads(line)
+                except ValueError:
+                    continue
+                print(event.get("traceback") or event.get("error") or event.get("message"), file=sys.stderr)
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:

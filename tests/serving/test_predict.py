@@ -113,3 +113,16 @@ def test_what_score_py_prints_stays_out_of_the_answer_in_the_models_environment(
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == {"predictions": [0, 1, 2]}
     assert "more noise" not in result.stdout and "loaded" not in result.stdout
+
+
+def test_a_run_that_raises_shows_its_traceback(tmp_path: Path) -> None:
+    """predict has no server log to look in: the traceback of a failing run() is printed."""
+    model = tmp_path / "iris"
+    shutil.copytree(EXAMPLE / "models" / "iris", model)
+    score = model / "score.py"
+    score.write_text(score.read_text().replace("def run(data):", "def run(data):\n    1 / 0", 1))
+    result = CliRunner().invoke(
+        cli, ["predict", str(model), "--data", f"@{model / 'sample.json'}", "--env-manager", "local"]
+    )
+    assert result.exit_code == 1, result.output
+    assert "ZeroDivisionError: division by zero" in result.stderr and "score.py" in result.stderr
