@@ -4,8 +4,8 @@ reused by `predict`), and `--reload` restarts the server when score.py changes."
 from __future__ import annotations
 
 import json
-import re
 import os
+import re
 import shutil
 import subprocess
 import time
