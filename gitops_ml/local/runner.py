@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
@@ -88,38 +87,36 @@ def serve_in(python: Path, settings: ServerSettings, files: ModelFiles, api_keys
              on_event: Callable[[str], None]) -> int:
     """Run the server in the model's environment until it stops; its exit code (1, said through
     `on_event`, when it stopped by itself)."""
-    with _keys_dir(api_keys) as keys:
-        env = {**server_environment(settings, files), **keys, "GITOPS_ML_DRAIN_SECONDS": str(drain_seconds)}
-        proc = _start_server(python, env)
-        with _sigterm_interrupts():
-            try:
-                code = proc.wait()
-            except KeyboardInterrupt:
-                proc.terminate()  # the server drains and stops on SIGTERM, as in a pod
-                return proc.wait()
+    env = {**server_environment(settings, files), "GITOPS_ML_DRAIN_SECONDS": str(drain_seconds)}
+    proc = _start_server(python, env, api_keys)
+    with _sigterm_interrupts():
+        try:
+            code = proc.wait()
+        except KeyboardInterrupt:
+            proc.terminate()  # the server drains and stops on SIGTERM, as in a pod
+            return proc.wait()
     if code != 0:
         on_event(f"error: the model's server stopped by itself (exit code {code}); its log is above")
         return 1
     return 0
 
 
-@contextlib.contextmanager
-def _keys_dir(api_keys: tuple[str, ...]) -> Iterator[dict[str, str]]:
-    """The variables that hand the keys to the server: files in a private directory (never a command line)."""
-    with tempfile.TemporaryDirectory(prefix="gitops-ml-keys-") as keys:
-        if not api_keys:
-            yield {}
-            return
-        os.chmod(keys, 0o700)
-        for name, key in zip(("primary", "secondary"), api_keys):
-            Path(keys, name).write_text(key, encoding="utf-8")
-        yield {"GITOPS_ML_KEYS_DIR": keys, "GITOPS_ML_AUTH_ENABLED": "true"}
-
-
-def _start_server(python: Path, env: dict[str, str]) -> "subprocess.Popen[bytes]":
+def _start_server(python: Path, env: dict[str, str], api_keys: tuple[str, ...]) -> "subprocess.Popen[bytes]":
     """`python -m gitops_ml.serving`, which Linux stops (SIGTERM, so it drains) if this process dies
-    without stopping it: a killed `gitops-ml serve` leaves no server holding the port."""
-    return subprocess.Popen([str(python), "-m", "gitops_ml.serving"], env=env, preexec_fn=_pdeathsig())
+    without stopping it: a killed `gitops-ml serve` leaves no server holding the port. The keys go
+    through a pipe (never a command line, never a file: nothing of them outlives the processes)."""
+    if not api_keys:
+        return subprocess.Popen([str(python), "-m", "gitops_ml.serving"], env=env, preexec_fn=_pdeathsig())
+    read, write = os.pipe()
+    try:
+        os.write(write, "".join(f"{key}\n" for key in api_keys).encode())  # a few keys fit the pipe's buffer
+    finally:
+        os.close(write)
+    try:
+        return subprocess.Popen([str(python), "-m", "gitops_ml.serving"], env={**env, "GITOPS_ML_KEYS_FD": str(read), "GITOPS_ML_AUTH_ENABLED": "true"},
+                                preexec_fn=_pdeathsig(), pass_fds=(read,))
+    finally:
+        os.close(read)
 
 
 def _pdeathsig() -> Callable[[], None] | None:
@@ -160,11 +157,11 @@ def serve_reloading(python: Path, prepare: Callable[[], Prepared], api_keys: tup
     import watchfiles  # noqa: PLC0415 - only --reload watches files
 
     settings, files, watched = prepare()
-    with _keys_dir(api_keys) as keys, _sigterm_interrupts():
+    with _sigterm_interrupts():
         def environment() -> dict[str, str]:
-            return {**server_environment(settings, files), **keys, "GITOPS_ML_DRAIN_SECONDS": str(drain_seconds)}
+            return {**server_environment(settings, files), "GITOPS_ML_DRAIN_SECONDS": str(drain_seconds)}
 
-        proc = _start_server(python, environment())
+        proc = _start_server(python, environment(), api_keys)
         exited = False
         roots = {p.resolve().parent for p in watched}
         try:
@@ -184,7 +181,7 @@ def serve_reloading(python: Path, prepare: Callable[[], Prepared], api_keys: tup
                     continue
                 proc.terminate()
                 proc.wait()
-                proc = _start_server(python, environment())
+                proc = _start_server(python, environment(), api_keys)
                 exited = False
         except KeyboardInterrupt:
             pass

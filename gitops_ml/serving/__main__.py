@@ -93,10 +93,27 @@ def main(argv: list[str] | None = None) -> int:
     from gitops_ml.serving.server import run_server  # noqa: PLC0415 - imports uvicorn, numpy, pandas
 
     try:
-        run_server(settings, files=files, drain_seconds=drain, loop=None if args.loop == "auto" else args.loop)
+        api_keys = _keys_from_pipe()
+        if api_keys:
+            settings = dataclasses.replace(settings, auth_enabled=True)
+        run_server(settings, files=files, api_keys=api_keys, drain_seconds=drain, loop=None if args.loop == "auto" else args.loop)
     except GitopsMlError as exc:
         return fail(exc)
     return 0
+
+
+def _keys_from_pipe() -> tuple[str, ...]:
+    """Keys handed over by `gitops-ml serve` through an inherited pipe ($GITOPS_ML_KEYS_FD), one a line:
+    they are never written to disk, so nothing is left of them when the processes are gone."""
+    raw = os.environ.get("GITOPS_ML_KEYS_FD", "")
+    if not raw:
+        return ()
+    try:
+        with os.fdopen(int(raw), "rb") as pipe:
+            text = pipe.read().decode("utf-8")
+    except (ValueError, OSError) as exc:
+        raise ConfigError(f"GITOPS_ML_KEYS_FD={raw!r}: cannot read the keys from it ({exc})") from exc
+    return tuple(line.strip() for line in text.splitlines() if line.strip())
 
 
 if __name__ == "__main__":

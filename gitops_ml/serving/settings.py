@@ -37,7 +37,7 @@ FLUSH_SECONDS = 5
 IN_FLIGHT_METRIC = "gitops_ml_in_flight"
 # variables the image entrypoint reads besides the settings (ModelFiles and the drain time)
 OTHER_VARIABLES = frozenset(
-    PREFIX + name for name in ("SCRIPT", "SCHEMA", "SAMPLE", "OUTPUT_SCHEMA", "BUILTIN", "ARTIFACT", "BUILTIN_OPTIONS", "DRAIN_SECONDS")
+    PREFIX + name for name in ("SCRIPT", "SCHEMA", "SAMPLE", "OUTPUT_SCHEMA", "BUILTIN", "ARTIFACT", "BUILTIN_OPTIONS", "DRAIN_SECONDS", "KEYS_FD")
 )  # serving.model_files.ModelFiles.from_env and the entrypoint's drain
 
 # with a capture sink, the last upload of what is left may take this long more (then files stay for the

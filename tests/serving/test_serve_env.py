@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -52,7 +53,9 @@ def test_serve_runs_in_the_models_environment_and_reloads_a_changed_score_py(tmp
         spec = model / "model.yaml"
         spec.write_text(re.sub(r"(?m)^version: .*$", "version: 9.9.9", spec.read_text()))
         server.wait_until(
-            lambda: server.post(content=sample).headers.get("x-model-version") == "9.9.9", "the new version", START_DEADLINE
+            lambda: server.post(content=sample).headers.get("x-model-version") == "9.9.9",
+            "the new version",
+            START_DEADLINE,
         )
         (model / "schema2.json").write_text((model / "schema.json").read_text().replace('"data"', '"rows"'))
         manifest = model / "manifest.yaml"
@@ -76,8 +79,12 @@ def test_serve_runs_in_the_models_environment_and_reloads_a_changed_score_py(tmp
 def test_a_killed_serve_leaves_no_server_behind(tmp_path: Path) -> None:
     """kill -9 of `gitops-ml serve` (no chance to stop its server) still stops the model's server: the
     port is free again for the next `serve`."""
-    server = serve_cli(tmp_path, EXAMPLE / "models" / "iris", "--env-manager", "venv")
+    key = "killed-serve-key-7f3a"
+    server = serve_cli(tmp_path, EXAMPLE / "models" / "iris", "--env-manager", "venv", env={"GITOPS_ML_API_KEY": key})
     server.wait_until(lambda: server.get("/readyz").status_code == 200, "readiness", START_DEADLINE + 240)
+    sample = (EXAMPLE / "models" / "iris" / "sample.json").read_bytes()
+    assert server.post(content=sample).status_code == 401
+    assert server.post(content=sample, headers={"Authorization": f"Bearer {key}"}).status_code == 200
     children = subprocess.run(
         ["ps", "-o", "pid=", "--ppid", str(server.process.pid)], capture_output=True, text=True
     ).stdout.split()
@@ -96,3 +103,8 @@ def test_a_killed_serve_leaves_no_server_behind(tmp_path: Path) -> None:
     while not gone() and time.monotonic() < deadline:
         time.sleep(0.05)  # polling interval of a deadline loop
     assert gone(), f"the model's server {children} outlived a killed serve"
+    # the key went through a pipe: no file anywhere in the temporary directory holds it
+    leftovers = [
+        p for p in Path(tempfile.gettempdir()).glob("gitops-ml-keys-*/*") if key in p.read_text(errors="replace")
+    ]
+    assert not leftovers, leftovers
