@@ -215,6 +215,8 @@ def run_monitor(request: MonitorRequest, progress: Progress | None = None) -> Mo
     schema = _input_schema(source, entry.dir, entry.manifest.schema)
     _check_profile_fits(profile, schema, f"{entry.dir}/{entry.spec.reference}")
     since = request.since if request.since is not None or request.until is not None else request.now - DEFAULT_WINDOW
+    if since is not None and request.until is not None and since >= request.until:
+        raise UsageError(f"--since ({since.isoformat()}) is not before --until ({request.until.isoformat()}): the window is empty")
     window = Window(since, request.until)
     capture = request.capture or deployment.capture.sink_uri
     if not capture:

@@ -168,6 +168,7 @@ def test_bad_command_lines(repo: Path, tmp_path: Path) -> None:
         (("--capture", "gs://bucket/captures"), 2, "unknown scheme gs://"),
         (("--capture", str(tmp_path / "nowhere")), 2, "capture directory"),
         (("--since", "yesterday"), 2, "'yesterday' is neither a duration"),
+        (("--since", "2026-12-03", "--until", "2026-12-01", "--capture", str(tmp_path)), 2, "is not before --until"),
     ]
     for args, code, message in cases:
         result = invoke("monitor", "iris", "--env", "staging", "--repo", str(repo), *args)
