@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -24,9 +23,9 @@ from typing import Any, Callable, Iterator
 import httpx
 import pytest
 import yaml
+from prometheus_process import prometheus_process
 from render.render_helpers import Repo, run
 from render.test_verify import _need_kustomize
-from support import require
 
 from gitops_ml.adapters import kustomize
 
@@ -147,9 +146,6 @@ def prometheus(
     rendered: tuple[Repo, dict[tuple[str, str], dict[str, Any]], str], served: tuple[Any, str, Path], tmp_path: Path
 ) -> Iterator[Prometheus]:
     """Debian's prometheus scraping the server as the rendered PodMonitor says, with the rendered rules."""
-    binary = shutil.which("prometheus")
-    require(binary is not None, "Debian's prometheus is not installed (apt-get install prometheus)")
-    assert binary is not None
     objects = rendered[1]
     monitor = objects[("PodMonitor", "iris")]
     endpoint = monitor["spec"]["podMetricsEndpoints"][0]
@@ -169,31 +165,8 @@ def prometheus(
         "scrape_configs": [{"job_name": job, "metrics_path": endpoint["path"], "static_configs": [target]}],
     }
     (home / "prometheus.yml").write_text(yaml.safe_dump(config))
-    port = free_port()
-    log = home / "prometheus.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [
-                binary,
-                f"--config.file={home / 'prometheus.yml'}",
-                f"--storage.tsdb.path={home / 'data'}",
-                f"--web.listen-address=127.0.0.1:{port}",
-                "--log.level=warn",
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    server = Prometheus(f"http://127.0.0.1:{port}", log)
-    try:
-        wait_until(
-            lambda: process.poll() is not None or httpx.get(f"{server.url}/-/ready", timeout=5).status_code == 200,
-            "Prometheus to start",
-            server.logs,
-        )
-        assert process.poll() is None, server.logs()
-        yield server
-    finally:
-        _stop(process)
+    with prometheus_process(home, home / "prometheus.yml") as (url, _process, log):
+        yield Prometheus(url, log)
 
 
 def _expressions(objects: dict[tuple[str, str], dict[str, Any]]) -> tuple[dict[str, str], dict[str, str]]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -22,8 +21,8 @@ from typing import Any, Callable, Iterator
 import httpx
 import pytest
 from click.testing import CliRunner, Result
+from prometheus_process import prometheus_process
 from rollout.analysis_repo import argo_rollouts, checkout, make_repo
-from support import in_ci, require
 
 from gitops_ml.cli.main import cli
 
@@ -92,9 +91,6 @@ class PrometheusServer:
 
 @pytest.fixture(scope="session")
 def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusServer]:
-    binary = shutil.which("prometheus")
-    require(binary is not None, "Debian's prometheus is not installed (apt-get install prometheus)")
-    assert binary is not None
     home = tmp_path_factory.mktemp("prometheus")
     targets = home / "targets.json"
     targets.write_text("[]")
@@ -105,41 +101,8 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusS
         "- job_name: gitops-ml\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
         f"  file_sd_configs:\n  - files: ['{targets}']\n    refresh_interval: 1s\n"
     )
-    port = free_port()
-    log = home / "prometheus.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [
-                binary,
-                f"--config.file={config}",
-                f"--storage.tsdb.path={home / 'data'}",
-                f"--web.listen-address=127.0.0.1:{port}",
-                "--web.enable-lifecycle",
-                "--log.level=warn",
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    server = PrometheusServer(f"http://127.0.0.1:{port}", process, targets, log)
-    try:
-        wait_until(
-            lambda: process.poll() is not None or httpx.get(f"{server.url}/-/ready", timeout=5).status_code == 200,
-            "Prometheus to start",
-        )
-        if process.poll() is not None:
-            message = f"Prometheus exited at start ({process.returncode}):\n{log.read_text()}"
-            if in_ci():
-                pytest.fail(message)
-            pytest.skip(message)
-        yield server
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(10)
+    with prometheus_process(home, config, "--web.enable-lifecycle") as (url, process, log):
+        yield PrometheusServer(url, process, targets, log)
 
 
 @dataclass
