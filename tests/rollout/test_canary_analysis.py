@@ -122,7 +122,9 @@ def test_canary_status_and_the_analysis_template_judge_alike(
     verdicts = {c["name"]: c["verdict"] for c in report["criteria"]}
     assert {name for name, verdict in verdicts.items() if verdict == "fail"} == failing, report
     assert all(verdict == "pass" for name, verdict in verdicts.items() if name not in failing), report
-    assert report["requests"]["candidate"] == pytest.approx(REQUESTS, rel=0.2)
+    # increase() extrapolates a short series to the window's edges: the figure is at least what was sent
+    # and may read up to about half again as much when the scrapes fall late (a slow machine)
+    assert REQUESTS * 0.8 <= report["requests"]["candidate"] <= REQUESTS * 2
     # the controller would read the same: the rendered template's queries are canary status's, and so are the verdicts
     template = template_verdicts(analysis, prometheus, scenario)
     assert {name: verdict for name, (verdict, _) in template.items()} == verdicts
