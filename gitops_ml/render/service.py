@@ -353,9 +353,10 @@ def _forgive_input_keys(render_dir: Path, changes: Changes, manifest: bytes) -> 
         changes.unchanged += 1
 
 
-def plan_repository(repository: Repository, environments: Iterable[str] | None = None) -> Plan:
-    """The full plan of a repository's working tree, without touching any render root."""
-    specs = _require_specs(repository, None)
+def plan_repository(repository: Repository, environments: Iterable[str] | None = None, *, deep: bool = True) -> Plan:
+    """The full plan of a repository's working tree, without touching any render root. `deep=False`
+    (a reader of the plan, such as status) skips the checks only building and serving need."""
+    specs = require_specs(repository, "{errors} problem(s) in the repository; nothing was rendered", deep=deep)
     locate = repository.locate
     versions = resolve_versions(repository, specs, specs.deployments, locate)
     return make_plan(specs, versions, environments=environments, locate=locate)

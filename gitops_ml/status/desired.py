@@ -71,5 +71,5 @@ def desired_from_plan(plan: Plan, models: Iterable[str] = ()) -> Desired:
 def load_desired(repository: Repository, environments: Iterable[str] = (), models: Iterable[str] = ()) -> Desired:
     """Plan the repository (only `environments` when given) and keep what status compares."""
     envs = list(environments)
-    plan = plan_repository(repository, envs or None)
+    plan = plan_repository(repository, envs or None, deep=False)  # locks, samples and score.py do not change what runs
     return desired_from_plan(plan, models)

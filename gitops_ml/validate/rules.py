@@ -59,7 +59,9 @@ def _inside(model_dir: str, rel: str) -> str | None:
     return joined
 
 
-def check_models(tree: RepositoryTree, source: FileSource, out: list[Finding]) -> dict[ModelName, ModelEntry]:
+def check_models(tree: RepositoryTree, source: FileSource, out: list[Finding], *, deep: bool = True) -> dict[ModelName, ModelEntry]:
+    """Each model's files checked; `deep=False` leaves out what only building and serving depend on (the
+    built-in's artifact, the sample against the schema, score.py's contract): a plan does not."""
     entries: dict[ModelName, ModelEntry] = {}
     for name, files in sorted(tree.models.items()):
         ok = True
@@ -121,11 +123,11 @@ def check_models(tree: RepositoryTree, source: FileSource, out: list[Finding]) -
             elif not source.is_file(full):
                 out.append(Finding(model_doc.locate(["reference"]), f"reference profile {full} does not exist", hint=f"write it with `gitops-ml profile DATA --model {name}`"))
                 ok = False
-        if ok and manifest.builtin:
+        if ok and deep and manifest.builtin:
             ok = check_builtin(manifest_doc, files.dir, spec, manifest, source.read, out)
-        if ok and manifest.schema and manifest.sample:
+        if ok and deep and manifest.schema and manifest.sample:
             ok = _check_sample(tree, files.dir, manifest, out)
-        if ok and manifest.script:
+        if ok and deep and manifest.script:
             ok = _check_contract(tree, files.dir, manifest, out)
         if ok:
             entries[ModelName(name)] = ModelEntry(spec, manifest, files.dir)
@@ -355,8 +357,9 @@ def older_pins(specs: Specs) -> list[DeploymentSpec]:
     return [d for d in specs.deployments if d.pin.version is not None and d.pin.version != specs.models[d.model].spec.version]
 
 
-def validate_tree(tree: RepositoryTree) -> Report:
-    """Schema and cross-file findings of a loaded tree; specs when clean."""
+def validate_tree(tree: RepositoryTree, *, deep: bool = True) -> Report:
+    """Schema and cross-file findings of a loaded tree; specs when clean. `deep=False` is for readers
+    of the plan only (status): locks, samples and score.py are not read."""
     out = list(tree.findings)
     repo: RepositorySpec | None = None
     if tree.repository is not None:
@@ -365,12 +368,12 @@ def validate_tree(tree: RepositoryTree) -> Report:
         if not found:
             repo = RepositorySpec.from_doc(tree.repository.data)
             out.extend(_check_repository(tree.repository, repo))
-    models = check_models(tree, tree.source, out)
+    models = check_models(tree, tree.source, out, deep=deep)
     deployments, files = _check_deployments(tree, repo, models, out)
     n_files = (1 if tree.repository else 0) + sum(bool(m.model) + bool(m.manifest) for m in tree.models.values()) + len(tree.deployments)
     ok = not any(f.severity == "error" for f in out)
     # a lock older than its requirements is an error, yet the specs stand: `gitops-ml lock` needs them to write a new one
-    for name, entry in models.items():
+    for name, entry in models.items() if deep else ():
         manifest_doc = tree.models[name].manifest
         if entry.manifest.lock and manifest_doc is not None:
             out.extend(_check_lock(tree.source, entry.dir, entry.manifest, manifest_doc, name))
@@ -384,18 +387,20 @@ def validate_source(source: FileSource) -> Report:
     return validate_tree(load_tree(source))
 
 
-def validate_repository(repo: Repository, models: set[str] | None = None) -> Report:
+def validate_repository(repo: Repository, models: set[str] | None = None, *, deep: bool = True) -> Report:
     """Schema and cross-file findings of the working tree (only `models` and their deployment files
     when given), built once per repository handle however many stages ask."""
     if models is None:
+        if not deep:
+            return repo.remember((Report, "plan only"), lambda: validate_tree(repo.tree(), deep=False))
         return repo.remember(Report, lambda: validate_tree(repo.tree()))
     return repo.remember((Report, frozenset(models)), lambda: validate_tree(load_tree(ModelSubset(repo.worktree, models))))
 
 
-def require_specs(repo: Repository, message: str, *, models: set[str] | None = None) -> Specs:
+def require_specs(repo: Repository, message: str, *, models: set[str] | None = None, deep: bool = True) -> Specs:
     """The typed specs of the working tree; ValidationError with every finding when it has errors.
     `message` may name the count of errors as {errors}."""
-    report = validate_repository(repo, models)
+    report = validate_repository(repo, models, deep=deep)
     errors = [f for f in report.findings if f.severity == "error"]
     if errors or report.specs is None:
         raise ValidationError(errors or report.findings, message.format(errors=len(errors)))
