@@ -127,8 +127,10 @@ def prediction_shift(comparison: Comparison) -> str:
             return f"(sum by (class) (rate({metric}{sel}[{window}])) / scalar(sum(rate({metric}{sel}[{window}]))))"
 
         c, s = share(cand), share(stable)
-        # `or`: a class only one version predicts is matched with a share of 0 from the other
-        return f"0.5 * sum(abs(({c} - {s}) or {c} or (0 - {s})))"
+        # `or`: a class only one version predicts is matched with a share of 0 from the other; `and on()`:
+        # no value at all (no data, never a shift) until both versions have predicted in the window
+        both = f"and on() (sum(rate({metric}{cand}[{window}])) > 0) and on() (sum(rate({metric}{stable}[{window}])) > 0)"
+        return f"0.5 * sum(abs(({c} - {s}) or {c} or (0 - {s}))) {both}"
 
     def cdf(sel: str) -> str:
         return f"(sum by (le) (rate({SCORE_METRIC}_bucket{sel}[{window}])) / scalar(sum(rate({SCORE_METRIC}_count{sel}[{window}]))))"
