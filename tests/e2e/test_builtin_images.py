@@ -18,8 +18,7 @@ import numpy as np
 import pytest
 from e2e.test_images import BASE_IMAGE, REGISTRY, _git, _missing, gitops_ml
 from scorers.scorer_support import train
-
-from gitops_ml.cli._common import in_ci
+from support import require
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,10 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, dict[str, object]], object]:
     reason = _missing()
-    if reason and in_ci():
-        pytest.fail(f"CI=true but {reason}")
-    if reason:
-        pytest.skip(reason)
+    require(not reason, reason)
     work = tmp_path_factory.mktemp("builtin-images")
     (work / "trained").mkdir()
     trained = train(work / "trained")

@@ -16,7 +16,7 @@ from typing import Iterator
 import httpx
 import pytest
 from scorers.scorer_support import SERVER_DEADLINE, TrackingServer, Trained, free_port, gitops_ml, train
-from support import in_ci
+from support import require
 
 
 @pytest.fixture(scope="session")
@@ -28,10 +28,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
 def mlflow_server(tmp_path_factory: pytest.TempPathFactory, trained: Trained) -> Iterator[TrackingServer]:
     """`mlflow server` with a file store on 127.0.0.1; `flowers` registered twice (versions 1 and 2) by log_model."""
     mlflow_bin = Path(sys.executable).parent / "mlflow"
-    if not mlflow_bin.is_file():
-        if in_ci():
-            pytest.fail("CI=true but the `mlflow` command is missing (pip install -e '.[dev]')")
-        pytest.skip("the `mlflow` command is missing (pip install -e '.[dev]')")
+    require(mlflow_bin.is_file(), "the `mlflow` command is missing (pip install -e '.[dev]')")
     root = tmp_path_factory.mktemp("mlflow")
     port = free_port()
     url = f"http://127.0.0.1:{port}"
