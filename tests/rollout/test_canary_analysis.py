@@ -159,7 +159,8 @@ def test_no_traffic_yet_is_not_a_failure(
     )
     result, report = status(analysis, prometheus, "quiet")
     assert result.exit_code == 7, result.output
-    assert report["verdict"] == "no data" and report["requests"]["candidate"] == 0
+    # no answer counted yet: 0 once Prometheus holds two samples of the candidate, no value before
+    assert report["verdict"] == "no data" and report["requests"]["candidate"] in (0, None)
     text = run(
         "canary", "status", "iris", "--env", "quiet", "--prometheus", prometheus.url, "--repo", str(analysis.repo)
     )
